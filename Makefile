@@ -1,0 +1,43 @@
+# Two commands do all set-up on a fresh machine:
+#   make synth   -> installs, then `mlops synth --stack dev` (no cloud, no credentials, no Pulumi CLI)
+#   make test    -> installs, then every test (the integration tests start and stop LocalStack themselves)
+
+PYTHON ?= python3
+# LocalStack 2026.3.0 needs Python >= 3.12 and pins that clash with ours: it gets a virtualenv of its own.
+LOCALSTACK_PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || ls /root/.pyenv/versions/3.13.*/bin/python 2>/dev/null | head -n1)
+VENV := .venv
+LS_VENV := .localstack-venv
+STACK ?= dev
+
+.PHONY: install synth test bench localstack clean
+
+install: $(VENV)/.installed $(LS_VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[test]"
+	touch $@
+
+$(LS_VENV)/.installed: .ci/localstack-requirements.txt
+	@test -n "$(LOCALSTACK_PYTHON)" || { echo "LocalStack needs Python >= 3.12; set LOCALSTACK_PYTHON=/path/to/python3.13"; exit 1; }
+	$(LOCALSTACK_PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install --quiet --upgrade pip
+	$(LS_VENV)/bin/pip install --quiet -r .ci/localstack-requirements.txt
+	touch $@
+
+synth: $(VENV)/.installed
+	$(VENV)/bin/mlops synth --stack $(STACK)
+
+test: install
+	$(VENV)/bin/python -m pytest
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/bench_synth.py
+
+# A LocalStack in the foreground, for `pulumi up --stack local` and trying the CLI by hand.
+localstack: $(LS_VENV)/.installed
+	GATEWAY_LISTEN=127.0.0.1:4566 $(LS_VENV)/bin/python -m localstack.runtime.main
+
+clean:
+	rm -rf $(VENV) $(LS_VENV) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The mlops-stack Pulumi program (``__main__``), its typed config, offline synth and the ``mlops`` CLI."""

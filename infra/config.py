@@ -1,0 +1,449 @@
+"""The typed configuration of one stack, read from the ``mlops`` namespace of ``stacks/Pulumi.<stack>.yaml``.
+
+Every top-level field of :class:`StackConfig` is one structured config key (``mlops:storage``,
+``mlops:models``, ...). The same loader serves ``pulumi up`` (values come from the Pulumi engine),
+``mlops synth`` and ``mlops validate`` (values come from the YAML file), so a bad key is refused the
+same way everywhere: before any resource is registered, with the YAML path, the value and what is
+accepted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import typing
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from components.endpoint_config import EndpointConfig
+from training.contract import DataContract, EvaluationRule, Hyperparameters
+
+NAMESPACE = "mlops"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STACKS_DIR = PROJECT_ROOT / "stacks"
+SCHEMA_FILE = "mlops-stack.schema.json"
+
+# Lowercase DNS-style label: bucket names, SageMaker names and IAM names all accept it.
+_LABEL = r"^[a-z][a-z0-9-]*[a-z0-9]$"
+ModelName = Annotated[str, Field(pattern=_LABEL, min_length=2, max_length=24)]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Environment(str, Enum):
+    dev = "dev"
+    staging = "staging"
+    prod = "prod"
+
+
+class ObjectLockConfig(Strict):
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field(
+        "GOVERNANCE", description="Retention mode; GOVERNANCE lets privileged users lift it, COMPLIANCE does not."
+    )
+    days: int = Field(30, ge=1, le=36500, description="Default retention of each model artifact version, in days.")
+
+
+class StorageConfig(Strict):
+    noncurrent_version_days: int = Field(
+        90, ge=1, le=3650, description="Days a noncurrent object version is kept for rollback before it expires."
+    )
+    abort_incomplete_upload_days: int = Field(
+        7, ge=1, le=365, description="Days after which incomplete multipart uploads are aborted."
+    )
+    model_object_lock: ObjectLockConfig | None = Field(
+        None, description="Object lock on the model-artifact bucket (only settable when the bucket is created)."
+    )
+    access_logs: bool = Field(True, description="Server access logs of every bucket to the stack's logs bucket.")
+    access_log_days: int = Field(365, ge=1, le=3650, description="Days access-log objects are kept.")
+    force_destroy: bool = Field(
+        False, description="Let `pulumi destroy` empty and delete buckets. Refused outside dev."
+    )
+
+
+class KeysConfig(Strict):
+    key_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-fA-F-]{36}$",
+        description="Use this existing KMS key instead of creating one (its policy must allow the stack's services).",
+    )
+    deletion_window_days: int = Field(30, ge=7, le=30, description="Waiting period before a created key is deleted.")
+
+
+class NotificationsConfig(Strict):
+    emails: list[Email] = Field(
+        default_factory=list, description="Addresses subscribed to the stack topic (each must confirm once)."
+    )
+
+    @field_validator("emails")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        dupes = sorted({e for e in v if v.count(e) > 1})
+        if dupes:
+            raise ValueError(f"duplicate addresses {dupes}; list each address once")
+        return v
+
+
+class LocalStackConfig(Strict):
+    endpoint: str = Field(
+        "http://127.0.0.1:4566", pattern=r"^https?://", description="LocalStack gateway URL used for every service."
+    )
+
+
+class TrainingConfig(Strict):
+    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.", description="Training instance type.")
+    instance_count: int = Field(1, ge=1, le=20, description="Training instances.")
+    volume_size_gb: int = Field(30, ge=1, le=16384, description="EBS volume attached to each training instance.")
+    max_runtime_seconds: int = Field(3600, ge=60, le=2419200, description="Stop the training job after this long.")
+    spot: bool = Field(False, description="Use managed spot training (with checkpoints and max_wait_seconds).")
+    max_wait_seconds: int = Field(
+        7200, ge=60, le=2419200, description="With spot: total time to wait for capacity and training."
+    )
+    framework_version: str = Field(
+        "1.9-0", description="SageMaker scikit-learn container version (see sagemaker image_uris)."
+    )
+    hyperparameters: Hyperparameters = Field(
+        default_factory=Hyperparameters, description="Classifier hyperparameters passed to training/train.py."
+    )
+
+    @model_validator(mode="after")
+    def _spot_wait(self) -> "TrainingConfig":
+        if self.spot and self.max_wait_seconds < self.max_runtime_seconds:
+            raise ValueError(
+                f"max_wait_seconds ({self.max_wait_seconds}) must be >= max_runtime_seconds "
+                f"({self.max_runtime_seconds}) when spot is on"
+            )
+        return self
+
+
+class ModelConfig(Strict):
+    description: str = Field("", max_length=256, description="What the model predicts, for people.")
+    data_contract: DataContract | str = Field(
+        ...,
+        description="The model's data contract, inline or as a path (relative to the project root) to a JSON/YAML file.",
+    )
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="How the model is trained.")
+    evaluation: EvaluationRule = Field(
+        default_factory=EvaluationRule, description="The rule a new model must pass to be registered."
+    )
+    endpoint: EndpointConfig = Field(default_factory=EndpointConfig, description="How the model is served.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on this model's resources.")
+
+    @field_validator("data_contract", mode="after")
+    @classmethod
+    def _load_contract(cls, v: DataContract | str) -> DataContract:
+        if isinstance(v, DataContract):
+            return v
+        path = (PROJECT_ROOT / v) if not Path(v).is_absolute() else Path(v)
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except OSError as e:
+            raise ValueError(f"cannot read contract file {v!r} ({e.strerror}); give a path relative to the project root") from None
+        except yaml.YAMLError as e:
+            raise ValueError(f"contract file {v!r} is not valid JSON/YAML: {e}") from None
+        try:
+            return DataContract.model_validate(raw)
+        except ValidationError as e:
+            raise ValueError(f"contract file {v!r} is invalid:\n" + _indent(format_errors(e, DataContract))) from None
+
+
+class DeployConfig(Strict):
+    github_repository: str = Field(
+        ..., description="<owner>/<repo> whose GitHub Actions deploy this stack (its OIDC tokens are trusted)."
+    )
+    environment_name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$",
+        description="GitHub environment the deploy jobs run in; the role trusts only it. Default: the stack's environment.",
+    )
+    oidc_provider_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$",
+        description="Use this account's existing GitHub OIDC provider (one per account) instead of creating one.",
+    )
+    state_bucket: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        description="S3 bucket of a self-managed Pulumi backend the deploy role may use (.pulumi/ only); null with Pulumi Cloud.",
+    )
+
+    @field_validator("github_repository")
+    @classmethod
+    def _repository(cls, v: str) -> str:
+        from components.deploy_identity import REPOSITORY
+
+        if not REPOSITORY.match(v):
+            raise ValueError("expected <owner>/<repo> as on GitHub, e.g. example-org/mlops-stack")
+        return v
+
+
+class StackConfig(Strict):
+    environment: Environment = Field(..., description="Which environment this stack is: dev, staging or prod.")
+    region: str = Field(..., pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$", description="AWS region of the stack.")
+    name_prefix: str = Field(
+        "mlops", pattern=_LABEL, min_length=2, max_length=12, description="Prefix of every physical resource name."
+    )
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every resource.")
+    protect: bool | None = Field(
+        None, description="Protect stateful resources from deletion/replacement. Default: on outside dev; cannot be turned off there."
+    )
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Buckets: retention, locking, logging.")
+    keys: KeysConfig = Field(default_factory=KeysConfig, description="The stack's KMS key: created or existing.")
+    notifications: NotificationsConfig = Field(
+        default_factory=NotificationsConfig, description="Who hears about failures, alarms and deployments."
+    )
+    localstack: LocalStackConfig | None = Field(
+        None, description="Point the AWS provider at LocalStack (test credentials, path-style S3). Dev only."
+    )
+    aws_profile: str | None = Field(None, description="Named AWS CLI profile for the provider (default: environment).")
+    models: dict[ModelName, ModelConfig] = Field(
+        default_factory=dict, description="The models this stack hosts, by name; they share the platform layer."
+    )
+    deploy: DeployConfig | None = Field(
+        None, description="GitHub Actions deploys: OIDC provider and a deploy role for this environment. Null: none."
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(k for k in v if k.lower().startswith("aws:"))
+        if reserved:
+            raise ValueError(f"tag keys {reserved} use the reserved 'aws:' prefix; choose other keys")
+        return v
+
+    @model_validator(mode="after")
+    def _environment_rules(self) -> "StackConfig":
+        if self.environment is not Environment.dev:
+            if self.protect is False:
+                raise ValueError(
+                    f"protect: false is refused in {self.environment.value}; stateful resources are always "
+                    "protected outside dev (remove the key)"
+                )
+            if self.storage.force_destroy:
+                raise ValueError(
+                    f"storage.force_destroy: true is refused in {self.environment.value}; it is for dev stacks only"
+                )
+            if self.localstack is not None:
+                raise ValueError(f"localstack is for dev stacks only, not {self.environment.value}")
+        return self
+
+    @property
+    def protected(self) -> bool:
+        """Whether stateful resources get ``protect``: explicit in dev, always outside it."""
+        return self.protect if self.protect is not None else self.environment is not Environment.dev
+
+
+class ConfigError(Exception):
+    """A stack's configuration is invalid. ``str()`` is the full, user-facing report."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: invalid configuration\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
+    return stacks_dir / f"Pulumi.{stack}.yaml"
+
+
+def load_stack_file(path: Path) -> StackConfig:
+    """Read a ``Pulumi.<stack>.yaml`` file and validate its ``mlops`` namespace."""
+    source = str(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise ConfigError(source, [f"cannot read the stack file: {e.strerror}"]) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(source, [f"not valid YAML: {e}"]) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        raise ConfigError(source, ["the file has no `config:` mapping (expected `config:` with `mlops:*` keys)"])
+    return config_from_keys(doc["config"], source)
+
+
+def config_from_keys(keys: dict[str, Any], source: str) -> StackConfig:
+    """Validate the flat ``namespace:key`` config map of a stack (as in the YAML or from the Pulumi engine)."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for key, value in keys.items():
+        ns, _, name = str(key).partition(":")
+        if ns == "aws":
+            problems.append(
+                f"config.{key}: the AWS provider is configured from the mlops namespace "
+                "(mlops:region, mlops:aws_profile, mlops:localstack); remove this key"
+            )
+        elif ns == NAMESPACE:
+            values[name] = value
+    if problems:
+        raise ConfigError(source, problems)
+    try:
+        return StackConfig.model_validate(values)
+    except ValidationError as e:
+        raise ConfigError(source, format_errors(e, StackConfig, top_level=True)) from None
+
+
+def config_from_pulumi() -> StackConfig:
+    """Load the running stack's config from the Pulumi engine (``pulumi up``/``preview``, or the mock engine)."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    keys: dict[str, Any] = {}
+    for key, value in raw.items():
+        # Structured values arrive JSON-encoded; plain strings do not parse as JSON objects.
+        try:
+            keys[key] = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            keys[key] = value
+    return config_from_keys(keys, f"stacks/Pulumi.{pulumi.get_stack()}.yaml")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Error reporting
+
+
+def format_errors(err: ValidationError, root: type[BaseModel], top_level: bool = False) -> list[str]:
+    """Turn pydantic errors into lines naming the YAML path, the bad value and what is accepted."""
+    lines = []
+    for e in err.errors(include_url=False):
+        loc = list(e["loc"])
+        path = _yaml_path(loc, top_level)
+        value = e.get("input")
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(root, loc[:-1], top_level)
+            hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            msg = f"{path}: unknown key"
+            if hint:
+                msg += f" (did you mean {hint[0]!r}?)"
+            msg += f"; accepted keys: {', '.join(allowed)}"
+        elif e["type"] == "missing":
+            msg = f"{path}: required key is missing"
+        else:
+            msg = f"{path}: {_shown(value)} is not accepted: {e['msg'].removeprefix('Value error, ')}"
+        lines.append(msg)
+    return lines
+
+
+def _yaml_path(loc: list[Any], top_level: bool) -> str:
+    # Unions (DataContract | str) add the member's name to the location; it is not a key the user wrote.
+    loc = [p for p in loc if p not in ("DataContract", "str", "function-after[_load_contract(), str]")]
+    if not loc:
+        return "config" if top_level else "(root)"
+    parts = [f"{NAMESPACE}:{loc[0]}" if top_level else str(loc[0])]
+    for p in loc[1:]:
+        parts.append(f"[{p}]" if isinstance(p, int) else f".{p}")
+    return ("config." if top_level else "") + "".join(parts)
+
+
+def _allowed_keys(root: type[BaseModel], loc: list[Any], top_level: bool) -> list[str]:
+    model: Any = root
+    for p in loc:
+        if isinstance(p, int) or model is None:
+            continue
+        field = getattr(model, "model_fields", {}).get(p)
+        if field is None:  # a key of a map (a model's name): the value's model stays current
+            continue
+        model = _model_of(field.annotation)
+    fields = list(getattr(model, "model_fields", {})) if model is not None else []
+    return [f"{NAMESPACE}:{f}" for f in fields] if top_level and not loc else fields
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _indent(lines: list[str]) -> str:
+    return "\n".join(f"    {line}" for line in lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# JSON Schema of a stack file, for editors (`mlops schema`)
+
+
+def stack_file_schema() -> dict[str, Any]:
+    model_schema = StackConfig.model_json_schema(mode="validation")
+    defs = model_schema.pop("$defs", {})
+    props = {f"{NAMESPACE}:{k}": v for k, v in model_schema["properties"].items()}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "mlops-stack Pulumi stack file",
+        "description": "stacks/Pulumi.<stack>.yaml of an mlops-stack project (generated by `mlops schema`).",
+        "type": "object",
+        "properties": {
+            "config": {
+                "type": "object",
+                "properties": props,
+                "required": [f"{NAMESPACE}:{k}" for k in model_schema.get("required", [])],
+                # Other tools' namespaces are theirs; the aws namespace is refused by the loader.
+                "patternProperties": {r"^(?!mlops:|aws:)[A-Za-z0-9_.-]+:": {}},
+                "additionalProperties": False,
+            },
+            "secretsprovider": {"type": "string"},
+            "encryptedkey": {"type": "string"},
+            "encryptionsalt": {"type": "string"},
+            "environment": {},
+        },
+        "required": ["config"],
+        "additionalProperties": False,
+        "$defs": defs,
+    }
+
+
+
+def config_reference_markdown() -> str:
+    """The README's configuration reference, generated from the models (a test keeps the README current)."""
+    rows = ["| key | type | default | description |", "|---|---|---|---|"]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            key = f"{prefix}{name}" if prefix else f"{NAMESPACE}:{name}"
+            sub = _model_of(field.annotation)
+            is_map = typing.get_origin(field.annotation) is dict and sub is not None
+            type_name = _type_name(field.annotation)
+            default = "required" if field.is_required() else _default_text(field)
+            rows.append(f"| `{key}` | {type_name} | {default} | {field.description or ''} |")
+            if sub is not None and sub.__module__.split(".")[0] in ("infra", "components", "training"):
+                walk(sub, f"{key}.<name>." if is_map else f"{key}.")
+
+    walk(StackConfig, "")
+    return "\n".join(rows) + "\n"
+
+
+def _type_name(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "").replace("NoneType", "null")
+    for prefix in ("infra.config.", "components.endpoint_config.", "training.contract.", "infra.config_serving."):
+        text = text.replace(prefix, "")
+    text = text.replace("<class '", "").replace("'>", "").replace("<enum '", "")
+    return text.replace("|", "\\|")
+
+
+def _default_text(field: Any) -> str:
+    if field.default_factory is not None:
+        value = field.default_factory()
+        return "see below" if isinstance(value, BaseModel) else f"`{json.dumps(value)}`"
+    value = field.default
+    if isinstance(value, Enum):
+        value = value.value
+    return f"`{json.dumps(value)}`"

@@ -1,0 +1,206 @@
+"""Compose the stack from its typed config. Called by ``infra/__main__.py`` under the real or the mock engine."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.code_package import CodePackage, CodePackageArgs
+from components.endpoint import ModelEndpoint, ModelEndpointArgs
+from components.model import Model, ModelArgs
+from components.dashboard import DashboardModel, StackDashboard
+from components.deploy_identity import DeployIdentity, DeployIdentityArgs
+from components.naming import endpoint_name, resource_name
+from components.naming import tags as make_tags
+from components.platform import Platform, PlatformArgs
+from components.secure_bucket import ObjectLock
+from infra import images as image_registry
+from infra.config import PROJECT_ROOT, ConfigError, StackConfig, config_from_pulumi
+
+TRAINING_SOURCE = PROJECT_ROOT / "training"
+BUILD_DIR = PROJECT_ROOT / ".mlops" / "build"
+CODE_PREFIX = "code"
+
+# Services the stack touches; the local stack points each at LocalStack.
+LOCALSTACK_SERVICES = (
+    "s3", "sts", "iam", "kms", "sns", "sqs", "cloudwatch", "logs", "events", "scheduler",
+    "lambda_", "sfn", "sagemaker", "ssm", "applicationautoscaling",
+)
+
+
+def provider_args(cfg: StackConfig) -> dict:
+    """Arguments of the stack's explicit AWS provider: region, profile, LocalStack wiring."""
+    args: dict = {"region": cfg.region}
+    if cfg.aws_profile:
+        args["profile"] = cfg.aws_profile
+    if cfg.localstack is not None:
+        url = cfg.localstack.endpoint
+        args.update(
+            access_key="test",
+            secret_key="test",
+            s3_use_path_style=True,
+            skip_credentials_validation=True,
+            skip_metadata_api_check=True,
+            skip_requesting_account_id=True,
+            endpoints=[{svc: url for svc in LOCALSTACK_SERVICES}],
+        )
+    return args
+
+
+def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
+    """Register every resource of the stack and return its outputs."""
+    stack = pulumi.get_stack()
+    images = image_registry.resolve(cfg, f"stacks/Pulumi.{stack}.yaml")  # may refuse config: before any resource
+    provider = aws.Provider("aws", **provider_args(cfg))
+    providers = pulumi.ResourceOptions(providers={"aws": provider})
+    invoke = pulumi.InvokeOptions(provider=provider)
+    identity = aws.get_caller_identity_output(opts=invoke)
+    partition = aws.get_partition_output(opts=invoke)
+    base_tags = make_tags(stack, cfg.environment.value, cfg.tags)
+
+    platform = Platform(
+        "platform",
+        PlatformArgs(
+            name_prefix=cfg.name_prefix,
+            stack=stack,
+            region=cfg.region,
+            account_id=identity.account_id,
+            partition=partition.partition,
+            tags=base_tags,
+            existing_key_arn=cfg.keys.key_arn,
+            key_deletion_window_days=cfg.keys.deletion_window_days,
+            noncurrent_version_days=cfg.storage.noncurrent_version_days,
+            abort_incomplete_upload_days=cfg.storage.abort_incomplete_upload_days,
+            model_object_lock=ObjectLock(**cfg.storage.model_object_lock.model_dump()) if cfg.storage.model_object_lock else None,
+            access_logs=cfg.storage.access_logs,
+            access_log_days=cfg.storage.access_log_days,
+            force_destroy=cfg.storage.force_destroy,
+            emails=list(cfg.notifications.emails),
+            protect=cfg.protected,
+        ),
+        providers,
+    )
+    code = CodePackage(
+        "code",
+        CodePackageArgs(
+            source_dir=TRAINING_SOURCE,
+            bucket_name=platform.models_bucket.bucket_name,
+            kms_key_arn=platform.kms_key_arn,
+            build_dir=BUILD_DIR,
+            prefix=CODE_PREFIX,
+            tags=base_tags,
+        ),
+        providers,
+    )
+    models = {}
+    endpoints: dict[str, ModelEndpoint] = {}
+    for name, model_cfg in cfg.models.items():
+        model_tags = make_tags(stack, cfg.environment.value, {**cfg.tags, **model_cfg.tags}, model=name)
+        models[name] = Model(
+            f"model-{name}",
+            ModelArgs(
+                model=name,
+                name_prefix=cfg.name_prefix,
+                stack=stack,
+                region=cfg.region,
+                account_id=identity.account_id,
+                partition=partition.partition,
+                data_bucket=platform.data_bucket,
+                models_bucket=platform.models_bucket,
+                capture_bucket=platform.capture_bucket,
+                kms_key_arn=platform.kms_key_arn,
+                code_prefix=CODE_PREFIX,
+                image_uris=[images[name].training, images[name].inference],
+                description=model_cfg.description,
+                tags=model_tags,
+                protect=cfg.protected,
+            ),
+            providers,
+        )
+        if model_cfg.endpoint.enabled:
+            endpoints[name] = ModelEndpoint(
+                f"endpoint-{name}",
+                ModelEndpointArgs(
+                    model=name,
+                    environment=cfg.environment.value,
+                    endpoint_name=endpoint_name(cfg.name_prefix, stack, name),
+                    config=model_cfg.endpoint,
+                    role_arn=models[name].role_arn,
+                    inference_image=images[name].inference,
+                    kms_key_arn=platform.kms_key_arn,
+                    models_bucket_name=platform.models_bucket.bucket_name,
+                    capture_bucket_name=platform.capture_bucket.bucket_name,
+                    topic_arn=platform.topic.topic_arn,
+                    training_source=TRAINING_SOURCE,
+                    build_dir=BUILD_DIR,
+                    tags=model_tags,
+                ),
+                providers,
+            )
+    StackDashboard(
+        "dashboard",
+        resource_name(cfg.name_prefix, stack),
+        cfg.region,
+        [
+            DashboardModel(
+                model=name,
+                endpoint_name=endpoint_name(cfg.name_prefix, stack, name) if name in endpoints else None,
+                metric_namespace=m.args.metric_namespace,
+            )
+            for name, m in models.items()
+        ],
+        providers,
+    )
+    deploy = None
+    if cfg.deploy is not None:
+        deploy = DeployIdentity(
+            "deploy",
+            DeployIdentityArgs(
+                github_repository=cfg.deploy.github_repository,
+                environment=cfg.deploy.environment_name or cfg.environment.value,
+                name_prefix=cfg.name_prefix,
+                stack=stack,
+                region=cfg.region,
+                account_id=identity.account_id,
+                partition=partition.partition,
+                oidc_provider_arn=cfg.deploy.oidc_provider_arn,
+                existing_key_arn=cfg.keys.key_arn,
+                state_bucket=cfg.deploy.state_bucket,
+                pulumi_project=pulumi.get_project(),
+                tags=base_tags,
+            ),
+            providers,
+        )
+    return {
+        "deploy_role_arn": deploy.role_arn if deploy is not None else None,
+        "environment": pulumi.Output.from_input(cfg.environment.value),
+        "region": pulumi.Output.from_input(cfg.region),
+        "kms_key_arn": platform.kms_key_arn,
+        "data_bucket_name": platform.data_bucket.bucket_name,
+        "models_bucket_name": platform.models_bucket.bucket_name,
+        "capture_bucket_name": platform.capture_bucket.bucket_name,
+        "topic_arn": platform.topic.topic_arn,
+        "code_package_uri": code.s3_uri,
+        "code_sha256": pulumi.Output.from_input(code.sha256),
+        "models": {
+            name: {
+                "role_arn": m.role_arn,
+                "model_package_group_name": m.model_package_group_name,
+                "training_image": images[name].training,
+                "inference_image": images[name].inference,
+                "endpoint_name": endpoints[name].endpoint_name if name in endpoints else None,
+            }
+            for name, m in models.items()
+        },
+    }
+
+
+def main() -> None:
+    try:
+        cfg = config_from_pulumi()
+        outputs = build(cfg)
+    except ConfigError as e:
+        # RunError ends the program with the message alone: a config error is the user's, not a crash.
+        raise pulumi.RunError(str(e)) from None
+    for key, value in outputs.items():
+        pulumi.export(key, value)

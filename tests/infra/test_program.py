@@ -1,0 +1,172 @@
+"""The real infra/ program, synthesized for each shipped stack: platform properties on the resources."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import only, policy
+
+from infra.synth import RecordingMonitor, SynthMocks, synth_keys
+
+BUCKET_ROLES = ("data", "models", "capture", "logs")
+
+
+def buckets(manifest):
+    return {r["inputs"]["bucket"].split("-")[2]: r for r in manifest.of_type("aws:s3/bucket:Bucket")}
+
+
+def config_child(manifest, token, bucket_role):
+    return only([r for r in manifest.of_type(token) if r["name"] == f"platform-{bucket_role}-{token_suffix(token)}"])
+
+
+def token_suffix(token):
+    return {
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": "encryption",
+        "aws:s3/bucketVersioning:BucketVersioning": "versioning",
+        "aws:s3/bucketPolicy:BucketPolicy": "policy",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "public-access",
+        "aws:s3/bucketLogging:BucketLogging": "logging",
+    }[token]
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_stateful_resources_are_protected_outside_dev(manifests, stack):
+    m = manifests[stack]
+    stateful = m.of_type("aws:s3/bucket:Bucket") + m.of_type("aws:kms/key:Key") + m.of_type("aws:sns/topic:Topic")
+    stateful += m.of_type("aws:sagemaker/modelPackageGroup:ModelPackageGroup")
+    assert len(stateful) == 7
+    assert all(r["protect"] for r in stateful), [r["name"] for r in stateful if not r["protect"]]
+    assert not any(r["inputs"]["forceDestroy"] for r in m.of_type("aws:s3/bucket:Bucket"))
+
+
+def test_dev_is_unprotected_and_force_destroyable(manifests):
+    m = manifests["dev"]
+    assert not any(r["protect"] for r in m.resources)
+    assert all(r["inputs"]["forceDestroy"] for r in m.of_type("aws:s3/bucket:Bucket"))
+
+
+def test_prod_buckets_encrypted_versioned_private_tls_only(manifests):
+    m = manifests["prod"]
+    key_arn = m.outputs["kms_key_arn"]
+    assert set(buckets(m)) == set(BUCKET_ROLES)
+    for role in BUCKET_ROLES:
+        sse = only(config_child(m, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", role)["inputs"]["rules"])
+        algo = sse["applyServerSideEncryptionByDefault"]
+        # S3 access-log delivery cannot write to an SSE-KMS bucket; every other bucket uses the stack key.
+        assert algo == ({"sseAlgorithm": "AES256"} if role == "logs" else {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key_arn})
+        assert config_child(m, "aws:s3/bucketVersioning:BucketVersioning", role)["inputs"]["versioningConfiguration"]["status"] == "Enabled"
+        pab = config_child(m, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", role)["inputs"]
+        assert all(pab[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+        deny = [s for s in policy(config_child(m, "aws:s3/bucketPolicy:BucketPolicy", role))["Statement"] if s["Effect"] == "Deny"]
+        assert only(deny)["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_access_logs_go_to_the_logs_bucket(manifests):
+    m = manifests["prod"]
+    logs_bucket = buckets(m)["logs"]["inputs"]["bucket"]
+    for role in ("data", "models", "capture"):
+        assert config_child(m, "aws:s3/bucketLogging:BucketLogging", role)["inputs"]["targetBucket"] == logs_bucket
+    assert not [r for r in m.of_type("aws:s3/bucketLogging:BucketLogging") if r["name"] == "platform-logs-logging"]
+
+
+def test_only_the_data_bucket_sends_eventbridge_events(manifests):
+    notes = manifests["prod"].of_type("aws:s3/bucketNotification:BucketNotification")
+    assert only(notes)["name"] == "platform-data-notifications" and notes[0]["inputs"]["eventbridge"] is True
+
+
+def test_model_bucket_object_lock_from_config(manifests):
+    lock = only(manifests["prod"].of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"))
+    assert lock["name"] == "platform-models-object-lock"
+    assert lock["inputs"]["rule"]["defaultRetention"] == {"mode": "GOVERNANCE", "days": 90}
+    assert buckets(manifests["prod"])["models"]["inputs"]["objectLockEnabled"] is True
+    assert not manifests["dev"].of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+
+
+def test_noncurrent_retention_from_config(manifests):
+    for stack, days in (("dev", 30), ("staging", 90), ("prod", 365)):
+        lifecycle = [r for r in manifests[stack].of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration") if r["name"] == "platform-data-lifecycle"]
+        rules = {r["id"]: r for r in only(lifecycle)["inputs"]["rules"]}
+        assert rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"]["noncurrentDays"] == days
+
+
+def test_key_rotates_has_alias_and_no_wildcard_principal(manifests):
+    m = manifests["prod"]
+    key = only(m.of_type("aws:kms/key:Key"))
+    assert key["inputs"]["enableKeyRotation"] is True
+    for stmt in policy(key)["Statement"]:
+        assert stmt["Effect"] == "Allow"
+        assert stmt["Principal"] != "*" and stmt["Principal"].get("AWS") != "*", stmt
+        if "Service" in stmt["Principal"]:
+            assert "Condition" in stmt, f"service statement {stmt['Sid']} must be bound to the account"
+    assert only(m.of_type("aws:kms/alias:Alias"))["inputs"]["name"] == "alias/mlops-prod"
+
+
+def test_topic_encrypted_with_the_stack_key_and_subscribes_emails(manifests):
+    m = manifests["prod"]
+    topic = only(m.of_type("aws:sns/topic:Topic"))
+    assert topic["inputs"]["kmsMasterKeyId"] == m.outputs["kms_key_arn"]
+    subs = m.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert sorted(s["inputs"]["endpoint"] for s in subs) == ["ml-alerts@example.com", "ml-oncall@example.com"]
+    assert all(s["inputs"]["protocol"] == "email" and s["inputs"]["topic"] == m.outputs["topic_arn"] for s in subs)
+    publish = only([s for s in policy(only(m.of_type("aws:sns/topicPolicy:TopicPolicy")))["Statement"] if s["Effect"] == "Allow"])
+    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_names_and_tags_carry_project_stack_and_environment(manifests):
+    for stack, m in manifests.items():
+        for b in m.of_type("aws:s3/bucket:Bucket"):
+            assert b["inputs"]["bucket"].startswith(f"mlops-{stack}-")
+        for r in m.resources:
+            if r["custom"] and "tags" in r["inputs"]:
+                assert r["inputs"]["tags"]["mlops:project"] == "mlops-stack"
+                assert r["inputs"]["tags"]["mlops:stack"] == stack
+        taggable = [r for r in m.of_type("aws:s3/bucket:Bucket") + m.of_type("aws:kms/key:Key") + m.of_type("aws:sns/topic:Topic")]
+        assert all("tags" in r["inputs"] for r in taggable)
+
+
+def test_every_resource_uses_the_stack_provider(manifests):
+    for stack, m in manifests.items():
+        provider = only(m.of_type("pulumi:providers:aws"))
+        assert provider["inputs"]["region"] == "us-east-1"
+        aws_resources = [r for r in m.resources if r["type"].startswith("aws:")]
+        assert aws_resources and all(r["provider"].startswith(provider["urn"] + "::") for r in aws_resources)
+        platform = only(m.of_type("mlops:platform:Platform"))
+        assert platform["parent"].split("::")[2] == "pulumi:pulumi:Stack"
+        for component in m.of_type("mlops:storage:SecureBucket"):
+            assert component["parent"] == platform["urn"], "buckets are children of the platform component"
+
+
+def test_local_stack_points_every_service_at_localstack(manifests):
+    provider = only(manifests["local"].of_type("pulumi:providers:aws"))["inputs"]
+    assert provider["skipCredentialsValidation"] == "true" or provider["skipCredentialsValidation"] is True
+    endpoints = only(__import__("json").loads(provider["endpoints"]) if isinstance(provider["endpoints"], str) else provider["endpoints"])
+    assert endpoints["s3"] == endpoints["sts"] == endpoints["sfn"] == "http://127.0.0.1:4566"
+    assert provider["s3UsePathStyle"] in (True, "true")
+    assert provider["accessKey"] == provider["secretKey"] == "[secret]", "secrets never reach the manifest"
+    assert "endpoints" not in only(manifests["prod"].of_type("pulumi:providers:aws"))["inputs"]
+
+
+def test_outputs_name_what_they_are(manifests):
+    out = manifests["dev"].outputs
+    assert out["data_bucket_name"] == "mlops-dev-data-123456789012-us-east-1"
+    assert out["topic_arn"].startswith("arn:aws:sns:us-east-1:123456789012:")
+    assert out["environment"] == "dev"
+
+
+def test_existing_key_is_used_instead_of_creating_one():
+    arn = "arn:aws:kms:eu-west-1:123456789012:key/abcdefab-1234-5678-9abc-def012345678"
+    m = synth_keys("byok", {"mlops:environment": "dev", "mlops:region": "eu-west-1", "mlops:keys": {"key_arn": arn}}, "eu-west-1")
+    assert not m.of_type("aws:kms/key:Key")
+    for r in m.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"):
+        algo = r["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"]
+        assert algo.get("kmsMasterKeyId", arn) == arn
+    assert only(m.of_type("aws:sns/topic:Topic"))["inputs"]["kmsMasterKeyId"] == arn
+
+
+def test_bad_config_stops_the_program_before_any_resource():
+    import pulumi
+
+    monitor = RecordingMonitor(SynthMocks("us-east-1"))
+    with pytest.raises(pulumi.RunError) as exc:
+        synth_keys("typo", {"mlops:environment": "prod", "mlops:region": "us-east-1", "mlops:storag": {}}, "us-east-1", monitor)
+    assert "config.mlops:storag: unknown key (did you mean 'mlops:storage'?)" in str(exc.value)
+    assert monitor.records == []
