@@ -1,0 +1,415 @@
+"""The security rules on hand-built resources: each passes a compliant resource and names the broken one."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import parliament
+import pytest
+
+from infra import rules
+from infra.rules import RULES, UNKNOWN, evaluate
+
+ACCOUNT = "123456789012"
+KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+
+
+def res(token: str, name: str, **inputs) -> dict:
+    return {"type": token, "name": name, "urn": f"urn:pulumi:t::p::{token}::{name}", "inputs": inputs, "protect": False}
+
+
+def doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def violated(resources: list[dict]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for v in evaluate(resources):
+        found.setdefault(v.rule.id, []).append(str(v))
+    return found
+
+
+def bucket(name: str = "mlops-t-data", log_target: str | None = "mlops-t-logs") -> list[dict]:
+    """A bucket with every configuration resource SecureBucket gives it, referencing it by name."""
+    parts = [
+        res(rules.BUCKET, f"{name}-bucket", bucket=name),
+        res(rules.PUBLIC_ACCESS_BLOCK, f"{name}-pab", bucket=name, blockPublicAcls=True, blockPublicPolicy=True,
+            ignorePublicAcls=True, restrictPublicBuckets=True),
+        res(rules.OWNERSHIP, f"{name}-own", bucket=name, rule={"objectOwnership": "BucketOwnerEnforced"}),
+        res(rules.ENCRYPTION, f"{name}-sse", bucket=name, rules=[
+            {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY_ARN}, "bucketKeyEnabled": True}]),
+        res(rules.BUCKET_POLICY, f"{name}-policy", bucket=name, policy=doc({
+            "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}})),
+        res(rules.VERSIONING, f"{name}-ver", bucket=name, versioningConfiguration={"status": "Enabled"}),
+        res(rules.LIFECYCLE, f"{name}-lc", bucket=name, rules=[
+            {"id": "a", "status": "Enabled", "filter": {}, "noncurrentVersionExpiration": {"noncurrentDays": 90}},
+            {"id": "b", "status": "Enabled", "filter": {}, "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}}]),
+    ]
+    if log_target:
+        parts.append(res(rules.LOGGING, f"{name}-log", bucket=name, targetBucket=log_target, targetPrefix="x/"))
+    return parts
+
+
+def log_bucket(name: str = "mlops-t-logs") -> list[dict]:
+    parts = bucket(name, log_target=None)
+    sse = next(r for r in parts if r["type"] == rules.ENCRYPTION)
+    sse["inputs"]["rules"] = [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+    return parts
+
+
+def without(resources: list[dict], token: str) -> list[dict]:
+    return [r for r in resources if r["type"] != token]
+
+
+def with_inputs(resources: list[dict], token: str, **inputs) -> list[dict]:
+    out = copy.deepcopy(resources)
+    for r in out:
+        if r["type"] == token:
+            r["inputs"].update(inputs)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Buckets
+
+
+def test_a_secure_bucket_and_its_log_bucket_pass_every_rule():
+    assert evaluate(bucket() + log_bucket()) == []
+
+
+@pytest.mark.parametrize(
+    "mutate, rule_id, text",
+    [
+        (lambda b: without(b, rules.PUBLIC_ACCESS_BLOCK), "s3-public-access-blocked", "no BucketPublicAccessBlock"),
+        (lambda b: with_inputs(b, rules.PUBLIC_ACCESS_BLOCK, restrictPublicBuckets=False), "s3-public-access-blocked", "restrictPublicBuckets"),
+        (lambda b: with_inputs(b, rules.OWNERSHIP, rule={"objectOwnership": "ObjectWriter"}), "s3-owner-enforced", "BucketOwnerEnforced"),
+        (lambda b: without(b, rules.ENCRYPTION), "s3-kms-encrypted", "no default encryption"),
+        (lambda b: with_inputs(b, rules.ENCRYPTION, rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]),
+         "s3-kms-encrypted", "uses AES256"),
+        (lambda b: with_inputs(b, rules.ENCRYPTION, rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]),
+         "s3-kms-encrypted", "without kmsMasterKeyId"),
+        (lambda b: without(b, rules.BUCKET_POLICY), "s3-tls-only", "without TLS"),
+        (lambda b: with_inputs(b, rules.BUCKET_POLICY, policy=doc({
+            "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::mlops-t-data/*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}})), "s3-tls-only", "without TLS"),
+        (lambda b: with_inputs(b, rules.VERSIONING, versioningConfiguration={"status": "Suspended"}), "s3-versioned", "not enabled"),
+        (lambda b: without(b, rules.VERSIONING), "s3-versioned", "not enabled"),
+        (lambda b: with_inputs(b, rules.LIFECYCLE, rules=[
+            {"id": "b", "status": "Enabled", "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}}]),
+         "s3-lifecycle", "noncurrent versions"),
+        (lambda b: with_inputs(b, rules.LIFECYCLE, rules=[
+            {"id": "a", "status": "Disabled", "noncurrentVersionExpiration": {"noncurrentDays": 90}},
+            {"id": "b", "status": "Enabled", "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}}]),
+         "s3-lifecycle", "noncurrent versions"),
+        (lambda b: without(b, rules.LOGGING), "s3-access-logs", "access logs are off"),
+    ],
+)
+def test_rejects_a_bucket_missing_a_guardrail(mutate, rule_id, text):
+    found = violated(mutate(bucket()) + bucket("mlops-t-models") + log_bucket())
+    assert set(found) == {rule_id}
+    assert any(text in m and "mlops-t-data-bucket" in m for m in found[rule_id]), found
+
+
+def test_only_the_access_log_target_may_use_sse_s3_and_skip_its_own_logging():
+    # The same SSE-S3, unlogged bucket is fine as the log target, and refused once nothing logs to it.
+    assert evaluate(bucket() + log_bucket()) == []
+    found = violated(log_bucket())
+    assert set(found) == {"s3-kms-encrypted", "s3-access-logs"}
+
+
+def test_bucket_configuration_is_joined_by_dependency_when_the_name_is_unknown():
+    """A preview of a new stack: the bucket's name is unknown, the children point at it through dependencies."""
+    parts = bucket() + log_bucket()
+    data_urn = parts[0]["urn"]
+    for r in parts[1:8]:
+        r["inputs"]["bucket"] = UNKNOWN
+        r["property_dependencies"] = {"bucket": [data_urn]}
+    parts[0]["inputs"]["bucket"] = UNKNOWN
+    assert [v for v in evaluate(parts) if v.name == "mlops-t-data-bucket"] == []
+    assert "s3-versioned" in violated(without(parts, rules.VERSIONING))
+
+
+def test_unknown_values_are_not_reported():
+    key = res(rules.KEY, "k", enableKeyRotation=UNKNOWN)
+    topic = res(rules.TOPIC, "t", kmsMasterKeyId=UNKNOWN)
+    policy = res(rules.ROLE_POLICY, "p", policy=UNKNOWN)
+    assert evaluate([key, topic, policy]) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Keys, topics, queues, log groups, alarms
+
+
+def test_key_rotation():
+    assert evaluate([res(rules.KEY, "k", enableKeyRotation=True)]) == []
+    assert "kms-key-rotation" in violated([res(rules.KEY, "k", enableKeyRotation=False)])
+    assert "kms-key-rotation" in violated([res(rules.KEY, "k")])
+    # AWS cannot rotate asymmetric keys: nothing to ask for.
+    assert evaluate([res(rules.KEY, "k", customerMasterKeySpec="RSA_2048", keyUsage="SIGN_VERIFY")]) == []
+
+
+def test_topics_and_queues_are_encrypted():
+    assert evaluate([res(rules.TOPIC, "t", kmsMasterKeyId=KEY_ARN), res(rules.QUEUE, "q")]) == []
+    found = violated([res(rules.TOPIC, "t"), res(rules.QUEUE, "q", sqsManagedSseEnabled=False)])
+    assert set(found) == {"sns-encrypted", "sqs-encrypted"}
+
+
+def test_log_groups_are_encrypted_and_retained():
+    assert evaluate([res(rules.LOG_GROUP, "g", kmsKeyId=KEY_ARN, retentionInDays=90)]) == []
+    found = violated([res(rules.LOG_GROUP, "g", namePrefix="/mlops/x")])
+    assert len(found["logs-encrypted-retained"]) == 2
+
+
+def test_alarms_have_actions_and_dimensions():
+    good = res(rules.METRIC_ALARM, "a", metricName="CPUUtilization", namespace="/aws/sagemaker/Endpoints",
+               dimensions={"EndpointName": "e"}, alarmActions=["arn:aws:sns:us-east-1:1:t"])
+    assert evaluate([good]) == []
+    found = violated([res(rules.METRIC_ALARM, "a", metricName="CPUUtilization", actionsEnabled=False)])
+    messages = " ".join(found["cloudwatch-alarm-actionable"])
+    assert "actionsEnabled = false" in messages and "no alarmActions" in messages and "no dimensions" in messages
+    math = res(rules.METRIC_ALARM, "m", alarmActions=["x"], metricQueries=[
+        {"id": "errors", "metric": {"metricName": "Invocation5XXErrors", "namespace": "AWS/SageMaker", "dimensions": {}}},
+        {"id": "rate", "expression": "100 * errors"}])
+    assert "metric query 'errors' has no dimensions" in violated([math])["cloudwatch-alarm-actionable"][0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# IAM
+
+
+def role_policy(*statements: dict) -> dict:
+    return res(rules.ROLE_POLICY, "p", role="r", policy=doc(*statements))
+
+
+def test_rejects_wildcard_actions_but_not_prefix_wildcards_or_denies():
+    found = violated([role_policy({"Effect": "Allow", "Action": ["s3:*"], "Resource": "arn:aws:s3:::b/*"})])
+    assert "s3:*" in found["iam-no-wildcard-actions"][0]
+    assert "iam-no-wildcard-actions" in violated([role_policy({"Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:s3:::b"})])
+    assert evaluate([role_policy(
+        {"Effect": "Allow", "Action": "s3:GetBucket*", "Resource": "arn:aws:s3:::b"},
+        {"Effect": "Deny", "Action": "iam:*", "Resource": "arn:aws:iam::1:role/x"},
+    )]) == []
+
+
+@pytest.mark.parametrize(
+    "statement, ok",
+    [
+        ({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}, False),
+        ({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::*"}, False),
+        ({"Effect": "Allow", "Action": "iam:GetRole", "Resource": "arn:aws:iam::1:role/*"}, False),
+        ({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:aws:kms:us-east-1:1:key/*",
+          "Condition": {"Bool": {"aws:SecureTransport": "true"}}}, False),
+        ({"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::secret/*"}, False),
+        ({"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}, True),
+        ({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:aws:kms:us-east-1:1:key/*",
+          "Condition": {"StringEquals": {"aws:ResourceTag/mlops:stack": "dev"}}}, True),
+        ({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::mlops-dev-data/*"}, True),
+    ],
+)
+def test_unconstrained_resources(statement, ok):
+    found = violated([role_policy(statement)])
+    assert ("iam-no-unconstrained-resources" not in found) is ok, found
+
+
+def test_passrole_needs_passed_to_service():
+    bare = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::1:role/mlops-dev-x"}
+    assert "PassedToService" in violated([role_policy(bare)])["iam-passrole-conditioned"][0]
+    wildcard = {"Effect": "Allow", "Action": "iam:Pass*", "Resource": "arn:aws:iam::1:role/mlops-dev-x"}
+    assert "iam-passrole-conditioned" in violated([role_policy(wildcard)])
+    scoped = {**bare, "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}}
+    assert evaluate([role_policy(scoped)]) == []
+
+
+def test_rejects_admin_and_full_access_managed_policies():
+    attach = res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "a", role="r",
+                 policyArn="arn:aws:iam::aws:policy/AmazonSageMakerFullAccess")
+    assert "AmazonSageMakerFullAccess" in violated([attach])["iam-no-admin-managed-policies"][0]
+    role = res(rules.ROLE, "r", assumeRolePolicy=doc({"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+                                                       "Action": "sts:AssumeRole"}),
+               managedPolicyArns=["arn:aws:iam::aws:policy/AdministratorAccess"],
+               inlinePolicies=[{"name": "x", "policy": doc({"Effect": "Allow", "Action": "*", "Resource": "*"})}])
+    found = violated([role])
+    assert {"iam-no-admin-managed-policies", "iam-role-policies-as-resources", "iam-no-wildcard-actions"} <= set(found)
+    own = res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "a", role="r",
+              policyArn=f"arn:aws:iam::{ACCOUNT}:policy/mlops-dev-deploy-storage")
+    assert evaluate([own]) == []
+
+
+def github_trust(condition: dict) -> dict:
+    return res(rules.ROLE, "deploy", assumeRolePolicy=doc({
+        "Effect": "Allow",
+        "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"},
+        "Action": "sts:AssumeRoleWithWebIdentity", "Condition": condition}))
+
+
+def test_github_trust_pins_audience_and_subject():
+    exact = {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                              "token.actions.githubusercontent.com:sub": "repo:o/r:environment:prod"}}
+    assert evaluate([github_trust(exact)]) == []
+    any_branch = {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                  "StringLike": {"token.actions.githubusercontent.com:sub": "repo:o/r:*"}}
+    assert "no wildcards" in violated([github_trust(any_branch)])["iam-web-identity-trust-scoped"][0]
+    no_aud = {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:o/r:environment:prod"}}
+    assert len(violated([github_trust(no_aud)])["iam-web-identity-trust-scoped"]) == 2
+
+
+def test_resource_policies_are_not_public():
+    public = res(rules.TOPIC_POLICY, "tp", arn="t", policy=doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sns:Publish", "Resource": "t"}))
+    assert "resource-policy-not-public" in violated([public])
+    bound = res(rules.TOPIC_POLICY, "tp", arn="t", policy=doc({
+        "Effect": "Allow", "Principal": "*", "Action": "sns:Publish", "Resource": "t",
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}))
+    tls_only = res(rules.TOPIC_POLICY, "tp2", arn="t", policy=doc({
+        "Effect": "Allow", "Principal": "*", "Action": "sns:Publish", "Resource": "t",
+        "Condition": {"Bool": {"aws:SecureTransport": "true"}}}))
+    assert evaluate([bound]) == []
+    assert "resource-policy-not-public" in violated([tls_only])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SageMaker and Step Functions
+
+
+def test_models_are_network_isolated():
+    assert evaluate([res(rules.SAGEMAKER_MODEL, "m", enableNetworkIsolation=True)]) == []
+    assert "sagemaker-model-network-isolated" in violated([res(rules.SAGEMAKER_MODEL, "m")])
+
+
+def test_endpoint_configs_encrypt_volumes_and_capture():
+    realtime = [{"variantName": "primary", "instanceType": "ml.m5.large", "initialInstanceCount": 1}]
+    capture = {"enableCapture": True, "destinationS3Uri": "s3://b/m/", "kmsKeyId": KEY_ARN}
+    assert evaluate([res(rules.ENDPOINT_CONFIG, "c", kmsKeyArn=KEY_ARN, productionVariants=realtime, dataCaptureConfig=capture)]) == []
+    found = violated([res(rules.ENDPOINT_CONFIG, "c", productionVariants=realtime, dataCaptureConfig={**capture, "kmsKeyId": None})])
+    assert len(found["sagemaker-endpoint-config-encrypted"]) == 2
+    serverless = [{"variantName": "primary", "serverlessConfig": {"memorySizeInMb": 2048, "maxConcurrency": 5}}]
+    assert evaluate([res(rules.ENDPOINT_CONFIG, "s", productionVariants=serverless)]) == []
+
+
+def state_machine(states: dict, **inputs) -> dict:
+    defaults = {
+        "loggingConfiguration": {"level": "ERROR", "logDestination": "arn:aws:logs:us-east-1:1:log-group:/mlops/x:*"},
+        "tracingConfiguration": {"enabled": True},
+    }
+    return res(rules.STATE_MACHINE, "ct", definition=json.dumps({"StartAt": next(iter(states)), "States": states}), **{**defaults, **inputs})
+
+
+TRAIN = {
+    "Type": "Task",
+    "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+    "Parameters": {"ResourceConfig": {"VolumeKmsKeyId": KEY_ARN}, "OutputDataConfig": {"KmsKeyId": KEY_ARN}},
+    "End": True,
+}
+
+
+def test_state_machine_jobs_are_encrypted():
+    assert evaluate([state_machine({"Train": TRAIN})]) == []
+    bare = {**TRAIN, "Parameters": {"ResourceConfig": {"InstanceCount": 1}, "OutputDataConfig": {"S3OutputPath": "s3://b/"}}}
+    found = violated([state_machine({"Train": bare})])
+    assert any("ResourceConfig.VolumeKmsKeyId" in m for m in found["sagemaker-jobs-encrypted"])
+    # Inside a Parallel branch, through the AWS-SDK integration, with JSONata Arguments.
+    process = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sagemaker:createProcessingJob", "Arguments": {}, "End": True}
+    nested = {"Type": "Parallel", "Branches": [{"StartAt": "P", "States": {"P": process}}], "End": True}
+    assert len(violated([state_machine({"Fan": nested})])["sagemaker-jobs-encrypted"]) == 2
+    # Supplied at run time (JSONPath): the definition cannot tell, so it is not reported.
+    dynamic = {**TRAIN, "Parameters": {"ResourceConfig.$": "$.resources", "OutputDataConfig": {"KmsKeyId.$": "$.key"}}}
+    assert evaluate([state_machine({"Train": dynamic})]) == []
+
+
+def test_models_and_endpoint_configs_created_at_run_time_follow_the_same_rules():
+    create_model = {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createModel",
+                    "Parameters": {"ModelName.$": "$.name", "EnableNetworkIsolation": True}, "Next": "Config"}
+    create_config = {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createEndpointConfig", "End": True,
+                     "Parameters": {"ProductionVariants": [{"InstanceType": "ml.m5.large"}], "KmsKeyId": KEY_ARN,
+                                    "DataCaptureConfig": {"EnableCapture": True, "KmsKeyId": KEY_ARN}}}
+    assert evaluate([state_machine({"Model": create_model, "Config": create_config})]) == []
+    open_model = {**create_model, "Parameters": {"ModelName.$": "$.name"}}
+    plain_config = {**create_config, "Parameters": {"ProductionVariants": [{"InstanceType": "ml.m5.large"}],
+                                                    "DataCaptureConfig": {"EnableCapture": True}}}
+    found = violated([state_machine({"Model": open_model, "Config": plain_config})])
+    assert found["sagemaker-model-network-isolated"] == [
+        "[high] sagemaker-model-network-isolated: aws:sfn/stateMachine:StateMachine 'ct': "
+        "state 'Model' (createModel) does not set EnableNetworkIsolation = true"]
+    assert len(found["sagemaker-endpoint-config-encrypted"]) == 2
+
+
+def test_monitoring_jobs_are_encrypted():
+    ok = res(rules.DATA_QUALITY_JOB, "dq", jobResources={"clusterConfig": {"volumeKmsKeyId": KEY_ARN}},
+             dataQualityJobOutputConfig={"kmsKeyId": KEY_ARN})
+    assert evaluate([ok]) == []
+    bad = res(rules.DATA_QUALITY_JOB, "dq", jobResources={"clusterConfig": {"instanceCount": 1}}, dataQualityJobOutputConfig={})
+    assert len(violated([bad])["sagemaker-jobs-encrypted"]) == 2
+
+
+def test_state_machines_are_logged_and_traced():
+    found = violated([state_machine({"Train": TRAIN}, loggingConfiguration={"level": "OFF"}, tracingConfiguration={"enabled": False})])
+    assert len(found["sfn-logged-traced"]) == 2
+    assert "sfn-logged-traced" in violated([state_machine({"Train": TRAIN}, loggingConfiguration=None)])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The rule set itself
+
+
+def test_unknown_types_and_components_are_ignored():
+    """A resource of a type no rule knows is ignored, and components (custom=False) are never checked."""
+    assert evaluate([res("aws:ec2/vpc:Vpc", "v"), {**res(rules.BUCKET, "c"), "custom": False}]) == []
+
+
+def test_actions_listed_as_without_resource_types_have_none():
+    """The allow-list that excuses Resource "*" matches the IAM definitions parliament ships."""
+    services = {s["prefix"]: s for s in parliament.iam_definition}
+    wrong = []
+    for action in sorted(rules.ACTIONS_WITHOUT_RESOURCE_TYPES):
+        prefix, name = action.split(":")
+        privileges = {p["privilege"]: p for p in services[prefix]["privileges"]}
+        assert name in privileges, f"{action} is not an IAM action"
+        if any(rt["resource_type"] for rt in privileges[name]["resource_types"]):
+            wrong.append(action)
+    assert wrong == []
+
+
+# One minimal violating example per rule: the set must cover the whole rule set.
+FAILING_EXAMPLES = {
+    "s3-public-access-blocked": lambda: without(bucket(), rules.PUBLIC_ACCESS_BLOCK) + log_bucket(),
+    "s3-owner-enforced": lambda: without(bucket(), rules.OWNERSHIP) + log_bucket(),
+    "s3-kms-encrypted": lambda: without(bucket(), rules.ENCRYPTION) + log_bucket(),
+    "s3-tls-only": lambda: without(bucket(), rules.BUCKET_POLICY) + log_bucket(),
+    "s3-versioned": lambda: without(bucket(), rules.VERSIONING) + log_bucket(),
+    "s3-lifecycle": lambda: without(bucket(), rules.LIFECYCLE) + log_bucket(),
+    "s3-access-logs": lambda: without(bucket(), rules.LOGGING) + log_bucket(),
+    "kms-key-rotation": lambda: [res(rules.KEY, "k", enableKeyRotation=False)],
+    "sns-encrypted": lambda: [res(rules.TOPIC, "t")],
+    "sqs-encrypted": lambda: [res(rules.QUEUE, "q", sqsManagedSseEnabled=False)],
+    "iam-no-wildcard-actions": lambda: [role_policy({"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b"})],
+    "iam-no-unconstrained-resources": lambda: [role_policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})],
+    "iam-passrole-conditioned": lambda: [role_policy({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::1:role/x"})],
+    "iam-no-admin-managed-policies": lambda: [res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "a",
+                                                   policyArn="arn:aws:iam::aws:policy/AdministratorAccess")],
+    "iam-role-policies-as-resources": lambda: [res(rules.ROLE, "r", managedPolicyArns=["arn:aws:iam::1:policy/x"])],
+    "iam-web-identity-trust-scoped": lambda: [github_trust({})],
+    "resource-policy-not-public": lambda: [res(rules.BUCKET_POLICY, "bp", bucket="b", policy=doc(
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}))],
+    "sagemaker-model-network-isolated": lambda: [res(rules.SAGEMAKER_MODEL, "m", enableNetworkIsolation=False)],
+    "sagemaker-endpoint-config-encrypted": lambda: [res(rules.ENDPOINT_CONFIG, "c", productionVariants=[{"instanceType": "ml.m5.large"}])],
+    "sagemaker-jobs-encrypted": lambda: [state_machine({"Train": {**TRAIN, "Parameters": {}}})],
+    "sfn-logged-traced": lambda: [state_machine({"Train": TRAIN}, tracingConfiguration={"enabled": False})],
+    "logs-encrypted-retained": lambda: [res(rules.LOG_GROUP, "g", retentionInDays=30)],
+    "cloudwatch-alarm-actionable": lambda: [res(rules.METRIC_ALARM, "a", metricName="X", dimensions={"A": "b"})],
+}
+
+
+def test_every_rule_has_a_failing_example():
+    assert set(FAILING_EXAMPLES) == set(rules.RULES_BY_ID)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
+def test_rule_is_complete_and_fires_on_its_example(rule):
+    assert rule.severity in rules.SEVERITIES and rule.description and rule.types
+    violations = [v for v in evaluate(FAILING_EXAMPLES[rule.id]()) if v.rule is rule]
+    assert violations
+    for v in violations:
+        # The message names the resource (through the record) and how to fix it.
+        assert v.name and v.type in rule.types and len(v.message) > 20
