@@ -1,0 +1,195 @@
+"""The training code as a deterministic ``sourcedir.tar.gz``, stored in the models bucket under its hash.
+
+Same content, same bytes, same hash: a code change shows in the synth manifest as a new key, and
+every earlier package stays in the bucket (``retain_on_delete``) for lineage and rollback.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+# Not code: caches, compiled files, and the sample dataset (jobs get their data through channels).
+EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ipynb_checkpoints", "sample"}
+EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
+
+# The serving container imports SAGEMAKER_PROGRAM as a top-level module; this shim at the archive
+# root re-exports the package's handlers (`training/inference.py` is not importable by that name).
+INFERENCE_SHIM = (
+    b'"""Serving entry point (SAGEMAKER_PROGRAM=inference.py): the handlers of training.inference."""\n'
+    b"from training._deps import ensure_dependencies\n\n"
+    b"ensure_dependencies()\n"
+    b"from training.inference import input_fn, model_fn, output_fn, predict_fn  # noqa: E402,F401\n"
+)
+
+
+def _included(path: Path, root: Path) -> bool:
+    rel = path.relative_to(root)
+    return path.is_file() and not (set(rel.parts) & EXCLUDED_PARTS) and path.suffix not in EXCLUDED_SUFFIXES
+
+
+def _add(tar: tarfile.TarFile, arcname: str, data: bytes) -> None:
+    info = tarfile.TarInfo(arcname)
+    info.size = len(data)
+    info.mode = 0o644
+    info.mtime = 0  # no timestamps, owners or permissions from the build machine: bytes depend on content only
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+# Jobs and the endpoint may run network-isolated: they cannot reach PyPI, so the package carries the
+# wheels of training/requirements.txt (exact pins, beyond what the framework image has) and
+# training/_deps.py installs them offline when the image lacks them. pydantic-core is compiled, so
+# its wheel is fetched for each CPython the framework images use.
+VENDOR_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+VENDOR_PLATFORM = "manylinux2014_x86_64"
+WHEELS_DIR = "wheels"
+
+
+class VendoringError(RuntimeError):
+    """The wheels for the training package could not be fetched."""
+
+
+def pip_download(requirements: list[str], dest: Path, *, platform: str, python_version: str) -> subprocess.CompletedProcess:
+    """``pip download`` the binary wheels of ``requirements`` (pip arguments) for another platform and
+    CPython into ``dest``, without dependencies."""
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+        "--only-binary=:all:", "--platform", platform, "--implementation", "cp",
+        "--python-version", python_version, "--dest", str(dest), *requirements,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def vendored_wheels(requirements: Path, cache_root: Path) -> list[Path]:
+    """The wheels pinned in ``requirements`` for every vendored Python, downloaded once into a cache."""
+    pins = [ln.strip() for ln in requirements.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not pins:
+        return []
+    cache = cache_root / hashlib.sha256("\n".join([*pins, VENDOR_PLATFORM, *VENDOR_PYTHONS]).encode()).hexdigest()[:16]
+    if not (cache / ".complete").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        for version in VENDOR_PYTHONS:
+            proc = pip_download(pins, cache, platform=VENDOR_PLATFORM, python_version=version)
+            if proc.returncode != 0:
+                raise VendoringError(
+                    f"could not download the training package's wheels for Python {version} from the package index "
+                    f"(needed once, then cached in {cache_root}):\n{proc.stderr.strip()[-2000:]}"
+                )
+        (cache / ".complete").write_text("\n".join(pins))
+    return sorted(cache.glob("*.whl"))
+
+
+def sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tuple[str, bytes]]:
+    """Archive entries of the package at ``source``, as SageMaker script mode expects them under /opt/ml/code:
+    ``training/...`` (the package), ``wheels/`` (its pinned dependencies) and ``inference.py`` (serving).
+
+    No root ``requirements.txt``: the containers would pip-install it from the network, which an
+    isolated job does not have.
+    """
+    if not (source / "__init__.py").is_file():
+        raise ValueError(f"{source} is not a Python package (no __init__.py); point source_dir at training/")
+    entries: list[tuple[str, bytes]] = [
+        (f"{source.name}/{p.relative_to(source).as_posix()}", p.read_bytes())
+        for p in source.rglob("*")
+        if _included(p, source)
+    ]
+    requirements = source / "requirements.txt"
+    if requirements.is_file():
+        cache = cache_root or source.parent / ".mlops" / "wheels"
+        entries += [(f"{WHEELS_DIR}/{w.name}", w.read_bytes()) for w in vendored_wheels(requirements, cache)]
+    entries.append(("inference.py", INFERENCE_SHIM))
+    return entries
+
+
+def deterministic_targz(entries: list[tuple[str, bytes]]) -> bytes:
+    """A .tar.gz whose bytes depend only on the entries' names and contents."""
+    raw = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
+            for arcname, data in sorted(entries):
+                _add(tar, arcname, data)
+    return raw.getvalue()
+
+
+def deterministic_zip(entries: list[tuple[str, bytes]]) -> bytes:
+    """A .zip whose bytes depend only on the entries' names and contents (Lambda deployment packages)."""
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+        for arcname, data in sorted(entries):
+            info = zipfile.ZipInfo(arcname, date_time=(1980, 1, 1, 0, 0, 0))  # the earliest time zip can store
+            info.external_attr = 0o644 << 16  # readable by Lambda's sandbox user, whatever the build machine's umask
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    return raw.getvalue()
+
+
+def build_sourcedir(source: Path) -> bytes:
+    """The ``sourcedir.tar.gz`` bytes for the package at ``source``."""
+    return deterministic_targz(sourcedir_entries(source))
+
+
+def write_artifact(data: bytes, build_dir: Path, stem: str, suffix: str = ".tar.gz") -> tuple[Path, str]:
+    """Write ``data`` to ``build_dir/<stem>-<sha256><suffix>`` (once) and return its path and sha256."""
+    digest = hashlib.sha256(data).hexdigest()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    path = build_dir / f"{stem}-{digest}{suffix}"
+    if not path.exists():
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path, digest
+
+
+def write_package(source: Path, build_dir: Path) -> tuple[Path, str]:
+    """Build the code archive into ``build_dir`` (named by its hash) and return its path and sha256."""
+    return write_artifact(build_sourcedir(source), build_dir, "sourcedir")
+
+
+@dataclass(frozen=True)
+class CodePackageArgs:
+    source_dir: Path
+    bucket_name: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    build_dir: Path
+    prefix: str = "code"
+    tags: dict[str, str] = field(default_factory=dict)
+    """Only the ``mlops:*`` tags are kept: S3 objects take at most 10 tags."""
+
+
+class CodePackage(pulumi.ComponentResource):
+    """One S3 object per code version: ``s3://<models bucket>/<prefix>/<sha256>/sourcedir.tar.gz``."""
+
+    sha256: str
+    key: str
+    s3_uri: pulumi.Output[str]
+
+    def __init__(self, name: str, args: CodePackageArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:code:CodePackage", name, None, opts)
+        path, self.sha256 = write_package(args.source_dir, args.build_dir)
+        self.key = f"{args.prefix}/{self.sha256}/sourcedir.tar.gz"
+        obj = aws.s3.BucketObjectv2(
+            f"{name}-sourcedir",
+            bucket=args.bucket_name,
+            key=self.key,
+            source=pulumi.FileAsset(str(path)),
+            content_type="application/gzip",
+            server_side_encryption="aws:kms",
+            kms_key_id=args.kms_key_arn,
+            tags={**{k: v for k, v in args.tags.items() if k.startswith("mlops:")}, "mlops:code-sha256": self.sha256},
+            # A new hash is a new key; the old object stays for the model versions trained with it.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+        self.s3_uri = pulumi.Output.concat("s3://", obj.bucket, "/", obj.key)
+        self.register_outputs({"sha256": self.sha256, "key": self.key, "s3_uri": self.s3_uri})

@@ -1,0 +1,215 @@
+"""Serving: endpoint properties on the synthesized resources, and the IaC/CT ownership split."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import pytest
+from helpers import only
+
+from components.endpoint import ModelEndpoint, ModelEndpointArgs, bootstrap_model_archive, deployment_config
+from components.endpoint_config import EndpointConfig
+from infra.config import PROJECT_ROOT, ConfigError, config_from_keys
+
+KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-staging-churn/3"
+
+
+def build(register, tmp_path, environment="prod", subnets=(), **endpoint):
+    cfg = EndpointConfig.model_validate(endpoint)
+
+    def program():
+        ModelEndpoint(
+            "endpoint-churn",
+            ModelEndpointArgs(
+                model="churn",
+                environment=environment,
+                endpoint_name="mlops-prod-churn",
+                config=cfg,
+                role_arn="arn:aws:iam::123456789012:role/r",
+                inference_image="img:1",
+                kms_key_arn=KEY,
+                models_bucket_name="models-b",
+                capture_bucket_name="capture-b",
+                topic_arn="arn:aws:sns:us-east-1:123456789012:t",
+                training_source=PROJECT_ROOT / "training",
+                build_dir=tmp_path,
+                subnet_ids=tuple(subnets),
+                security_group_ids=("sg-0123456789abcdef0",) if subnets else (),
+            ),
+        )
+
+    return register(program)
+
+
+def test_model_is_network_isolated_with_code_inside_the_artifact(register, tmp_path):
+    m = build(register, tmp_path)
+    model = only(m.of_type("aws:sagemaker/model:Model"))
+    assert model["inputs"]["enableNetworkIsolation"] is True
+    container = model["inputs"]["primaryContainer"]
+    assert container["environment"] == {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+    artifact = only(m.of_type("aws:s3/bucketObjectv2:BucketObjectv2"))
+    assert container["modelDataUrl"] == f"s3://models-b/{artifact['inputs']['key']}"
+    assert artifact["inputs"]["kmsKeyId"] == KEY and artifact["retain_on_delete"]
+    assert "vpcConfig" not in model["inputs"]
+
+
+def test_model_runs_in_the_stack_vpc_when_given(register, tmp_path):
+    model = only(build(register, tmp_path, subnets=["subnet-0123456789abcdef0"]).of_type("aws:sagemaker/model:Model"))
+    assert model["inputs"]["vpcConfig"] == {"subnets": ["subnet-0123456789abcdef0"], "securityGroupIds": ["sg-0123456789abcdef0"]}
+
+
+def test_bootstrap_archive_is_deterministic_and_marked():
+    first, second = bootstrap_model_archive(PROJECT_ROOT / "training"), bootstrap_model_archive(PROJECT_ROOT / "training")
+    assert first == second
+    with tarfile.open(fileobj=io.BytesIO(first), mode="r:gz") as tar:
+        names = tar.getnames()
+        assert json.load(tar.extractfile("bootstrap.json"))["bootstrap"] is True
+    assert "code/inference.py" in names and "code/training/inference.py" in names and "model.joblib" not in names
+
+
+def test_endpoint_config_encrypts_and_captures(register, tmp_path):
+    m = build(register, tmp_path, capture={"sampling_percent": 40})
+    config = only(m.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"))["inputs"]
+    assert config["kmsKeyArn"] == KEY
+    capture = config["dataCaptureConfig"]
+    assert capture["destinationS3Uri"] == "s3://capture-b/churn/"
+    assert capture["initialSamplingPercentage"] == 40 and capture["enableCapture"] is True and capture["kmsKeyId"] == KEY
+    assert [o["captureMode"] for o in capture["captureOptions"]] == ["Input", "Output"]
+    assert capture["captureContentTypeHeader"] == {"csvContentTypes": ["text/csv"], "jsonContentTypes": ["application/json"]}
+
+
+def test_prod_defaults_to_two_instances_and_autoscales_on_invocations(register, tmp_path):
+    m = build(register, tmp_path)
+    variant = only(only(m.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"))["inputs"]["productionVariants"])
+    assert variant["initialInstanceCount"] == 2 and variant["variantName"] == "primary"
+    target = only(m.of_type("aws:appautoscaling/target:Target"))["inputs"]
+    assert target["resourceId"] == "endpoint/mlops-prod-churn/variant/primary"
+    assert (target["minCapacity"], target["maxCapacity"]) == (2, 4)
+    policy = only(m.of_type("aws:appautoscaling/policy:Policy"))["inputs"]
+    tracking = policy["targetTrackingScalingPolicyConfiguration"]
+    assert policy["policyType"] == "TargetTrackingScaling"
+    assert tracking["predefinedMetricSpecification"]["predefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+    assert tracking["targetValue"] == 100
+    dev = build(register, tmp_path, environment="dev")
+    assert only(only(dev.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"))["inputs"]["productionVariants"])["initialInstanceCount"] == 1
+
+
+def test_serverless_endpoint_has_no_instances_scaling_or_host_alarms(register, tmp_path):
+    m = build(register, tmp_path, serverless={"memory_mb": 3072, "max_concurrency": 8})
+    variant = only(only(m.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"))["inputs"]["productionVariants"])
+    assert variant["serverlessConfig"] == {"memorySizeInMb": 3072, "maxConcurrency": 8}
+    assert "instanceType" not in variant
+    assert not m.of_type("aws:appautoscaling/target:Target")
+    names = {a["inputs"]["name"] for a in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert names == {"mlops-prod-churn-5xx-rate", "mlops-prod-churn-4xx-rate", "mlops-prod-churn-latency-p99"}
+
+
+def test_every_alarm_watches_the_endpoint_variant_and_notifies(register, tmp_path):
+    alarms = build(register, tmp_path).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert len(alarms) == 5
+    want = {"EndpointName": "mlops-prod-churn", "VariantName": "primary"}
+    for a in alarms:
+        i = a["inputs"]
+        metrics = [q["metric"] for q in i.get("metricQueries", []) if "metric" in q] or [i]
+        assert all(mm["dimensions"] == want for mm in metrics), i["name"]
+        assert i["alarmActions"] == ["arn:aws:sns:us-east-1:123456789012:t"] and i["okActions"] == i["alarmActions"]
+        assert i["treatMissingData"] == "notBreaching"
+    latency = only([a for a in alarms if a["inputs"]["name"].endswith("latency-p99")])["inputs"]
+    assert latency["extendedStatistic"] == "p99" and latency["metricName"] == "ModelLatency" and latency["threshold"] == 1_000_000
+    rate = only([a for a in alarms if a["inputs"]["name"].endswith("5xx-rate")])["inputs"]
+    assert {q["id"] for q in rate["metricQueries"]} == {"errors", "invocations", "rate"}
+
+
+@pytest.mark.parametrize(
+    "deployment, routing",
+    [
+        ({"strategy": "canary", "canary_percent": 20}, {"type": "CANARY", "canarySize": {"type": "CAPACITY_PERCENT", "value": 20}}),
+        ({"strategy": "linear", "linear_step_percent": 10}, {"type": "LINEAR", "linearStepSize": {"type": "CAPACITY_PERCENT", "value": 10}}),
+        ({"strategy": "all_at_once"}, {"type": "ALL_AT_ONCE"}),
+    ],
+)
+def test_blue_green_with_rollback_on_the_models_alarms(register, tmp_path, deployment, routing):
+    m = build(register, tmp_path, deployment={**deployment, "bake_seconds": 900})
+    endpoint = only(m.of_type("aws:sagemaker/endpoint:Endpoint"))
+    policy = endpoint["inputs"]["deploymentConfig"]["blueGreenUpdatePolicy"]
+    assert {k: v for k, v in policy["trafficRoutingConfiguration"].items() if k != "waitIntervalInSeconds"} == routing
+    assert policy["terminationWaitInSeconds"] == 900
+    rollback = [a["alarmName"] for a in endpoint["inputs"]["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]]
+    assert rollback == ["mlops-prod-churn-5xx-rate", "mlops-prod-churn-latency-p99"]
+    alarm_urns = {a["urn"] for a in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert alarm_urns <= set(endpoint["depends_on"]), "the alarms exist before the endpoint can watch them"
+
+
+def test_ownership_split_unpinned(register, tmp_path):
+    """The CT flow moves the live configuration: pulumi up ignores it and never deletes what may be live."""
+    m = build(register, tmp_path)
+    endpoint = only(m.of_type("aws:sagemaker/endpoint:Endpoint"))
+    assert endpoint["ignore_changes"] == ["endpointConfigName"]
+    assert endpoint["inputs"]["name"] == "mlops-prod-churn"
+    config = only(m.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"))
+    assert config["retain_on_delete"] and "name" not in config["inputs"] and config["inputs"]["namePrefix"] == "mlops-prod-churn-"
+    assert only(m.of_type("aws:sagemaker/model:Model"))["retain_on_delete"]
+
+
+def test_ownership_split_pinned_promotion(register, tmp_path):
+    """Naming a model package in config (promotion) makes Pulumi own the live model: a reviewed change."""
+    m = build(register, tmp_path, model_package=PACKAGE)
+    assert only(m.of_type("aws:sagemaker/endpoint:Endpoint"))["ignore_changes"] == []
+    model = only(m.of_type("aws:sagemaker/model:Model"))["inputs"]
+    assert model["primaryContainer"] == {"modelPackageName": PACKAGE} and model["enableNetworkIsolation"] is True
+    assert not m.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+
+
+def test_shipped_stacks_serve_every_model(manifests):
+    for stack, m in manifests.items():
+        endpoint = only(m.of_type("aws:sagemaker/endpoint:Endpoint"))
+        assert endpoint["inputs"]["name"] == f"mlops-{stack}-churn"
+        assert m.outputs["models"]["churn"]["endpoint_name"] == f"mlops-{stack}-churn"
+        config = only(m.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"))
+        assert config["inputs"]["kmsKeyArn"] == m.outputs["kms_key_arn"]
+        assert config["inputs"]["dataCaptureConfig"]["destinationS3Uri"] == f"s3://{m.outputs['capture_bucket_name']}/churn/"
+
+
+def test_dashboard_shows_each_model(manifests):
+    m = manifests["prod"]
+    dash = only(m.of_type("aws:cloudwatch/dashboard:Dashboard"))
+    body = json.loads(dash["inputs"]["dashboardBody"])
+    metrics = [w["properties"]["metrics"] for w in body["widgets"] if w["type"] == "metric"]
+    flat = [row for rows in metrics for row in rows]
+    assert ["AWS/SageMaker", "Invocations", "EndpointName", "mlops-prod-churn", "VariantName", "primary"] in flat
+    assert ["mlops/prod/churn", "MaxDriftScore", "Model", "churn"] in flat
+
+
+def test_rejects_realtime_and_serverless_together():
+    keys = {
+        "mlops:environment": "dev",
+        "mlops:region": "us-east-1",
+        "mlops:models": {"churn": {"data_contract": "training/sample/contract.json", "endpoint": {"realtime": {}, "serverless": {}}}},
+    }
+    with pytest.raises(ConfigError, match="endpoint.realtime and endpoint.serverless are exclusive"):
+        config_from_keys(keys, "t")
+
+
+def test_rejects_bad_model_package_arn():
+    keys = {
+        "mlops:environment": "prod",
+        "mlops:region": "us-east-1",
+        "mlops:models": {"churn": {"data_contract": "training/sample/contract.json", "endpoint": {"model_package": "churn:3"}}},
+    }
+    with pytest.raises(ConfigError, match=r"config.mlops:models.churn.endpoint.model_package: 'churn:3' is not accepted"):
+        config_from_keys(keys, "t")
+
+
+def test_deployment_config_shape_matches_the_sagemaker_api():
+    """The same builder feeds the CT flow's UpdateEndpoint; botocore's model must accept its output."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("DeploymentConfig")
+    for strategy in ("canary", "linear", "all_at_once"):
+        cfg = EndpointConfig.model_validate({"deployment": {"strategy": strategy}})
+        report = ParamValidator().validate(deployment_config(cfg, ["a-5xx-rate"]), shape)
+        assert not report.has_errors(), report.generate_report()

@@ -1,0 +1,88 @@
+"""Per-model resources in the synthesized stacks: least-privilege SageMaker role and registry group."""
+
+from __future__ import annotations
+
+from helpers import only, policy
+
+from components.iam import ecr_repository_arn
+
+
+
+def model_role(m):
+    return only([r for r in m.of_type("aws:iam/role:Role") if "mlops:model:Model$" in r["urn"]])
+
+
+def grants_of(m):
+    """Every RolePolicy attached to the churn model's role, by name."""
+    role = model_role(m)
+    return {p["name"]: policy(p) for p in m.of_type("aws:iam/rolePolicy:RolePolicy") if p["inputs"]["role"] == role["inputs"]["name"]}
+
+
+def test_role_trusts_only_sagemaker_of_this_account(manifests):
+    role = model_role(manifests["prod"])
+    stmt = only(policy(role, "assumeRolePolicy")["Statement"])
+    assert stmt["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert stmt["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert role["inputs"]["tags"]["mlops:model"] == "churn"
+    assert "mlops:model:Model$" in role["urn"]
+
+
+def test_no_managed_full_access_policies(manifests):
+    for m in manifests.values():
+        for attachment in m.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+            assert ":aws:policy/" not in attachment["inputs"]["policyArn"], "no AWS-managed policy is attached"
+        assert not [a for a in m.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if a["inputs"]["role"] == model_role(m)["inputs"]["name"]]
+        for r in m.of_type("aws:iam/role:Role"):
+            assert "managedPolicyArns" not in r["inputs"] and "inlinePolicies" not in r["inputs"]
+
+
+def test_bucket_access_is_scoped_to_the_models_prefixes(manifests):
+    m = manifests["prod"]
+    statements = [s for doc in grants_of(m).values() for s in doc["Statement"]]
+    object_resources = {s["Resource"] for s in statements if any(a.startswith("s3:") and "Object" in a for a in s["Action"])}
+    assert object_resources == {
+        "arn:aws:s3:::mlops-prod-data-123456789012-us-east-1/churn/*",
+        "arn:aws:s3:::mlops-prod-models-123456789012-us-east-1/churn/*",
+        "arn:aws:s3:::mlops-prod-models-123456789012-us-east-1/code/*",
+        "arn:aws:s3:::mlops-prod-capture-123456789012-us-east-1/churn/*",
+    }
+    writes = [s for s in statements if "s3:PutObject" in s["Action"]]
+    assert [s["Resource"] for s in writes] == ["arn:aws:s3:::mlops-prod-models-123456789012-us-east-1/churn/*"]
+
+
+def test_runtime_policy_scopes_logs_metrics_images_and_key(manifests):
+    m = manifests["prod"]
+    doc = grants_of(m)["model-churn-sagemaker-runtime"]
+    by_sid = {s["Sid"]: s for s in doc["Statement"]}
+    assert all(r.endswith(("mlops-prod-churn*", "mlops-prod-churn*:log-stream:*")) for r in by_sid["WriteOwnJobAndEndpointLogs"]["Resource"])
+    assert by_sid["PublishOwnMetrics"]["Condition"]["StringLike"]["cloudwatch:namespace"] == ["/aws/sagemaker/*", "mlops/prod/churn"]
+    image = m.outputs["models"]["churn"]["training_image"]
+    assert by_sid["PullFrameworkImages"]["Resource"] == [ecr_repository_arn(image)]
+    assert by_sid["UseStackKey"]["Resource"] == m.outputs["kms_key_arn"]
+    assert by_sid["GrantKeyToSageMakerVolumes"]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    wildcard = [s for s in doc["Statement"] if s["Resource"] == "*"]
+    assert {s["Sid"] for s in wildcard} == {"PublishOwnMetrics", "EcrLogin"}, "only actions without resource types"
+
+
+def test_images_come_from_the_sdk_for_the_stack_region(manifests):
+    from sagemaker.core import image_uris
+
+    image = manifests["dev"].outputs["models"]["churn"]["training_image"]
+    assert image == image_uris.retrieve("sklearn", region="us-east-1", version="1.9-0", image_scope="training", instance_type="ml.m5.large")
+    assert ecr_repository_arn(image).startswith("arn:aws:ecr:us-east-1:") and ":repository/sagemaker-scikit-learn" in ecr_repository_arn(image)
+
+
+def test_registry_group_per_model_protected_outside_dev(manifests):
+    for stack, protected in (("dev", False), ("prod", True)):
+        group = only(manifests[stack].of_type("aws:sagemaker/modelPackageGroup:ModelPackageGroup"))
+        assert group["inputs"]["modelPackageGroupName"] == f"mlops-{stack}-churn"
+        assert group["protect"] is protected
+        assert group["inputs"]["tags"]["mlops:model"] == "churn"
+
+
+def test_code_package_in_the_manifest(manifests):
+    m = manifests["prod"]
+    obj = only([o for o in m.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if o["name"] == "code-sourcedir"])
+    assert obj["inputs"]["bucket"] == m.outputs["models_bucket_name"]
+    assert obj["inputs"]["key"] == f"code/{m.outputs['code_sha256']}/sourcedir.tar.gz"
+    assert m.outputs["code_package_uri"].endswith(obj["inputs"]["key"])
