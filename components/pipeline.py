@@ -1,0 +1,365 @@
+"""A model's continuous-training flow on Step Functions, with its triggers (see ``pipeline_definition``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam
+from components.endpoint import data_capture, production_variant
+from components.endpoint_config import EndpointConfig
+from components.naming import resource_name
+from components.pipeline_config import PipelineConfig
+from components.pipeline_definition import (
+    DEPLOY_ALIAS,
+    TRAINING_ALIAS,
+    JobResources,
+    PipelineSpec,
+    RuleSpec,
+    approval_rule,
+    build_definition,
+    drift_rule,
+    new_data_rule,
+    schedule_target_input,
+    start_execution_statement,
+    state_machine_name,
+    state_machine_statements,
+)
+from components.secure_bucket import SecureBucket
+from training.contract import Hyperparameters
+
+SCHEDULER_TARGET = "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
+
+
+@dataclass(frozen=True)
+class TrainingPipelineArgs:
+    model: str
+    name_prefix: str
+    stack: str
+    environment: str
+    region: str
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    config: PipelineConfig
+    training: JobResources
+    contract_json: str
+    """The model's data contract as JSON (stored next to the runs, read by every job)."""
+    data_bucket: SecureBucket
+    models_bucket: SecureBucket
+    capture_bucket_name: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    topic_arn: pulumi.Input[str]
+    role_arn: pulumi.Input[str]
+    """The model's SageMaker execution role."""
+    model_package_group_name: pulumi.Input[str]
+    code_uri: pulumi.Input[str]
+    code_sha256: str
+    training_image: str
+    inference_image: str
+    job_prefix: str
+    endpoint_name: str
+    drift_alarm_name: str
+    log_group_prefix: str
+    """The stack's log-group prefix (the key policy lets CloudWatch Logs use the key only there)."""
+    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+    evaluation_args: tuple[str, ...] = ()
+    """The model's evaluation rule as evaluate.py arguments (``EvaluationRule.to_cli_args()``)."""
+    metric_definitions: tuple[Mapping[str, str], ...] = ()
+    spot: bool = False
+    max_wait_seconds: int = 0
+    endpoint: EndpointConfig | None = None
+    """The model's serving config; None (no endpoint) or a pinned model package: runs end after registration."""
+    capture_uri: pulumi.Input[str] | None = None
+    """Where the endpoint captures requests (the serving component's ``capture_uri``)."""
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    protect: bool = False
+
+    @property
+    def deploy_enabled(self) -> bool:
+        return self.endpoint is not None and self.endpoint.enabled and self.endpoint.model_package is None
+
+    @property
+    def contract_key(self) -> str:
+        return f"{self.model}/contract/{hashlib.sha256(self.contract_json.encode()).hexdigest()}.json"
+
+    @property
+    def state_machine_name(self) -> str:
+        return state_machine_name(self.name_prefix, self.stack, self.model)
+
+
+class TrainingPipeline(pulumi.ComponentResource):
+    """The state machine (published versions behind aliases), its role, log group and trigger rules."""
+
+    state_machine_arn: pulumi.Output[str]
+    state_machine_name: pulumi.Output[str]
+    alias_arn: pulumi.Output[str]
+    deploy_alias_arn: pulumi.Output[str] | None
+    log_group_name: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TrainingPipelineArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:pipeline:TrainingPipeline", name, None, opts)
+        self.args = args
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        sm_name = args.state_machine_name
+
+        contract = aws.s3.BucketObjectv2(
+            f"{name}-contract",
+            bucket=args.models_bucket.bucket_name,
+            key=args.contract_key,
+            content=args.contract_json,
+            content_type="application/json",
+            server_side_encryption="aws:kms",
+            kms_key_id=args.kms_key_arn,
+            # Named by content: every contract a registered model was validated against stays readable.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+
+        self.spec: pulumi.Output[PipelineSpec] = pulumi.Output.all(
+            args.account_id,
+            args.partition,
+            args.kms_key_arn,
+            args.topic_arn,
+            args.role_arn,
+            args.model_package_group_name,
+            args.data_bucket.bucket_name,
+            args.models_bucket.bucket_name,
+            args.capture_bucket_name,
+            args.code_uri,
+            contract.key,
+            args.capture_uri,
+        ).apply(lambda v: self._spec(*v))
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"{args.log_group_prefix}states/{sm_name}",
+            retention_in_days=cfg.log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            name=resource_name(args.name_prefix, args.stack, args.model, "states", limit=64),
+            description=f"Continuous-training flow of model {args.model} ({args.stack})",
+            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda acct: json.dumps(iam.assume_role_policy("states.amazonaws.com", acct))
+            ),
+            max_session_duration=3600,
+            tags=args.tags,
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=self.spec.apply(lambda s: json.dumps(iam.document(*state_machine_statements(s)))),
+            opts=child,
+        )
+        grants = [
+            args.data_bucket.grant_read(role, f"{args.model}/train/"),  # list the data, read its version id
+            args.data_bucket.grant_read(role, f"{args.model}/test/"),  # is there a holdout?
+            args.models_bucket.grant_read(role, f"{args.model}/runs/"),  # the QualityGate reads evaluation.json
+        ]
+
+        state_machine = aws.sfn.StateMachine(
+            f"{name}-state-machine",
+            name=sm_name,
+            type="STANDARD",
+            role_arn=role.arn,
+            definition=self.spec.apply(lambda s: json.dumps(build_definition(s), indent=2)),
+            publish=True,
+            logging_configuration={
+                "log_destination": pulumi.Output.concat(log_group.arn, ":*"),
+                "include_execution_data": True,
+                "level": "ALL",
+            },
+            tracing_configuration={"enabled": True},
+            tags=args.tags,
+            # Step Functions checks the role can deliver logs when the state machine is created.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *grants]),
+        )
+
+        # Every definition change publishes a new version; the aliases follow the newest unless pinned,
+        # and pinning an earlier version (pipeline.pin_version) rolls the flow back.
+        if cfg.pin_version is not None:
+            version_arn = self.spec.apply(lambda s: f"{s.state_machine_arn}:{cfg.pin_version}")
+        else:
+            version_arn = state_machine.state_machine_version_arn
+        alias = aws.sfn.Alias(
+            f"{name}-alias",
+            name=TRAINING_ALIAS,
+            description=f"Training runs of {args.model}: triggers and `mlops retrain` start here",
+            routing_configurations=[{"state_machine_version_arn": version_arn, "weight": 100}],
+            opts=child,
+        )
+        self.deploy_alias_arn = None
+        # (suffix, rule, alias its target starts): suffixes are static so resource names never wait on Outputs.
+        rules: list[tuple[str, pulumi.Output[RuleSpec], aws.sfn.Alias]] = []
+        if cfg.triggers.on_new_data:
+            rules.append(("new-data", self.spec.apply(new_data_rule), alias))
+        if cfg.triggers.on_drift:
+            rules.append(("drift", self.spec.apply(lambda s: drift_rule(s, args.drift_alarm_name)), alias))
+        if self._deploy_mode:
+            deploy_alias = aws.sfn.Alias(
+                f"{name}-deploy-alias",
+                name=DEPLOY_ALIAS,
+                description=f"Deploy-only runs of {args.model}, started when a package is approved",
+                routing_configurations=[{"state_machine_version_arn": version_arn, "weight": 100}],
+                opts=child,
+            )
+            self.deploy_alias_arn = deploy_alias.arn
+            rules.append(("approved", self.spec.apply(approval_rule), deploy_alias))
+
+        if rules:
+            aliases = sorted({TRAINING_ALIAS if target is alias else DEPLOY_ALIAS for *_, target in rules})
+            events_role = self._starter_role(name, "events", "events.amazonaws.com", aliases)
+            for suffix, rule_spec, target_alias in rules:
+                self._rule(name, suffix, rule_spec, events_role, target_alias)
+        if cfg.triggers.schedule is not None:
+            scheduler_role = self._starter_role(name, "scheduler", "scheduler.amazonaws.com", [TRAINING_ALIAS])
+            aws.scheduler.Schedule(
+                f"{name}-schedule",
+                name=resource_name(args.name_prefix, args.stack, args.model, "retrain", limit=64),
+                description=f"Retrain {args.model} on {cfg.triggers.schedule} (UTC)",
+                schedule_expression=cfg.triggers.schedule,
+                flexible_time_window={"mode": "OFF"},
+                target={
+                    "arn": SCHEDULER_TARGET,
+                    "role_arn": scheduler_role.arn,
+                    "input": self.spec.apply(schedule_target_input),
+                    "retry_policy": {"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10},
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[alias]),
+            )
+
+        self.state_machine_arn = state_machine.arn
+        self.state_machine_name = state_machine.name
+        self.alias_arn = alias.arn
+        self.log_group_name = log_group.name
+        self.role_arn = role.arn
+        self.register_outputs(
+            {
+                "state_machine_arn": self.state_machine_arn,
+                "state_machine_name": self.state_machine_name,
+                "alias_arn": self.alias_arn,
+                "deploy_alias_arn": self.deploy_alias_arn,
+                "log_group_name": self.log_group_name,
+                "role_arn": self.role_arn,
+            }
+        )
+
+    @property
+    def _deploy_mode(self) -> bool:
+        """Approvals start deploy-only runs: manual approval of a model the flow deploys."""
+        a = self.args
+        return a.deploy_enabled and a.config.approval_for(a.environment) == "manual"
+
+    def _spec(self, account_id: str, partition: str, kms_key_arn: str, topic_arn: str, role_arn: str, group: str,
+              data_bucket: str, models_bucket: str, capture_bucket: str, code_uri: str, contract_key: str,
+              capture_uri: str | None) -> PipelineSpec:
+        a, cfg = self.args, self.args.config
+        serving: dict[str, Any] = {}
+        if a.deploy_enabled:
+            assert a.endpoint is not None and capture_uri is not None, "a deploying flow needs the endpoint's capture_uri"
+            # The same variant and capture the serving component gives the endpoint's own configurations.
+            serving = {
+                "endpoint_variant": production_variant(a.endpoint, a.environment, "per-run"),
+                "data_capture": data_capture(a.endpoint, capture_uri, kms_key_arn),
+                # Wait out the guardrails' longest deployment (traffic shifting, then the bake) and a margin.
+                "deploy_timeout_seconds": a.endpoint.deployment.max_execution_seconds + a.endpoint.deployment.bake_seconds + 900,
+            }
+        return PipelineSpec(
+            model=a.model,
+            stack=a.stack,
+            partition=partition,
+            region=a.region,
+            account_id=account_id,
+            state_machine_name=a.state_machine_name,
+            job_prefix=a.job_prefix,
+            endpoint_name=a.endpoint_name,
+            role_arn=role_arn,
+            model_package_group=group,
+            data_bucket=data_bucket,
+            models_bucket=models_bucket,
+            capture_bucket=capture_bucket,
+            kms_key_arn=kms_key_arn,
+            topic_arn=topic_arn,
+            code_uri=code_uri,
+            code_sha256=a.code_sha256,
+            contract_key=contract_key,
+            training_image=a.training_image,
+            inference_image=a.inference_image,
+            training=a.training,
+            processing=JobResources(
+                instance_type=cfg.processing_instance_type,
+                instance_count=cfg.processing_instance_count,
+                volume_size_gb=cfg.processing_volume_size_gb,
+                max_runtime_seconds=cfg.processing_max_runtime_seconds,
+            ),
+            hyperparameters=a.hyperparameters,
+            evaluation_args=a.evaluation_args,
+            metric_definitions=a.metric_definitions,
+            spot=a.spot,
+            max_wait_seconds=a.max_wait_seconds,
+            approval=cfg.approval_for(a.environment),
+            deploy_enabled=a.deploy_enabled,
+            **serving,
+            subnet_ids=a.subnet_ids,
+            security_group_ids=a.security_group_ids,
+            settle_seconds=cfg.triggers.settle_seconds,
+            tags=a.tags,
+        )
+
+    def _starter_role(self, name: str, kind: str, service: str, aliases: list[str]) -> aws.iam.Role:
+        """A role an AWS service assumes to start runs, only through the given aliases."""
+        a = self.args
+        role = aws.iam.Role(
+            f"{name}-{kind}-role",
+            name=resource_name(a.name_prefix, a.stack, a.model, f"{kind}-start", limit=64),
+            description=f"Lets {service} start runs of the {a.model} flow ({a.stack})",
+            assume_role_policy=pulumi.Output.from_input(a.account_id).apply(
+                lambda acct: json.dumps(iam.assume_role_policy(service, acct))
+            ),
+            max_session_duration=3600,
+            tags=a.tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-{kind}-start",
+            role=role.id,
+            policy=self.spec.apply(lambda s: json.dumps(iam.document(start_execution_statement(s, tuple(aliases))))),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return role
+
+    def _rule(self, name: str, suffix: str, rule_spec: pulumi.Output[RuleSpec], role: aws.iam.Role, alias: aws.sfn.Alias) -> None:
+        a = self.args
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-{suffix}",
+            name=resource_name(a.name_prefix, a.stack, a.model, suffix, limit=64),
+            description=rule_spec.apply(lambda r: r.description),
+            event_pattern=rule_spec.apply(lambda r: r.pattern_json),
+            tags=a.tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-{suffix}-target",
+            rule=rule.name,
+            target_id="start-run",
+            arn=alias.arn,
+            role_arn=role.arn,
+            input_transformer={
+                "input_paths": rule_spec.apply(lambda r: r.input_paths),
+                "input_template": rule_spec.apply(lambda r: r.input_template),
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -1,0 +1,113 @@
+"""Continuous-training config of a model (``mlops:models.<name>.pipeline``) and the stack's VPC (``mlops:vpc``).
+
+Kept apart from ``components/pipeline.py`` so reading a stack's config never imports Pulumi.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from components.drift_config import _RATE, LogRetentionDays
+
+_CRON_FIELDS = 6
+Approval = Literal["auto", "manual"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_schedule(expression: str) -> str:
+    """Validate an EventBridge Scheduler ``rate()``/``cron()`` expression; the error says what is accepted.
+
+    One-time ``at()`` schedules are refused: they are not a retraining cadence.
+    """
+    m = _RATE.match(expression)
+    if m is not None:
+        if (m["n"] == "1") == m["unit"].endswith("s"):
+            unit = m["unit"].rstrip("s")
+            raise ValueError(f"use the singular unit for 1 and the plural otherwise, e.g. rate(1 {unit}) or rate({m['n']} {unit}s)")
+        return expression
+    if expression.startswith("cron(") and expression.endswith(")"):
+        fields = expression[5:-1].split()
+        if len(fields) != _CRON_FIELDS:
+            raise ValueError(
+                f"cron() takes 6 fields (minutes hours day-of-month month day-of-week year), got {len(fields)}; "
+                "e.g. cron(0 3 ? * SUN *)"
+            )
+        day_of_month, day_of_week = fields[2], fields[4]
+        if (day_of_month == "?") == (day_of_week == "?"):
+            raise ValueError("exactly one of day-of-month and day-of-week must be '?', e.g. cron(0 3 ? * SUN *)")
+        return expression
+    raise ValueError("expected rate(N minutes|hours|days) or cron(minutes hours day-of-month month day-of-week year)")
+
+
+class TriggersConfig(_Strict):
+    schedule: str | None = Field(
+        None, description="Retrain on this EventBridge Scheduler expression, rate(...) or cron(...) in UTC; null: no schedule."
+    )
+    on_new_data: bool = Field(False, description="Retrain when an object is created under <model>/train/ in the data bucket.")
+    on_drift: bool = Field(False, description="Retrain when the model's drift alarm enters ALARM.")
+    settle_seconds: int = Field(
+        60, ge=0, le=3600, description="With on_new_data: wait this long before reading the data, so a multi-file upload lands."
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        return None if v is None else check_schedule(v)
+
+
+class PipelineConfig(_Strict):
+    processing_instance_type: str = Field(
+        "ml.m5.large", pattern=r"^ml\.", description="Instance of the data-validation and evaluation processing jobs."
+    )
+    processing_instance_count: int = Field(1, ge=1, le=20, description="Instances of each processing job.")
+    processing_volume_size_gb: int = Field(30, ge=1, le=16384, description="EBS volume of each processing instance.")
+    processing_max_runtime_seconds: int = Field(
+        3600, ge=60, le=432000, description="Stop a validation or evaluation job after this long."
+    )
+    approval: Approval | None = Field(
+        None, description="Register new models as approved (auto) or pending review (manual). Default: auto in dev, manual elsewhere."
+    )
+    log_retention_days: LogRetentionDays = Field(90, description="Days the flow's execution logs are kept.")
+    triggers: TriggersConfig = Field(default_factory=TriggersConfig, description="What starts a retraining run (besides `mlops retrain`).")
+    pin_version: int | None = Field(
+        None, ge=1, description="Route the flow's aliases to this published version instead of the newest (roll the flow back)."
+    )
+
+    def approval_for(self, environment: str) -> Approval:
+        """The effective approval mode: explicit, else automatic in dev and manual in staging and prod."""
+        if self.approval is not None:
+            return self.approval
+        return "auto" if environment == "dev" else "manual"
+
+
+class VpcConfig(_Strict):
+    subnet_ids: list[str] = Field(
+        ..., min_length=1, description="Private subnets of the stack's SageMaker jobs and models (two or more AZs for endpoints)."
+    )
+    security_group_ids: list[str] = Field(..., min_length=1, description="Security groups of those jobs and models.")
+
+    @field_validator("subnet_ids")
+    @classmethod
+    def _subnets(cls, v: list[str]) -> list[str]:
+        return _ids(v, "subnet")
+
+    @field_validator("security_group_ids")
+    @classmethod
+    def _groups(cls, v: list[str]) -> list[str]:
+        return _ids(v, "sg")
+
+
+def _ids(values: list[str], kind: str) -> list[str]:
+    bad = [v for v in values if not re.fullmatch(rf"{kind}-[0-9a-f]{{8}}([0-9a-f]{{9}})?", v)]
+    if bad:
+        raise ValueError(f"{bad} are not {kind} ids; expected {kind}- followed by 8 or 17 hex digits, e.g. {kind}-0123456789abcdef0")
+    dupes = sorted({v for v in values if values.count(v) > 1})
+    if dupes:
+        raise ValueError(f"duplicate ids {dupes}; list each once")
+    return values

@@ -1,0 +1,1102 @@
+"""The continuous-training flow of one model, as plain data: the Amazon States Language definition, the
+state machine's least-privilege policy and the trigger rules. Pure functions of a frozen spec, so they are
+tested without mocks and the LocalStack scenarios run exactly what ``pulumi up`` deploys.
+
+Flow (the names in capitals of the issue are public: mock configs and dashboards refer to them)::
+
+    Init → RunContext → [RouteMode] → CheckRunning ─(an older run is in progress)→ AlreadyRunning
+      → IsNewData → [SettleNewData] → ListTrainingData ─(empty)→ NoTrainingData → NotifyFailure
+      → ValidateData → Train → ListTestData → (holdout: <model>/test/ or the validation split train wrote)
+      → FindProductionModel → (compare with the newest approved version, if any) → Evaluate
+      → QualityGate → GateVerdict ─(fail)→ ModelRejected → NotifyFailure → RunFailed
+      → RegisterModel → Deploy [CreateModel → CreateEndpointConfig → UpdateEndpoint → wait loop]
+      → Deployed → NotifySuccess
+    RouteMode ─(mode: deploy, from the approval rule)→ CheckDeploying → PackageFromApproval → Deploy
+    every Task ─(error, after its retries)→ NotifyFailure → RunFailed (StepFailed for the service's own errors)
+
+Run ids (``YYYYMMDD-HHMMSS-xxxx``: start time and 16 random bits, drawn once per execution) name the run's
+artifacts; job, model and endpoint-config names add the step and ``$$.State.RetryCount``, so a retried
+create never collides with a resource an earlier attempt may have created.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+from components import iam
+from components.naming import resource_name
+from training.contract import METRICS, DataVersion, Hyperparameters, LineageMetadata
+
+# --- state names ------------------------------------------------------------------------------------------------
+VALIDATE = "ValidateData"
+TRAIN = "Train"
+EVALUATE = "Evaluate"
+GATE = "QualityGate"
+REGISTER = "RegisterModel"
+DEPLOY = "Deploy"
+NOTIFY_SUCCESS = "NotifySuccess"
+NOTIFY_FAILURE = "NotifyFailure"
+PUBLIC_STATES = (VALIDATE, TRAIN, EVALUATE, GATE, REGISTER, DEPLOY, NOTIFY_SUCCESS, NOTIFY_FAILURE)
+ALREADY_RUNNING = "AlreadyRunning"
+ALREADY_DEPLOYING = "AlreadyDeploying"
+RUN_FAILED = "RunFailed"
+STEP_FAILED = "StepFailed"
+FAILURE_KIND = "FailureKind"
+NOTIFICATION_FAILED = "NotificationFailed"
+
+TRAINING_ALIAS = "current"
+DEPLOY_ALIAS = "deploy"
+EVALUATION_SPLIT = "test"  # lineage keys: metric:test:<name>
+GATE_PASS = "pass"  # training/evaluate.py's verdict
+
+# Inside the processing containers.
+PROCESSING = "/opt/ml/processing"
+CODE_DIR = f"{PROCESSING}/input/code"
+CONTRACT_DIR = f"{PROCESSING}/input/contract"
+DATA_DIR = f"{PROCESSING}/input/data"
+MODEL_DIR = f"{PROCESSING}/input/model"
+HOLDOUT_DIR = f"{PROCESSING}/input/holdout"
+PRODUCTION_DIR = f"{PROCESSING}/input/production"
+OUTPUT_DIR = f"{PROCESSING}/output"
+# SageMaker shows the first KB of this file as the processing job's ExitMessage (in the failure cause).
+EXIT_MESSAGE = "/opt/ml/output/message"
+
+# Endpoint states that are still moving; any other is final.
+ENDPOINT_MOVING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
+ENDPOINT_BROKEN = ("Failed", "UpdateRollbackFailed", "OutOfService")
+
+# Optimized SageMaker integrations raise SageMaker.AmazonSageMakerException for unmodeled errors, throttling
+# included ("Error Code: ThrottlingException" in the cause); AWS SDK integrations raise the SDK's base class.
+SERVICE_ERRORS = ("SageMaker.AmazonSageMakerException", "SageMaker.SageMakerException", "ThrottlingException")
+CAPACITY_ERRORS = ("SageMaker.ResourceLimitExceededException", "SageMaker.ResourceLimitExceeded")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """One ASL retrier; ``max_delay_seconds`` caps the exponential backoff, full jitter spreads retries out."""
+
+    interval_seconds: int
+    max_attempts: int
+    backoff_rate: float
+    max_delay_seconds: int
+
+    def asl(self, errors: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "ErrorEquals": list(errors),
+            "IntervalSeconds": self.interval_seconds,
+            "MaxAttempts": self.max_attempts,
+            "BackoffRate": self.backoff_rate,
+            "MaxDelaySeconds": self.max_delay_seconds,
+            "JitterStrategy": "FULL",
+        }
+
+
+# AWS guidance for SageMaker tasks: retry service errors (throttling included) a few times with a capped
+# backoff; wait longer for capacity, which frees up as other jobs end. Attempts stay single-digit in total
+# because job names carry the retry count.
+SERVICE_RETRY = RetryPolicy(interval_seconds=2, max_attempts=4, backoff_rate=2.0, max_delay_seconds=60)
+CAPACITY_RETRY = RetryPolicy(interval_seconds=60, max_attempts=5, backoff_rate=2.0, max_delay_seconds=900)
+AUX_RETRY = RetryPolicy(interval_seconds=2, max_attempts=3, backoff_rate=2.0, max_delay_seconds=30)
+
+
+@dataclass(frozen=True)
+class JobResources:
+    instance_type: str
+    instance_count: int
+    volume_size_gb: int
+    max_runtime_seconds: int
+
+
+def default_variant() -> dict[str, Any]:
+    return {"VariantName": "primary", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """Everything the flow of one model needs, as plain values (the component resolves its Outputs first)."""
+
+    model: str
+    stack: str
+    partition: str
+    region: str
+    account_id: str
+    state_machine_name: str
+    job_prefix: str
+    """Prefix of every job, model and endpoint config the flow creates (the IAM policy scopes to it)."""
+    endpoint_name: str
+    role_arn: str
+    """The model's SageMaker execution role (passed to its jobs and models)."""
+    model_package_group: str
+    data_bucket: str
+    models_bucket: str
+    capture_bucket: str
+    kms_key_arn: str
+    topic_arn: str
+    code_uri: str
+    code_sha256: str
+    contract_key: str
+    """Key of the model's data contract (JSON) in the models bucket."""
+    training_image: str
+    inference_image: str
+    training: JobResources
+    processing: JobResources
+    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+    evaluation_args: tuple[str, ...] = ()
+    """The evaluation rule as evaluate.py arguments (``EvaluationRule.to_cli_args()``)."""
+    metric_definitions: tuple[Mapping[str, str], ...] = ()
+    spot: bool = False
+    max_wait_seconds: int = 0
+    approval: Literal["auto", "manual"] = "auto"
+    deploy_enabled: bool = True
+    """False when the serving config pins a model package: the run ends after RegisterModel."""
+    endpoint_variant: Mapping[str, Any] = field(default_factory=default_variant)
+    """ProductionVariant (API shape) of each endpoint configuration the flow creates; ``ModelName`` is per run."""
+    data_capture: Mapping[str, Any] | None = None
+    """DataCaptureConfig (API shape); default: all requests and responses to the capture bucket, stack key."""
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    settle_seconds: int = 60
+    deploy_poll_seconds: int = 60
+    deploy_timeout_seconds: int = 5400
+    service_retry: RetryPolicy = SERVICE_RETRY
+    capacity_retry: RetryPolicy = CAPACITY_RETRY
+    aux_retry: RetryPolicy = AUX_RETRY
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if bool(self.subnet_ids) != bool(self.security_group_ids):
+            raise ValueError("subnet_ids and security_group_ids go together: a VPC job needs both")
+        if len(self.job_prefix) > 32:
+            raise ValueError(f"job_prefix {self.job_prefix!r} is longer than 32 characters; job names would exceed 63")
+        if self.deploy_poll_seconds < 1 or self.deploy_timeout_seconds < self.deploy_poll_seconds:
+            raise ValueError("deploy_poll_seconds must be >= 1 and at most deploy_timeout_seconds")
+
+    # --- names ------------------------------------------------------------------------------------------------
+    @property
+    def state_machine_arn(self) -> str:
+        """Computed, not read from the resource: the role's policy must exist before the state machine."""
+        return f"arn:{self.partition}:states:{self.region}:{self.account_id}:stateMachine:{self.state_machine_name}"
+
+    @property
+    def alias_arn(self) -> str:
+        return f"{self.state_machine_arn}:{TRAINING_ALIAS}"
+
+    @property
+    def deploy_alias_arn(self) -> str:
+        return f"{self.state_machine_arn}:{DEPLOY_ALIAS}"
+
+    @property
+    def manual_approval(self) -> bool:
+        return self.approval == "manual"
+
+    @property
+    def deploy_mode(self) -> bool:
+        """Whether approvals start deploy-only runs (then the approval rule and the deploy alias exist)."""
+        return self.deploy_enabled and self.manual_approval
+
+    @property
+    def vpc(self) -> dict[str, Any] | None:
+        if not self.subnet_ids:
+            return None
+        return {"SecurityGroupIds": list(self.security_group_ids), "Subnets": list(self.subnet_ids)}
+
+    def prefix(self, channel: str) -> str:
+        """``<model>/<channel>/``: where ``mlops data push --channel`` puts a dataset."""
+        return f"{self.model}/{channel}/"
+
+    def sagemaker_arn(self, kind: str, name: str) -> str:
+        return f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:{kind}/{name}"
+
+    def tag_list(self) -> list[dict[str, str]]:
+        return [{"Key": k, "Value": v} for k, v in sorted(self.tags.items())][:50]
+
+
+def state_machine_name(prefix: str, stack: str, model: str) -> str:
+    """``<prefix>-<stack>-<model>-training``: the CLI computes it from the config alone."""
+    return resource_name(prefix, stack, model, "training", limit=80)
+
+
+# =================================================================================================================
+# Definition
+
+
+def _name(spec: PipelineSpec, step: str) -> str:
+    """``<job prefix>-<step>-<run id>-<retry>``: at most 32+1+5+1+20+1+1 = 61 of the 63 characters allowed."""
+    return f"States.Format('{spec.job_prefix}-{step}-{{}}-{{}}', $.run.id, $$.State.RetryCount)"
+
+
+def _run_uri(spec: PipelineSpec, leaf: str) -> str:
+    return f"States.Format('s3://{spec.models_bucket}/{spec.model}/runs/{{}}/{leaf}', $.run.id)"
+
+
+def _catch() -> list[dict[str, Any]]:
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": NOTIFY_FAILURE}]
+
+
+def _task(resource: str, parameters: dict[str, Any], *, retry: list[dict[str, Any]], next_state: str | None,
+          result_path: str | None, result_selector: dict[str, Any] | None = None, catch: bool = True) -> dict[str, Any]:
+    state: dict[str, Any] = {"Type": "Task", "Resource": resource, "Parameters": parameters}
+    if result_selector is not None:
+        state["ResultSelector"] = result_selector
+    state["ResultPath"] = result_path
+    state["Retry"] = retry
+    if catch:
+        state["Catch"] = _catch()
+    if next_state is None:
+        state["End"] = True
+    else:
+        state["Next"] = next_state
+    return state
+
+
+def _choice(choices: list[dict[str, Any]], default: str) -> dict[str, Any]:
+    return {"Type": "Choice", "Choices": choices, "Default": default}
+
+
+def _pass(parameters: dict[str, Any], result_path: str, next_state: str, comment: str | None = None) -> dict[str, Any]:
+    state: dict[str, Any] = {"Type": "Pass", "Parameters": parameters, "ResultPath": result_path, "Next": next_state}
+    if comment:
+        state["Comment"] = comment
+    return state
+
+
+def _sagemaker_retry(spec: PipelineSpec) -> list[dict[str, Any]]:
+    return [spec.capacity_retry.asl(CAPACITY_ERRORS), spec.service_retry.asl(SERVICE_ERRORS)]
+
+
+def _aux_retry(spec: PipelineSpec) -> list[dict[str, Any]]:
+    return [spec.aux_retry.asl(("States.TaskFailed",))]
+
+
+def _s3_input(name: str, local_path: str, uri: str | None = None, *, uri_path: str | None = None) -> dict[str, Any]:
+    s3: dict[str, Any] = {"LocalPath": local_path, "S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}
+    if uri_path is not None:
+        s3["S3Uri.$"] = uri_path
+    else:
+        s3["S3Uri"] = uri
+    return {"InputName": name, "S3Input": s3}
+
+
+def _contract_file(spec: PipelineSpec, directory: str) -> str:
+    return f"{directory}/{spec.contract_key.rsplit('/', 1)[-1]}"
+
+
+def _entrypoint(module: str, prepare: str = "") -> list[str]:
+    """Processing jobs do not unpack a source dir as script-mode training does: extract the code package
+    (the ``training`` package and the wheels of its pinned dependencies, installed offline by the package
+    itself), then run the module with the job's ``ContainerArguments`` as ``"$@"``."""
+    script = f"cd {CODE_DIR} && tar xzf sourcedir.tar.gz && {prepare}exec python -m training.{module} \"$@\""
+    if len(script) > 256:  # CreateProcessingJob's limit per ContainerEntrypoint item
+        raise ValueError(f"the {module} entry point script is {len(script)} characters; SageMaker takes 256")
+    return ["/bin/bash", "-c", script, module]
+
+
+def _processing_job(spec: PipelineSpec, step: str, module: str, output_leaf: str, *, inputs: list[dict[str, Any]] | None = None,
+                    arguments: list[str] | None = None, dynamic: str | None = None, prepare: str = "") -> dict[str, Any]:
+    """A processing job in the training image; ``dynamic`` names a state path holding ``inputs`` and ``arguments``."""
+    p = spec.processing
+    app: dict[str, Any] = {"ImageUri": spec.training_image, "ContainerEntrypoint": _entrypoint(module, prepare)}
+    params: dict[str, Any] = {"ProcessingJobName.$": _name(spec, step), "RoleArn": spec.role_arn, "AppSpecification": app}
+    if dynamic is None:
+        app["ContainerArguments"] = arguments
+        params["ProcessingInputs"] = inputs
+    else:
+        app["ContainerArguments.$"] = f"{dynamic}.arguments"
+        params["ProcessingInputs.$"] = f"{dynamic}.inputs"
+    params.update(
+        {
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": "output",
+                        "S3Output": {"S3Uri.$": _run_uri(spec, output_leaf), "LocalPath": OUTPUT_DIR, "S3UploadMode": "EndOfJob"},
+                    }
+                ],
+                "KmsKeyId": spec.kms_key_arn,
+            },
+            "ProcessingResources": {
+                "ClusterConfig": {
+                    "InstanceCount": p.instance_count,
+                    "InstanceType": p.instance_type,
+                    "VolumeSizeInGB": p.volume_size_gb,
+                    "VolumeKmsKeyId": spec.kms_key_arn,
+                }
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": p.max_runtime_seconds},
+            "Environment": {"MLOPS_MODEL": spec.model, "MLOPS_RUN_ID.$": "$.run.id"},
+            "Tags": spec.tag_list(),
+        }
+    )
+    if spec.vpc is not None:
+        params["NetworkConfig"] = {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": True, "VpcConfig": spec.vpc}
+    return params
+
+
+def _channel(name: str, uri: str, content_type: str) -> dict[str, Any]:
+    return {
+        "ChannelName": name,
+        "ContentType": content_type,
+        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}},
+    }
+
+
+def _training_job(spec: PipelineSpec) -> dict[str, Any]:
+    t = spec.training
+    params: dict[str, Any] = {
+        "TrainingJobName.$": _name(spec, "train"),
+        "RoleArn": spec.role_arn,
+        "AlgorithmSpecification": {
+            "TrainingImage": spec.training_image,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [dict(m) for m in spec.metric_definitions],
+        },
+        "HyperParameters": {
+            **spec.hyperparameters.to_hyperparameters(),
+            "failure_file": "/opt/ml/output/failure",  # SageMaker's FailureReason: why the data was refused
+            "sagemaker_program": "training/train.py",
+            # Script mode reads the code from its channel rather than fetching it from S3: that works under
+            # network isolation too, and the job's inputs record exactly which code package it ran.
+            "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz",
+            "sagemaker_region": spec.region,
+        },
+        "InputDataConfig": [
+            _channel("train", f"s3://{spec.data_bucket}/{spec.prefix('train')}", "text/csv"),
+            _channel("contract", f"s3://{spec.models_bucket}/{spec.contract_key}", "application/json"),
+            _channel("code", spec.code_uri, "application/gzip"),
+        ],
+        "OutputDataConfig": {"S3OutputPath.$": _run_uri(spec, "training"), "KmsKeyId": spec.kms_key_arn},
+        "ResourceConfig": {
+            "InstanceType": t.instance_type,
+            "InstanceCount": t.instance_count,
+            "VolumeSizeInGB": t.volume_size_gb,
+            "VolumeKmsKeyId": spec.kms_key_arn,
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": t.max_runtime_seconds},
+        "Environment": {"MLOPS_CONTRACT": _contract_file(spec, "/opt/ml/input/data/contract"), "MLOPS_MODEL": spec.model},
+        "Tags": spec.tag_list(),
+    }
+    if spec.spot:
+        params["EnableManagedSpotTraining"] = True
+        params["StoppingCondition"]["MaxWaitTimeInSeconds"] = spec.max_wait_seconds
+        # An interrupted spot job resumes from its last checkpoint instead of starting over.
+        params["CheckpointConfig"] = {"S3Uri.$": _run_uri(spec, "checkpoints"), "LocalPath": "/opt/ml/checkpoints"}
+    if spec.vpc is not None:
+        params["VpcConfig"] = spec.vpc
+        params["EnableNetworkIsolation"] = True
+        params["EnableInterContainerTrafficEncryption"] = True
+    return params
+
+
+def _guard_states(spec: PipelineSpec, kind: str, list_arn: str, proceed: str, already: str) -> dict[str, dict[str, Any]]:
+    """One run at a time: list the RUNNING executions and go on only if this one is the oldest.
+
+    The oldest wins (not the first to look), so two runs started together cannot both stop. ListExecutions
+    is eventually consistent: this is a best-effort guard, not a lock.
+    """
+    check, another, find, oldest = f"Check{kind}", f"Another{kind}", f"FindOldest{kind}", f"IsOldest{kind}"
+    return {
+        check: _task(
+            "arn:aws:states:::aws-sdk:sfn:listExecutions",
+            {"StateMachineArn": list_arn, "StatusFilter": "RUNNING", "MaxResults": 100},
+            retry=_aux_retry(spec),
+            next_state=another,
+            result_path="$.guard",
+            result_selector={"executions.$": "$.Executions", "count.$": "States.ArrayLength($.Executions)"},
+        ),
+        another: _choice([{"Variable": "$.guard.count", "NumericGreaterThan": 1, "Next": find}], proceed),
+        # Newest first: the oldest running execution is the last one.
+        find: _pass({"execution.$": "States.ArrayGetItem($.guard.executions, States.MathAdd($.guard.count, -1))"}, "$.oldest", oldest),
+        oldest: _choice([{"Variable": "$.oldest.execution.ExecutionArn", "StringEqualsPath": "$.run.execution_arn", "Next": proceed}], already),
+        # No notification: a burst of uploads starts one run per object and all but one end here.
+        already: {"Type": "Succeed", "Comment": "An older run of this model is in progress; it covers this trigger."},
+    }
+
+
+def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any]]:
+    """Record which data the run trains on: the object's version id, or the prefix and the time it was read."""
+    prefix = spec.prefix("train")
+    return {
+        "ListTrainingData": _task(
+            "arn:aws:states:::aws-sdk:s3:listObjectsV2",
+            {"Bucket": spec.data_bucket, "Prefix": prefix, "MaxKeys": 2},
+            retry=_aux_retry(spec),
+            next_state="CountTrainingData",
+            result_path="$.listing",
+        ),
+        "CountTrainingData": _choice(
+            [
+                {"Variable": "$.listing.KeyCount", "NumericEquals": 0, "Next": "NoTrainingData"},
+                {"Variable": "$.listing.KeyCount", "NumericEquals": 1, "Next": "ReadDataVersion"},
+            ],
+            "ManyDataObjects",
+        ),
+        "NoTrainingData": _pass(
+            {
+                "Error": "NoTrainingData",
+                "Cause": f"no objects under s3://{spec.data_bucket}/{prefix}: upload a dataset with "
+                f"`mlops data push --model {spec.model} FILE`",
+            },
+            "$.failure",
+            NOTIFY_FAILURE,
+        ),
+        "ReadDataVersion": _task(
+            "arn:aws:states:::aws-sdk:s3:headObject",
+            {"Bucket": spec.data_bucket, "Key.$": "$.listing.Contents[0].Key"},
+            retry=_aux_retry(spec),
+            next_state="OneDataObject",
+            result_path="$.data_version",
+            result_selector={"version_id.$": "$.VersionId"},
+        ),
+        "OneDataObject": _pass(
+            {
+                "s3_uri.$": f"States.Format('s3://{spec.data_bucket}/{{}}', $.listing.Contents[0].Key)",
+                "version_id.$": "$.data_version.version_id",
+            },
+            "$.data",
+            next_state,
+        ),
+        "ManyDataObjects": _pass(
+            {
+                "s3_uri": f"s3://{spec.data_bucket}/{prefix}",
+                # The data bucket is versioned: the versions current at this time are the dataset.
+                "version_id.$": "States.Format('latest-at:{}', $.run.started)",
+            },
+            "$.data",
+            next_state,
+        ),
+    }
+
+
+def _evaluation_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any]]:
+    """Pick the holdout and the production model to compare with, then build Evaluate's inputs and arguments."""
+    test_prefix = spec.prefix("test")
+    common_inputs = [
+        _s3_input("code", CODE_DIR, spec.code_uri),
+        _s3_input("contract", CONTRACT_DIR, f"s3://{spec.models_bucket}/{spec.contract_key}"),
+        _s3_input("model", MODEL_DIR, uri_path="$.training.model_data"),
+        _s3_input("holdout", HOLDOUT_DIR, uri_path="$.holdout.s3_uri"),
+    ]
+    arguments = [
+        "--model", f"{MODEL_DIR}/model.tar.gz",
+        "--test", HOLDOUT_DIR,
+        "--contract", _contract_file(spec, CONTRACT_DIR),
+        "--output-dir", OUTPUT_DIR,
+        *spec.evaluation_args,
+    ]
+    production_file = f"{PRODUCTION_DIR}/evaluation.json"
+    return {
+        "ListTestData": _task(
+            "arn:aws:states:::aws-sdk:s3:listObjectsV2",
+            {"Bucket": spec.data_bucket, "Prefix": test_prefix, "MaxKeys": 1},
+            retry=_aux_retry(spec),
+            next_state="HasTestData",
+            result_path="$.test_listing",
+            result_selector={"count.$": "$.KeyCount"},
+        ),
+        "HasTestData": _choice(
+            [{"Variable": "$.test_listing.count", "NumericGreaterThan": 0, "Next": "HoldoutFromTestData"}], "HoldoutFromTraining"
+        ),
+        "HoldoutFromTestData": _pass({"s3_uri": f"s3://{spec.data_bucket}/{test_prefix}"}, "$.holdout", "FindProductionModel"),
+        "HoldoutFromTraining": _pass(
+            # The validation split train.py held out, inside the job's output.tar.gz (Evaluate unpacks it).
+            {
+                "s3_uri.$": f"States.Format('s3://{spec.models_bucket}/{spec.model}/runs/{{}}/training/{{}}/output/output.tar.gz', "
+                "$.run.id, $.training.job_name)"
+            },
+            "$.holdout",
+            "FindProductionModel",
+            comment="No holdout under the model's test/ prefix: score the validation split of this run.",
+        ),
+        "FindProductionModel": _task(
+            "arn:aws:states:::aws-sdk:sagemaker:listModelPackages",
+            {
+                "ModelPackageGroupName": spec.model_package_group,
+                "ModelApprovalStatus": "Approved",
+                "SortBy": "CreationTime",
+                "SortOrder": "Descending",
+                "MaxResults": 1,
+            },
+            retry=_sagemaker_retry(spec),
+            next_state="HasProductionModel",
+            result_path="$.production",
+            result_selector={"packages.$": "$.ModelPackageSummaryList", "count.$": "States.ArrayLength($.ModelPackageSummaryList)"},
+        ),
+        "HasProductionModel": _choice(
+            [{"Variable": "$.production.count", "NumericGreaterThan": 0, "Next": "DescribeProductionModel"}], "NoProductionModel"
+        ),
+        "DescribeProductionModel": _task(
+            "arn:aws:states:::aws-sdk:sagemaker:describeModelPackage",
+            {"ModelPackageName.$": "$.production.packages[0].ModelPackageArn"},
+            retry=_sagemaker_retry(spec),
+            next_state="HasProductionMetrics",
+            result_path="$.production_package",
+            result_selector={"arn.$": "$.ModelPackageArn", "metrics.$": "$.ModelMetrics"},
+        ),
+        "HasProductionMetrics": _choice(
+            [{"Variable": "$.production_package.metrics.ModelQuality.Statistics.S3Uri", "IsPresent": True, "Next": "CompareWithProduction"}],
+            "NoProductionModel",
+        ),
+        "CompareWithProduction": _pass(
+            {
+                "inputs": [
+                    *common_inputs,
+                    _s3_input("production", PRODUCTION_DIR, uri_path="$.production_package.metrics.ModelQuality.Statistics.S3Uri"),
+                ],
+                "arguments": [*arguments, "--baseline-metrics", production_file],
+            },
+            "$.evaluate",
+            next_state,
+            comment="Judge the new model against the newest approved version's evaluation.json.",
+        ),
+        "NoProductionModel": _pass(
+            {"inputs": common_inputs, "arguments": arguments},
+            "$.evaluate",
+            next_state,
+            comment="No approved version with metrics yet: only the rule's minimum applies.",
+        ),
+    }
+
+
+def _deploy_branch(spec: PipelineSpec) -> dict[str, Any]:
+    variant = {k: v for k, v in spec.endpoint_variant.items() if k != "ModelName"}
+    variant["ModelName.$"] = "$.model.name"
+    capture = dict(spec.data_capture) if spec.data_capture is not None else {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": f"s3://{spec.capture_bucket}/{spec.model}/",
+        "KmsKeyId": spec.kms_key_arn,
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+    }
+    model: dict[str, Any] = {
+        "ModelName.$": _name(spec, "mdl"),
+        "PrimaryContainer": {"ModelPackageName.$": "$.package.arn"},
+        "ExecutionRoleArn": spec.role_arn,
+        "EnableNetworkIsolation": True,
+        "Tags": spec.tag_list(),
+    }
+    if spec.vpc is not None:
+        model["VpcConfig"] = spec.vpc
+    endpoint_config: dict[str, Any] = {
+        "EndpointConfigName.$": _name(spec, "cfg"),
+        "ProductionVariants": [variant],
+        "DataCaptureConfig": capture,
+        "Tags": spec.tag_list(),
+    }
+    if "ServerlessConfig" not in variant:  # serverless variants have no storage volume to encrypt
+        endpoint_config["KmsKeyId"] = spec.kms_key_arn
+    max_polls = max(1, spec.deploy_timeout_seconds // spec.deploy_poll_seconds)
+    retry = _sagemaker_retry(spec)
+    name_from_arn = "States.ArrayGetItem(States.StringSplit({}, '/'), 1)"
+    status = "$.endpoint.EndpointStatus"
+    return {
+        "StartAt": "CreateModel",
+        "States": {
+            "CreateModel": _task(
+                "arn:aws:states:::sagemaker:createModel", model, retry=retry, next_state="CreateEndpointConfig",
+                result_path="$.model", result_selector={"name.$": name_from_arn.format("$.ModelArn")}, catch=False,
+            ),
+            "CreateEndpointConfig": _task(
+                "arn:aws:states:::sagemaker:createEndpointConfig", endpoint_config, retry=retry, next_state="UpdateEndpoint",
+                result_path="$.endpoint_config", result_selector={"name.$": name_from_arn.format("$.EndpointConfigArn")},
+                catch=False,
+            ),
+            # RetainDeploymentConfig: the blue/green guardrails and rollback alarms Pulumi set stay in force.
+            "UpdateEndpoint": _task(
+                "arn:aws:states:::sagemaker:updateEndpoint",
+                {"EndpointName": spec.endpoint_name, "EndpointConfigName.$": "$.endpoint_config.name", "RetainDeploymentConfig": True},
+                retry=retry, next_state="WaitForEndpoint", result_path="$.wait", result_selector={"polls": 0}, catch=False,
+            ),
+            "WaitForEndpoint": {"Type": "Wait", "Seconds": spec.deploy_poll_seconds, "Next": "DescribeEndpoint"},
+            "DescribeEndpoint": _task(
+                "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint", {"EndpointName": spec.endpoint_name},
+                retry=retry, next_state="EndpointStatus", result_path="$.endpoint", catch=False,
+            ),
+            "EndpointStatus": _choice(
+                [
+                    {"Variable": "$.wait.polls", "NumericGreaterThanEquals": max_polls, "Next": "DeploymentTimedOut"},
+                    {"Or": [{"Variable": status, "StringEquals": s} for s in ENDPOINT_MOVING], "Next": "CountPoll"},
+                    {"Variable": status, "StringEquals": "InService", "Next": "CheckLiveConfig"},
+                    {
+                        "And": [
+                            {"Or": [{"Variable": status, "StringEquals": s} for s in ENDPOINT_BROKEN]},
+                            {"Variable": "$.endpoint.FailureReason", "IsPresent": True},
+                        ],
+                        "Next": "DeploymentFailed",
+                    },
+                ],
+                "EndpointUnhealthy",
+            ),
+            "CountPoll": _pass({"polls.$": "States.MathAdd($.wait.polls, 1)"}, "$.wait", "WaitForEndpoint"),
+            # The guardrails roll a bad model back to the previous configuration: in service, but not ours.
+            "CheckLiveConfig": _choice(
+                [{"Variable": "$.endpoint.EndpointConfigName", "StringEqualsPath": "$.endpoint_config.name", "Next": "DeploymentComplete"}],
+                "DeploymentRolledBack",
+            ),
+            "DeploymentComplete": {"Type": "Succeed"},
+            "DeploymentRolledBack": {
+                "Type": "Fail",
+                "Error": "DeploymentRolledBack",
+                "CausePath": (
+                    f"States.Format('{spec.endpoint_name} rolled back to endpoint config {{}}: the previous model is still "
+                    "live (a rollback alarm fired during the deployment)', $.endpoint.EndpointConfigName)"
+                ),
+            },
+            "DeploymentFailed": {
+                "Type": "Fail",
+                "Error": "DeploymentFailed",
+                "CausePath": f"States.Format('{spec.endpoint_name} is {{}}: {{}}', {status}, $.endpoint.FailureReason)",
+            },
+            "EndpointUnhealthy": {
+                "Type": "Fail",
+                "Error": "DeploymentFailed",
+                "CausePath": f"States.Format('{spec.endpoint_name} is {{}}', {status})",
+            },
+            "DeploymentTimedOut": {
+                "Type": "Fail",
+                "Error": "DeploymentTimedOut",
+                "Cause": f"{spec.endpoint_name} did not settle within {spec.deploy_timeout_seconds} seconds",
+            },
+        },
+    }
+
+
+def _notice(subject: str, message: str) -> dict[str, Any]:
+    return _pass({"subject": subject, "message.$": message}, "$.notice", NOTIFY_SUCCESS)
+
+
+def _run_line(spec: PipelineSpec) -> str:
+    return f"run {{}} of {spec.model} in {spec.stack} ({{}} trigger) - execution {{}}"
+
+
+def lineage_properties(spec: PipelineSpec) -> dict[str, str]:
+    """``CustomerMetadataProperties`` of the registered version: ``LineageMetadata`` keys, values filled at run time.
+
+    The static part goes through ``LineageMetadata.to_customer_metadata()`` (same keys, same limits); the
+    per-run values (training job, data version, metrics) are JSONPath.
+    """
+    lineage = LineageMetadata(
+        stack=spec.stack,
+        model_name=spec.model,
+        training_job_name="per-run",
+        code_sha256=spec.code_sha256,
+        data={"train": DataVersion(s3_uri=f"s3://{spec.data_bucket}/{spec.prefix('train')}", version_id="per-run")},
+        hyperparameters=spec.hyperparameters,
+        metrics={f"{EVALUATION_SPLIT}:{m}": 0.0 for m in METRICS},
+    )
+    dynamic = {
+        "training_job": "$.training.job_name",
+        "data:train:s3_uri": "$.data.s3_uri",
+        "data:train:version_id": "$.data.version_id",
+        **{f"metric:{EVALUATION_SPLIT}:{m}": f"States.Format('{{}}', $.evaluation.report.metrics.{m})" for m in METRICS},
+    }
+    props: dict[str, str] = {}
+    for key, value in lineage.to_customer_metadata().items():
+        if key in dynamic:
+            props[f"{key}.$"] = dynamic[key]
+        else:
+            props[key] = value
+    return props
+
+
+def _model_package(spec: PipelineSpec) -> dict[str, Any]:
+    return {
+        "ModelPackageGroupName": spec.model_package_group,
+        "ModelPackageDescription.$": f"States.Format('{_run_line(spec)}', $.run.id, $.input.trigger, $.run.execution_arn)",
+        # Idempotent: a retried call with the same token returns the package the first attempt created.
+        "ClientToken.$": "$.run.id",
+        "ModelApprovalStatus": "PendingManualApproval" if spec.manual_approval else "Approved",
+        "InferenceSpecification": {
+            "Containers": [
+                {
+                    "Image": spec.inference_image,
+                    "ModelDataUrl.$": "$.training.model_data",
+                    # Network-isolated models cannot download code: it ships inside the model archive.
+                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+                }
+            ],
+            "SupportedContentTypes": ["text/csv", "application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        "ModelMetrics": {
+            "ModelQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri.$": _run_uri(spec, "evaluation/evaluation.json")}
+            }
+        },
+        "MetadataProperties": {"GeneratedBy.$": "$.run.execution_arn", "CommitId": spec.code_sha256, "Repository": spec.code_uri},
+        "CustomerMetadataProperties": lineage_properties(spec),
+        "Tags": spec.tag_list(),
+    }
+
+
+def build_definition(spec: PipelineSpec) -> dict[str, Any]:
+    """The state machine definition (ASL, JSONPath) of the model's continuous-training flow."""
+    states: dict[str, dict[str, Any]] = {}
+    states["Init"] = _pass(
+        {
+            "defaults": {"trigger": "manual", "mode": "train", "model_package_arn": ""},
+            "given.$": "$",
+            "execution_arn.$": "$$.Execution.Id",
+            "time.$": "States.StringSplit($$.Execution.StartTime, '-T:.Z+')",
+            "random.$": "States.StringSplit(States.UUID(), '-')",
+        },
+        "$",
+        "RunContext",
+        comment="Keep the trigger's input; draw the run id once, so retries and redrives reuse it.",
+    )
+    states["RunContext"] = _pass(
+        {
+            "input.$": "States.JsonMerge($.defaults, $.given, false)",
+            "run": {
+                "id.$": "States.Format('{}{}{}-{}{}{}-{}', $.time[0], $.time[1], $.time[2], $.time[3], $.time[4], $.time[5], $.random[1])",
+                "execution_arn.$": "$.execution_arn",
+                "started.$": "$$.Execution.StartTime",
+            },
+        },
+        "$",
+        "RouteMode" if spec.deploy_mode else "CheckRunning",
+    )
+    if spec.deploy_mode:
+        states["RouteMode"] = _choice([{"Variable": "$.input.mode", "StringEquals": "deploy", "Next": "CheckDeploying"}], "CheckRunning")
+        # Deploy runs list their own alias: SageMaker may send an approval event more than once.
+        states.update(_guard_states(spec, "Deploying", spec.deploy_alias_arn, "PackageFromApproval", ALREADY_DEPLOYING))
+        states["PackageFromApproval"] = _pass({"arn.$": "$.input.model_package_arn"}, "$.package", DEPLOY)
+    # Training runs list the unqualified ARN: every run of the model counts, whatever alias or version started it.
+    states.update(_guard_states(spec, "Running", spec.state_machine_arn, "IsNewData", ALREADY_RUNNING))
+    states["IsNewData"] = _choice([{"Variable": "$.input.trigger", "StringEquals": "new_data", "Next": "SettleNewData"}], "ListTrainingData")
+    states["SettleNewData"] = {
+        "Type": "Wait",
+        "Comment": "One event per uploaded object: let a multi-file upload land before the data is read.",
+        "Seconds": spec.settle_seconds,
+        "Next": "ListTrainingData",
+    }
+    states.update(_data_states(spec, VALIDATE))
+    states[VALIDATE] = _task(
+        "arn:aws:states:::sagemaker:createProcessingJob.sync",
+        _processing_job(
+            spec, "val", "validate", "validation",
+            inputs=[
+                _s3_input("code", CODE_DIR, spec.code_uri),
+                _s3_input("contract", CONTRACT_DIR, f"s3://{spec.models_bucket}/{spec.contract_key}"),
+                _s3_input("data", DATA_DIR, f"s3://{spec.data_bucket}/{spec.prefix('train')}"),
+            ],
+            arguments=[
+                "--data", DATA_DIR,
+                "--contract", _contract_file(spec, CONTRACT_DIR),
+                "--output-dir", OUTPUT_DIR,
+                "--failure-file", EXIT_MESSAGE,
+            ],
+        ),
+        retry=_sagemaker_retry(spec), next_state=TRAIN, result_path="$.validation",
+        result_selector={"job_name.$": "$.ProcessingJobName"},
+    )
+    states[TRAIN] = _task(
+        "arn:aws:states:::sagemaker:createTrainingJob.sync",
+        _training_job(spec),
+        retry=_sagemaker_retry(spec), next_state="ListTestData", result_path="$.training",
+        result_selector={"job_name.$": "$.TrainingJobName", "model_data.$": "$.ModelArtifacts.S3ModelArtifacts"},
+    )
+    states.update(_evaluation_states(spec, EVALUATE))
+    states[EVALUATE] = _task(
+        "arn:aws:states:::sagemaker:createProcessingJob.sync",
+        _processing_job(
+            spec, "eval", "evaluate", "evaluation", dynamic="$.evaluate",
+            # A holdout that is the training job's output.tar.gz is unpacked in place (evaluate reads its CSVs).
+            prepare=f'for a in {HOLDOUT_DIR}/*.tar.gz; do [ -f "$a" ] && tar xzf "$a" -C "${{a%/*}}" && rm "$a"; done; ',
+        ),
+        retry=_sagemaker_retry(spec), next_state=GATE, result_path="$.evaluation_job",
+        result_selector={"job_name.$": "$.ProcessingJobName"},
+    )
+    states[GATE] = _task(
+        "arn:aws:states:::aws-sdk:s3:getObject",
+        {"Bucket": spec.models_bucket, "Key.$": f"States.Format('{spec.model}/runs/{{}}/evaluation/evaluation.json', $.run.id)"},
+        retry=_aux_retry(spec), next_state="GateVerdict", result_path="$.evaluation",
+        result_selector={"report.$": "States.StringToJson($.Body)"},
+    )
+    states["GateVerdict"] = _choice([{"Variable": "$.evaluation.report.verdict", "StringEquals": GATE_PASS, "Next": REGISTER}], "ModelRejected")
+    states["ModelRejected"] = _pass(
+        {"Error": "ModelRejected", "Cause.$": "States.JsonToString($.evaluation.report.reasons)"},
+        "$.failure",
+        NOTIFY_FAILURE,
+        comment="A rejected model is not registered; the run fails with the gate's reasons.",
+    )
+    if spec.manual_approval:
+        after_register = "AwaitApproval"
+    else:
+        after_register = DEPLOY if spec.deploy_enabled else "Registered"
+    states[REGISTER] = _task(
+        "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
+        _model_package(spec),
+        retry=_sagemaker_retry(spec), next_state=after_register, result_path="$.package",
+        result_selector={"arn.$": "$.ModelPackageArn"},
+    )
+    run_line = _run_line(spec)
+    if spec.manual_approval:
+        then = f"approving it deploys it to {spec.endpoint_name}" if spec.deploy_enabled else "the serving config pins a package so it is not deployed"
+        states["AwaitApproval"] = _notice(
+            f"[{spec.stack}] {spec.model}: new model awaiting approval",
+            f"States.Format('Model package {{}} passed the quality gate and awaits approval in {spec.model_package_group}; "
+            f"{then}. {run_line}', $.package.arn, $.run.id, $.input.trigger, $.run.execution_arn)",
+        )
+    elif not spec.deploy_enabled:
+        states["Registered"] = _notice(
+            f"[{spec.stack}] {spec.model}: new model registered",
+            f"States.Format('Model package {{}} is registered and approved; the serving config pins a package so it is "
+            f"not deployed. {run_line}', $.package.arn, $.run.id, $.input.trigger, $.run.execution_arn)",
+        )
+    if spec.deploy_enabled:
+        states[DEPLOY] = {
+            "Type": "Parallel",
+            "Comment": "Roll the model onto the endpoint; wait until it is in service or rolled back.",
+            "Branches": [_deploy_branch(spec)],
+            "ResultSelector": {"endpoint_config.$": "$[0].endpoint_config.name", "model.$": "$[0].model.name"},
+            "ResultPath": "$.deployment",
+            "Catch": _catch(),
+            "Next": "Deployed",
+        }
+        states["Deployed"] = _notice(
+            f"[{spec.stack}] {spec.model}: new model deployed",
+            f"States.Format('Model package {{}} is live on {spec.endpoint_name} as model {{}} with endpoint config {{}}. "
+            f"{run_line}', $.package.arn, $.deployment.model, $.deployment.endpoint_config, $.run.id, $.input.trigger, "
+            "$.run.execution_arn)",
+        )
+    states[NOTIFY_SUCCESS] = _notify(spec, "$.notice.subject", "$.notice.message", next_state=None, on_error=NOTIFICATION_FAILED)
+    states[NOTIFICATION_FAILED] = {"Type": "Fail", "Error": "NotificationFailed", "CausePath": "States.JsonToString($.notify_error)"}
+    states[NOTIFY_FAILURE] = _notify(
+        spec,
+        f"States.Format('[{spec.stack}] {spec.model}: retraining failed ({{}})', $.failure.Error)",
+        f"States.Format('{{}}: {{}} - {run_line}', $.failure.Error, $.failure.Cause, $.run.id, $.input.trigger, $.run.execution_arn)",
+        next_state=FAILURE_KIND,
+        on_error=FAILURE_KIND,
+    )
+    # Error names starting with "States." are reserved for the service: a task's own failure ends as StepFailed.
+    states[FAILURE_KIND] = _choice([{"Variable": "$.failure.Error", "StringMatches": "States.*", "Next": STEP_FAILED}], RUN_FAILED)
+    states[STEP_FAILED] = {
+        "Type": "Fail",
+        "Error": "StepFailed",
+        "CausePath": "States.Format('{}: {}', $.failure.Error, $.failure.Cause)",
+    }
+    states[RUN_FAILED] = {"Type": "Fail", "ErrorPath": "$.failure.Error", "CausePath": "$.failure.Cause"}
+    return {
+        "Comment": f"Continuous training of {spec.model} ({spec.stack}): validate, train, evaluate, gate, register, deploy.",
+        "StartAt": "Init",
+        "States": states,
+    }
+
+
+def _notify(spec: PipelineSpec, subject: str, message: str, *, next_state: str | None, on_error: str) -> dict[str, Any]:
+    state = _task(
+        "arn:aws:states:::sns:publish",
+        {"TopicArn": spec.topic_arn, "Subject.$": subject, "Message.$": message},
+        retry=_aux_retry(spec), next_state=next_state, result_path=None, catch=False,
+    )
+    # A failed notification must not hide the run's own outcome: the run still ends failed (or as NotificationFailed).
+    state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.notify_error", "Next": on_error}]
+    return state
+
+
+def task_states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every Task state of a definition by name, including those inside Parallel branches."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in definition["States"].items():
+        if state["Type"] == "Task":
+            found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(task_states(branch))
+    return found
+
+
+# =================================================================================================================
+# IAM: what the state machine's role may do
+
+
+def state_machine_statements(spec: PipelineSpec) -> list[iam.Statement]:
+    """What the definition calls, scoped to this model's jobs, registry group, endpoint, topic and runs.
+
+    S3 reads (the data listing and version ids, evaluation.json) come from the buckets' ``grant_read``.
+    """
+    p = spec.job_prefix
+    events = f"arn:{spec.partition}:events:{spec.region}:{spec.account_id}:rule"
+    statements: list[iam.Statement] = [
+        {
+            "Sid": "RunOwnJobs",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
+                "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
+                "sagemaker:AddTags", "sagemaker:ListTags",
+            ],
+            "Resource": [spec.sagemaker_arn("processing-job", f"{p}-*"), spec.sagemaker_arn("training-job", f"{p}-*")],
+        },
+        {
+            "Sid": "PassOnlyTheModelRoleToSageMaker",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": spec.role_arn,
+            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        },
+        {
+            # The .sync integrations watch jobs through these managed rules, and touch nothing else in EventBridge.
+            "Sid": "SyncJobEventRules",
+            "Effect": "Allow",
+            "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            "Resource": [
+                f"{events}/StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+                f"{events}/StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+            ],
+        },
+        {
+            "Sid": "RegisterInOwnGroup",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:AddTags",
+            ],
+            "Resource": [
+                spec.sagemaker_arn("model-package-group", spec.model_package_group),
+                spec.sagemaker_arn("model-package", f"{spec.model_package_group}/*"),
+            ],
+        },
+        {
+            "Sid": "SeeOwnRuns",
+            "Effect": "Allow",
+            "Action": "states:ListExecutions",
+            "Resource": spec.state_machine_arn,  # versions and aliases authorize against the unqualified ARN
+        },
+        {"Sid": "NotifyStackTopic", "Effect": "Allow", "Action": "sns:Publish", "Resource": spec.topic_arn},
+        {
+            "Sid": "EncryptNotifications",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": spec.kms_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"sns.{spec.region}.amazonaws.com"}},
+        },
+        {
+            # CloudWatch Logs delivery and X-Ray have no resource-level permissions.
+            "Sid": "ExecutionLogsAndTraces",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+                "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+                "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+            ],
+            "Resource": "*",
+        },
+    ]
+    if spec.deploy_enabled:
+        statements += [
+            {
+                "Sid": "DeployOwnModels",
+                "Effect": "Allow",
+                "Action": ["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
+                "Resource": [spec.sagemaker_arn("model", f"{p}-*"), spec.sagemaker_arn("endpoint-config", f"{p}-*")],
+            },
+            {
+                "Sid": "UpdateOwnEndpoint",
+                "Effect": "Allow",
+                "Action": ["sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint"],
+                # IAM authorizes UpdateEndpoint on the endpoint and on the configuration it moves to.
+                "Resource": [
+                    spec.sagemaker_arn("endpoint", spec.endpoint_name),
+                    spec.sagemaker_arn("endpoint-config", f"{spec.job_prefix}-*"),
+                ],
+            },
+            {
+                # UpdateEndpoint hands the configuration's key to SageMaker for the new instances' volumes.
+                "Sid": "GrantStackKeyToEndpointVolumes",
+                "Effect": "Allow",
+                "Action": "kms:CreateGrant",
+                "Resource": spec.kms_key_arn,
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+            {
+                # DescribeKey never carries kms:GrantIsForAWSResource, so it cannot share that condition.
+                "Sid": "DescribeStackKey",
+                "Effect": "Allow",
+                "Action": "kms:DescribeKey",
+                "Resource": spec.kms_key_arn,
+            },
+        ]
+    return statements
+
+
+# =================================================================================================================
+# Triggers: EventBridge rules (pattern and target input) and the schedule's target
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """An EventBridge rule on the default bus and how its target starts the flow."""
+
+    description: str
+    pattern: dict[str, Any]
+    input_paths: dict[str, str]
+    input_template: str
+
+    @property
+    def pattern_json(self) -> str:
+        return json.dumps(self.pattern, sort_keys=True)
+
+
+def _template(fields: dict[str, str]) -> str:
+    # "id" carries the event id into the run for tracing (LocalStack also names the execution after it).
+    return "{" + ", ".join(f'"{k}": {v}' for k, v in fields.items()) + "}"
+
+
+def new_data_rule(spec: PipelineSpec) -> RuleSpec:
+    prefix = spec.prefix("train")
+    return RuleSpec(
+        description=f"Retrain {spec.model} when data lands under s3://{spec.data_bucket}/{prefix}",
+        pattern={
+            "source": ["aws.s3"],
+            "detail-type": ["Object Created"],
+            "detail": {"bucket": {"name": [spec.data_bucket]}, "object": {"key": [{"prefix": prefix}]}},
+        },
+        input_paths={"id": "$.id", "bucket": "$.detail.bucket.name", "key": "$.detail.object.key", "version": "$.detail.object.version-id"},
+        input_template=_template(
+            {"id": "<id>", "trigger": '"new_data"', "data": '{"bucket": <bucket>, "key": <key>, "version_id": <version>}'}
+        ),
+    )
+
+
+def drift_rule(spec: PipelineSpec, alarm_name: str) -> RuleSpec:
+    return RuleSpec(
+        description=f"Retrain {spec.model} when its drift alarm {alarm_name} enters ALARM",
+        pattern={
+            "source": ["aws.cloudwatch"],
+            "detail-type": ["CloudWatch Alarm State Change"],
+            "detail": {"alarmName": [alarm_name], "state": {"value": ["ALARM"]}},
+        },
+        input_paths={"id": "$.id", "alarm": "$.detail.alarmName", "reason": "$.detail.state.reason"},
+        input_template=_template({"id": "<id>", "trigger": '"drift"', "alarm": '{"name": <alarm>, "reason": <reason>}'}),
+    )
+
+
+def approval_rule(spec: PipelineSpec) -> RuleSpec:
+    return RuleSpec(
+        description=f"Deploy {spec.model} when a version in {spec.model_package_group} is approved",
+        pattern={
+            "source": ["aws.sagemaker"],
+            "detail-type": ["SageMaker Model Package State Change"],
+            "detail": {"ModelPackageGroupName": [spec.model_package_group], "ModelApprovalStatus": ["Approved"]},
+        },
+        input_paths={"id": "$.id", "arn": "$.detail.ModelPackageArn"},
+        input_template=_template({"id": "<id>", "trigger": '"approval"', "mode": '"deploy"', "model_package_arn": "<arn>"}),
+    )
+
+
+def schedule_target_input(spec: PipelineSpec) -> str:
+    """Input of the schedule's universal target (``aws-sdk:sfn:startExecution``): a run on the training alias."""
+    run_input = json.dumps({"trigger": "schedule", "scheduled_time": "<aws.scheduler.scheduled-time>"})
+    return json.dumps({"StateMachineArn": spec.alias_arn, "Input": run_input})
+
+
+def start_execution_statement(spec: PipelineSpec, aliases: tuple[str, ...]) -> iam.Statement:
+    """Start runs only through the given aliases (authorized on the unqualified ARN plus the qualifier)."""
+    return {
+        "Sid": "StartRunsThroughAliases",
+        "Effect": "Allow",
+        "Action": "states:StartExecution",
+        "Resource": spec.state_machine_arn,
+        "Condition": {"StringEquals": {"states:StateMachineQualifier": list(aliases)}},
+    }

@@ -1,0 +1,454 @@
+"""The CT flow's real definition running in LocalStack: scenarios end where they must, by the exact path.
+
+LocalStack runs with ``SFN_MOCK_CONFIG=tests/integration/sfn_mock_config.json`` (the integration conftest
+sets it); an execution started on ``<alias ARN>#<TestCase>`` gets the mocked responses of that test case,
+shaped like the real APIs' (DescribeTrainingJob, DescribeProcessingJob, ...). Two LocalStack limits, and
+what the tests do about them (see ../shared/ENVIRONMENT.md):
+
+- ``.sync`` integrations fail in LocalStack even when mocked, so the definition is deployed with ``.sync``
+  stripped from its three job states and nothing else changed; the mocked responses are what the
+  ``.sync`` task returns on AWS (the job's Describe output).
+- A mocked state cannot throw an error named ``States.*``, so a failed job is mocked as
+  ``SageMaker.TrainingJobFailed``/``SageMaker.ProcessingJobFailed`` with the Describe output as the
+  cause, where AWS raises ``States.TaskFailed`` with the same cause (both take the same Catch).
+
+Throttling is mocked as the optimized SageMaker integration reports it: ``SageMaker.AmazonSageMakerException``
+with ``Error Code: ThrottlingException`` in the cause (the service's unmodeled errors share that name).
+
+Unmocked states run for real against LocalStack: the concurrency guard's ListExecutions in particular,
+so the "already running" scenario starts two real executions. Trigger rules are created from the same
+builders the component uses and fed with PutEvents (LocalStack emits no S3/CloudWatch/SageMaker events).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from pipeline_fixtures import fast_spec
+
+from components import iam
+from components.pipeline_definition import (
+    DEPLOY_ALIAS,
+    TRAINING_ALIAS,
+    approval_rule,
+    build_definition,
+    drift_rule,
+    new_data_rule,
+    schedule_target_input,
+    start_execution_statement,
+    state_machine_statements,
+)
+from infra.config import STACKS_DIR
+
+pytestmark = pytest.mark.integration
+MLOPS = str(Path(sys.executable).with_name("mlops"))
+
+# --- expected paths ---------------------------------------------------------------------------------------------
+START = ["Init", "RunContext", "CheckRunning", "AnotherRunning", "IsNewData"]
+DATA = ["ListTrainingData", "CountTrainingData", "ReadDataVersion", "OneDataObject", "ValidateData"]
+TO_GATE_WITH_TEST_DATA = ["Train", "ListTestData", "HasTestData", "HoldoutFromTestData", "FindProductionModel", "HasProductionModel",
+                          "DescribeProductionModel", "HasProductionMetrics", "CompareWithProduction", "Evaluate", "QualityGate", "GateVerdict"]
+WAIT = ["WaitForEndpoint", "DescribeEndpoint", "EndpointStatus"]
+DEPLOYED = ["Deploy", "CreateModel", "CreateEndpointConfig", "UpdateEndpoint", *WAIT, "CountPoll", *WAIT, "CheckLiveConfig",
+            "DeploymentComplete", "Deployed", "NotifySuccess"]
+FAILED = ["NotifyFailure", "FailureKind", "RunFailed"]
+
+SCENARIOS = {
+    "HappyPath": ("SUCCEEDED", None, [*START, *DATA, *TO_GATE_WITH_TEST_DATA, "RegisterModel", *DEPLOYED]),
+    "GateRejects": ("FAILED", "ModelRejected", [*START, *DATA, *TO_GATE_WITH_TEST_DATA, "ModelRejected", *FAILED]),
+    "InvalidData": ("FAILED", "SageMaker.ProcessingJobFailed", [*START, *DATA, *FAILED]),
+    "NoTrainingData": ("FAILED", "NoTrainingData", [*START, "ListTrainingData", "CountTrainingData", "NoTrainingData", *FAILED]),
+    "TrainingThrottled": (
+        "SUCCEEDED",
+        None,
+        [*START, *DATA, "Train", "ListTestData", "HasTestData", "HoldoutFromTraining", "FindProductionModel", "HasProductionModel",
+         "NoProductionModel", "Evaluate", "QualityGate", "GateVerdict", "RegisterModel", *DEPLOYED],
+    ),
+    "TrainingFails": ("FAILED", "SageMaker.TrainingJobFailed", [*START, *DATA, "Train", *FAILED]),
+    "DeploymentRollsBack": (
+        "FAILED",
+        "DeploymentRolledBack",
+        [*START, *DATA, *TO_GATE_WITH_TEST_DATA, "RegisterModel", "Deploy", "CreateModel", "CreateEndpointConfig", "UpdateEndpoint",
+         *WAIT, "CountPoll", *WAIT, "CountPoll", *WAIT, "CheckLiveConfig", "DeploymentRolledBack", *FAILED],
+    ),
+}
+
+
+def strip_sync(definition: dict) -> dict:
+    """The definition as LocalStack can run it: ``.sync`` removed from the job states' resources only."""
+    text = json.dumps(definition)
+    assert text.count('.sync"') == 3, "ValidateData, Train and Evaluate are the .sync states"
+    return json.loads(text.replace('.sync"', '"'))
+
+
+class Flow:
+    """A spec deployed to LocalStack: role (with the generated policy), state machine, aliases."""
+
+    def __init__(self, aws_client, spec):
+        self.spec = spec
+        self.sfn = aws_client("stepfunctions")
+        self.iam = aws_client("iam")
+        role_name = self.role_name = f"{spec.state_machine_name}-states"
+        self.delete()  # what an interrupted earlier session may have left in a reused LocalStack
+        self.iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(iam.assume_role_policy("states.amazonaws.com", spec.account_id)))
+        self.iam.put_role_policy(RoleName=role_name, PolicyName="flow", PolicyDocument=json.dumps(iam.document(*state_machine_statements(spec))))
+        created = self.sfn.create_state_machine(
+            name=spec.state_machine_name,
+            definition=json.dumps(strip_sync(build_definition(spec))),
+            roleArn=f"arn:aws:iam::{spec.account_id}:role/{role_name}",
+            publish=True,
+        )
+        assert created["stateMachineArn"] == spec.state_machine_arn, "the computed ARN is the real one"
+        for alias in (TRAINING_ALIAS, DEPLOY_ALIAS):
+            self.sfn.create_state_machine_alias(
+                name=alias, routingConfiguration=[{"stateMachineVersionArn": created["stateMachineVersionArn"], "weight": 100}]
+            )
+
+    def start(self, target_arn: str, test_case: str, run_input: dict | None = None) -> str:
+        return self.sfn.start_execution(stateMachineArn=f"{target_arn}#{test_case}", input=json.dumps(run_input or {"trigger": "manual"}))["executionArn"]
+
+    def wait(self, arn: str, timeout: float = 60) -> tuple[dict, list[str], list[dict]]:
+        deadline = time.monotonic() + timeout
+        while (described := self.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, f"{arn} still running after {timeout} s"
+            time.sleep(0.3)
+        events = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        path = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        return described, path, events
+
+    def run(self, test_case: str, run_input: dict | None = None, target_arn: str | None = None):
+        return self.wait(self.start(target_arn or self.spec.alias_arn, test_case, run_input))
+
+    def stop_running(self) -> None:
+        for e in self.sfn.list_executions(stateMachineArn=self.spec.state_machine_arn, statusFilter="RUNNING")["executions"]:
+            stop(self.sfn, e["executionArn"])
+
+    def delete(self) -> None:
+        try:
+            self.stop_running()
+            for a in self.sfn.list_state_machine_aliases(stateMachineArn=self.spec.state_machine_arn)["stateMachineAliases"]:
+                self.sfn.delete_state_machine_alias(stateMachineAliasArn=a["stateMachineAliasArn"])
+            self.sfn.delete_state_machine(stateMachineArn=self.spec.state_machine_arn)
+        except self.sfn.exceptions.StateMachineDoesNotExist:
+            pass
+        try:
+            self.iam.delete_role_policy(RoleName=self.role_name, PolicyName="flow")
+            self.iam.delete_role(RoleName=self.role_name)
+        except self.iam.exceptions.NoSuchEntityException:
+            pass
+
+
+def stop(sfn, arn: str) -> None:
+    """Stop a run if it is still going (LocalStack refuses to stop one that is just finishing)."""
+    try:
+        sfn.stop_execution(executionArn=arn, error="TestCleanup")
+    except sfn.exceptions.ClientError:
+        if sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            raise
+
+
+@pytest.fixture(scope="module")
+def flow(aws_client):
+    f = Flow(aws_client, fast_spec())
+    yield f
+    f.delete()
+
+
+@pytest.fixture(scope="module")
+def manual_flow(aws_client):
+    f = Flow(aws_client, fast_spec(approval="manual", state_machine_name="mlops-itest-churn-manual"))
+    yield f
+    f.delete()
+
+
+@pytest.fixture(scope="module")
+def scenario(flow):
+    """Each mock-config scenario run once per session; the tests below read the same execution."""
+    done: dict[str, tuple] = {}
+
+    def get(test_case: str):
+        if test_case not in done:
+            flow.stop_running()
+            done[test_case] = flow.run(test_case)
+        return done[test_case]
+
+    return get
+
+
+@pytest.fixture
+def idle(flow):
+    """No other run of the flow in progress (the concurrency guard would see it)."""
+    flow.stop_running()
+    yield flow
+    flow.stop_running()
+
+
+def task_parameters(events: list[dict], state: str) -> list[dict]:
+    """The parameters each attempt of ``state`` was called with (TaskScheduled follows TaskStateEntered)."""
+    out, current = [], None
+    for e in events:
+        if "stateEnteredEventDetails" in e:
+            current = e["stateEnteredEventDetails"]["name"]
+        elif e["type"] == "TaskScheduled" and current == state:
+            out.append(json.loads(e["taskScheduledEventDetails"]["parameters"]))
+    return out
+
+
+def test_the_shipped_mock_config_covers_the_deployed_state_names(flow, manual_flow):
+    config = json.loads((Path(__file__).with_name("sfn_mock_config.json")).read_text())
+    for f in (flow, manual_flow):
+        names = {n for n in json.dumps(build_definition(f.spec)).split('"') if n}
+        for case in config["StateMachines"][f.spec.state_machine_name]["TestCases"].values():
+            assert set(case) <= names, set(case) - names
+
+
+@pytest.mark.parametrize("test_case", list(SCENARIOS))
+def test_scenario_ends_as_expected_by_the_exact_path(flow, scenario, test_case):
+    status, error, path = SCENARIOS[test_case]
+    described, actual, events = scenario(test_case)
+    assert actual == path
+    assert described["status"] == status, described.get("cause")
+    assert described.get("error") == error
+    notices = task_parameters(events, "NotifySuccess" if status == "SUCCEEDED" else "NotifyFailure")
+    assert len(notices) == 1 and notices[0]["TopicArn"] == flow.spec.topic_arn
+
+
+def test_happy_path_registers_lineage_and_deploys_the_package(scenario):
+    _, _, events = scenario("HappyPath")
+    register = only_call(events, "RegisterModel")
+    assert register["ModelApprovalStatus"] == "Approved"
+    lineage = register["CustomerMetadataProperties"]
+    assert lineage["data:train:s3_uri"] == "s3://data-b/churn/train/churn.csv"
+    assert lineage["data:train:version_id"] == "Fj3nWBmeWkCpGqHbvGHA0ofBfXDmx6ew", "the version the data listing read"
+    assert lineage["metric:test:roc_auc"] == "0.87" and lineage["hyperparameter:max_iter"] == "300"
+    assert lineage["training_job"] == "mlops-itest-churn-train-20260101-000000-abcd-0"
+    assert register["ClientToken"] == register["ModelPackageDescription"].split()[1]
+    evaluate = only_call(events, "Evaluate")
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in evaluate["ProcessingInputs"]}
+    assert inputs["holdout"] == "s3://data-b/churn/test/"
+    assert inputs["production"] == "s3://models-b/churn/runs/20251201-000000-0f0f/evaluation/evaluation.json"
+    assert evaluate["AppSpecification"]["ContainerArguments"][-2:] == ["--baseline-metrics", "/opt/ml/processing/input/production/evaluation.json"]
+    model = only_call(events, "CreateModel")
+    assert model["PrimaryContainer"]["ModelPackageName"] == "arn:aws:sagemaker:us-east-1:000000000000:model-package/mlops-itest-churn/7"
+    message = only_call(events, "NotifySuccess")["Message"]
+    assert "model-package/mlops-itest-churn/7 is live on mlops-itest-churn" in message
+
+
+def test_throttled_training_retries_under_new_job_names_until_it_succeeds(scenario):
+    _, _, events = scenario("TrainingThrottled")
+    names = [p["TrainingJobName"] for p in task_parameters(events, "Train")]
+    assert len(names) == 3 and len(set(names)) == 3
+    assert [n.rsplit("-", 1)[1] for n in names] == ["0", "1", "2"]
+    assert len({n.rsplit("-", 1)[0] for n in names}) == 1, "one run id across the attempts"
+    holdout = {i["InputName"]: i["S3Input"]["S3Uri"] for i in only_call(events, "Evaluate")["ProcessingInputs"]}["holdout"]
+    assert holdout == "s3://models-b/churn/runs/{}/training/mlops-itest-churn-train-20260101-000000-abcd-2/output/output.tar.gz".format(
+        names[0].split("-train-")[1].rsplit("-", 1)[0]
+    )
+
+
+def test_failures_notify_with_the_cause(scenario):
+    _, _, events = scenario("TrainingFails")
+    notice = only_call(events, "NotifyFailure")
+    assert notice["Subject"] == "[itest] churn: retraining failed (SageMaker.TrainingJobFailed)"
+    assert "MemoryError while fitting the classifier" in notice["Message"]
+    assert not task_parameters(events, "RegisterModel")
+    _, _, events = scenario("GateRejects")
+    assert "roc_auc 0.610000 does not reach the minimum" in only_call(events, "NotifyFailure")["Message"]
+    assert not task_parameters(events, "RegisterModel"), "a rejected model is not registered"
+    _, _, events = scenario("DeploymentRollsBack")
+    assert "the previous model is still live" in only_call(events, "NotifyFailure")["Message"]
+
+
+def test_a_second_trigger_while_a_run_is_in_progress_does_not_train(idle):
+    # The first run waits in SettleNewData (a new-data trigger) while the second one checks for others.
+    first = idle.start(idle.spec.alias_arn, "HappyPath", {"trigger": "new_data", "data": {"bucket": "data-b", "key": "churn/train/a.csv", "version_id": "v1"}})
+    time.sleep(0.5)
+    described, path, events = idle.run("HappyPath")
+    assert described["status"] == "SUCCEEDED"
+    assert path == ["Init", "RunContext", "CheckRunning", "AnotherRunning", "FindOldestRunning", "IsOldestRunning", "AlreadyRunning"]
+    assert not task_parameters(events, "Train") and not task_parameters(events, "NotifySuccess")
+    described, path, _ = idle.wait(first)
+    assert described["status"] == "SUCCEEDED" and "SettleNewData" in path and path[-1] == "NotifySuccess"
+
+
+def test_manual_approval_registers_pending_and_waits(manual_flow):
+    manual_flow.stop_running()
+    described, path, events = manual_flow.run("AwaitsApproval")
+    assert described["status"] == "SUCCEEDED"
+    assert path == ["Init", "RunContext", "RouteMode", "CheckRunning", "AnotherRunning", "IsNewData", *DATA, *TO_GATE_WITH_TEST_DATA,
+                    "RegisterModel", "AwaitApproval", "NotifySuccess"]
+    assert only_call(events, "RegisterModel")["ModelApprovalStatus"] == "PendingManualApproval"
+    assert "awaits approval" in only_call(events, "NotifySuccess")["Message"]
+
+
+def test_an_approval_deploys_the_approved_package(manual_flow):
+    package = "arn:aws:sagemaker:us-east-1:000000000000:model-package/mlops-itest-churn/7"
+    described, path, events = manual_flow.run(
+        "DeployApproved", {"id": "e1", "trigger": "approval", "mode": "deploy", "model_package_arn": package}, manual_flow.spec.deploy_alias_arn
+    )
+    assert described["status"] == "SUCCEEDED"
+    assert path == ["Init", "RunContext", "RouteMode", "CheckDeploying", "AnotherDeploying", "PackageFromApproval", *DEPLOYED]
+    assert only_call(events, "CreateModel")["PrimaryContainer"]["ModelPackageName"] == package
+
+
+def only_call(events: list[dict], state: str) -> dict:
+    calls = task_parameters(events, state)
+    assert len(calls) == 1, (state, len(calls))
+    return calls[0]
+
+
+# --- triggers -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def events_role(aws_client, flow):
+    client = aws_client("iam")
+    name = "mlops-itest-churn-events-start"
+    client.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(iam.assume_role_policy("events.amazonaws.com", "000000000000")))
+    statement = start_execution_statement(flow.spec, (TRAINING_ALIAS, DEPLOY_ALIAS))
+    client.put_role_policy(RoleName=name, PolicyName="start", PolicyDocument=json.dumps(iam.document(statement)))
+    yield f"arn:aws:iam::000000000000:role/{name}"
+    client.delete_role_policy(RoleName=name, PolicyName="start")
+    client.delete_role(RoleName=name)
+
+
+def started_by(flow, event_id: str, timeout: float = 15) -> dict:
+    """The execution an event started (LocalStack names it after the event id, which the input carries too)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for e in flow.sfn.list_executions(stateMachineArn=flow.spec.state_machine_arn)["executions"]:
+            if e["name"] == event_id:
+                described = flow.sfn.describe_execution(executionArn=e["executionArn"])
+                stop(flow.sfn, e["executionArn"])  # only its input matters here
+                return described
+        time.sleep(0.3)
+    raise AssertionError(f"no execution was started by event {event_id}")
+
+
+TRIGGERS = {
+    "new-data": (
+        new_data_rule,
+        TRAINING_ALIAS,
+        ("aws.s3", "Object Created", {"version": "0", "bucket": {"name": "data-b"}, "object": {"key": "churn/train/churn.csv", "size": 62227, "etag": "5d41", "version-id": "Fj3nWBme"}, "reason": "PutObject"}),
+        {"trigger": "new_data", "data": {"bucket": "data-b", "key": "churn/train/churn.csv", "version_id": "Fj3nWBme"}},
+    ),
+    "drift": (
+        lambda s: drift_rule(s, "mlops-itest-churn-drift"),
+        TRAINING_ALIAS,
+        ("aws.cloudwatch", "CloudWatch Alarm State Change", {"alarmName": "mlops-itest-churn-drift", "state": {"value": "ALARM", "reason": "Threshold Crossed: 3 datapoints > 0.2"}, "previousState": {"value": "OK"}}),
+        {"trigger": "drift", "alarm": {"name": "mlops-itest-churn-drift", "reason": "Threshold Crossed: 3 datapoints > 0.2"}},
+    ),
+    "approved": (
+        approval_rule,
+        DEPLOY_ALIAS,
+        ("aws.sagemaker", "SageMaker Model Package State Change", {"ModelPackageGroupName": "mlops-itest-churn", "ModelPackageVersion": 7, "ModelPackageArn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/mlops-itest-churn/7", "ModelApprovalStatus": "Approved"}),
+        {"trigger": "approval", "mode": "deploy", "model_package_arn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/mlops-itest-churn/7"},
+    ),
+}
+
+
+@pytest.mark.parametrize("trigger", list(TRIGGERS))
+def test_trigger_rule_starts_a_run_with_the_right_input(aws_client, idle, events_role, trigger):
+    build, alias, (source, detail_type, detail), expected = TRIGGERS[trigger]
+    rule = build(idle.spec)
+    events = aws_client("events")
+    name = f"mlops-itest-churn-{trigger}"
+    events.put_rule(Name=name, EventPattern=rule.pattern_json, Description=rule.description)
+    events.put_targets(
+        Rule=name,
+        Targets=[{"Id": "start-run", "Arn": f"{idle.spec.state_machine_arn}:{alias}", "RoleArn": events_role,
+                  "InputTransformer": {"InputPathsMap": rule.input_paths, "InputTemplate": rule.input_template}}],
+    )
+    try:
+        # An event the rule must ignore (another prefix, another alarm, another group) starts nothing.
+        ignored = json.loads(json.dumps(detail).replace("churn/train/", "churn/test/").replace("churn-drift", "fraud-drift").replace('"mlops-itest-churn"', '"other"'))
+        sent = events.put_events(Entries=[
+            {"Source": source, "DetailType": detail_type, "Detail": json.dumps(ignored)},
+            {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)},
+        ])
+        ignored_id, event_id = (e["EventId"] for e in sent["Entries"])
+        described = started_by(idle, event_id)
+        assert json.loads(described["input"]) == {"id": event_id, **expected}
+        assert described["stateMachineAliasArn"] == f"{idle.spec.state_machine_arn}:{alias}"
+        names = {e["name"] for e in idle.sfn.list_executions(stateMachineArn=idle.spec.state_machine_arn)["executions"]}
+        assert ignored_id not in names
+    finally:
+        events.remove_targets(Rule=name, Ids=["start-run"])
+        events.delete_rule(Name=name)
+
+
+def test_schedule_is_accepted_and_its_target_starts_a_run_on_the_alias(aws_client, idle):
+    scheduler = aws_client("scheduler")
+    target_input = schedule_target_input(idle.spec)
+    scheduler.create_schedule(
+        Name="mlops-itest-churn-retrain",
+        ScheduleExpression="cron(0 3 ? * SUN *)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": "arn:aws:scheduler:::aws-sdk:sfn:startExecution", "RoleArn": "arn:aws:iam::000000000000:role/scheduler", "Input": target_input},
+    )
+    try:
+        assert scheduler.get_schedule(Name="mlops-itest-churn-retrain")["Target"]["Input"] == target_input
+        # LocalStack does not fire schedules: make the universal target's StartExecution call by hand.
+        request = json.loads(target_input)
+        arn = idle.sfn.start_execution(stateMachineArn=request["StateMachineArn"], input=request["Input"])["executionArn"]
+        described = idle.sfn.describe_execution(executionArn=arn)
+        stop(idle.sfn, arn)
+        assert described["stateMachineAliasArn"] == idle.spec.alias_arn
+        assert json.loads(described["input"])["trigger"] == "schedule"
+    finally:
+        scheduler.delete_schedule(Name="mlops-itest-churn-retrain")
+
+
+# --- mlops retrain ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stack_file(tmp_path, localstack):
+    """The shipped local stack pointed at this LocalStack, as stack "itest" (whose flow the module deployed)."""
+    body = (STACKS_DIR / "Pulumi.local.yaml").read_text().replace("http://127.0.0.1:4566", localstack)
+    path = tmp_path / "Pulumi.itest.yaml"
+    path.write_text(body)
+    return path
+
+
+def mlops(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([MLOPS, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_retrain_follows_a_run_to_success(idle, stack_file):
+    done = mlops("retrain", "--file", str(stack_file), "--model", "churn", "--test-case", "HappyPath", "--poll-seconds", "0.3")
+    assert done.returncode == 0, done.stderr
+    for state in ("ValidateData", "Train", "Evaluate", "QualityGate", "RegisterModel", "Deploy"):
+        assert f"✓ {state}" in done.stdout, state
+    assert "run succeeded" in done.stdout and "is live on mlops-itest-churn" in done.stdout, done.stdout
+
+
+def test_retrain_exits_1_with_the_cause_of_a_failed_run(idle, stack_file):
+    done = mlops("retrain", "--file", str(stack_file), "--model", "churn", "--test-case", "TrainingFails", "--poll-seconds", "0.3")
+    assert done.returncode == 1
+    assert "run failed" in done.stderr and "SageMaker.TrainingJobFailed" in done.stderr and "MemoryError" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_retrain_no_follow_only_starts_the_run(idle, stack_file):
+    done = mlops("retrain", "--file", str(stack_file), "--model", "churn", "--test-case", "HappyPath", "--no-follow")
+    assert done.returncode == 0, done.stderr
+    arn = done.stdout.split()[-1]
+    assert arn.startswith(f"arn:aws:states:us-east-1:000000000000:execution:{idle.spec.state_machine_name}:manual-")
+    described, _, _ = idle.wait(arn)
+    assert json.loads(described["input"])["trigger"] == "manual" and described["stateMachineAliasArn"] == idle.spec.alias_arn
+
+
+def test_retrain_refuses_a_flow_that_is_not_deployed(tmp_path, localstack):
+    body = (STACKS_DIR / "Pulumi.local.yaml").read_text().replace("http://127.0.0.1:4566", localstack)
+    path = tmp_path / f"Pulumi.nope{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(body)
+    done = mlops("retrain", "--file", str(path), "--model", "churn")
+    assert done.returncode == 2
+    assert "is not deployed" in done.stderr and "pulumi up --stack nope" in done.stderr
