@@ -207,3 +207,34 @@ def sagemaker_execution_statements(
             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
         },
     ]
+
+
+def vpc_network_interface_statements(partition: str, region: str, account_id: str, subnet_ids: list[str]) -> list[Statement]:
+    """What SageMaker needs to place a job or model in the stack's subnets (and nothing in other subnets)."""
+    subnets = [f"arn:{partition}:ec2:{region}:{account_id}:subnet/{s}" for s in subnet_ids]
+    return [
+        {
+            "Sid": "DescribeNetwork",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeVpcs",
+                "ec2:DescribeDhcpOptions",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+            ],
+            "Resource": "*",  # EC2 Describe* actions have no resource types
+        },
+        {
+            "Sid": "NetworkInterfacesInStackSubnets",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:CreateNetworkInterface",
+                "ec2:CreateNetworkInterfacePermission",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DeleteNetworkInterfacePermission",
+            ],
+            "Resource": "*",  # interfaces do not exist before creation; the subnet condition scopes them
+            "Condition": {"ArnEquals": {"ec2:Subnet": subnets}},
+        },
+    ]

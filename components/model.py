@@ -30,6 +30,8 @@ class ModelArgs:
     image_uris: list[str]
     """Container images the model's jobs and endpoint run (training, inference)."""
     description: str = ""
+    subnet_ids: tuple[str, ...] = ()
+    """The stack VPC's subnets, when jobs and the model run in a VPC."""
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
 
@@ -86,7 +88,8 @@ class Model(pulumi.ComponentResource):
                             metric_namespace=args.metric_namespace,
                             image_uris=args.image_uris,
                             kms_key_arn=a[2],
-                        )
+                        ),
+                        *(iam.vpc_network_interface_statements(a[0], args.region, a[1], list(args.subnet_ids)) if args.subnet_ids else []),
                     )
                 )
             ),

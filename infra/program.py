@@ -10,12 +10,16 @@ from components.endpoint import ModelEndpoint, ModelEndpointArgs
 from components.model import Model, ModelArgs
 from components.dashboard import DashboardModel, StackDashboard
 from components.deploy_identity import DeployIdentity, DeployIdentityArgs
-from components.naming import endpoint_name, resource_name
+from components.drift import DriftCode, DriftCodeArgs, DriftMonitor, DriftMonitorArgs, monitored
+from components.naming import drift_alarm_name, endpoint_name, job_prefix, resource_name
 from components.naming import tags as make_tags
+from components.pipeline import TrainingPipeline, TrainingPipelineArgs
+from components.pipeline_definition import JobResources
 from components.platform import Platform, PlatformArgs
 from components.secure_bucket import ObjectLock
 from infra import images as image_registry
 from infra.config import PROJECT_ROOT, ConfigError, StackConfig, config_from_pulumi
+from training.contract import METRIC_DEFINITIONS
 
 TRAINING_SOURCE = PROJECT_ROOT / "training"
 BUILD_DIR = PROJECT_ROOT / ".mlops" / "build"
@@ -94,6 +98,9 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
     )
     models = {}
     endpoints: dict[str, ModelEndpoint] = {}
+    pipelines: dict[str, TrainingPipeline] = {}
+    monitors: dict[str, DriftMonitor] = {}
+    drift_code: DriftCode | None = None  # one Lambda package per stack, made when a model first needs it
     for name, model_cfg in cfg.models.items():
         model_tags = make_tags(stack, cfg.environment.value, {**cfg.tags, **model_cfg.tags}, model=name)
         models[name] = Model(
@@ -111,6 +118,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 kms_key_arn=platform.kms_key_arn,
                 code_prefix=CODE_PREFIX,
                 image_uris=[images[name].training, images[name].inference],
+                subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
                 description=model_cfg.description,
                 tags=model_tags,
                 protect=cfg.protected,
@@ -133,10 +141,84 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                     topic_arn=platform.topic.topic_arn,
                     training_source=TRAINING_SOURCE,
                     build_dir=BUILD_DIR,
+                    subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
+                    security_group_ids=tuple(cfg.vpc.security_group_ids) if cfg.vpc else (),
                     tags=model_tags,
                 ),
                 providers,
             )
+        if name in endpoints and monitored(model_cfg.endpoint, model_cfg.drift):
+            drift_code = drift_code or DriftCode(
+                "drift-code",
+                DriftCodeArgs(
+                    source_dir=TRAINING_SOURCE,
+                    bucket_name=platform.models_bucket.bucket_name,
+                    kms_key_arn=platform.kms_key_arn,
+                    build_dir=BUILD_DIR,
+                    prefix=CODE_PREFIX,
+                    tags=base_tags,
+                ),
+                providers,
+            )
+            monitors[name] = DriftMonitor(
+                f"drift-{name}",
+                DriftMonitorArgs(
+                    model=models[name],
+                    config=model_cfg.drift,
+                    endpoint_name=endpoint_name(cfg.name_prefix, stack, name),
+                    code=drift_code,
+                    topic_arn=platform.topic.topic_arn,
+                    log_group_prefix=platform.args.log_group_prefix,
+                    processing_image=images[name].training,
+                    code_package_uri=code.s3_uri,
+                    tags=model_tags,
+                    protect=cfg.protected,
+                ),
+                providers,
+            )
+        t = model_cfg.training
+        pipelines[name] = TrainingPipeline(
+            f"pipeline-{name}",
+            TrainingPipelineArgs(
+                model=name,
+                name_prefix=cfg.name_prefix,
+                stack=stack,
+                environment=cfg.environment.value,
+                region=cfg.region,
+                account_id=identity.account_id,
+                partition=partition.partition,
+                config=model_cfg.pipeline,
+                training=JobResources(t.instance_type, t.instance_count, t.volume_size_gb, t.max_runtime_seconds),
+                contract_json=model_cfg.data_contract.model_dump_json(),
+                data_bucket=platform.data_bucket,
+                models_bucket=platform.models_bucket,
+                capture_bucket_name=platform.capture_bucket.bucket_name,
+                kms_key_arn=platform.kms_key_arn,
+                topic_arn=platform.topic.topic_arn,
+                role_arn=models[name].role_arn,
+                model_package_group_name=models[name].model_package_group_name,
+                code_uri=code.s3_uri,
+                code_sha256=code.sha256,
+                training_image=images[name].training,
+                inference_image=images[name].inference,
+                job_prefix=job_prefix(cfg.name_prefix, stack, name),
+                endpoint_name=endpoint_name(cfg.name_prefix, stack, name),
+                drift_alarm_name=drift_alarm_name(cfg.name_prefix, stack, name),
+                log_group_prefix=platform.args.log_group_prefix,
+                hyperparameters=t.hyperparameters,
+                evaluation_args=tuple(model_cfg.evaluation.to_cli_args()),
+                metric_definitions=tuple(METRIC_DEFINITIONS),
+                spot=t.spot,
+                max_wait_seconds=t.max_wait_seconds,
+                endpoint=model_cfg.endpoint if name in endpoints else None,
+                capture_uri=endpoints[name].capture_uri if name in endpoints else None,
+                subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
+                security_group_ids=tuple(cfg.vpc.security_group_ids) if cfg.vpc else (),
+                tags=model_tags,
+                protect=cfg.protected,
+            ),
+            providers,
+        )
     StackDashboard(
         "dashboard",
         resource_name(cfg.name_prefix, stack),
@@ -146,6 +228,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 model=name,
                 endpoint_name=endpoint_name(cfg.name_prefix, stack, name) if name in endpoints else None,
                 metric_namespace=m.args.metric_namespace,
+                state_machine_arn=pipelines[name].state_machine_arn,
             )
             for name, m in models.items()
         ],
@@ -189,6 +272,9 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 "training_image": images[name].training,
                 "inference_image": images[name].inference,
                 "endpoint_name": endpoints[name].endpoint_name if name in endpoints else None,
+                "state_machine_arn": pipelines[name].state_machine_arn,
+                "pipeline_alias_arn": pipelines[name].alias_arn,
+                "drift_function_name": monitors[name].function_name if name in monitors else None,
             }
             for name, m in models.items()
         },

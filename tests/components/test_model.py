@@ -86,3 +86,31 @@ def test_code_package_in_the_manifest(manifests):
     assert obj["inputs"]["bucket"] == m.outputs["models_bucket_name"]
     assert obj["inputs"]["key"] == f"code/{m.outputs['code_sha256']}/sourcedir.tar.gz"
     assert m.outputs["code_package_uri"].endswith(obj["inputs"]["key"])
+
+
+def test_vpc_stack_gets_network_interfaces_only_in_its_subnets():
+    from infra.synth import synth_keys
+
+    keys = {
+        "mlops:environment": "dev",
+        "mlops:region": "us-east-1",
+        "mlops:vpc": {"subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]},
+        "mlops:models": {"churn": {"data_contract": "training/sample/contract.json"}},
+    }
+    m = synth_keys("vpc", keys, "us-east-1")
+    by_sid = {s["Sid"]: s for s in grants_of(m)["model-churn-sagemaker-runtime"]["Statement"]}
+    eni = by_sid["NetworkInterfacesInStackSubnets"]
+    assert eni["Condition"] == {"ArnEquals": {"ec2:Subnet": ["arn:aws:ec2:us-east-1:123456789012:subnet/subnet-0123456789abcdef0"]}}
+    model = only(m.of_type("aws:sagemaker/model:Model"))["inputs"]
+    assert model["vpcConfig"]["subnets"] == ["subnet-0123456789abcdef0"] and model["enableNetworkIsolation"] is True
+    from infra.rules import evaluate
+
+    assert list(evaluate(m.resources)) == [], "the VPC stack passes the guardrails too"
+    assert "NetworkInterfacesInStackSubnets" not in {s["Sid"] for s in grants_of(manifests_dev())["model-churn-sagemaker-runtime"]["Statement"]}
+
+
+def manifests_dev():
+    from infra.config import STACKS_DIR
+    from infra.synth import synth_file
+
+    return synth_file(STACKS_DIR / "Pulumi.dev.yaml")[1]
