@@ -19,18 +19,15 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from training._deps import SERVING_SHIM
+
 # Not code: caches, compiled files, and the sample dataset (jobs get their data through channels).
 EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ipynb_checkpoints", "sample"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
 
 # The serving container imports SAGEMAKER_PROGRAM as a top-level module; this shim at the archive
 # root re-exports the package's handlers (`training/inference.py` is not importable by that name).
-INFERENCE_SHIM = (
-    b'"""Serving entry point (SAGEMAKER_PROGRAM=inference.py): the handlers of training.inference."""\n'
-    b"from training._deps import ensure_dependencies\n\n"
-    b"ensure_dependencies()\n"
-    b"from training.inference import input_fn, model_fn, output_fn, predict_fn  # noqa: E402,F401\n"
-)
+INFERENCE_SHIM = SERVING_SHIM.encode()
 
 
 def _included(path: Path, root: Path) -> bool:
@@ -91,7 +88,25 @@ def vendored_wheels(requirements: Path, cache_root: Path) -> list[Path]:
     return sorted(cache.glob("*.whl"))
 
 
+def _fingerprint(source: Path) -> tuple:
+    """Paths, sizes and mtimes of the package's files: unchanged files need not be read again."""
+    return tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in source.rglob("*") if p.is_file()))
+
+
+_ENTRIES: dict[tuple, tuple[tuple[str, bytes], ...]] = {}
+_ARCHIVES: dict[tuple[tuple[str, bytes], ...], bytes] = {}
+
+
 def sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tuple[str, bytes]]:
+    """See :func:`_sourcedir_entries`; memoized per process while the files are unchanged (synth builds
+    the package once for the code object and once per model's bootstrap artifact)."""
+    key = (str(source), str(cache_root), _fingerprint(source))
+    if key not in _ENTRIES:
+        _ENTRIES[key] = tuple(_sourcedir_entries(source, cache_root))
+    return list(_ENTRIES[key])
+
+
+def _sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tuple[str, bytes]]:
     """Archive entries of the package at ``source``, as SageMaker script mode expects them under /opt/ml/code:
     ``training/...`` (the package), ``wheels/`` (its pinned dependencies) and ``inference.py`` (serving).
 
@@ -114,11 +129,18 @@ def sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tupl
 
 
 def deterministic_targz(entries: list[tuple[str, bytes]]) -> bytes:
-    """A .tar.gz whose bytes depend only on the entries' names and contents."""
+    """A .tar.gz whose bytes depend only on the entries' names and contents (memoized per process)."""
+    key = tuple(sorted(entries))
+    if key not in _ARCHIVES:
+        _ARCHIVES[key] = _targz(key)
+    return _ARCHIVES[key]
+
+
+def _targz(entries: tuple[tuple[str, bytes], ...]) -> bytes:
     raw = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
-            for arcname, data in sorted(entries):
+            for arcname, data in entries:
                 _add(tar, arcname, data)
     return raw.getvalue()
 

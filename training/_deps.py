@@ -13,6 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+# The serving container imports SAGEMAKER_PROGRAM as a top-level module from the code directory; this
+# file (``inference.py`` at the code root) installs the dependencies, then re-exports the handlers.
+SERVING_SHIM = (
+    '"""Serving entry point (SAGEMAKER_PROGRAM=inference.py): the handlers of training.inference."""\n'
+    "from training._deps import ensure_dependencies\n\n"
+    "ensure_dependencies()\n"
+    "from training.inference import input_fn, model_fn, output_fn, predict_fn  # noqa: E402,F401\n"
+)
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REQUIREMENTS = PACKAGE_DIR / "requirements.txt"
 WHEELS = PACKAGE_DIR.parent / "wheels"
@@ -48,3 +57,20 @@ def ensure_dependencies() -> None:
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--find-links", str(WHEELS), *need],
         check=True,
     )
+
+
+def copy_serving_code(model_dir: Path) -> Path:
+    """Put the serving code into ``model_dir/code`` so the model archive carries it.
+
+    The endpoint runs network-isolated with SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code: it cannot
+    download code, so the package, its wheels and the entry point travel inside model.tar.gz.
+    """
+    import shutil
+
+    code = model_dir / "code"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "sample")
+    shutil.copytree(PACKAGE_DIR, code / PACKAGE_DIR.name, ignore=ignore, dirs_exist_ok=True)
+    if WHEELS.is_dir():
+        shutil.copytree(WHEELS, code / WHEELS.name, dirs_exist_ok=True)
+    (code / "inference.py").write_text(SERVING_SHIM)
+    return code

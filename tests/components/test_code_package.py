@@ -11,6 +11,7 @@ import time
 import pytest
 from helpers import only
 
+from components import code_package
 from components.code_package import CodePackage, CodePackageArgs, build_sourcedir, write_package
 from infra.config import PROJECT_ROOT
 
@@ -22,14 +23,21 @@ def members(data: bytes) -> dict[str, tarfile.TarInfo]:
         return {m.name: m for m in tar.getmembers()}
 
 
+def fresh_build() -> bytes:
+    """A build that cannot come from the per-process memo (that would make byte identity trivial)."""
+    code_package._ENTRIES.clear()
+    code_package._ARCHIVES.clear()
+    return build_sourcedir(TRAINING)
+
+
 def test_two_builds_are_byte_identical_even_after_touching_files(tmp_path):
-    first = build_sourcedir(TRAINING)
+    first = fresh_build()
     # New mtimes and a stray cache must not change the package.
     for p in TRAINING.rglob("*.py"):
         os.utime(p, (time.time() + 100, time.time() + 100))
     (TRAINING / "__pycache__").mkdir(exist_ok=True)
     (TRAINING / "__pycache__" / "junk.cpython-311.pyc").write_bytes(os.urandom(64))
-    second = build_sourcedir(TRAINING)
+    second = fresh_build()
     assert first == second
     assert write_package(TRAINING, tmp_path / "a")[1] == write_package(TRAINING, tmp_path / "b")[1] == hashlib.sha256(first).hexdigest()
 

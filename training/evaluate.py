@@ -1,0 +1,146 @@
+"""Score a holdout set with a trained model and judge it against the production model.
+
+Usage::
+
+    python -m training.evaluate --model PATH --test PATH --output-dir DIR \\
+        [--baseline-metrics FILE] [--contract FILE] [--primary_metric roc_auc --minimum 0.7 --max_regression 0.02]
+    python training/evaluate.py ...
+
+Arguments (each overrides its environment default; ``-`` and ``_`` are interchangeable):
+  --model PATH              model directory, a directory holding model.tar.gz, or a model.tar.gz
+                            (default: $SM_MODEL_DIR)
+  --test PATH               holdout CSV file or directory (default: $SM_CHANNEL_TEST)
+  --output-dir DIR          where evaluation.json is written (default: $SM_OUTPUT_DATA_DIR)
+  --baseline-metrics FILE   the production model's metrics: a flat {"roc_auc": 0.83, ...} or its
+                            evaluation.json; absent = there is no production model yet (first model)
+  --contract FILE           contract the holdout must meet (default: $MLOPS_CONTRACT, else the
+                            contract stored with the model)
+  --primary_metric, --minimum, --max_regression
+                            the training.contract.EvaluationRule (defaults: roc_auc, 0.0, 0.0)
+
+Prints ``test:<metric>=<value>`` lines and writes ``evaluation.json``::
+
+    {"format": "mlops-evaluation/1", "rows": 400,
+     "metrics": {"roc_auc": ..., ...}, "production_metrics": {...} | null,
+     "comparison": {metric: {"new": .., "production": .., "delta": new - production}},
+     "rule": {"primary_metric": .., "minimum": .., "max_regression": ..},
+     "verdict": "pass" | "fail", "reasons": [...]}
+
+The verdict passes when the primary metric reaches ``minimum`` and is not worse than production by
+more than ``max_regression`` (for log_loss lower is better, in both conditions). ``reasons`` lists
+the failed conditions, or the met ones on a pass.
+
+Exit codes: 0 whether the verdict is pass or fail (the pipeline's gate reads it); 2 for bad input
+(unreadable model or data, holdout data that breaks the contract, malformed metrics file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if not __package__:  # `python training/evaluate.py`: make the `training` package importable
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from training._deps import ensure_dependencies  # noqa: E402
+
+ensure_dependencies()  # network-isolated containers: the pinned dependencies come from the shipped wheels
+
+from training.contract import METRICS, EvaluationRule  # noqa: E402
+from training.data import (  # noqa: E402
+    EXIT_OK,
+    UsageError,
+    add_path_option,
+    read_json,
+    resolve_contract,
+    resolve_path,
+    run,
+    split_model_args,
+    write_json,
+)
+from training.model import TrainedModel, compute_metrics, labels, model_frame, print_metrics  # noqa: E402
+from training.validate import validate_dataset  # noqa: E402
+
+EVALUATION_FORMAT = "mlops-evaluation/1"
+EVALUATION_FILE = "evaluation.json"
+
+
+def production_metrics(path: Path, rule: EvaluationRule) -> dict[str, float]:
+    """The production model's metrics from a flat map or an evaluation.json; must hold the primary metric."""
+    document = read_json(path, "baseline metrics")
+    metrics = document.get("metrics", document) if isinstance(document, dict) else None
+    if not isinstance(metrics, dict):
+        raise UsageError(f"baseline metrics {path}: expected a JSON object of metrics or an evaluation.json")
+    numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if rule.primary_metric not in numbers:
+        raise UsageError(
+            f"baseline metrics {path} have no numeric {rule.primary_metric!r} (the primary metric); "
+            f"found: {', '.join(metrics) or 'nothing'}"
+        )
+    return numbers
+
+
+def evaluation(metrics: dict[str, float], production: dict[str, float] | None, rule: EvaluationRule, rows: int) -> dict[str, Any]:
+    """The ``evaluation.json`` document."""
+    passed, reasons = rule.judge(metrics, production)
+    comparison = {
+        name: {"new": metrics[name], "production": production[name], "delta": metrics[name] - production[name]}
+        for name in METRICS
+        if production is not None and name in metrics and name in production
+    }
+    return {
+        "format": EVALUATION_FORMAT,
+        "rows": rows,
+        "metrics": metrics,
+        "production_metrics": production,
+        "comparison": comparison,
+        "rule": rule.model_dump(),
+        "verdict": "pass" if passed else "fail",
+        "reasons": reasons,
+    }
+
+
+def main(argv: Sequence[str]) -> int:
+    rule, rest = split_model_args(EvaluationRule, argv, "evaluation rule")
+    parser = argparse.ArgumentParser(
+        prog="training.evaluate",
+        description="Score a holdout set and judge the model against production.",
+        epilog=EvaluationRule.cli_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_path_option(parser, "model", "model directory or model.tar.gz", env="SM_MODEL_DIR")
+    add_path_option(parser, "test", "holdout CSV file or directory", env="SM_CHANNEL_TEST")
+    add_path_option(parser, "output-dir", "where evaluation.json is written", env="SM_OUTPUT_DATA_DIR")
+    add_path_option(parser, "baseline-metrics", "the production model's metrics (absent: first model)")
+    add_path_option(parser, "contract", "contract for the holdout (default: the model's own)", env="MLOPS_CONTRACT")
+    args = parser.parse_args(rest)
+
+    model_path = resolve_path(args.model, "model", "SM_MODEL_DIR")
+    source = resolve_path(args.test, "test", "SM_CHANNEL_TEST")
+    output_dir = resolve_path(args.output_dir, "output-dir", "SM_OUTPUT_DATA_DIR")
+    model = TrainedModel.load(model_path)
+    contract = resolve_contract(args.contract, default=model.contract)
+    trained_on = {n: model.contract.columns[n].type for n in model.contract.features}
+    if {n: contract.columns[n].type for n in contract.features} != trained_on:
+        raise UsageError(f"the contract's features differ from those the model was trained on: {trained_on}")
+    production = production_metrics(Path(args.baseline_metrics), rule) if args.baseline_metrics else None
+
+    _, result = validate_dataset(source, contract)
+    if not result.valid:
+        raise UsageError(result.summary(str(source)))
+    typed = result.frame
+    assert typed is not None
+
+    metrics = compute_metrics(labels(typed, contract), model.probabilities(model_frame(typed, model.contract)))
+    print_metrics("test", metrics)
+    document = evaluation(metrics, production, rule, len(typed))
+    write_json(output_dir / EVALUATION_FILE, document)
+    print(f"evaluate: verdict={document['verdict']}: " + "; ".join(document["reasons"]), flush=True)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    run(main)
