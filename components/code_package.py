@@ -95,6 +95,7 @@ def _fingerprint(source: Path) -> tuple:
 
 _ENTRIES: dict[tuple, tuple[tuple[str, bytes], ...]] = {}
 _ARCHIVES: dict[tuple[tuple[str, bytes], ...], bytes] = {}
+_DIGESTS: dict[bytes, str] = {}
 
 
 def sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tuple[str, bytes]]:
@@ -164,10 +165,12 @@ def build_sourcedir(source: Path) -> bytes:
 
 def write_artifact(data: bytes, build_dir: Path, stem: str, suffix: str = ".tar.gz") -> tuple[Path, str]:
     """Write ``data`` to ``build_dir/<stem>-<sha256><suffix>`` (once) and return its path and sha256."""
-    digest = hashlib.sha256(data).hexdigest()
-    build_dir.mkdir(parents=True, exist_ok=True)
+    if data not in _DIGESTS:  # bytes cache their hash: a repeated (memoized) archive is not hashed again
+        _DIGESTS[data] = hashlib.sha256(data).hexdigest()
+    digest = _DIGESTS[data]
     path = build_dir / f"{stem}-{digest}{suffix}"
     if not path.exists():
+        build_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
         tmp.replace(path)

@@ -115,7 +115,10 @@ def test_role_policy_matches_the_stack(manifests):
     by_sid = {s["Sid"]: s for s in flow_policies(m) if "Sid" in s}
     assert by_sid["PassOnlyTheModelRoleToSageMaker"]["Resource"] == m.outputs["models"]["churn"]["role_arn"]
     assert by_sid["NotifyStackTopic"]["Resource"] == m.outputs["topic_arn"]
-    assert by_sid["UpdateOwnEndpoint"]["Resource"] == "arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-prod-churn"
+    assert by_sid["UpdateOwnEndpoint"]["Resource"] == [
+        "arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-prod-churn",
+        "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/mlops-prod-churn-*",
+    ]
     assert by_sid["SeeOwnRuns"]["Resource"] == m.outputs["models"]["churn"]["state_machine_arn"]
 
 
