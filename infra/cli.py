@@ -68,9 +68,14 @@ def validate(stack: Optional[str] = StackOpt, file: Optional[Path] = FileOpt) ->
 
 
 @app.command()
-def schema(output: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout.")) -> None:
+def schema(
+    output: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+    reference: bool = typer.Option(False, "--reference", help="The README's markdown reference table instead."),
+) -> None:
     """Print the JSON Schema of stack files (stacks/*.yaml reference it for editor completion)."""
-    text = json.dumps(stack_file_schema(), indent=2, sort_keys=True) + "\n"
+    from infra.config import config_reference_markdown
+
+    text = config_reference_markdown() if reference else json.dumps(stack_file_schema(), indent=2, sort_keys=True) + "\n"
     if output is None:
         sys.stdout.write(text)
     else:
@@ -201,7 +206,7 @@ def data_pull(
 
 # Commands of the other areas (training, CT flow, serving, drift, delivery) live in their own modules,
 # each with `register(app)`; they are added here.
-COMMAND_MODULES: tuple[str, ...] = ("infra.cli_serving", "infra.cli_delivery")
+COMMAND_MODULES: tuple[str, ...] = ("infra.cli_training", "infra.cli_serving", "infra.cli_delivery", "infra.cli_ct", "infra.cli_drift")
 
 
 def _register_commands() -> None:

@@ -20,6 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components.endpoint_config import EndpointConfig
+from components.drift_config import DriftConfig
+from components.pipeline_config import PipelineConfig, VpcConfig
 from training.contract import DataContract, EvaluationRule, Hyperparameters
 
 NAMESPACE = "mlops"
@@ -135,7 +137,20 @@ class ModelConfig(Strict):
         default_factory=EvaluationRule, description="The rule a new model must pass to be registered."
     )
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig, description="How the model is served.")
+    drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift monitoring of the endpoint's captured requests.")
+    pipeline: PipelineConfig = Field(
+        default_factory=PipelineConfig, description="The continuous-training flow: processing jobs, approval, triggers, logs."
+    )
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on this model's resources.")
+
+    @model_validator(mode="after")
+    def _drift_needs_capture(self) -> "ModelConfig":
+        if "enabled" in self.drift.model_fields_set and self.drift.enabled and not (self.endpoint.enabled and self.endpoint.capture.enabled):
+            raise ValueError(
+                "drift.enabled: true needs endpoint.enabled and endpoint.capture.enabled (drift scores captured requests); "
+                "turn capture on or set drift.enabled: false"
+            )
+        return self
 
     @field_validator("data_contract", mode="after")
     @classmethod
@@ -204,6 +219,9 @@ class StackConfig(Strict):
         None, description="Point the AWS provider at LocalStack (test credentials, path-style S3). Dev only."
     )
     aws_profile: str | None = Field(None, description="Named AWS CLI profile for the provider (default: environment).")
+    vpc: VpcConfig | None = Field(
+        None, description="Private subnets for SageMaker jobs and models (network isolation, encrypted traffic). Null: none."
+    )
     models: dict[ModelName, ModelConfig] = Field(
         default_factory=dict, description="The models this stack hosts, by name; they share the platform layer."
     )
@@ -432,11 +450,22 @@ def config_reference_markdown() -> str:
 
 
 def _type_name(annotation: Any) -> str:
-    text = str(annotation).replace("typing.", "").replace("NoneType", "null")
-    for prefix in ("infra.config.", "components.endpoint_config.", "training.contract.", "infra.config_serving."):
-        text = text.replace(prefix, "")
-    text = text.replace("<class '", "").replace("'>", "").replace("<enum '", "")
-    return text.replace("|", "\\|")
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin is typing.Literal:
+        return " \\| ".join(json.dumps(a) for a in args)
+    if origin in (typing.Union, __import__("types").UnionType):
+        return " \\| ".join(_type_name(a) for a in args)
+    if origin is dict:
+        return f"map of {_type_name(args[1])}"
+    if origin is list:
+        return f"list of {_type_name(args[0])}"
+    if annotation is type(None):
+        return "null"
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return " \\| ".join(json.dumps(m.value) for m in annotation)
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def _default_text(field: Any) -> str:

@@ -59,6 +59,18 @@ class SynthMocks(pulumi.runtime.Mocks):
         if token == "aws:sns/topic:Topic":
             state.setdefault("arn", f"arn:aws:sns:{self.region}:{self.account}:{physical}")
             return state["arn"], state
+        if token == "aws:cloudwatch/logGroup:LogGroup":
+            state.setdefault("arn", f"arn:aws:logs:{self.region}:{self.account}:log-group:{physical}")
+            return physical, state
+        if token == "aws:sfn/stateMachine:StateMachine":
+            state.setdefault("arn", f"arn:aws:states:{self.region}:{self.account}:stateMachine:{physical}")
+            if state.get("publish"):
+                state.setdefault("stateMachineVersionArn", f"{state['arn']}:1")
+            return state["arn"], state
+        if token == "aws:sfn/alias:Alias":
+            version = state["routingConfigurations"][0]["stateMachineVersionArn"]
+            state.setdefault("arn", f"{version.rsplit(':', 1)[0]}:{physical}")
+            return state["arn"], state
         kind = token.rsplit(":", 1)[1].lower()
         state.setdefault("arn", f"arn:aws:{service}:{self.region}:{self.account}:{kind}/{physical}")
         return physical, state

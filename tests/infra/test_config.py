@@ -179,3 +179,14 @@ def test_validate_command_handles_broken_files(tmp_path, body):
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "invalid configuration" in result.output
+
+
+def test_readme_config_reference_is_current():
+    import re
+
+    from infra.config import PROJECT_ROOT, config_reference_markdown
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    block = re.search(r"<!-- config-reference:start[^\n]*-->\n(.*?)<!-- config-reference:end -->", readme, re.S)
+    assert block, "README lost its config-reference markers"
+    assert block.group(1) == config_reference_markdown(), "regenerate with `mlops schema --reference`"

@@ -1,0 +1,244 @@
+"""The scheduled drift job against moto's S3, SageMaker and CloudWatch: the live model's baseline, the
+capture window, the report next to the capture, the metrics, the bootstrap case, the processing engine."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import numpy as np
+import pytest
+from botocore.model import ServiceModel
+from botocore.validate import ParamValidator
+from moto import mock_aws
+
+from components.endpoint import bootstrap_model_archive
+from infra.config import PROJECT_ROOT
+from training.baseline import compute_baseline
+from training.capture import capture_line
+from training.drift import (
+    Clients,
+    DriftError,
+    JobSettings,
+    handler,
+    live_model_data,
+    main,
+    processing_job_request,
+    run_job,
+)
+from training.sample_data import generate
+from training.validate import validate_frame
+
+REGION = "us-east-1"
+CAPTURE, MODELS = "capture-b", "models-b"
+ENDPOINT = "mlops-test-churn"
+ROLE = "arn:aws:iam::123456789012:role/r"
+WHEN = datetime(2026, 11, 28, 12, 0, 7, tzinfo=timezone.utc)
+FEATURES = ["tenure_months", "monthly_charges", "support_calls", "plan", "region", "autopay"]
+
+
+def capture_file(frame) -> bytes:
+    rows = [",".join("" if isinstance(v, float) and np.isnan(v) else str(v) for v in r) for r in frame[FEATURES].itertuples(index=False)]
+    return ("\n".join(capture_line(r) for r in rows) + "\n").encode()
+
+
+def model_archive(baseline: dict | None) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        for name, data in [("model.joblib", b"x"), *([("baseline.json", json.dumps(baseline).encode())] if baseline else [])]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+@pytest.fixture(scope="module")
+def baseline(contract) -> dict:
+    return compute_baseline(validate_frame(generate(5000, seed=1), contract).frame, contract, np.linspace(0, 1, 20))
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        for bucket in (CAPTURE, MODELS):
+            s3.create_bucket(Bucket=bucket)
+        yield Clients(s3, boto3.client("sagemaker", region_name=REGION), boto3.client("cloudwatch", region_name=REGION))
+
+
+def settings(**overrides) -> JobSettings:
+    return JobSettings(
+        **{
+            "model": "churn",
+            "endpoint_name": ENDPOINT,
+            "capture_bucket": CAPTURE,
+            "metric_namespace": "mlops/test/churn",
+            "report_prefix": "churn/drift-reports/",
+            "window_hours": 3,
+            "min_records": 100,
+            **overrides,
+        }
+    )
+
+
+def deploy(clients: Clients, archive: bytes, package: bool = False) -> str:
+    """An endpoint serving ``archive``: through a model's ModelDataUrl, or a registered model package."""
+    key = "churn/training/run-1/model.tar.gz"
+    clients.s3.put_object(Bucket=MODELS, Key=key, Body=archive)
+    uri = f"s3://{MODELS}/{key}"
+    sm = clients.sagemaker
+    if package:
+        sm.create_model_package_group(ModelPackageGroupName="mlops-test-churn")
+        arn = sm.create_model_package(
+            ModelPackageGroupName="mlops-test-churn",
+            InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": uri}], "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["application/json"]},
+        )["ModelPackageArn"]
+        container = {"ModelPackageName": arn}
+    else:
+        container = {"Image": "img", "ModelDataUrl": uri}
+    sm.create_model(ModelName=f"{ENDPOINT}-m1", ExecutionRoleArn=ROLE, PrimaryContainer=container)
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{ENDPOINT}-c1",
+        ProductionVariants=[{"VariantName": "primary", "ModelName": f"{ENDPOINT}-m1", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}],
+    )
+    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"{ENDPOINT}-c1")
+    return uri
+
+
+def put_capture(clients: Clients, hour: datetime, data: bytes, variant: str = "primary", name: str = "a.jsonl") -> None:
+    clients.s3.put_object(Bucket=CAPTURE, Key=f"churn/{ENDPOINT}/{variant}/{hour:%Y/%m/%d/%H}/{name}", Body=data)
+
+
+def metrics(clients: Clients) -> dict[tuple[str, str | None], float]:
+    out = {}
+    for metric in clients.cloudwatch.list_metrics(Namespace="mlops/test/churn")["Metrics"]:
+        dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+        stats = clients.cloudwatch.get_metric_statistics(
+            Namespace="mlops/test/churn", MetricName=metric["MetricName"], Dimensions=metric["Dimensions"],
+            StartTime=WHEN - timedelta(hours=1), EndTime=WHEN + timedelta(hours=1), Period=3600, Statistics=["Maximum"],
+        )["Datapoints"]
+        assert dims["Model"] == "churn"
+        out[(metric["MetricName"], dims.get("Feature"))] = stats[0]["Maximum"]
+    return out
+
+
+@pytest.mark.parametrize("package", [False, True], ids=["model data", "model package"])
+def test_live_model_artifact_is_found_from_the_endpoint(aws, package):
+    uri = deploy(aws, model_archive({"format": "x"}), package=package)
+    assert live_model_data(aws.sagemaker, ENDPOINT) == uri
+
+
+def test_a_run_scores_its_window_writes_the_report_next_to_the_capture_and_publishes(aws, baseline):
+    deploy(aws, model_archive(baseline))
+    drifted = generate(400, seed=5, drift={"shift": {"tenure_months": 1.0}})
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(drifted.iloc[:200]))
+    put_capture(aws, WHEN - timedelta(hours=3), capture_file(drifted.iloc[200:]), variant="canary")
+    put_capture(aws, WHEN - timedelta(hours=3), b"{broken\n", name="b.jsonl")
+    put_capture(aws, WHEN, capture_file(generate(50, seed=6)))  # the open hour: next run's
+    put_capture(aws, WHEN - timedelta(hours=4), capture_file(generate(50, seed=7)))  # before the window
+
+    report = run_job(settings(), WHEN, aws)
+
+    assert report["window"] == {"start": "2026-11-28T09:00:00+00:00", "end": "2026-11-28T12:00:00+00:00"}
+    assert report["files"] == 3 and report["records"]["scored"] == 400 and report["records"]["malformed"] == 1
+    assert report["drifted_features"] == ["tenure_months"]
+    stored = json.loads(aws.s3.get_object(Bucket=CAPTURE, Key="churn/drift-reports/2026/11/28/12.json")["Body"].read())
+    assert stored == json.loads(json.dumps(report))
+    published = metrics(aws)
+    assert published[("RecordsScored", None)] == 400 and published[("MalformedRecords", None)] == 1
+    assert published[("MaxDriftScore", None)] == pytest.approx(report["max_psi"])
+    for feature in FEATURES:
+        assert published[("PSI", feature)] == pytest.approx(report["features"][feature]["psi"])
+        assert published[("JensenShannon", feature)] == pytest.approx(report["features"][feature]["js_distance"])
+
+
+def test_too_few_records_publish_the_counts_only(aws, baseline):
+    deploy(aws, model_archive(baseline))
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(20, seed=5)))
+    report = run_job(settings(), WHEN, aws)
+    assert report["status"] == "insufficient_data"
+    assert set(metrics(aws)) == {("RecordsScored", None), ("MalformedRecords", None)}
+
+
+def test_no_capture_publishes_zero_records(aws, baseline):
+    deploy(aws, model_archive(baseline))
+    assert run_job(settings(), WHEN, aws)["records"]["scored"] == 0
+    assert metrics(aws)[("RecordsScored", None)] == 0.0  # what the capture-stopped alarm sees
+
+
+def test_the_bootstrap_placeholder_is_logged_and_nothing_published(aws, caplog):
+    deploy(aws, bootstrap_model_archive(PROJECT_ROOT / "training"))
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=5)))
+    with caplog.at_level("INFO", logger="mlops.drift"):
+        assert run_job(settings(), WHEN, aws)["status"] == "no_baseline"
+    assert "has no baseline.json" in caplog.text
+    assert aws.cloudwatch.list_metrics(Namespace="mlops/test/churn")["Metrics"] == []
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=CAPTURE, Prefix="churn/drift-reports/")
+
+
+def test_handler_reads_its_settings_from_the_environment_and_the_schedule_time(aws, baseline, monkeypatch):
+    aws.s3.put_object(Bucket=MODELS, Key="fixtures/baseline.json", Body=json.dumps(baseline).encode())
+    put_capture(aws, WHEN - timedelta(hours=2), capture_file(generate(300, seed=8)))
+    for key, value in settings().to_env().items():
+        monkeypatch.setenv(key, value)
+    result = handler({"scheduled_time": "2026-11-28T12:00:07Z", "baseline_uri": f"s3://{MODELS}/fixtures/baseline.json"})
+    assert result["status"] == "no_drift" and result["records"]["scored"] == 300
+    assert aws.s3.head_object(Bucket=CAPTURE, Key="churn/drift-reports/2026/11/28/12.json")
+
+
+def test_processing_engine_starts_the_same_job_in_sagemaker(aws, baseline, monkeypatch):
+    uri = deploy(aws, model_archive(baseline))
+    proc = settings(
+        engine="processing", job_prefix="mlops-test-churn", processing_image="img:1", processing_role_arn=ROLE,
+        processing_instance_type="ml.m5.xlarge", processing_max_runtime_seconds=1800,
+        code_uri=f"s3://{MODELS}/code/abc/sourcedir.tar.gz", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+    )
+    sent = []  # moto keeps only part of the request; record what the client sent
+    aws.sagemaker.meta.events.register("provide-client-params.sagemaker.CreateProcessingJob", lambda params, **_: sent.append(params))
+    result = run_job(proc, WHEN, aws, score_here=False)
+    job = aws.sagemaker.describe_processing_job(ProcessingJobName="mlops-test-churn-drift-20261128120007")
+    assert result == {"status": "started", "processing_job": job["ProcessingJobName"]}
+    assert job["RoleArn"] == ROLE and job["AppSpecification"]["ImageUri"] == "img:1"
+    request = sent[0]
+    assert request["ProcessingResources"]["ClusterConfig"] == {
+        "InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30, "VolumeKmsKeyId": proc.kms_key_arn,
+    }
+    assert request["ProcessingInputs"][0]["S3Input"]["S3Uri"] == proc.code_uri
+    env = request["Environment"]
+    assert env["MLOPS_DRIFT_BASELINE_URI"] == uri and env["MLOPS_DRIFT_ENGINE"] == "lambda"
+
+    # The container runs `python -m training.drift` with that environment: the same job, scored there.
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=5)))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main() == 0
+    assert aws.s3.head_object(Bucket=CAPTURE, Key="churn/drift-reports/2026/11/28/12.json")
+
+
+def test_processing_job_request_is_a_valid_create_processing_job_call():
+    import botocore.session
+
+    model = ServiceModel(botocore.session.get_session().get_service_data("sagemaker"))
+    request = processing_job_request(
+        settings(engine="processing", job_prefix="mlops-test-churn", processing_image="img:1", processing_role_arn=ROLE,
+                 processing_instance_type="ml.m5.large", processing_max_runtime_seconds=3600, code_uri="s3://b/code/x/sourcedir.tar.gz"),
+        WHEN, "s3://b/churn/model.tar.gz",
+    )
+    report = ParamValidator().validate(request, model.operation_model("CreateProcessingJob").input_shape)
+    assert not report.has_errors(), report.generate_report()
+    assert len(request["ProcessingJobName"]) <= 63
+    assert "python3 -m training.drift" in request["AppSpecification"]["ContainerEntrypoint"][-1]
+
+
+def test_rejects_an_incomplete_environment():
+    with pytest.raises(DriftError, match="MLOPS_DRIFT_CAPTURE_BUCKET"):
+        JobSettings.from_env({"MLOPS_DRIFT_MODEL": "churn", "MLOPS_DRIFT_ENDPOINT_NAME": "e", "MLOPS_DRIFT_METRIC_NAMESPACE": "n", "MLOPS_DRIFT_REPORT_PREFIX": "p/"})
+    with pytest.raises(DriftError, match="MLOPS_DRIFT_WINDOW_HOURS='a day' is not a int"):
+        JobSettings.from_env({**settings().to_env(), "MLOPS_DRIFT_WINDOW_HOURS": "a day"})

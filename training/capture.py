@@ -1,0 +1,176 @@
+"""Reading SageMaker data-capture files: capture records -> request rows, malformed records counted.
+
+A capture file is JSON Lines, one record per line::
+
+    {"captureData": {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT",
+                                       "data": "...", "encoding": "CSV" | "JSON" | "BASE64"},
+                     "endpointOutput": {...}},
+     "eventMetadata": {"eventId": "...", "inferenceTime": "2026-11-28T12:00:00Z"}, "eventVersion": "0"}
+
+The request payload is what ``training.inference`` accepts: CSV (one row per line, no header, the
+contract's feature order; a first line naming exactly the features is a header; an empty cell is
+missing) or JSON (``{"instances": [...]}``, a list of records, or one record; a record is a dict of
+every feature or a list in feature order). A record that cannot be read is counted under a reason in
+:data:`MALFORMED_REASONS` and skipped; nothing here raises on bad data.
+
+Only the standard library: this module runs in the drift Lambda, which ships numpy and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+MALFORMED_REASONS = ("bad_json", "bad_base64", "bad_payload", "wrong_column_count", "non_numeric", "invalid_bool")
+
+# SageMaker writes capture records compactly in this key order. A CSV record laid out exactly so is read
+# by slicing out its data (building the record's JSON objects is most of the cost of reading it); any
+# other line is parsed in full. The slice ends at the first quote and must be followed by the encoding;
+# a backslash in it (an escape: several rows, a quote) sends the line to the full parse too.
+_CSV_PREFIX = '{"captureData":{"endpointInput":{"observedContentType":"text/csv","mode":"INPUT","data":"'
+_CSV_AFTER_DATA = '","encoding":"CSV"}'
+_SUFFIX = '"eventVersion":"0"}'
+
+READ_SIZE = 1 << 20
+
+
+@dataclass
+class Batch:
+    """Rows of a run of capture records, ready for column-wise scoring.
+
+    ``csv_rows`` are single CSV lines without quoting (split on commas when scored); ``value_rows`` are
+    rows already split into values (JSON lists, quoted CSV); ``record_rows`` are dicts of
+    feature -> value. ``malformed`` counts records dropped here by reason.
+    """
+
+    csv_rows: list[str] = field(default_factory=list)
+    value_rows: list[list[Any]] = field(default_factory=list)
+    record_rows: list[dict[str, Any]] = field(default_factory=list)
+    malformed: Counter = field(default_factory=Counter)
+
+
+def capture_line(data: str, content_type: str = "text/csv", encoding: str = "CSV", event_id: str = "0", inference_time: str = "2026-01-01T00:00:00Z") -> str:
+    """One capture record laid out as SageMaker writes it (for examples, tests and the benchmark)."""
+    request = {"observedContentType": content_type, "mode": "INPUT", "data": data, "encoding": encoding}
+    response = {"observedContentType": "application/json", "mode": "OUTPUT", "data": '{"predictions": []}', "encoding": "JSON"}
+    record = {
+        "captureData": {"endpointInput": request, "endpointOutput": response},
+        "eventMetadata": {"eventId": event_id, "inferenceTime": inference_time},
+        "eventVersion": "0",
+    }
+    return json.dumps(record, separators=(",", ":"))
+
+
+def line_chunks(stream: BinaryIO, lines_per_chunk: int = 20_000) -> Iterator[list[str]]:
+    """Complete lines of a byte stream (a file, an S3 body) in lists of about ``lines_per_chunk``.
+
+    Reads fixed-size blocks, so memory is bounded by a block, a chunk and the longest line, whatever
+    the file's size. Invalid UTF-8 is replaced, not fatal: such a line is then counted malformed.
+    """
+    pending = b""
+    lines: list[str] = []
+    for block in iter(lambda: stream.read(READ_SIZE), b""):
+        head, sep, pending = (pending + block).rpartition(b"\n")
+        if sep:
+            lines.extend(head.decode("utf-8", errors="replace").split("\n"))
+            if len(lines) >= lines_per_chunk:
+                yield lines
+                lines = []
+    if pending:
+        lines.append(pending.decode("utf-8", errors="replace"))
+    if lines:
+        yield lines
+
+
+def read_records(lines: list[str], features: list[str], batch: Batch | None = None) -> Batch:
+    """Add the request rows of capture ``lines`` to ``batch`` (a new one by default) and return it."""
+    batch = batch if batch is not None else Batch()
+    csv_rows = batch.csv_rows
+    start = len(_CSV_PREFIX)
+    for line in lines:
+        if line.startswith(_CSV_PREFIX) and line.endswith(_SUFFIX):
+            end = line.find('"', start)
+            if line.startswith(_CSV_AFTER_DATA, end) and line.find("\\", start, end) < 0:
+                csv_rows.append(line[start:end])
+                continue
+        if line and not line.isspace():
+            _read_record(line, features, batch)
+    return batch
+
+
+def _read_record(line: str, features: list[str], batch: Batch) -> None:
+    try:
+        record = json.loads(line)
+        request = record["captureData"]["endpointInput"]
+        data, encoding = request["data"], str(request.get("encoding", "")).upper()
+        content_type = str(request.get("observedContentType", ""))
+        if not isinstance(data, str):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        batch.malformed["bad_json"] += 1
+        return
+    if encoding == "BASE64":
+        try:
+            data = base64.b64decode(data, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            batch.malformed["bad_base64"] += 1
+            return
+    media = content_type.split(";")[0].strip().lower()
+    is_json = encoding == "JSON" or media.endswith("json")
+    if not (is_json or encoding == "CSV" or media == "text/csv"):
+        batch.malformed["bad_payload"] += 1
+        return
+    (_json_payload if is_json else _csv_payload)(data, features, batch)
+
+
+def _csv_payload(text: str, features: list[str], batch: Batch) -> None:
+    quoted = '"' in text
+    if quoted:
+        try:
+            rows: list[Any] = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)]
+        except csv.Error:
+            batch.malformed["bad_payload"] += 1
+            return
+        first = rows[0] if rows else []
+    else:
+        rows = [line for line in text.splitlines() if line.strip()]
+        first = [c.strip() for c in rows[0].split(",")] if rows else []
+    if not rows:
+        batch.malformed["bad_payload"] += 1
+        return
+    if len(first) == len(features) and set(first) == set(features):
+        # A header row (then the columns in any order), as the serving handler accepts.
+        for row in rows[1:]:
+            values = row if quoted else row.split(",")
+            batch.record_rows.append(dict(zip(first, values)) if len(values) == len(first) else {})
+    elif quoted:
+        batch.value_rows.extend(rows)
+    else:
+        batch.csv_rows.extend(rows)
+
+
+def _json_payload(text: str, features: list[str], batch: Batch) -> None:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        batch.malformed["bad_payload"] += 1
+        return
+    items = (document["instances"] if "instances" in document else [document]) if isinstance(document, dict) else document
+    if not isinstance(items, list) or not items:
+        batch.malformed["bad_payload"] += 1
+        return
+    for item in items:
+        values = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if values is None or any(isinstance(v, (dict, list)) for v in values):
+            batch.malformed["bad_payload"] += 1  # the serving handler refuses these too
+        elif isinstance(item, list):
+            batch.value_rows.append(item)
+        else:
+            batch.record_rows.append(item)

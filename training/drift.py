@@ -1,0 +1,783 @@
+"""Drift of an endpoint's live traffic against the training baseline: one job, three places to run it.
+
+- the scheduled Lambda (``handler``), for ordinary volumes;
+- a SageMaker processing job (``python -m training.drift``), for volumes a Lambda cannot score in its
+  timeout; the same Lambda starts it, with the live model's artifact resolved;
+- locally, ``mlops drift --baseline baseline.json --current capture/`` (:func:`score_paths`).
+
+Per feature it reports the population stability index (PSI) and the Jensen-Shannon distance (base 2,
+0..1) between the baseline distribution (``baseline.json`` written by ``training.train``, format
+``mlops-baseline/1``) and the captured requests. Both use the same bins: the baseline's decile bins
+for numeric features, the baseline's categories plus one bin for unseen categories for categorical
+ones, and in both cases one bin for missing values. PSI is ``sum((a - e) * ln(a / e))`` over the bins'
+shares, with empty bins counted as ``1e-4`` (otherwise one empty bin makes it infinite); a feature
+drifts when its PSI is above the threshold. Jensen-Shannon needs no such floor and is reported beside.
+
+Capture files are streamed: read in blocks, parsed and binned a chunk at a time, so memory does not
+grow with the volume. Malformed records are counted (and published as a metric), never fatal.
+
+Imports numpy, boto3 and the standard library only (the Lambda ships exactly those).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import tarfile
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from training.capture import MALFORMED_REASONS, Batch, line_chunks, read_records
+
+LOG = logging.getLogger("mlops.drift")
+
+# training.baseline writes these; it imports pandas, which the Lambda does not ship, so they are
+# restated here (tests/training/test_drift.py checks they agree).
+BASELINE_FORMAT = "mlops-baseline/1"
+BASELINE_FILE = "baseline.json"
+# training.validate's bool tokens (same reason).
+BOOL_TOKENS = {"true": "true", "false": "false", "1": "true", "0": "false", "1.0": "true", "0.0": "false"}
+
+REPORT_FORMAT = "mlops-drift-report/1"
+PSI_FLOOR = 1e-4
+MAX_UNSEEN_TRACKED = 1000
+"""Distinct unseen categories named in the report per feature; more are counted together (bounded memory)."""
+
+# CloudWatch metric names (the alarms in components.drift watch MaxDriftScore and RecordsScored).
+METRIC_PSI = "PSI"
+METRIC_JS = "JensenShannon"
+METRIC_MAX = "MaxDriftScore"
+METRIC_RECORDS = "RecordsScored"
+METRIC_MALFORMED = "MalformedRecords"
+
+EXIT_NO_DRIFT, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
+
+
+class DriftError(Exception):
+    """Input a person must fix (a missing file, an invalid baseline): a one-line message, no traceback."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Statistics
+
+
+def psi(actual: np.ndarray, expected: np.ndarray, floor: float = PSI_FLOOR) -> float:
+    """Population stability index of two distributions over the same bins (shares summing to 1)."""
+    a = np.maximum(np.asarray(actual, dtype=np.float64), floor)
+    e = np.maximum(np.asarray(expected, dtype=np.float64), floor)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def js_distance(actual: np.ndarray, expected: np.ndarray) -> float:
+    """Jensen-Shannon distance, base 2 (0 identical .. 1 disjoint); empty bins need no floor."""
+    p = np.asarray(actual, dtype=np.float64)
+    q = np.asarray(expected, dtype=np.float64)
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+
+    def kl(x: np.ndarray) -> float:
+        nz = x > 0
+        return float(np.sum(x[nz] * np.log2(x[nz] / m[nz])))
+
+    return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Baseline
+
+
+@dataclass(frozen=True)
+class FeatureBaseline:
+    name: str
+    kind: str  # "numeric" | "categorical"
+    expected: np.ndarray
+    """Baseline shares of every bin: numeric ``len(edges) + 1`` bins then missing; categorical each category,
+    unseen, then missing."""
+    edges: np.ndarray = field(default_factory=lambda: np.empty(0))
+    categories: tuple[str, ...] = ()
+    boolean: bool = False
+
+    @property
+    def labels(self) -> list[str]:
+        if self.kind == "numeric":
+            e = [f"{x:g}" for x in self.edges]
+            inner = [f"[{lo}, {hi})" for lo, hi in zip(e, e[1:])]
+            bins = ([f"< {e[0]}"] + inner + [f">= {e[-1]}"]) if e else ["all"]
+        else:
+            bins = [*self.categories, "(unseen)"]
+        return [*bins, "(missing)"]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    features: tuple[FeatureBaseline, ...]
+    source: str
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+
+def load_baseline(doc: Any, source: str) -> Baseline:
+    """Check a ``baseline.json`` document and turn it into bins; raises DriftError naming the problem."""
+    if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise DriftError(f"{source}: not a baseline ({BASELINE_FORMAT!r} expected in 'format', found {found!r}); give the baseline.json that training wrote")
+    features = doc.get("features")
+    if not isinstance(features, dict) or not features:
+        raise DriftError(f"{source}: 'features' must be a non-empty object of feature statistics")
+    out = []
+    for name, spec in features.items():
+        try:
+            out.append(_feature_baseline(name, spec))
+        except (KeyError, TypeError, ValueError) as e:
+            raise DriftError(f"{source}: feature {name!r} is not valid baseline statistics ({e!r}); regenerate it with training") from None
+    return Baseline(tuple(out), source)
+
+
+def _feature_baseline(name: str, spec: dict[str, Any]) -> FeatureBaseline:
+    present, nulls = int(spec["count"]), int(spec["null_count"])
+    missing = nulls / (present + nulls) if present + nulls else 0.0
+    if spec["kind"] == "numeric":
+        edges = np.asarray(spec["bins"]["edges"], dtype=np.float64)
+        shares = np.asarray(spec["bins"]["proportions"], dtype=np.float64)
+        if shares.size != edges.size + 1 or np.any(np.diff(edges) <= 0):
+            raise ValueError("bins need strictly increasing edges and one proportion more than edges")
+        return FeatureBaseline(name, "numeric", np.append(shares * (1 - missing), missing), edges=edges)
+    if spec["kind"] == "categorical":
+        freq = {str(k): float(v) for k, v in spec["frequencies"].items()}
+        shares = np.array([*freq.values(), 0.0]) * (1 - missing)
+        boolean = bool(freq) and set(freq) <= {"true", "false"}  # bool features are stored as "true"/"false"
+        return FeatureBaseline(name, "categorical", np.append(shares, missing), categories=tuple(freq), boolean=boolean)
+    raise ValueError(f"unknown kind {spec['kind']!r}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scoring
+
+
+class _FeatureCounts:
+    """Bin counts of one feature over everything scored so far (bounded: bins plus a capped unseen tally)."""
+
+    def __init__(self, base: FeatureBaseline):
+        self.base = base
+        self.counts = np.zeros(base.expected.size, dtype=np.int64)
+        self.index = {c: i for i, c in enumerate(base.categories)}
+        self.unseen: Counter = Counter()
+
+    def add_numeric(self, values: np.ndarray) -> None:
+        missing = np.isnan(values)
+        n_missing = int(missing.sum())
+        present = values[~missing] if n_missing else values
+        self.counts[:-1] += np.bincount(np.searchsorted(self.base.edges, present, side="right"), minlength=self.counts.size - 1)
+        self.counts[-1] += n_missing
+
+    def add_categories(self, tally: Mapping[str | None, int]) -> None:
+        unseen = self.counts.size - 2
+        for value, n in tally.items():
+            if value is None:
+                self.counts[-1] += n
+                continue
+            i = self.index.get(value)
+            if i is None:
+                self.counts[unseen] += n
+                if value in self.unseen or len(self.unseen) < MAX_UNSEEN_TRACKED:
+                    self.unseen[value] += n
+            else:
+                self.counts[i] += n
+
+    def result(self, threshold: float) -> dict[str, Any]:
+        n = int(self.counts.sum())
+        actual = self.counts / n if n else np.zeros_like(self.base.expected)
+        score = round(psi(actual, self.base.expected), 6) if n else None
+        out: dict[str, Any] = {
+            "kind": self.base.kind,
+            "psi": score,
+            "js_distance": round(js_distance(actual, self.base.expected), 6) if n else None,
+            "drifted": score is not None and score > threshold,
+            "missing_share": {"baseline": round(float(self.base.expected[-1]), 6), "current": round(float(actual[-1]), 6)},
+            "bins": [
+                {"bin": label, "baseline": round(float(e), 6), "current": round(float(a), 6)}
+                for label, e, a in zip(self.base.labels, self.base.expected, actual)
+            ],
+        }
+        if self.unseen:
+            out["unseen"] = dict(self.unseen.most_common(20))
+        return out
+
+
+_BYTE_KIND = np.zeros(256, dtype=np.int8)  # 0 other, 1 digit, 2 ".", 3 "-"
+_BYTE_KIND[48:58], _BYTE_KIND[46], _BYTE_KIND[45] = 1, 2, 3
+_POW10 = 10.0 ** np.arange(16)
+_MAX_DIGITS = 15  # mantissas below 10**15 < 2**53 are exact in float64
+_MAX_KEY_BYTES = 64  # longer category tokens are read one by one
+
+
+class CsvTokens:
+    """The comma-separated tokens of ``rows`` CSV rows of ``width`` cells, joined by commas into ``raw``
+    (UTF-8), as byte offsets: the numbers and categories are read a byte position at a time over all
+    rows at once, instead of a Python string (and a float() call) per cell."""
+
+    def __init__(self, raw: bytes, rows: int, width: int):
+        buf = np.frombuffer(raw, dtype=np.uint8)
+        seps = np.flatnonzero(buf == 44)
+        starts = np.zeros(rows * width, dtype=np.int64)
+        starts[1:] = seps + 1
+        ends = np.empty(rows * width, dtype=np.int64)
+        ends[:-1], ends[-1] = seps, buf.size
+        self.raw, self.rows, self.width = raw, rows, width
+        self.padded = np.concatenate([buf, np.zeros(_MAX_KEY_BYTES, dtype=np.uint8)])  # gathers may run past the end
+        self.starts, self.lengths = starts.reshape(rows, width), (ends - starts).reshape(rows, width)
+
+    def text(self, row: int, column: int) -> str:
+        start = int(self.starts[row, column])
+        return self.raw[start : start + int(self.lengths[row, column])].decode("utf-8", errors="replace")
+
+
+def decimal_tokens(tokens: CsvTokens, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The values of plain decimal tokens (``-12.5``, ``3``, ``.25``, empty = missing) in ``columns``.
+
+    Returns ``(values, slow)``, both ``rows x len(columns)``; ``slow`` marks the tokens this does not
+    read (exponents, ``nan``, spaces, text, more than 15 digits), left for ``float()``. The others equal
+    ``float(token)`` exactly: their digits make an integer mantissa below 2**53, and one division by an
+    exact power of ten rounds correctly.
+    """
+    first = tokens.starts[:, columns].ravel()
+    length = tokens.lengths[:, columns].ravel()
+    span = int(min(length.max(initial=0), _MAX_DIGITS + 2))
+    slow = length > span
+    mantissa = np.zeros(first.size, dtype=np.int64)
+    digits = np.zeros(first.size, dtype=np.int8)
+    decimals = np.zeros(first.size, dtype=np.int8)
+    after_dot = np.zeros(first.size, dtype=bool)
+    negative = np.zeros(first.size, dtype=bool)
+    for k in range(span):
+        byte = tokens.padded[first + k]
+        kind = _BYTE_KIND.take(byte)
+        inside = length > k
+        digit = (kind == 1) & inside
+        dot = (kind == 2) & inside
+        if k == 0:
+            negative = (kind == 3) & inside
+            slow |= (kind == 0) & inside
+        else:
+            slow |= ((kind == 0) | (kind == 3)) & inside
+        slow |= dot & after_dot
+        after_dot |= dot
+        mantissa = np.where(digit, mantissa * 10 + byte.astype(np.int64) - 48, mantissa)
+        digits += digit
+        decimals += digit & after_dot
+    slow |= ((digits == 0) & (length > 0)) | (digits > _MAX_DIGITS)
+    values = mantissa / _POW10[np.minimum(decimals, _MAX_DIGITS)]
+    np.negative(values, out=values, where=negative)
+    values[length == 0] = np.nan
+    return values.reshape(tokens.rows, columns.size), slow.reshape(tokens.rows, columns.size)
+
+
+def category_tokens(tokens: CsvTokens, column: int) -> tuple[list[str], np.ndarray]:
+    """The distinct tokens of a column and, per row, the index of its token among them.
+
+    Tokens are keyed by their bytes and length packed into integers (exact, no hashing), so the
+    distinct values are found by numpy, and only those become Python strings.
+    """
+    first, length = tokens.starts[:, column], tokens.lengths[:, column]
+    span = int(length.max(initial=0))
+    if span > _MAX_KEY_BYTES:
+        return _codes([tokens.text(r, column) for r in range(tokens.rows)])
+    words = span // 8 + 1  # the last word's top byte holds the length
+    key = np.zeros((tokens.rows, words), dtype=np.uint64)
+    key[:, -1] = length.astype(np.uint64) << np.uint64(56)
+    for k in range(span):
+        byte = tokens.padded[first + k].astype(np.uint64)
+        byte[length <= k] = 0
+        key[:, k // 8] |= byte << np.uint64(8 * (k % 8))
+    flat = key[:, 0] if words == 1 else key.view(np.dtype((np.void, 8 * words))).ravel()
+    _, index, inverse = np.unique(flat, return_index=True, return_inverse=True)
+    values = [tokens.raw[int(s) : int(s) + int(n)].decode("utf-8", errors="replace") for s, n in zip(first[index], length[index])]
+    return values, inverse.ravel()
+
+
+def _codes(values: list[Any]) -> tuple[list[Any], np.ndarray]:
+    """``category_tokens`` for values already in Python (JSON payloads)."""
+    index: dict[Any, int] = {}
+    inverse = np.fromiter((index.setdefault(v if v is None or isinstance(v, (str, int, float, bool)) else str(v), len(index)) for v in values), dtype=np.int64, count=len(values))
+    return list(index), inverse
+
+
+def _float(value: Any) -> float | None:
+    """A value as the serving handler reads it: None/blank -> NaN; None when it is not a number."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return math.nan
+    if isinstance(value, (dict, list)):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _floats(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Values as float64 (missing -> NaN) and a mask of the non-numeric ones (None when there are none)."""
+    try:
+        return np.array(values, dtype=np.float64), None
+    except (ValueError, TypeError):
+        pass
+    parsed = [_float(v) for v in values]
+    bad = np.array([v is None for v in parsed])
+    return np.array([math.nan if v is None else v for v in parsed], dtype=np.float64), bad
+
+
+def _category(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else str(value)
+    return text or None
+
+
+def _bool(value: Any) -> str | None:
+    """``"true"``/``"false"``, None for missing, ``""`` for a token the serving handler refuses."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return BOOL_TOKENS.get(str(value).strip().lower(), "")
+
+
+class DriftScorer:
+    """Feed capture lines in chunks; :meth:`report` scores everything fed so far."""
+
+    def __init__(self, baseline: Baseline, threshold: float = 0.2, min_records: int = 1):
+        self.baseline = baseline
+        self.threshold = threshold
+        self.min_records = min_records
+        self.features = baseline.names
+        self.counts = [_FeatureCounts(f) for f in baseline.features]
+        self.numeric = np.array([j for j, f in enumerate(baseline.features) if f.kind == "numeric"], dtype=np.int64)
+        self.scored = 0
+        self.malformed: Counter = Counter()
+
+    def feed(self, lines: list[str]) -> None:
+        """Score a chunk of capture lines (JSON Lines records)."""
+        self.feed_batch(read_records(lines, self.features))
+
+    def feed_batch(self, batch: Batch) -> None:
+        d = len(self.features)
+        self.malformed.update(batch.malformed)
+        if batch.csv_rows:
+            good = [r for r in batch.csv_rows if r.count(",") == d - 1]
+            self.malformed["wrong_column_count"] += len(batch.csv_rows) - len(good)
+            if good:
+                self._add_csv(good)
+        if batch.value_rows:
+            rows = [r for r in batch.value_rows if len(r) == d]
+            self.malformed["wrong_column_count"] += len(batch.value_rows) - len(rows)
+            if rows:
+                self._add_values([list(c) for c in zip(*rows)], len(rows))
+        if batch.record_rows:
+            names = set(self.features)
+            records = [r for r in batch.record_rows if r.keys() == names]
+            self.malformed["wrong_column_count"] += len(batch.record_rows) - len(records)
+            if records:
+                self._add_values([[r[f] for r in records] for f in self.features], len(records))
+
+    def _add_csv(self, rows: list[str]) -> None:
+        tokens = CsvTokens(",".join(rows).encode("utf-8"), len(rows), len(self.features))
+        bad = np.zeros(len(rows), dtype=bool)
+        numeric: dict[int, np.ndarray] = {}
+        if self.numeric.size:
+            values, slow = decimal_tokens(tokens, self.numeric)
+            for r, i in np.argwhere(slow):
+                v = _float(tokens.text(r, self.numeric[i]))
+                if v is None:
+                    bad[r] = True
+                else:
+                    values[r, i] = v
+            numeric = {int(j): values[:, i] for i, j in enumerate(self.numeric)}
+        categorical = {j: category_tokens(tokens, j) for j in range(len(self.features)) if j not in numeric}
+        self._add(len(rows), numeric, categorical, bad)
+
+    def _add_values(self, columns: list[list[Any]], n: int) -> None:
+        bad = np.zeros(n, dtype=bool)
+        numeric = {}
+        for j in self.numeric:
+            numeric[int(j)], non_numeric = _floats(columns[j])
+            if non_numeric is not None:
+                bad |= non_numeric
+        self._add(n, numeric, {j: _codes(columns[j]) for j in range(len(columns)) if j not in numeric}, bad)
+
+    def _add(self, n: int, numeric: dict[int, np.ndarray], categorical: dict[int, tuple[list[Any], np.ndarray]], bad: np.ndarray) -> None:
+        """Bin one chunk's columns; ``categorical`` holds each column's distinct values and row codes."""
+        self.malformed["non_numeric"] += int(bad.sum())
+        for j, (values, codes) in categorical.items():
+            if self.counts[j].base.boolean:
+                refused = np.array([_bool(v) == "" for v in values], dtype=bool)
+                if refused.any():
+                    invalid = refused[codes] & ~bad
+                    self.malformed["invalid_bool"] += int(invalid.sum())
+                    bad |= invalid
+        keep = ~bad if bad.any() else None
+        for j, counts in enumerate(self.counts):
+            if j in numeric:
+                counts.add_numeric(numeric[j] if keep is None else numeric[j][keep])
+            else:
+                values, codes = categorical[j]
+                tally = np.bincount(codes if keep is None else codes[keep], minlength=len(values))
+                convert = _bool if counts.base.boolean else _category
+                merged: Counter = Counter()
+                for value, k in zip(values, tally.tolist()):
+                    if k:
+                        merged[convert(value)] += k
+                counts.add_categories(merged)
+        self.scored += n - int(bad.sum())
+
+    def report(self, **context: Any) -> dict[str, Any]:
+        features = {f.base.name: f.result(self.threshold) for f in self.counts}
+        enough = self.scored >= self.min_records
+        drifted = [name for name, r in features.items() if r["drifted"]] if enough else []
+        scores = [r["psi"] for r in features.values() if r["psi"] is not None]
+        return {
+            "format": REPORT_FORMAT,
+            **context,
+            "baseline": self.baseline.source,
+            "threshold": self.threshold,
+            "min_records": self.min_records,
+            "status": ("drift" if drifted else "no_drift") if enough else "insufficient_data",
+            "records": {
+                "scored": self.scored,
+                "malformed": sum(self.malformed.values()),
+                "malformed_by_reason": {r: self.malformed[r] for r in MALFORMED_REASONS if self.malformed[r]},
+            },
+            "max_psi": max(scores) if enough and scores else None,
+            "drifted_features": drifted,
+            "features": features,
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading baselines and capture: S3 or local files
+
+
+def baseline_from_archive(stream: BinaryIO, source: str) -> Any | None:
+    """The ``baseline.json`` document inside a ``model.tar.gz`` stream, or None when it has none (the
+    bootstrap placeholder, or a model trained before baselines). Streams: the archive is never held."""
+    try:
+        with tarfile.open(fileobj=stream, mode="r|gz") as tar:
+            for member in tar:
+                if member.isfile() and member.name.lstrip("./") == BASELINE_FILE:
+                    return json.load(tar.extractfile(member))  # type: ignore[arg-type]
+    except (tarfile.TarError, OSError, EOFError, ValueError) as e:
+        raise DriftError(f"{source}: not a readable model archive with {BASELINE_FILE} ({e})") from None
+    return None
+
+
+def read_baseline_file(path: Path) -> Baseline:
+    """A local ``baseline.json`` or model archive (``.tar.gz``) holding one."""
+    try:
+        with path.open("rb") as f:
+            if path.name.endswith((".tar.gz", ".tgz")):
+                doc = baseline_from_archive(f, str(path))
+                if doc is None:
+                    raise DriftError(f"{path}: the archive has no {BASELINE_FILE} (an untrained or bootstrap model)")
+            else:
+                doc = json.load(f)
+    except OSError as e:
+        raise DriftError(f"cannot read baseline {path}: {e.strerror or e}") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DriftError(f"baseline {path} is not valid JSON: {e}") from None
+    return load_baseline(doc, str(path))
+
+
+def capture_files(path: Path) -> list[Path]:
+    """A capture file, or every ``*.jsonl`` under a directory (sorted); raises DriftError when there is none."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DriftError(f"{path}: no such capture file or directory")
+    files = sorted(p for p in path.rglob("*.jsonl") if p.is_file())
+    if not files:
+        raise DriftError(f"{path}: no capture files (*.jsonl) in this directory")
+    return files
+
+
+def score_paths(baseline: Path, current: Path, threshold: float = 0.2, min_records: int = 1) -> dict[str, Any]:
+    """The drift report of local capture files against a local baseline (what ``mlops drift`` prints)."""
+    scorer = DriftScorer(read_baseline_file(baseline), threshold, min_records)
+    files = capture_files(current)
+    for file in files:
+        try:
+            with file.open("rb") as f:
+                for lines in line_chunks(f):
+                    scorer.feed(lines)
+        except OSError as e:
+            raise DriftError(f"cannot read capture file {file}: {e.strerror or e}") from None
+    return scorer.report(current=str(current), files=len(files))
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise DriftError(f"{uri!r} is not an s3://bucket/key URI")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def live_model_data(sm, endpoint_name: str) -> str:
+    """S3 URI of the model artifact the endpoint serves now (endpoint -> config -> model [-> package])."""
+    endpoint = sm.describe_endpoint(EndpointName=endpoint_name)
+    config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    container = model.get("PrimaryContainer") or model["Containers"][0]
+    if container.get("ModelDataUrl"):
+        return container["ModelDataUrl"]
+    package = container.get("ModelPackageName")
+    if package:
+        spec = sm.describe_model_package(ModelPackageName=package)["InferenceSpecification"]["Containers"][0]
+        if spec.get("ModelDataUrl"):
+            return spec["ModelDataUrl"]
+    raise DriftError(f"endpoint {endpoint_name}: its model {model['ModelName']} has no model.tar.gz (ModelDataUrl) to read {BASELINE_FILE} from")
+
+
+def read_baseline_s3(s3, uri: str) -> Baseline | None:
+    """The baseline at ``uri``: a ``baseline.json`` object or a model archive; None when the archive has none."""
+    bucket, key = split_s3_uri(uri)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        doc = json.load(body) if key.endswith(".json") else baseline_from_archive(body, uri)
+    except ValueError as e:
+        raise DriftError(f"{uri} is not valid JSON: {e}") from None
+    finally:
+        body.close()
+    return None if doc is None else load_baseline(doc, uri)
+
+
+def window_hours(end: datetime, hours: int) -> list[datetime]:
+    """The whole capture hours of a window ending at ``end`` (its own, still open, hour excluded)."""
+    last = end.replace(minute=0, second=0, microsecond=0)
+    return [last - timedelta(hours=h) for h in range(hours, 0, -1)]
+
+
+def capture_keys(s3, bucket: str, model: str, endpoint: str, hours: list[datetime]) -> Iterator[str]:
+    """Capture objects of the window: ``<model>/<endpoint>/<variant>/YYYY/MM/DD/HH/*`` for each variant and hour."""
+    paginator = s3.get_paginator("list_objects_v2")
+    base = f"{model}/{endpoint}/"
+    variants = [p["Prefix"] for page in paginator.paginate(Bucket=bucket, Prefix=base, Delimiter="/") for p in page.get("CommonPrefixes", [])]
+    for variant in variants:
+        for hour in hours:
+            for page in paginator.paginate(Bucket=bucket, Prefix=f"{variant}{hour:%Y/%m/%d/%H}/"):
+                for obj in page.get("Contents", []):
+                    yield obj["Key"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The scheduled job
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What a run needs; travels as ``MLOPS_DRIFT_*`` environment variables (Lambda, processing job)."""
+
+    model: str
+    endpoint_name: str
+    capture_bucket: str
+    metric_namespace: str
+    report_prefix: str
+    window_hours: int = 24
+    threshold: float = 0.2
+    min_records: int = 200
+    engine: str = "lambda"
+    baseline_uri: str = ""
+    """Score against this baseline (``baseline.json`` or model archive) instead of the live model's."""
+    # engine "processing": the job the Lambda starts
+    job_prefix: str = ""
+    processing_image: str = ""
+    processing_role_arn: str = ""
+    processing_instance_type: str = ""
+    processing_max_runtime_seconds: int = 0
+    code_uri: str = ""
+    kms_key_arn: str = ""
+
+    PREFIX = "MLOPS_DRIFT_"
+
+    def to_env(self) -> dict[str, str]:
+        return {f"{self.PREFIX}{k.upper()}": str(v) for k, v in asdict(self).items() if v not in ("", 0)}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> JobSettings:
+        values: dict[str, Any] = {}
+        missing = []
+        for f in fields(cls):
+            raw = env.get(f"{cls.PREFIX}{f.name.upper()}")
+            if raw is None:
+                if f.default is MISSING:
+                    missing.append(f"{cls.PREFIX}{f.name.upper()}")
+                continue
+            try:
+                values[f.name] = {"int": int, "float": float}.get(str(f.type), str)(raw)
+            except ValueError:
+                raise DriftError(f"{cls.PREFIX}{f.name.upper()}={raw!r} is not a {f.type}") from None
+        if missing:
+            raise DriftError(f"the drift job's environment lacks {', '.join(missing)}")
+        return cls(**values)
+
+
+@dataclass
+class Clients:
+    s3: Any
+    sagemaker: Any
+    cloudwatch: Any
+
+    @classmethod
+    def default(cls) -> Clients:
+        import boto3  # boto3 honours AWS_ENDPOINT_URL (LocalStack) and the Lambda's region
+
+        return cls(boto3.client("s3"), boto3.client("sagemaker"), boto3.client("cloudwatch"))
+
+
+def report_key(settings: JobSettings, end: datetime) -> str:
+    return f"{settings.report_prefix}{end:%Y/%m/%d/%H}.json"
+
+
+def metric_data(report: dict[str, Any], model: str, when: datetime) -> list[dict[str, Any]]:
+    """The CloudWatch datapoints of a report: counts always, scores only with enough records."""
+    def datum(name: str, value: float, feature: str | None = None, unit: str = "None") -> dict[str, Any]:
+        dims = [{"Name": "Model", "Value": model}] + ([{"Name": "Feature", "Value": feature}] if feature else [])
+        return {"MetricName": name, "Dimensions": dims, "Timestamp": when, "Value": float(value), "Unit": unit}
+
+    data = [
+        datum(METRIC_RECORDS, report["records"]["scored"], unit="Count"),
+        datum(METRIC_MALFORMED, report["records"]["malformed"], unit="Count"),
+    ]
+    if report["status"] != "insufficient_data":
+        data.append(datum(METRIC_MAX, report["max_psi"]))
+        for name, r in report["features"].items():
+            data.append(datum(METRIC_PSI, r["psi"], name))
+            if r["js_distance"] is not None:
+                data.append(datum(METRIC_JS, r["js_distance"], name))
+    return data
+
+
+def processing_job_request(settings: JobSettings, when: datetime, baseline_uri: str) -> dict[str, Any]:
+    """CreateProcessingJob: the same job, run from the code package in the framework container."""
+    code_dir = "/opt/ml/processing/input/code"
+    env = {
+        **JobSettings(**{**asdict(settings), "engine": "lambda", "baseline_uri": baseline_uri}).to_env(),
+        f"{JobSettings.PREFIX}SCHEDULED_TIME": when.isoformat(),
+    }
+    return {
+        "ProcessingJobName": f"{settings.job_prefix}-drift-{when:%Y%m%d%H%M%S}",
+        "RoleArn": settings.processing_role_arn,
+        "AppSpecification": {
+            "ImageUri": settings.processing_image,
+            "ContainerEntrypoint": [
+                "/bin/sh",
+                "-c",
+                f"mkdir -p /opt/ml/code && tar -xzf {code_dir}/sourcedir.tar.gz -C /opt/ml/code && cd /opt/ml/code && exec python3 -m training.drift",
+            ],
+        },
+        "ProcessingInputs": [
+            {
+                "InputName": "code",
+                "S3Input": {"S3Uri": settings.code_uri, "LocalPath": code_dir, "S3DataType": "S3Prefix", "S3InputMode": "File"},
+            }
+        ],
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": settings.processing_instance_type,
+                "VolumeSizeInGB": 30,
+                **({"VolumeKmsKeyId": settings.kms_key_arn} if settings.kms_key_arn else {}),
+            }
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": settings.processing_max_runtime_seconds},
+        "Environment": env,
+        "Tags": [{"Key": "mlops:model", "Value": settings.model}],
+    }
+
+
+def run_job(settings: JobSettings, when: datetime, clients: Clients, score_here: bool = True) -> dict[str, Any]:
+    """One scheduled run: resolve the baseline, then score here or start the processing job that does."""
+    uri = settings.baseline_uri or live_model_data(clients.sagemaker, settings.endpoint_name)
+    baseline = read_baseline_s3(clients.s3, uri)
+    if baseline is None:
+        LOG.info("%s: %s has no %s (the bootstrap placeholder, or no trained model yet); nothing to score", settings.model, uri, BASELINE_FILE)
+        return {"status": "no_baseline", "baseline": uri}
+    if not score_here:
+        request = processing_job_request(settings, when, uri)
+        try:
+            clients.sagemaker.create_processing_job(**request)
+            LOG.info("%s: started processing job %s on %s", settings.model, request["ProcessingJobName"], uri)
+        except clients.sagemaker.exceptions.ResourceInUse:
+            LOG.info("%s: processing job %s already exists (a retried schedule)", settings.model, request["ProcessingJobName"])
+        return {"status": "started", "processing_job": request["ProcessingJobName"]}
+
+    hours = window_hours(when, settings.window_hours)
+    scorer = DriftScorer(baseline, settings.threshold, settings.min_records)
+    files = 0
+    for key in capture_keys(clients.s3, settings.capture_bucket, settings.model, settings.endpoint_name, hours):
+        body = clients.s3.get_object(Bucket=settings.capture_bucket, Key=key)["Body"]
+        try:
+            for lines in line_chunks(body):
+                scorer.feed(lines)
+        finally:
+            body.close()
+        files += 1
+    window = {"start": hours[0].isoformat(), "end": (hours[-1] + timedelta(hours=1)).isoformat()}
+    report = scorer.report(model=settings.model, endpoint=settings.endpoint_name, window=window, files=files)
+    key = report_key(settings, when)
+    clients.s3.put_object(
+        Bucket=settings.capture_bucket, Key=key, Body=json.dumps(report, indent=2).encode(), ContentType="application/json"
+    )
+    data = metric_data(report, settings.model, when)
+    for i in range(0, len(data), 1000):  # PutMetricData takes at most 1000 datapoints per call
+        clients.cloudwatch.put_metric_data(Namespace=settings.metric_namespace, MetricData=data[i : i + 1000])
+    LOG.info(
+        "%s: %s, %d records scored, %d malformed, max PSI %s, drifted %s; report s3://%s/%s",
+        settings.model, report["status"], report["records"]["scored"], report["records"]["malformed"],
+        report["max_psi"], report["drifted_features"] or "none", settings.capture_bucket, key,
+    )
+    return report
+
+
+def _when(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise DriftError(f"scheduled_time {value!r} is not an ISO 8601 time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
+    """Lambda entry point. Event (from the schedule): ``{"scheduled_time": "<ISO time>"}``, optionally
+    ``"baseline_uri"`` to score against a given baseline instead of the live model's."""
+    logging.getLogger().setLevel(logging.INFO)
+    event = event or {}
+    settings = JobSettings.from_env(os.environ)
+    if event.get("baseline_uri"):
+        settings = JobSettings(**{**asdict(settings), "baseline_uri": event["baseline_uri"]})
+    report = run_job(settings, _when(event.get("scheduled_time")), Clients.default(), score_here=settings.engine == "lambda")
+    # The return value is the async invocation's record; the report itself is in S3.
+    return {k: report[k] for k in ("status", "max_psi", "drifted_features", "records", "processing_job", "baseline") if k in report}
+
+
+def main() -> int:
+    """Processing-job entry point: settings and scheduled time from the environment the Lambda set."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+    try:
+        settings = JobSettings.from_env(os.environ)
+        run_job(settings, _when(os.environ.get(f"{JobSettings.PREFIX}SCHEDULED_TIME")), Clients.default())
+    except DriftError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
