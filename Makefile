@@ -4,7 +4,9 @@
 
 PYTHON ?= python3
 # LocalStack 2026.3.0 needs Python >= 3.12 and pins that clash with ours: it gets a virtualenv of its own.
-LOCALSTACK_PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || ls /root/.pyenv/versions/3.13.*/bin/python 2>/dev/null | head -n1)
+# (A pyenv shim may exist for a version that is not active: each candidate must really run.)
+LOCALSTACK_PYTHON ?= $(shell for c in python3.13 python3.12 /root/.pyenv/versions/3.13*/bin/python /root/.pyenv/versions/3.12*/bin/python; do \
+	$$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v $$c || echo $$c; } && break; done)
 VENV := .venv
 LS_VENV := .localstack-venv
 STACK ?= dev
