@@ -193,6 +193,28 @@ class CodePackageArgs:
     """Only the ``mlops:*`` tags are kept: S3 objects take at most 10 tags."""
 
 
+def stored_artifact(
+    name: str, parent: pulumi.Resource, args: CodePackageArgs, *, key: str, path: Path, sha256: str, content_type: str
+) -> aws.s3.BucketObjectv2:
+    """One content-addressed build artifact in the models bucket: SSE-KMS, tagged with its hash, kept on
+    delete (a new hash is a new key; the old object stays for what was built or deployed from it).
+
+    ``BucketObjectv2`` is pulumi-aws 7's current object resource (``aws_s3_object``); ``BucketObject``
+    is the legacy one. Its ``v2`` is part of the name, not a deprecated bucket sub-resource.
+    """
+    return aws.s3.BucketObjectv2(
+        name,
+        bucket=args.bucket_name,
+        key=key,
+        source=pulumi.FileAsset(str(path)),
+        content_type=content_type,
+        server_side_encryption="aws:kms",
+        kms_key_id=args.kms_key_arn,
+        tags={**{k: v for k, v in args.tags.items() if k.startswith("mlops:")}, "mlops:code-sha256": sha256},
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True),
+    )
+
+
 class CodePackage(pulumi.ComponentResource):
     """One S3 object per code version: ``s3://<models bucket>/<prefix>/<sha256>/sourcedir.tar.gz``."""
 
@@ -204,17 +226,8 @@ class CodePackage(pulumi.ComponentResource):
         super().__init__("mlops:code:CodePackage", name, None, opts)
         path, self.sha256 = write_package(args.source_dir, args.build_dir)
         self.key = f"{args.prefix}/{self.sha256}/sourcedir.tar.gz"
-        obj = aws.s3.BucketObjectv2(
-            f"{name}-sourcedir",
-            bucket=args.bucket_name,
-            key=self.key,
-            source=pulumi.FileAsset(str(path)),
-            content_type="application/gzip",
-            server_side_encryption="aws:kms",
-            kms_key_id=args.kms_key_arn,
-            tags={**{k: v for k, v in args.tags.items() if k.startswith("mlops:")}, "mlops:code-sha256": self.sha256},
-            # A new hash is a new key; the old object stays for the model versions trained with it.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        obj = stored_artifact(
+            f"{name}-sourcedir", self, args, key=self.key, path=path, sha256=self.sha256, content_type="application/gzip"
         )
         self.s3_uri = pulumi.Output.concat("s3://", obj.bucket, "/", obj.key)
         self.register_outputs({"sha256": self.sha256, "key": self.key, "s3_uri": self.s3_uri})

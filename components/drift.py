@@ -35,7 +35,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.code_package import deterministic_zip, pip_download, write_artifact
+from components.code_package import CodePackageArgs, deterministic_zip, pip_download, stored_artifact, write_artifact
 from components.drift_config import DriftConfig
 from components.endpoint_config import EndpointConfig
 from components.model import Model
@@ -127,17 +127,11 @@ def build_lambda_package(source: Path, build_dir: Path, wheel_cache: Path | None
 
 
 @dataclass(frozen=True)
-class DriftCodeArgs:
-    source_dir: Path
-    """The training package (``training/``)."""
-    bucket_name: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
-    build_dir: Path
-    prefix: str = "code"
+class DriftCodeArgs(CodePackageArgs):
+    """The training package (``source_dir``), where the zip is stored, and where the pinned wheel is kept."""
+
     wheel_cache: Path | None = None
     """Where the pinned wheels are kept (default ``build_dir/wheels``)."""
-    tags: dict[str, str] = field(default_factory=dict)
-    """Only the ``mlops:*`` tags are kept: S3 objects take at most 10 tags."""
 
 
 class DriftCode(pulumi.ComponentResource):
@@ -152,18 +146,7 @@ class DriftCode(pulumi.ComponentResource):
         path, sha = build_lambda_package(args.source_dir, args.build_dir, args.wheel_cache)
         self.key = f"{args.prefix}/{sha}/drift-lambda.zip"
         self.code_sha256 = base64.b64encode(bytes.fromhex(sha)).decode()  # Lambda's CodeSha256 form
-        obj = aws.s3.BucketObjectv2(
-            f"{name}-zip",
-            bucket=args.bucket_name,
-            key=self.key,
-            source=pulumi.FileAsset(str(path)),
-            content_type="application/zip",
-            server_side_encryption="aws:kms",
-            kms_key_id=args.kms_key_arn,
-            tags={**{k: v for k, v in args.tags.items() if k.startswith("mlops:")}, "mlops:code-sha256": sha},
-            # A new hash is a new key; functions deployed from the old one keep their copy anyway.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-        )
+        obj = stored_artifact(f"{name}-zip", self, args, key=self.key, path=path, sha256=sha, content_type="application/zip")
         self.bucket_name = obj.bucket
         self.register_outputs({"key": self.key, "code_sha256": self.code_sha256, "bucket_name": self.bucket_name})
 
