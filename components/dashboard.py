@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.endpoint import ENDPOINT_NAMESPACE, VARIANT
+from training.drift import METRIC_MAX
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def dashboard_body(region: str, models: list[dict[str, Any]]) -> dict[str, Any]:
                 graph(6, "Errors", [[ENDPOINT_NAMESPACE, "Invocation5XXErrors", *dims], [ENDPOINT_NAMESPACE, "Invocation4XXErrors", *dims]])
             )
             widgets.append(graph(12, "Model latency p99 (µs)", [[ENDPOINT_NAMESPACE, "ModelLatency", *dims]], stat="p99"))
-        widgets.append(graph(18, "Drift (max score)", [[m["metric_namespace"], "MaxDriftScore", "Model", m["model"]]], stat="Maximum"))
+        widgets.append(graph(18, "Drift (max score)", [[m["metric_namespace"], METRIC_MAX, "Model", m["model"]]], stat="Maximum"))
         y += 6
         if m.get("state_machine_arn"):
             arn = m["state_machine_arn"]

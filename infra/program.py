@@ -84,18 +84,15 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
         ),
         providers,
     )
-    code = CodePackage(
-        "code",
-        CodePackageArgs(
-            source_dir=TRAINING_SOURCE,
-            bucket_name=platform.models_bucket.bucket_name,
-            kms_key_arn=platform.kms_key_arn,
-            build_dir=BUILD_DIR,
-            prefix=CODE_PREFIX,
-            tags=base_tags,
-        ),
-        providers,
+    code_args = CodePackageArgs(
+        source_dir=TRAINING_SOURCE,
+        bucket_name=platform.models_bucket.bucket_name,
+        kms_key_arn=platform.kms_key_arn,
+        build_dir=BUILD_DIR,
+        prefix=CODE_PREFIX,
+        tags=base_tags,
     )
+    code = CodePackage("code", code_args, providers)
     models = {}
     endpoints: dict[str, ModelEndpoint] = {}
     pipelines: dict[str, TrainingPipeline] = {}
@@ -148,18 +145,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 providers,
             )
         if name in endpoints and monitored(model_cfg.endpoint, model_cfg.drift):
-            drift_code = drift_code or DriftCode(
-                "drift-code",
-                DriftCodeArgs(
-                    source_dir=TRAINING_SOURCE,
-                    bucket_name=platform.models_bucket.bucket_name,
-                    kms_key_arn=platform.kms_key_arn,
-                    build_dir=BUILD_DIR,
-                    prefix=CODE_PREFIX,
-                    tags=base_tags,
-                ),
-                providers,
-            )
+            drift_code = drift_code or DriftCode("drift-code", DriftCodeArgs(**vars(code_args)), providers)
             monitors[name] = DriftMonitor(
                 f"drift-{name}",
                 DriftMonitorArgs(
