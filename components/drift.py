@@ -35,6 +35,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.roles import service_role
 from components.code_package import CodePackageArgs, deterministic_zip, pip_download, stored_artifact, write_artifact
 from components.drift_config import DriftConfig
 from components.endpoint_config import EndpointConfig
@@ -379,15 +380,15 @@ class DriftMonitor(pulumi.ComponentResource):
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
-        role = aws.iam.Role(
+        role = service_role(
             f"{name}-role",
-            name=physical,
+            parent=self,
+            role_name=physical,
+            service="lambda.amazonaws.com",
             description=f"Drift job of model {m.model} ({m.stack})",
-            # Only this account can attach the role to a function (iam:PassRole), so no source condition.
-            assume_role_policy=json.dumps(iam.assume_role_policy("lambda.amazonaws.com")),
-            max_session_duration=3600,
             tags=args.tags,
-            opts=child,
+            # Only this account can attach the role to a function (iam:PassRole), so no source condition.
+            source_account=None,
         )
         # The read grants carry kms:Decrypt on the stack key, which also decrypts the function's environment.
         grants = [m.models_bucket.grant_read(role, f"{m.model}/")]
@@ -468,16 +469,14 @@ class DriftMonitor(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[runtime, log_group, *grants]),
         )
 
-        scheduler_role = aws.iam.Role(
+        scheduler_role = service_role(
             f"{name}-schedule-role",
-            name=resource_name(m.name_prefix, m.stack, m.model, "drift-schedule", limit=64),
+            parent=self,
+            role_name=resource_name(m.name_prefix, m.stack, m.model, "drift-schedule", limit=64),
+            service="scheduler.amazonaws.com",
             description=f"EventBridge Scheduler: run the drift job of model {m.model} ({m.stack})",
-            assume_role_policy=pulumi.Output.from_input(m.account_id).apply(
-                lambda acct: json.dumps(iam.assume_role_policy("scheduler.amazonaws.com", acct))
-            ),
-            max_session_duration=3600,
             tags=args.tags,
-            opts=child,
+            source_account=m.account_id,
         )
         invoke = aws.iam.RolePolicy(
             f"{name}-schedule-invoke",

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.roles import service_role
 from components.naming import job_prefix, resource_name
 from components.secure_bucket import SecureBucket
 
@@ -57,16 +58,14 @@ class Model(pulumi.ComponentResource):
         super().__init__("mlops:model:Model", name, None, opts)
         self.args = args
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
+        role = service_role(
             f"{name}-sagemaker-role",
-            name=resource_name(args.name_prefix, args.stack, args.model, "sagemaker", limit=64),
+            parent=self,
+            role_name=resource_name(args.name_prefix, args.stack, args.model, "sagemaker", limit=64),
+            service="sagemaker.amazonaws.com",
             description=f"SageMaker jobs and endpoint of model {args.model} ({args.stack})",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda acct: json.dumps(iam.assume_role_policy("sagemaker.amazonaws.com", acct))
-            ),
-            max_session_duration=3600,
             tags=args.tags,
-            opts=child,
+            source_account=args.account_id,
         )
         prefix = f"{args.model}/"
         args.data_bucket.grant_read(role, prefix)

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.roles import service_role
 from components.endpoint import data_capture, production_variant
 from components.endpoint_config import EndpointConfig
 from components.naming import resource_name
@@ -147,16 +148,14 @@ class TrainingPipeline(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
 
-        role = aws.iam.Role(
+        role = service_role(
             f"{name}-role",
-            name=resource_name(args.name_prefix, args.stack, args.model, "states", limit=64),
+            parent=self,
+            role_name=resource_name(args.name_prefix, args.stack, args.model, "states", limit=64),
+            service="states.amazonaws.com",
             description=f"Continuous-training flow of model {args.model} ({args.stack})",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda acct: json.dumps(iam.assume_role_policy("states.amazonaws.com", acct))
-            ),
-            max_session_duration=3600,
             tags=args.tags,
-            opts=child,
+            source_account=args.account_id,
         )
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
@@ -322,16 +321,14 @@ class TrainingPipeline(pulumi.ComponentResource):
     def _starter_role(self, name: str, kind: str, service: str, aliases: list[str]) -> aws.iam.Role:
         """A role an AWS service assumes to start runs, only through the given aliases."""
         a = self.args
-        role = aws.iam.Role(
+        role = service_role(
             f"{name}-{kind}-role",
-            name=resource_name(a.name_prefix, a.stack, a.model, f"{kind}-start", limit=64),
+            parent=self,
+            role_name=resource_name(a.name_prefix, a.stack, a.model, f"{kind}-start", limit=64),
+            service=service,
             description=f"Lets {service} start runs of the {a.model} flow ({a.stack})",
-            assume_role_policy=pulumi.Output.from_input(a.account_id).apply(
-                lambda acct: json.dumps(iam.assume_role_policy(service, acct))
-            ),
-            max_session_duration=3600,
             tags=a.tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            source_account=a.account_id,
         )
         aws.iam.RolePolicy(
             f"{name}-{kind}-start",
