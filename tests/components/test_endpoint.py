@@ -62,7 +62,12 @@ def test_model_runs_in_the_stack_vpc_when_given(register, tmp_path):
 
 
 def test_bootstrap_archive_is_deterministic_and_marked():
-    first, second = bootstrap_model_archive(PROJECT_ROOT / "training"), bootstrap_model_archive(PROJECT_ROOT / "training")
+    from components import code_package
+
+    first = bootstrap_model_archive(PROJECT_ROOT / "training")
+    code_package._ENTRIES.clear()  # a second real build, not the per-process memo (that would make equality trivial)
+    code_package._ARCHIVES.clear()
+    second = bootstrap_model_archive(PROJECT_ROOT / "training")
     assert first == second
     with tarfile.open(fileobj=io.BytesIO(first), mode="r:gz") as tar:
         names = tar.getnames()

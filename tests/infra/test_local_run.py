@@ -49,9 +49,9 @@ def test_worse_than_production_fails_the_verdict(tmp_path):
 
 
 def test_user_errors_are_clear(tmp_path):
-    run = train("--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "a"))
-    assert run.returncode == 2 and "does not exist" in run.stderr + run.stdout
-    run = subprocess.run([MLOPS, "train", "--stack", "dev", "--model", "fraud"], capture_output=True, text=True)
-    assert run.returncode == 2 and "has no model 'fraud'" in run.stderr
-    for r in (run,):
-        assert "Traceback" not in r.stderr
+    missing = train("--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "a"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr + missing.stdout
+    unknown = subprocess.run([MLOPS, "train", "--stack", "dev", "--model", "fraud"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "has no model 'fraud'" in unknown.stderr
+    for r in (missing, unknown):
+        assert "Traceback" not in r.stderr + r.stdout
