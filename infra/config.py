@@ -278,6 +278,11 @@ def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
 
 def load_stack_file(path: Path) -> StackConfig:
     """Read a ``Pulumi.<stack>.yaml`` file and validate its ``mlops`` namespace."""
+    return config_from_keys(read_stack_keys(path), str(path))
+
+
+def read_stack_keys(path: Path) -> dict[str, Any]:
+    """The ``config:`` map of a stack file; a ConfigError when the file is unreadable or has none."""
     source = str(path)
     try:
         doc = yaml.safe_load(path.read_text())
@@ -287,7 +292,7 @@ def load_stack_file(path: Path) -> StackConfig:
         raise ConfigError(source, [f"not valid YAML: {e}"]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
         raise ConfigError(source, ["the file has no `config:` mapping (expected `config:` with `mlops:*` keys)"])
-    return config_from_keys(doc["config"], source)
+    return doc["config"]
 
 
 def config_from_keys(keys: dict[str, Any], source: str) -> StackConfig:

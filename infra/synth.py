@@ -23,7 +23,7 @@ from pulumi.runtime.settings import get_root_resource, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import PROJECT_ROOT, StackConfig, load_stack_file
+from infra.config import PROJECT_ROOT, StackConfig, config_from_keys, read_stack_keys
 
 PROJECT = "mlops-stack"
 MOCK_ACCOUNT = "123456789012"
@@ -198,11 +198,9 @@ def synth_keys(stack: str, config_keys: dict[str, Any], region: str, monitor: Re
 
 def synth_file(path: Path) -> tuple[StackConfig, Manifest]:
     """Validate a stack file, then synth it. Raises ``ConfigError`` before anything is registered."""
-    import yaml
-
-    cfg = load_stack_file(path)
+    keys = read_stack_keys(path)
+    cfg = config_from_keys(keys, str(path))
     stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-    keys = yaml.safe_load(path.read_text())["config"]
     return cfg, synth_keys(stack, keys, cfg.region)
 
 
