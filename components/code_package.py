@@ -194,7 +194,16 @@ class CodePackageArgs:
 
 
 def stored_artifact(
-    name: str, parent: pulumi.Resource, args: CodePackageArgs, *, key: str, path: Path, sha256: str, content_type: str
+    name: str,
+    parent: pulumi.Resource,
+    *,
+    bucket_name: pulumi.Input[str],
+    kms_key_arn: pulumi.Input[str],
+    tags: dict[str, str],
+    key: str,
+    path: Path,
+    sha256: str,
+    content_type: str,
 ) -> aws.s3.BucketObjectv2:
     """One content-addressed build artifact in the models bucket: SSE-KMS, tagged with its hash, kept on
     delete (a new hash is a new key; the old object stays for what was built or deployed from it).
@@ -204,13 +213,14 @@ def stored_artifact(
     """
     return aws.s3.BucketObjectv2(
         name,
-        bucket=args.bucket_name,
+        bucket=bucket_name,
         key=key,
         source=pulumi.FileAsset(str(path)),
         content_type=content_type,
         server_side_encryption="aws:kms",
-        kms_key_id=args.kms_key_arn,
-        tags={**{k: v for k, v in args.tags.items() if k.startswith("mlops:")}, "mlops:code-sha256": sha256},
+        kms_key_id=kms_key_arn,
+        # S3 objects take at most 10 tags: only the stack's own mlops:* tags are copied.
+        tags={**{k: v for k, v in tags.items() if k.startswith("mlops:")}, "mlops:code-sha256": sha256},
         opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True),
     )
 
@@ -227,7 +237,8 @@ class CodePackage(pulumi.ComponentResource):
         path, self.sha256 = write_package(args.source_dir, args.build_dir)
         self.key = f"{args.prefix}/{self.sha256}/sourcedir.tar.gz"
         obj = stored_artifact(
-            f"{name}-sourcedir", self, args, key=self.key, path=path, sha256=self.sha256, content_type="application/gzip"
+            f"{name}-sourcedir", self, bucket_name=args.bucket_name, kms_key_arn=args.kms_key_arn, tags=args.tags,
+            key=self.key, path=path, sha256=self.sha256, content_type="application/gzip",
         )
         self.s3_uri = pulumi.Output.concat("s3://", obj.bucket, "/", obj.key)
         self.register_outputs({"sha256": self.sha256, "key": self.key, "s3_uri": self.s3_uri})

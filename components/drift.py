@@ -147,7 +147,10 @@ class DriftCode(pulumi.ComponentResource):
         path, sha = build_lambda_package(args.source_dir, args.build_dir, args.wheel_cache)
         self.key = f"{args.prefix}/{sha}/drift-lambda.zip"
         self.code_sha256 = base64.b64encode(bytes.fromhex(sha)).decode()  # Lambda's CodeSha256 form
-        obj = stored_artifact(f"{name}-zip", self, args, key=self.key, path=path, sha256=sha, content_type="application/zip")
+        obj = stored_artifact(
+            f"{name}-zip", self, bucket_name=args.bucket_name, kms_key_arn=args.kms_key_arn, tags=args.tags,
+            key=self.key, path=path, sha256=sha, content_type="application/zip",
+        )
         self.bucket_name = obj.bucket
         self.register_outputs({"key": self.key, "code_sha256": self.code_sha256, "bucket_name": self.bucket_name})
 

@@ -24,7 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.code_package import deterministic_targz, sourcedir_entries, write_artifact
+from components.code_package import deterministic_targz, sourcedir_entries, stored_artifact, write_artifact
 from components.naming import short_hash
 from components.endpoint_config import EndpointConfig
 
@@ -181,14 +181,10 @@ class ModelEndpoint(pulumi.ComponentResource):
             model_tag = short_hash(cfg.model_package)
         else:
             path, sha = write_artifact(bootstrap_model_archive(args.training_source), args.build_dir, "bootstrap-model")
-            artifact = aws.s3.BucketObjectv2(
-                f"{name}-bootstrap-artifact",
-                bucket=args.models_bucket_name,
-                key=f"{args.model}/bootstrap/{sha}/model.tar.gz",
-                source=pulumi.FileAsset(str(path)),
-                server_side_encryption="aws:kms",
-                kms_key_id=args.kms_key_arn,
-                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            artifact = stored_artifact(
+                f"{name}-bootstrap-artifact", self, bucket_name=args.models_bucket_name, kms_key_arn=args.kms_key_arn,
+                tags=tags, key=f"{args.model}/bootstrap/{sha}/model.tar.gz", path=path, sha256=sha,
+                content_type="application/gzip",
             )
             container = {
                 "image": args.inference_image,
