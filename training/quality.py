@@ -29,6 +29,7 @@ import binascii
 import csv
 import io
 import json
+import logging
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -48,6 +49,8 @@ METRIC_UNMATCHED = "QualityUnmatchedLabels"
 QUALITY_METRIC_PREFIX = "Quality_"
 """CloudWatch metric of a task metric: ``Quality_roc_auc``, ``Quality_rmse`` … (dimension ``Model``)."""
 MALFORMED_REASONS = ("bad_json", "no_id", "bad_output", "bad_label", "label_count_mismatch")
+REPORTS_PREFIX = "quality-reports"
+LOG = logging.getLogger("mlops.quality")
 
 
 class QualityError(Exception):
@@ -293,3 +296,67 @@ def lines_of(chunks: Iterator[bytes]) -> Iterator[str]:
             yield line.decode("utf-8", errors="replace")
     if rest:
         yield rest.decode("utf-8", errors="replace")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The scheduled run
+
+
+@dataclass(frozen=True)
+class QualityJob:
+    """Where a run reads and writes; the scheduled job is built from the model's config."""
+
+    model: str
+    task: str
+    endpoint_name: str
+    capture_bucket: str
+    data_bucket: str
+    metric_namespace: str
+    window_hours: int = 24
+    label_delay_hours: int = 24
+    min_records: int = 100
+
+    @property
+    def report_prefix(self) -> str:
+        return f"{self.model}/{REPORTS_PREFIX}/"
+
+
+def _keys(s3, bucket: str, prefixes: Iterable[str]) -> Iterator[str]:
+    paginator = s3.get_paginator("list_objects_v2")
+    for prefix in prefixes:
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield obj["Key"]
+
+
+def _stream(s3, bucket: str, key: str) -> Iterator[str]:
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        yield from lines_of(body.iter_chunks(1 << 20))
+    finally:
+        body.close()
+
+
+def run_job(job: QualityJob, when: datetime, s3, cloudwatch) -> dict[str, Any]:
+    """One run: labels of the span, the window's captures streamed and joined, a report in S3, metrics."""
+    from training.drift import capture_keys  # the capture layout is the drift job's: one definition
+
+    captures, delivered = label_hours(when, job.window_hours, job.label_delay_hours)
+    labels = Labels()
+    label_files = 0
+    for key in _keys(s3, job.data_bucket, (f"{job.model}/{GROUND_TRUTH_PREFIX}/{h:%Y/%m/%d/%H}/" for h in delivered)):
+        labels.feed(_stream(s3, job.data_bucket, key))
+        label_files += 1
+    scorer = QualityScorer(job.task, labels, job.min_records)
+    files = 0
+    for key in capture_keys(s3, job.capture_bucket, job.model, job.endpoint_name, captures):
+        scorer.feed(_stream(s3, job.capture_bucket, key))
+        files += 1
+    window = {"start": captures[0].isoformat(), "end": (captures[-1] + timedelta(hours=1)).isoformat()}
+    report = scorer.report(model=job.model, endpoint=job.endpoint_name, window=window, capture_files=files, label_files=label_files)
+    key = f"{job.report_prefix}{when:%Y/%m/%d/%H}.json"
+    s3.put_object(Bucket=job.capture_bucket, Key=key, Body=json.dumps(report, indent=2).encode(), ContentType="application/json")
+    cloudwatch.put_metric_data(Namespace=job.metric_namespace, MetricData=metric_data(report, job.model, when))
+    LOG.info("%s: %s, %d joined of %d requests, %d labels; report s3://%s/%s", job.model, report["status"],
+             report["records"]["joined"], report["records"]["requests"], report["records"]["labels_received"], job.capture_bucket, key)
+    return report

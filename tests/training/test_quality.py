@@ -120,3 +120,48 @@ def test_rejects_a_bad_label_file(text, message):
 def test_rejects_an_unknown_task():
     with pytest.raises(QualityError, match="accepted: binary, multiclass, regression"):
         QualityScorer("ranking", Labels())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The scheduled run against moto's S3 and CloudWatch
+
+
+@pytest.fixture
+def s3_cloudwatch(monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in ("capture", "data"):
+            s3.create_bucket(Bucket=bucket)
+        yield s3, boto3.client("cloudwatch", region_name="us-east-1")
+
+
+def test_a_run_joins_late_labels_and_publishes_metrics_and_a_report(s3_cloudwatch):
+    from training.quality import QualityJob, run_job
+
+    s3, cloudwatch = s3_cloudwatch
+    job = QualityJob(model="churn", task="binary", endpoint_name="ep", capture_bucket="capture", data_bucket="data",
+                     metric_namespace="mlops/test/churn", window_hours=2, label_delay_hours=1, min_records=4)
+    when = datetime(2026, 11, 30, 12, 5, tzinfo=timezone.utc)
+    # Captured at 09:xx and 10:xx (the window), labelled at 11:xx and 12:xx; one capture at 11:xx is outside it.
+    y = [1, 0, 1, 0, 1, 1]
+    p = [0.9, 0.2, 0.4, 0.1, 0.8, 0.7]
+    for hour, ids in ((9, range(0, 3)), (10, range(3, 6)), (11, range(6, 7))):
+        lines = [capture(f"e{i}", [{"probability": p[i % 6]}]) for i in ids]
+        s3.put_object(Bucket="capture", Key=f"churn/ep/AllTraffic/2026/11/30/{hour:02d}/f.jsonl", Body="\n".join(lines).encode())
+    s3.put_object(Bucket="data", Key="churn/ground-truth/2026/11/30/11/a.jsonl", Body="\n".join(ground_truth_record(f"e{i}", [y[i]]) for i in range(3)).encode())
+    s3.put_object(Bucket="data", Key="churn/ground-truth/2026/11/30/12/b.jsonl", Body="\n".join(ground_truth_record(f"e{i}", [y[i % 6]]) for i in range(3, 7)).encode())
+
+    report = run_job(job, when, s3, cloudwatch)
+    assert report["records"] == {"requests": 6, "labels_received": 7, "joined": 6, "unmatched_labels": 1, "malformed": 0, "malformed_by_reason": {}}
+    assert report["metrics"] == pytest.approx(binary_metrics(np.array(y), np.array(p)))
+    stored = json.loads(s3.get_object(Bucket="capture", Key="churn/quality-reports/2026/11/30/12.json")["Body"].read())
+    assert stored["metrics"] == pytest.approx(report["metrics"])
+    names = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace="mlops/test/churn")["Metrics"]}
+    assert {"Quality_roc_auc", "Quality_log_loss", "QualityJoinedRecords", "QualityLabelsReceived"} <= names
