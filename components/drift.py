@@ -47,8 +47,8 @@ REPORTS_PREFIX = "drift-reports"
 HANDLER = "training.drift.handler"
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"  # Graviton: cheaper per GB-second, and numpy ships aarch64 wheels
-LAMBDA_MODULES = ("__init__.py", "capture.py", "drift.py")
-"""The part of training/ the job imports: numpy, boto3 (in the runtime) and the standard library only."""
+LAMBDA_MODULES = ("__init__.py", "capture.py", "drift.py", "metric_names.py", "metrics.py", "quality.py")
+"""The part of training/ the drift and quality jobs import: numpy, boto3 (in the runtime) and the standard library only."""
 
 
 @dataclass(frozen=True)

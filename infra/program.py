@@ -16,6 +16,7 @@ from components.naming import tags as make_tags
 from components.pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.pipeline_definition import JobResources
 from components.platform import Platform, PlatformArgs
+from components.quality import QualityMonitor, QualityMonitorArgs
 from components.secure_bucket import ObjectLock
 from infra import images as image_registry
 from infra.config import PROJECT_ROOT, ConfigError, StackConfig, config_from_pulumi
@@ -97,6 +98,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
     endpoints: dict[str, ModelEndpoint] = {}
     pipelines: dict[str, TrainingPipeline] = {}
     monitors: dict[str, DriftMonitor] = {}
+    quality: dict[str, QualityMonitor] = {}
     drift_code: DriftCode | None = None  # one Lambda package per stack, made when a model first needs it
     for name, model_cfg in cfg.models.items():
         model_tags = make_tags(stack, cfg.environment.value, {**cfg.tags, **model_cfg.tags}, model=name)
@@ -157,6 +159,27 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                     log_group_prefix=platform.args.log_group_prefix,
                     processing_image=images[name].training,
                     code_package_uri=code.s3_uri,
+                    tags=model_tags,
+                    protect=cfg.protected,
+                ),
+                providers,
+            )
+        if name in endpoints and model_cfg.quality_monitored:
+            drift_code = drift_code or DriftCode("drift-code", DriftCodeArgs(**vars(code_args)), providers)
+            metric, threshold, direction = model_cfg.quality_standard
+            quality[name] = QualityMonitor(
+                f"quality-{name}",
+                QualityMonitorArgs(
+                    model=models[name],
+                    config=model_cfg.quality,
+                    task=model_cfg.task,
+                    metric=metric,
+                    threshold=threshold,
+                    direction=direction,
+                    endpoint_name=endpoint_name(cfg.name_prefix, stack, name),
+                    code=drift_code,
+                    topic_arn=platform.topic.topic_arn,
+                    log_group_prefix=platform.args.log_group_prefix,
                     tags=model_tags,
                     protect=cfg.protected,
                 ),
@@ -261,6 +284,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 "state_machine_arn": pipelines[name].state_machine_arn,
                 "pipeline_alias_arn": pipelines[name].alias_arn,
                 "drift_function_name": monitors[name].function_name if name in monitors else None,
+                "quality_function_name": quality[name].function_name if name in quality else None,
             }
             for name, m in models.items()
         },

@@ -578,8 +578,35 @@ def capture_keys(s3, bucket: str, model: str, endpoint: str, hours: list[datetim
 # The scheduled job
 
 
+class EnvSettings:
+    """A frozen dataclass that travels as ``<PREFIX><FIELD>`` environment variables (Lambda, processing job)."""
+
+    PREFIX = "MLOPS_"
+
+    def to_env(self) -> dict[str, str]:
+        return {f"{self.PREFIX}{k.upper()}": str(v) for k, v in asdict(self).items() if v not in ("", 0)}  # type: ignore[call-overload]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]):
+        values: dict[str, Any] = {}
+        missing = []
+        for f in fields(cls):  # type: ignore[arg-type]
+            raw = env.get(f"{cls.PREFIX}{f.name.upper()}")
+            if raw is None:
+                if f.default is MISSING:
+                    missing.append(f"{cls.PREFIX}{f.name.upper()}")
+                continue
+            try:
+                values[f.name] = {"int": int, "float": float}.get(str(f.type), str)(raw)
+            except ValueError:
+                raise DriftError(f"{cls.PREFIX}{f.name.upper()}={raw!r} is not a {f.type}") from None
+        if missing:
+            raise DriftError(f"the job's environment lacks {', '.join(missing)}")
+        return cls(**values)
+
+
 @dataclass(frozen=True)
-class JobSettings:
+class JobSettings(EnvSettings):
     """What a run needs; travels as ``MLOPS_DRIFT_*`` environment variables (Lambda, processing job)."""
 
     model: str
@@ -603,27 +630,6 @@ class JobSettings:
     kms_key_arn: str = ""
 
     PREFIX = "MLOPS_DRIFT_"
-
-    def to_env(self) -> dict[str, str]:
-        return {f"{self.PREFIX}{k.upper()}": str(v) for k, v in asdict(self).items() if v not in ("", 0)}
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> JobSettings:
-        values: dict[str, Any] = {}
-        missing = []
-        for f in fields(cls):
-            raw = env.get(f"{cls.PREFIX}{f.name.upper()}")
-            if raw is None:
-                if f.default is MISSING:
-                    missing.append(f"{cls.PREFIX}{f.name.upper()}")
-                continue
-            try:
-                values[f.name] = {"int": int, "float": float}.get(str(f.type), str)(raw)
-            except ValueError:
-                raise DriftError(f"{cls.PREFIX}{f.name.upper()}={raw!r} is not a {f.type}") from None
-        if missing:
-            raise DriftError(f"the drift job's environment lacks {', '.join(missing)}")
-        return cls(**values)
 
 
 @dataclass

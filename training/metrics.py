@@ -12,16 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-BINARY = ("roc_auc", "accuracy", "f1", "log_loss", "precision", "recall")
-MULTICLASS = ("accuracy", "f1_macro")
-REGRESSION = ("rmse", "mae", "r2")
-TASK_METRICS = {"binary": BINARY, "multiclass": MULTICLASS, "regression": REGRESSION}
-HIGHER_IS_BETTER = {
-    "roc_auc": True, "accuracy": True, "f1": True, "precision": True, "recall": True, "f1_macro": True,
-    "r2": True, "log_loss": False, "rmse": False, "mae": False,
-}
-THRESHOLD = 0.5
-"""A binary prediction is label 1 when its probability reaches this."""
+from training.metric_names import HIGHER_IS_BETTER, TASK_METRICS, THRESHOLD
+
+__all__ = ["HIGHER_IS_BETTER", "TASK_METRICS", "THRESHOLD", "binary_metrics", "multiclass_metrics", "regression_metrics", "roc_auc", "task_metrics"]
 LOG_LOSS_EPS = float(np.finfo(np.float64).eps)
 """Probabilities are clipped to [eps, 1 - eps] before the logarithm, as scikit-learn does."""
 

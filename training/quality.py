@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from training.drift import DriftError, EnvSettings, capture_keys
 from training.metrics import HIGHER_IS_BETTER, TASK_METRICS, task_metrics
 
 GROUND_TRUTH_PREFIX = "ground-truth"
@@ -303,8 +304,8 @@ def lines_of(chunks: Iterator[bytes]) -> Iterator[str]:
 
 
 @dataclass(frozen=True)
-class QualityJob:
-    """Where a run reads and writes; the scheduled job is built from the model's config."""
+class QualityJob(EnvSettings):
+    """Where a run reads and writes; travels as ``MLOPS_QUALITY_*`` environment variables to the Lambda."""
 
     model: str
     task: str
@@ -315,6 +316,8 @@ class QualityJob:
     window_hours: int = 24
     label_delay_hours: int = 24
     min_records: int = 100
+
+    PREFIX = "MLOPS_QUALITY_"
 
     @property
     def report_prefix(self) -> str:
@@ -339,8 +342,6 @@ def _stream(s3, bucket: str, key: str) -> Iterator[str]:
 
 def run_job(job: QualityJob, when: datetime, s3, cloudwatch) -> dict[str, Any]:
     """One run: labels of the span, the window's captures streamed and joined, a report in S3, metrics."""
-    from training.drift import capture_keys  # the capture layout is the drift job's: one definition
-
     captures, delivered = label_hours(when, job.window_hours, job.label_delay_hours)
     labels = Labels()
     label_files = 0
@@ -360,3 +361,20 @@ def run_job(job: QualityJob, when: datetime, s3, cloudwatch) -> dict[str, Any]:
     LOG.info("%s: %s, %d joined of %d requests, %d labels; report s3://%s/%s", job.model, report["status"],
              report["records"]["joined"], report["records"]["requests"], report["records"]["labels_received"], job.capture_bucket, key)
     return report
+
+
+def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
+    """Lambda entry point; event (from the schedule): ``{"scheduled_time": "<ISO time>"}``."""
+    import os
+
+    import boto3
+
+    from training.drift import _when
+
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        job = QualityJob.from_env(os.environ)
+    except DriftError as e:
+        raise QualityError(str(e)) from None
+    report = run_job(job, _when((event or {}).get("scheduled_time")), boto3.client("s3"), boto3.client("cloudwatch"))
+    return {k: report[k] for k in ("status", "records", "metrics")}
