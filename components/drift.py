@@ -41,9 +41,8 @@ from components.drift_config import DriftConfig
 from components.endpoint_config import EndpointConfig
 from components.model import Model
 from components.naming import drift_alarm_name, job_prefix, resource_name
-from training.drift import METRIC_MAX, METRIC_RECORDS, JobSettings
+from training.drift import METRIC_MAX, METRIC_RECORDS, REPORTS_PREFIX, JobSettings
 
-REPORTS_PREFIX = "drift-reports"
 HANDLER = "training.drift.handler"
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"  # Graviton: cheaper per GB-second, and numpy ships aarch64 wheels

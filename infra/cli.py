@@ -227,7 +227,9 @@ def labels_push(
 
 # Commands of the other areas (training, CT flow, serving, drift, delivery) live in their own modules,
 # each with `register(app)`; they are added here.
-COMMAND_MODULES: tuple[str, ...] = ("infra.cli_training", "infra.cli_serving", "infra.cli_delivery", "infra.cli_ct", "infra.cli_drift")
+COMMAND_MODULES: tuple[str, ...] = (
+    "infra.cli_training", "infra.cli_serving", "infra.cli_delivery", "infra.cli_ct", "infra.cli_drift", "infra.cli_monitoring",
+)
 
 
 def _register_commands() -> None:

@@ -48,6 +48,8 @@ BASELINE_FILE = "baseline.json"
 BOOL_TOKENS = {"true": "true", "false": "false", "1": "true", "0": "false", "1.0": "true", "0.0": "false"}
 
 REPORT_FORMAT = "mlops-drift-report/1"
+REPORTS_PREFIX = "drift-reports"
+"""Reports live under ``<model>/drift-reports/YYYY/MM/DD/HH.json`` in the capture bucket."""
 PSI_FLOOR = 1e-4
 MAX_UNSEEN_TRACKED = 1000
 """Distinct unseen categories named in the report per feature; more are counted together (bounded memory)."""
