@@ -238,6 +238,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 endpoint_name=endpoint_name(cfg.name_prefix, stack, name) if name in endpoints else None,
                 metric_namespace=m.args.metric_namespace,
                 state_machine_arn=pipelines[name].state_machine_arn,
+                quality=cfg.models[name].quality_standard[:2] if name in quality else None,
             )
             for name, m in models.items()
         ],

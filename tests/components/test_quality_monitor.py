@@ -123,3 +123,14 @@ def test_rejects_a_standard_that_would_never_alarm():
     with pytest.raises(ConfigError, match="quality.threshold is needed"):
         config_from_keys(keys(enabled=True, metric="f1"), "test")
     assert config_from_keys(keys(enabled=True, metric="f1", threshold=0.6), "test").models["churn"].quality_standard == ("f1", 0.6, "higher")
+
+
+def test_the_dashboard_shows_live_quality_against_its_standard(manifests):
+    def quality_widgets(stack):
+        dash = only(manifests[stack].of_type("aws:cloudwatch/dashboard:Dashboard"))
+        return [w for w in json.loads(dash["inputs"]["dashboardBody"])["widgets"] if w["type"] == "metric" and "quality" in w["properties"]["title"].lower()]
+
+    [widget] = quality_widgets("dev")
+    assert widget["properties"]["metrics"] == [["mlops/dev/churn", "Quality_roc_auc", "Model", "churn"]]
+    assert widget["properties"]["annotations"] == {"horizontal": [{"label": "production standard", "value": 0.7}]}
+    assert quality_widgets("prod") == [], "no panel for a model whose quality is not monitored"
