@@ -11,9 +11,16 @@ VENV := .venv
 LS_VENV := .localstack-venv
 STACK ?= dev
 
-.PHONY: install synth test bench localstack clean
+.PHONY: install browser synth test bench localstack clean
 
-install: $(VENV)/.installed $(LS_VENV)/.installed
+install: $(VENV)/.installed $(LS_VENV)/.installed browser
+
+# Debian's Chromium renders `mlops report`'s page in the tests (headless, loopback only). Installed when missing
+# and we may (root); otherwise the test skips locally and fails under CI=true.
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }; }
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -1,4 +1,5 @@
-"""``mlops models`` (a model's registered versions and their lineage) and ``mlops status`` (every model at a glance).
+"""``mlops models`` (a model's registered versions and their lineage), ``mlops status`` (every model at a glance) and
+``mlops report`` (one HTML page about a model).
 
 Exit codes: 0 shown; 2 the user's to fix (unknown stack or model, an undeployed stack, no credentials).
 """
@@ -39,6 +40,8 @@ def _number(value) -> str:
 
 def register(app: typer.Typer) -> None:
     from infra.cli import FileOpt, StackOpt, fail, out
+
+    register_report(app)
 
     @app.command()
     def models(
@@ -101,3 +104,43 @@ def register(app: typer.Typer) -> None:
             alarms = "[bold red]" + ", ".join(s.alarms) + "[/]" if s.alarms else "[green]none[/]"
             table.add_row(s.model, s.endpoint_status or ("none" if s.endpoint is None else "not found"), _number(s.live_version), runs, drift, quality, alarms)
         out.print(table)
+
+
+def register_report(app: typer.Typer) -> None:
+    from infra.cli import FileOpt, StackOpt, fail, out
+
+    @app.command()
+    def report(
+        stack: Optional[str] = StackOpt,
+        file: Optional[Path] = FileOpt,
+        model: str = typer.Option(..., "--model", "-m", help="Model name (a key of mlops:models)."),
+        output: Path = typer.Option(Path("report.html"), "--out", "-o", help="Where to write the page."),
+        days: int = typer.Option(30, "--days", min=1, max=400, help="Days of drift and quality reports to plot."),
+    ) -> None:
+        """A self-contained HTML page: metric history across versions, per-feature drift and live quality over time."""
+        from datetime import datetime, timezone
+
+        from components.naming import endpoint_name, resource_name
+        from infra.monitoring_ops import OpsError, _call, model_versions
+        from infra.report import gather, render
+
+        session = _session(stack, file, model)
+        cfg, name = session.cfg, session.stack
+        model_cfg = cfg.models[model]
+        try:
+            versions = model_versions(session.client("sagemaker"), resource_name(cfg.name_prefix, name, model), endpoint_name(cfg.name_prefix, name, model))
+            capture = session.bucket("capture")
+            drift, quality = _call(lambda: gather(session.client("s3"), capture, model, days), f"reading reports in s3://{capture}")
+        except OpsError as e:
+            raise fail(str(e)) from None
+        page = render(
+            stack=name, model=model, versions=versions, drift=drift, quality=quality,
+            drift_threshold=model_cfg.drift.threshold if model_cfg.drift.enabled else None,
+            standard=model_cfg.quality_standard[:2] if model_cfg.quality.enabled else None,
+            generated=datetime.now(timezone.utc),
+        )
+        try:
+            output.write_text(page, encoding="utf-8")
+        except OSError as e:
+            raise fail(f"cannot write {output}: {e.strerror}") from None
+        out.print(f"wrote {output}: {len(versions)} version(s), {len(drift)} drift and {len(quality)} quality report(s)", highlight=False, soft_wrap=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 
 import boto3
 import pytest
@@ -119,3 +120,69 @@ def test_an_unknown_model_is_a_clear_error(aws):
     deploy()
     result = runner.invoke(app, ["models", "--file", str(aws), "--model", "fraud"])
     assert result.exit_code == 2 and "has no model 'fraud'; its models: churn" in result.output
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# mlops report, rendered by a real browser
+
+
+def chromium() -> str:
+    import os
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing: `make install` installs Debian's chromium for the report test", pytrace=False)
+        pytest.skip("chromium is not installed (Debian's chromium package; `make install` installs it as root)")
+    return path
+
+
+def browser(*args: str, tmp_path) -> subprocess.CompletedProcess:
+    profile = tmp_path / "chromium-profile"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}"]
+    return subprocess.run([chromium(), *flags, *args], capture_output=True, text=True, timeout=180)
+
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def test_report_page_shows_history_drift_and_quality_in_a_browser(aws, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from PIL import Image
+
+    from infra.report import COLORS
+
+    deploy()
+    s3 = boto3.client("s3", region_name=REGION)
+    capture = bucket_name("mlops", "dev", "capture", ACCOUNT, REGION)
+    for obj in s3.list_objects_v2(Bucket=capture)["Contents"]:  # deploy()'s dated reports: this test counts its own
+        s3.delete_object(Bucket=capture, Key=obj["Key"])
+    now = datetime.now(timezone.utc)
+    s3.put_object(Bucket=capture, Key=f"churn/drift-reports/{now - timedelta(days=3):%Y/%m/%d/%H}.json", Body=b"{}")  # outside --days 2
+    for h in range(3):
+        when = now - timedelta(hours=3 - h)
+        s3.put_object(Bucket=capture, Key=f"churn/drift-reports/{when:%Y/%m/%d/%H}.json", Body=json.dumps(
+            {"status": "no_drift", "features": {"tenure_months": {"psi": 0.05 * h}, HOSTILE: {"psi": 0.1}}}))
+        s3.put_object(Bucket=capture, Key=f"churn/quality-reports/{when:%Y/%m/%d/%H}.json", Body=json.dumps(
+            {"status": "ok", "metrics": {"roc_auc": 0.8 - 0.05 * h, "log_loss": None}, "records": {"joined": 100 + h}}))
+    page = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", "--file", str(aws), "--model", "churn", "--out", str(page), "--days", "2"])
+    assert result.exit_code == 0, result.output
+    assert "2 version(s), 3 drift and 3 quality report(s)" in result.output
+
+    dom = browser("--dump-dom", page.as_uri(), tmp_path=tmp_path)
+    assert dom.returncode == 0, dom.stderr
+    assert "Metric history across versions" in dom.stdout and "Live version: <strong>1</strong>" in dom.stdout
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout and HOSTILE not in dom.stdout, "data is escaped, never markup"
+    assert dom.stdout.count("<svg") == 4 and "production standard 0.7" in dom.stdout
+
+    shot = tmp_path / "report.png"
+    rendered = browser(f"--screenshot={shot}", "--window-size=900,2200", "--hide-scrollbars", page.as_uri(), tmp_path=tmp_path)
+    assert rendered.returncode == 0 and shot.exists(), rendered.stderr
+    found = {color: n for n, color in Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 24)}
+    counts = {c: found.get(tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)), 0) for c in COLORS[:2]}
+    # The markers are 8x8 squares in exactly the series' colors: each chart's first series shows, and the drift
+    # and quality charts have a second one.
+    assert all(n >= 64 * 3 for n in counts.values()), counts
