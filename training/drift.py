@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from training.capture import MALFORMED_REASONS, Batch, line_chunks, read_records
+from training.capture import MALFORMED_REASONS, Batch, line_chunks, read_probabilities, read_records
 
 LOG = logging.getLogger("mlops.drift")
 
@@ -60,6 +60,8 @@ METRIC_JS = "JensenShannon"
 METRIC_MAX = "MaxDriftScore"
 METRIC_RECORDS = "RecordsScored"
 METRIC_MALFORMED = "MalformedRecords"
+METRIC_PREDICTION = "PredictionDrift"
+"""PSI of the model's predicted probabilities against the validation split's (``baseline.json`` ``prediction``)."""
 
 EXIT_NO_DRIFT, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 
@@ -123,6 +125,8 @@ class FeatureBaseline:
 class Baseline:
     features: tuple[FeatureBaseline, ...]
     source: str
+    prediction: FeatureBaseline | None = None
+    """The predicted probabilities' bins, when training recorded them (no missing bin: every answer has one)."""
 
     @property
     def names(self) -> list[str]:
@@ -143,7 +147,13 @@ def load_baseline(doc: Any, source: str) -> Baseline:
             out.append(_feature_baseline(name, spec))
         except (KeyError, TypeError, ValueError) as e:
             raise DriftError(f"{source}: feature {name!r} is not valid baseline statistics ({e!r}); regenerate it with training") from None
-    return Baseline(tuple(out), source)
+    prediction = None
+    if isinstance(doc.get("prediction"), dict) and doc["prediction"].get("count"):
+        try:
+            prediction = _feature_baseline("prediction", {**doc["prediction"], "kind": "numeric", "null_count": 0})
+        except (KeyError, TypeError, ValueError) as e:
+            raise DriftError(f"{source}: 'prediction' is not valid baseline statistics ({e!r}); regenerate it with training") from None
+    return Baseline(tuple(out), source, prediction)
 
 
 def _feature_baseline(name: str, spec: dict[str, Any]) -> FeatureBaseline:
@@ -364,10 +374,14 @@ class DriftScorer:
         self.numeric = np.array([j for j, f in enumerate(baseline.features) if f.kind == "numeric"], dtype=np.int64)
         self.scored = 0
         self.malformed: Counter = Counter()
+        self.prediction = _FeatureCounts(baseline.prediction) if baseline.prediction is not None else None
 
     def feed(self, lines: list[str]) -> None:
-        """Score a chunk of capture lines (JSON Lines records)."""
+        """Score a chunk of capture lines (JSON Lines records): their requests and, with a prediction baseline, their answers."""
         self.feed_batch(read_records(lines, self.features))
+        if self.prediction is not None:
+            values = np.asarray(read_probabilities(lines), dtype=np.float64)
+            self.prediction.add_numeric(values[np.isfinite(values)])
 
     def feed_batch(self, batch: Batch) -> None:
         d = len(self.features)
@@ -459,7 +473,18 @@ class DriftScorer:
             "max_psi": max(scores) if enough and scores else None,
             "drifted_features": drifted,
             "features": features,
+            "prediction": self._prediction_result(enough),
         }
+
+    def _prediction_result(self, enough: bool) -> dict[str, Any] | None:
+        """The answers' drift: scored like a numeric feature, judged with the same threshold, never in ``drifted_features``."""
+        if self.prediction is None:
+            return None
+        result = self.prediction.result(self.threshold)
+        result["count"] = int(self.prediction.counts.sum())
+        if not enough:
+            result["drifted"] = False
+        return result
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -663,6 +688,9 @@ def metric_data(report: dict[str, Any], model: str, when: datetime) -> list[dict
     ]
     if report["status"] != "insufficient_data":
         data.append(datum(METRIC_MAX, report["max_psi"]))
+        prediction = report.get("prediction")
+        if prediction and prediction["psi"] is not None:
+            data.append(datum(METRIC_PREDICTION, prediction["psi"]))
         for name, r in report["features"].items():
             data.append(datum(METRIC_PSI, r["psi"], name))
             if r["js_distance"] is not None:
