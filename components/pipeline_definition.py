@@ -828,14 +828,15 @@ SUBJECT_MAX = 99
 
 
 def subject(spec: PipelineSpec, what: str) -> str:
-    """``[<stack>] <model>: <what>``, static and under SNS's limit (the model name is shortened when it must be)."""
-    head = f"[{spec.stack}] "
+    """``[<stack>] <model>: <what>``, static and under SNS's limit (stack and model are shortened when they must be)."""
     tail = f": {what}"
-    room = SUBJECT_MAX - len(head) - len(tail)
-    if room < 8:
-        raise ValueError(f"notification subject {what!r} leaves no room for the model name within {SUBJECT_MAX} characters")
-    model = spec.model if len(spec.model) <= room else spec.model[: room - 3] + "..."
-    return f"{head}{model}{tail}"
+    room = SUBJECT_MAX - len(tail)
+    if room < 12:
+        raise ValueError(f"notification subject {what!r} leaves no room for the stack and model within {SUBJECT_MAX} characters")
+    head = f"[{spec.stack}] {spec.model}"
+    if len(head) > room:
+        head = head[: room - 3] + "..."
+    return head + tail
 
 
 def _notice(spec: PipelineSpec, what: str, message: str, next_state: str = NOTIFY_SUCCESS) -> dict[str, Any]:
