@@ -33,7 +33,7 @@ CONTEXT_SPLITS = {
     "States.StringSplit($$.Execution.StartTime, '-T:.Z+')": 6,  # ISO 8601: year, month, day, hour, minute, second
     "States.StringSplit(States.UUID(), '-')": 5,  # a UUID's five groups
 }
-SERVICES = {"sfn": "stepfunctions", "s3": "s3", "sagemaker": "sagemaker", "sns": "sns", "states": "stepfunctions"}
+SERVICES = {"sfn": "stepfunctions", "s3": "s3", "sagemaker": "sagemaker", "sns": "sns", "cloudwatch": "cloudwatch", "states": "stepfunctions"}
 SYNC_DESCRIBE = {"CreateTrainingJob": "DescribeTrainingJob", "CreateProcessingJob": "DescribeProcessingJob"}
 _SESSION = botocore.session.get_session()
 

@@ -78,6 +78,20 @@ class PipelineConfig(_Strict):
     pin_version: int | None = Field(
         None, ge=1, description="Route the flow's aliases to this published version instead of the newest (roll the flow back)."
     )
+    staleness_days: int | None = Field(
+        None, ge=1, le=7,
+        description="Alarm when no run has trained and registered a model for this many days (CloudWatch looks back at most 7). "
+        "Default: 7 with a schedule, no alarm without one.",
+    )
+    dead_letter_retention_days: int = Field(
+        14, ge=1, le=14, description="Days a trigger that could not start a run is kept in the flow's dead-letter queue."
+    )
+
+    @property
+    def effective_staleness_days(self) -> int | None:
+        if self.staleness_days is not None:
+            return self.staleness_days
+        return 7 if self.triggers.schedule is not None else None
 
     def approval_for(self, environment: str) -> Approval:
         """The effective approval mode: explicit, else automatic in dev and manual in staging and prod."""

@@ -397,6 +397,8 @@ GUARD_POLL_SECONDS = 5
 GUARD_MAX_POLLS = 24
 """How long a run waits to see itself in ListExecutions (eventually consistent), or a queued run for its queuer."""
 LISTING_PAGE = 100
+TRAINED_METRIC = ("MLOps/ContinuousTraining", "TrainingRunsSucceeded")
+"""(namespace, metric) a run publishes when it has trained and registered a model: the staleness alarm watches it."""
 PENDING_KEY = "pending/new_data.json"
 """Under ``<model>/runs/``: the new-data trigger a training run dropped because another one was in progress."""
 
@@ -1072,9 +1074,18 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
     states[REGISTER] = _task(
         "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
         _model_package(spec),
-        retry=_sagemaker_retry(spec), next_state=after_register, result_path="$.package",
+        retry=_sagemaker_retry(spec), next_state="RecordTrained", result_path="$.package",
         result_selector={"arn.$": "$.ModelPackageArn"},
     )
+    # The staleness alarm's heartbeat: a model trained, passed the gate and registered. Never fails the run.
+    namespace, metric = TRAINED_METRIC
+    states["RecordTrained"] = _task(
+        "arn:aws:states:::aws-sdk:cloudwatch:putMetricData",
+        {"Namespace": namespace, "MetricData": [{"MetricName": metric, "Dimensions": [{"Name": "StateMachine", "Value": spec.state_machine_name}],
+                                                  "Value": 1, "Unit": "Count"}]},
+        retry=_aux_retry(spec), next_state=after_register, result_path=None, catch=False,
+    )
+    states["RecordTrained"]["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.metric_error", "Next": after_register}]
     if spec.manual_approval:
         then = f"approving it deploys it to {spec.endpoint_name}" if spec.deploy_enabled else "the serving config pins a package so it is not deployed"
         states["AwaitApproval"] = _notice(
@@ -1288,6 +1299,14 @@ def state_machine_statements(spec: PipelineSpec) -> list[iam.Statement]:
             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{spec.region}.amazonaws.com"}},
         },
         start_execution_statement(spec, (TRAINING_ALIAS,)) | {"Sid": "StartQueuedRun"},
+        {
+            # PutMetricData has no resource-level permissions: the namespace condition scopes it.
+            "Sid": "PublishTrainedHeartbeat",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": TRAINED_METRIC[0]}},
+        },
         {"Sid": "NotifyStackTopic", "Effect": "Allow", "Action": "sns:Publish", "Resource": spec.topic_arn},
         {
             "Sid": "EncryptNotifications",

@@ -20,7 +20,7 @@ from components.pipeline_definition import build_definition, task_states
 VPC = {"subnet_ids": ("subnet-0123456789abcdef0",), "security_group_ids": ("sg-0123456789abcdef0",)}
 SESSION = botocore.session.get_session()
 # Step Functions service names in aws-sdk ARNs → botocore service names.
-SERVICES = {"sfn": "stepfunctions", "s3": "s3", "sagemaker": "sagemaker", "sns": "sns"}
+SERVICES = {"sfn": "stepfunctions", "s3": "s3", "sagemaker": "sagemaker", "sns": "sns", "cloudwatch": "cloudwatch"}
 
 
 def operation(resource: str):

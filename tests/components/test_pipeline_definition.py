@@ -86,6 +86,10 @@ def test_every_task_catches_to_notify_failure(variant):
             continue
         catcher_name = name if parallel is None else parallel
         catcher = state if parallel is None else d["States"][parallel]
+        if name == "RecordTrained":
+            # The staleness heartbeat: a failure to publish it must not fail a run that trained a model.
+            assert catcher["Catch"][0]["ErrorEquals"] == ["States.ALL"] and catcher["Catch"][0]["ResultPath"] == "$.metric_error"
+            continue
         if name.startswith(("CheckPending", "ClearPending", "StartPending")):
             # Starting the queued run happens after the run's outcome is known: it must not change it.
             assert catcher["Catch"][0]["ErrorEquals"] == ["States.ALL"] and catcher["Catch"][0]["ResultPath"] == "$.pending_error"
@@ -278,7 +282,7 @@ def test_data_version_comes_from_the_object_or_the_time_the_prefix_was_read():
 def test_approval_decides_whether_the_run_deploys_or_waits(approval, status, after):
     d = build_definition(make_spec(approval=approval))
     assert d["States"]["RegisterModel"]["Parameters"]["ModelApprovalStatus"] == status
-    assert d["States"]["RegisterModel"]["Next"] == after
+    assert d["States"]["RegisterModel"]["Next"] == "RecordTrained" and d["States"]["RecordTrained"]["Next"] == after
     assert ("RouteMode" in d["States"]) is (approval == "manual"), "deploy-only runs exist with manual approval"
     if approval == "manual":
         assert d["States"]["AwaitApproval"]["Parameters"]["subject"] == "[itest] churn: new model awaiting approval"
@@ -290,7 +294,7 @@ def test_approval_decides_whether_the_run_deploys_or_waits(approval, status, aft
 
 def test_a_pinned_serving_config_ends_the_run_after_registration():
     d = build_definition(make_spec(deploy_enabled=False))
-    assert DEPLOY not in d["States"] and d["States"]["RegisterModel"]["Next"] == "Registered"
+    assert DEPLOY not in d["States"] and d["States"]["RecordTrained"]["Next"] == "Registered"
     assert d["States"]["Registered"]["Next"] == "NotifySuccess"
     actions = {a for s in state_machine_statements(make_spec(deploy_enabled=False)) for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert not actions & {"sagemaker:UpdateEndpoint", "sagemaker:CreateModel", "kms:CreateGrant"}
@@ -346,7 +350,10 @@ def test_fail_states_never_use_reserved_error_names():
 def test_execution_logs_and_alias_starts_are_the_only_unscoped_or_qualified_grants():
     spec = make_spec()
     statements = {s["Sid"]: s for s in state_machine_statements(spec)}
-    assert {sid for sid, s in statements.items() if s["Resource"] == "*"} == {"ExecutionLogsAndTraces"}
+    assert {sid for sid, s in statements.items() if s["Resource"] == "*"} == {"ExecutionLogsAndTraces", "PublishTrainedHeartbeat"}
+    heartbeat = statements["PublishTrainedHeartbeat"]
+    assert heartbeat["Action"] == "cloudwatch:PutMetricData"
+    assert heartbeat["Condition"] == {"StringEquals": {"cloudwatch:namespace": "MLOps/ContinuousTraining"}}
     assert set(statements["ExecutionLogsAndTraces"]["Action"]) <= {
         "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries",
         "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
@@ -392,7 +399,7 @@ def test_every_called_integration_is_granted():
         "createEndpointConfig": "sagemaker:CreateEndpointConfig", "updateEndpoint": "sagemaker:UpdateEndpoint",
         "describeEndpoint": "sagemaker:DescribeEndpoint", "listExecutions": "states:ListExecutions", "publish": "sns:Publish",
         "listObjectsV2": "s3:ListBucket", "headObject": "s3:GetObject", "getObject": "s3:GetObject",
-        "putObject": "s3:PutObject", "deleteObject": "s3:DeleteObject", "startExecution": "states:StartExecution",
+        "putMetricData": "cloudwatch:PutMetricData", "putObject": "s3:PutObject", "deleteObject": "s3:DeleteObject", "startExecution": "states:StartExecution",
     }
     for name, state in task_states(build_definition(spec)).items():
         api = state["Resource"].rsplit(":", 1)[1].removesuffix(".sync")
