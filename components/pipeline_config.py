@@ -10,39 +10,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from components.drift_config import _RATE, LogRetentionDays
+from components.drift_config import LogRetentionDays, check_schedule
 
-_CRON_FIELDS = 6
+__all__ = ["check_schedule", "PipelineConfig", "TriggersConfig", "VpcConfig"]
+
 Approval = Literal["auto", "manual"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def check_schedule(expression: str) -> str:
-    """Validate an EventBridge Scheduler ``rate()``/``cron()`` expression; the error says what is accepted.
-
-    One-time ``at()`` schedules are refused: they are not a retraining cadence.
-    """
-    m = _RATE.match(expression)
-    if m is not None:
-        if (m["n"] == "1") == m["unit"].endswith("s"):
-            unit = m["unit"].rstrip("s")
-            raise ValueError(f"use the singular unit for 1 and the plural otherwise, e.g. rate(1 {unit}) or rate({m['n']} {unit}s)")
-        return expression
-    if expression.startswith("cron(") and expression.endswith(")"):
-        fields = expression[5:-1].split()
-        if len(fields) != _CRON_FIELDS:
-            raise ValueError(
-                f"cron() takes 6 fields (minutes hours day-of-month month day-of-week year), got {len(fields)}; "
-                "e.g. cron(0 3 ? * SUN *)"
-            )
-        day_of_month, day_of_week = fields[2], fields[4]
-        if (day_of_month == "?") == (day_of_week == "?"):
-            raise ValueError("exactly one of day-of-month and day-of-week must be '?', e.g. cron(0 3 ? * SUN *)")
-        return expression
-    raise ValueError("expected rate(N minutes|hours|days) or cron(minutes hours day-of-month month day-of-week year)")
 
 
 class TriggersConfig(_Strict):

@@ -477,3 +477,17 @@ def test_rejects_malformed_vpc_ids():
 def test_approval_defaults_to_auto_in_dev_and_manual_elsewhere():
     assert [PipelineConfig().approval_for(e) for e in ("dev", "staging", "prod")] == ["auto", "manual", "manual"]
     assert PipelineConfig(approval="auto").approval_for("prod") == "auto"
+
+
+@pytest.mark.parametrize("expression", ["cron(0 3 * * SUN *)", "cron(0 3 ? * ? *)", "rate(1 hours)", "cron(0 3 * *)", "at(2026-01-01T00:00:00)"])
+def test_rejects_the_same_bad_schedules_for_drift_and_retraining(expression):
+    from pydantic import ValidationError
+
+    from components.drift_config import DriftConfig
+
+    errors = []
+    for build in (lambda: TriggersConfig(schedule=expression), lambda: DriftConfig(schedule=expression, alarm_period_seconds=3600)):
+        with pytest.raises(ValidationError) as exc:
+            build()
+        errors.append(exc.value.errors()[0]["msg"])
+    assert errors[0] == errors[1], "one validator for every Scheduler expression"
