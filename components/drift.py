@@ -247,6 +247,24 @@ def alarm_definitions(prefix: str, stack: str, model: str, namespace: str, cfg: 
     ]
 
 
+def job_error_alarm(prefix: str, stack: str, model: str, function_name: str) -> AlarmDefinition:
+    """The drift job itself failing (an error in the Lambda, which also starts the processing engine's job)."""
+    return AlarmDefinition(
+        name=f"{job_prefix(prefix, stack, model)}-drift-job-errors",
+        description=f"{model}: the drift job failed (Lambda {function_name} errors); drift is not being measured",
+        namespace="AWS/Lambda",
+        metric_name="Errors",
+        dimensions={"FunctionName": function_name},
+        statistic="Sum",
+        period=300,
+        comparison_operator="GreaterThanThreshold",
+        threshold=0.0,
+        evaluation_periods=1,
+        datapoints_to_alarm=1,
+        treat_missing_data="notBreaching",
+    )
+
+
 def job_statements(
     *,
     partition: str,
@@ -504,6 +522,7 @@ class DriftMonitor(pulumi.ComponentResource):
         )
 
         definitions = alarm_definitions(m.name_prefix, m.stack, m.model, m.metric_namespace, cfg)
+        definitions.append(job_error_alarm(m.name_prefix, m.stack, m.model, physical))
         for d in definitions:
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{d.name.removeprefix(m.job_prefix + '-')}-alarm", tags=args.tags, opts=child, **d.pulumi_args(args.topic_arn)

@@ -297,6 +297,30 @@ class StackConfig(Strict):
         return self.protect if self.protect is not None else self.environment is not Environment.dev
 
 
+def pinned_package_problems(cfg: StackConfig, stack: str) -> list[str]:
+    """``endpoint.model_package`` must be a version of the model's own group, in the stack's region.
+
+    The account is compared when the caller identity is known (``infra/program.py``); the flow checks the
+    approval status of whatever it deploys at run time.
+    """
+    from components.naming import resource_name
+
+    problems = []
+    for name, model in cfg.models.items():
+        arn = model.endpoint.model_package
+        if arn is None:
+            continue
+        parts = arn.split(":")
+        region, group = parts[3], parts[5].split("/")[1]
+        expected = resource_name(cfg.name_prefix, stack, name)
+        if region != cfg.region or group != expected:
+            problems.append(
+                f"config.mlops:models.{name}.endpoint.model_package: {arn} is not a version of this model's group; "
+                f"expected arn:aws:sagemaker:{cfg.region}:<this account>:model-package/{expected}/<version>"
+            )
+    return problems
+
+
 class ConfigError(Exception):
     """A stack's configuration is invalid. ``str()`` is the full, user-facing report."""
 

@@ -19,7 +19,7 @@ from components.platform import Platform, PlatformArgs
 from components.quality import QualityMonitor, QualityMonitorArgs
 from components.secure_bucket import ObjectLock
 from infra import images as image_registry
-from infra.config import PROJECT_ROOT, ConfigError, StackConfig, config_from_pulumi
+from infra.config import PROJECT_ROOT, ConfigError, StackConfig, config_from_pulumi, pinned_package_problems
 from training.contract import METRIC_DEFINITIONS
 
 TRAINING_SOURCE = PROJECT_ROOT / "training"
@@ -47,20 +47,36 @@ def provider_args(cfg: StackConfig) -> dict:
             skip_credentials_validation=True,
             skip_metadata_api_check=True,
             skip_requesting_account_id=True,
-            endpoints=[{svc: url for svc in LOCALSTACK_SERVICES}],
+            # Typed: a raw dict would send the key "lambda_" (pulumi-aws #4004); the args class maps it to "lambda".
+            endpoints=[aws.ProviderEndpointArgs(**{svc: url for svc in LOCALSTACK_SERVICES})],
         )
     return args
+
+
+def check_pinned_account(pinned: dict[str, str], account: str) -> None:
+    """A pinned model package must live in the account the stack deploys to (fails the update when it does not)."""
+    foreign = {n: arn for n, arn in pinned.items() if arn.split(":")[4] != account}
+    if foreign:
+        raise ValueError(
+            "; ".join(f"mlops:models.{n}.endpoint.model_package {arn} is in another account than this stack's ({account})" for n, arn in foreign.items())
+        )
 
 
 def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
     """Register every resource of the stack and return its outputs."""
     stack = pulumi.get_stack()
+    problems = pinned_package_problems(cfg, stack)
+    if problems:
+        raise ConfigError(f"stacks/Pulumi.{stack}.yaml", problems)
     images = image_registry.resolve(cfg, f"stacks/Pulumi.{stack}.yaml")  # may refuse config: before any resource
     provider = aws.Provider("aws", **provider_args(cfg))
     providers = pulumi.ResourceOptions(providers={"aws": provider})
     invoke = pulumi.InvokeOptions(provider=provider)
     identity = aws.get_caller_identity_output(opts=invoke)
     partition = aws.get_partition_output(opts=invoke)
+    pinned = {n: m.endpoint.model_package for n, m in cfg.models.items() if m.endpoint.model_package}
+    if pinned:
+        identity.account_id.apply(lambda account: check_pinned_account(pinned, account))
     base_tags = make_tags(stack, cfg.environment.value, cfg.tags)
 
     platform = Platform(
