@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from components.drift_config import DriftConfig, LogRetentionDays, rate_seconds
+from components.drift_config import LogRetentionDays, check_schedule, rate_seconds
 from training.metric_names import HIGHER_IS_BETTER
 
 
@@ -41,7 +41,10 @@ class QualityConfig(BaseModel):
     lambda_timeout_seconds: int = Field(900, ge=30, le=900, description="Timeout of the quality Lambda.")
     log_retention_days: LogRetentionDays = Field(30, description="Days the quality job's logs are kept.")
 
-    _schedule = field_validator("schedule")(DriftConfig._schedule.__func__)  # one Scheduler-expression rule for both jobs
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        return check_schedule(v)  # the one Scheduler-expression rule of every schedule
 
     @field_validator("metric")
     @classmethod
