@@ -26,6 +26,7 @@ from components.pipeline_definition import (
     approval_rule,
     build_definition,
     drift_rule,
+    quality_rule,
     new_data_rule,
     schedule_target_input,
     start_execution_statement,
@@ -89,6 +90,8 @@ class TrainingPipelineArgs:
     """Where the endpoint captures requests (the serving component's ``capture_uri``)."""
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    quality_alarm_name: str | None = None
+    """The model's live-quality alarm; when given, its ALARM state starts a training run (``quality.retrain_on_alarm``)."""
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
 
@@ -234,6 +237,8 @@ class TrainingPipeline(pulumi.ComponentResource):
             rules.append(("new-data", self.spec.apply(new_data_rule), alias))
         if cfg.triggers.on_drift:
             rules.append(("drift", self.spec.apply(lambda s: drift_rule(s, args.drift_alarm_name)), alias))
+        if args.quality_alarm_name:
+            rules.append(("quality", self.spec.apply(lambda s: quality_rule(s, args.quality_alarm_name)), alias))
         if self._deploy_mode:
             deploy_alias = aws.sfn.Alias(
                 f"{name}-deploy-alias",

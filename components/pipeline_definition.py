@@ -1404,15 +1404,24 @@ def new_data_rule(spec: PipelineSpec) -> RuleSpec:
 
 
 def drift_rule(spec: PipelineSpec, alarm_name: str) -> RuleSpec:
+    return _alarm_rule(spec, alarm_name, "drift")
+
+
+def quality_rule(spec: PipelineSpec, alarm_name: str) -> RuleSpec:
+    """Retrain when the live-quality alarm (ground truth below the production standard) enters ALARM."""
+    return _alarm_rule(spec, alarm_name, "quality")
+
+
+def _alarm_rule(spec: PipelineSpec, alarm_name: str, trigger: str) -> RuleSpec:
     return RuleSpec(
-        description=f"Retrain {spec.model} when its drift alarm {alarm_name} enters ALARM",
+        description=f"Retrain {spec.model} when its {trigger} alarm {alarm_name} enters ALARM",
         pattern={
             "source": ["aws.cloudwatch"],
             "detail-type": ["CloudWatch Alarm State Change"],
             "detail": {"alarmName": [alarm_name], "state": {"value": ["ALARM"]}},
         },
         input_paths={"id": "$.id", "alarm": "$.detail.alarmName", "reason": "$.detail.state.reason"},
-        input_template=_template({"id": "<id>", "trigger": '"drift"', "alarm": '{"name": <alarm>, "reason": <reason>}'}),
+        input_template=_template({"id": "<id>", "trigger": f'"{trigger}"', "alarm": '{"name": <alarm>, "reason": <reason>}'}),
     )
 
 

@@ -229,6 +229,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 job_prefix=job_prefix(cfg.name_prefix, stack, name),
                 endpoint_name=endpoint_name(cfg.name_prefix, stack, name),
                 drift_alarm_name=drift_alarm_name(cfg.name_prefix, stack, name),
+                quality_alarm_name=quality[name].quality_alarm_name if name in quality and model_cfg.quality.retrain_on_alarm else None,
                 log_group_prefix=platform.args.log_group_prefix,
                 hyperparameters=t.hyperparameters,
                 evaluation_args=tuple(model_cfg.evaluation.to_cli_args()),

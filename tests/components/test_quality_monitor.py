@@ -134,3 +134,24 @@ def test_the_dashboard_shows_live_quality_against_its_standard(manifests):
     assert widget["properties"]["metrics"] == [["mlops/dev/churn", "Quality_roc_auc", "Model", "churn"]]
     assert widget["properties"]["annotations"] == {"horizontal": [{"label": "production standard", "value": 0.7}]}
     assert quality_widgets("prod") == [], "no panel for a model whose quality is not monitored"
+
+
+def test_retrain_on_alarm_adds_a_rule_that_starts_training_on_the_quality_alarm(dev, manifests):
+    [rule] = [r for r in dev.of_type("aws:cloudwatch/eventRule:EventRule") if r["name"] == "pipeline-churn-quality"]
+    pattern = json.loads(rule["inputs"]["eventPattern"])
+    assert pattern["detail"] == {"alarmName": [quality_alarm_name("mlops", "dev", "churn")], "state": {"value": ["ALARM"]}}
+    [target] = [t for t in dev.of_type("aws:cloudwatch/eventTarget:EventTarget") if t["name"] == "pipeline-churn-quality-target"]
+    assert target["inputs"]["arn"].endswith(":stateMachine:mlops-dev-churn-training:current"), "training runs start on the training alias"
+    assert '"trigger": "quality"' in target["inputs"]["inputTransformer"]["inputTemplate"]
+    assert "deadLetterConfig" in target["inputs"]
+
+
+def test_without_retrain_on_alarm_the_quality_alarm_only_notifies(manifests):
+    from infra.config import STACKS_DIR, read_stack_keys
+    from infra.synth import synth_keys
+
+    keys = read_stack_keys(STACKS_DIR / "Pulumi.dev.yaml")
+    keys["mlops:models"]["churn"]["quality"]["retrain_on_alarm"] = False
+    m = synth_keys("dev", keys, "us-east-1")
+    assert m.of_type("mlops:monitoring:QualityMonitor")
+    assert not [r for r in m.of_type("aws:cloudwatch/eventRule:EventRule") if r["name"].endswith("-quality")]

@@ -39,6 +39,7 @@ from components.pipeline_definition import (
     approval_rule,
     build_definition,
     drift_rule,
+    quality_rule,
     new_data_rule,
     schedule_target_input,
     start_execution_statement,
@@ -344,6 +345,12 @@ TRIGGERS = {
         ("aws.cloudwatch", "CloudWatch Alarm State Change", {"alarmName": "mlops-itest-churn-drift", "state": {"value": "ALARM", "reason": "Threshold Crossed: 3 datapoints > 0.2"}, "previousState": {"value": "OK"}}),
         {"trigger": "drift", "alarm": {"name": "mlops-itest-churn-drift", "reason": "Threshold Crossed: 3 datapoints > 0.2"}},
     ),
+    "quality": (
+        lambda s: quality_rule(s, "mlops-itest-churn-quality"),
+        TRAINING_ALIAS,
+        ("aws.cloudwatch", "CloudWatch Alarm State Change", {"alarmName": "mlops-itest-churn-quality", "state": {"value": "ALARM", "reason": "Threshold Crossed: 1 datapoint (0.41) < 0.7"}, "previousState": {"value": "OK"}}),
+        {"trigger": "quality", "alarm": {"name": "mlops-itest-churn-quality", "reason": "Threshold Crossed: 1 datapoint (0.41) < 0.7"}},
+    ),
     "approved": (
         approval_rule,
         DEPLOY_ALIAS,
@@ -367,7 +374,7 @@ def test_trigger_rule_starts_a_run_with_the_right_input(aws_client, idle, events
     )
     try:
         # An event the rule must ignore (another prefix, another alarm, another group) starts nothing.
-        ignored = json.loads(json.dumps(detail).replace("churn/train/", "churn/test/").replace("churn-drift", "fraud-drift").replace('"mlops-itest-churn"', '"other"'))
+        ignored = json.loads(json.dumps(detail).replace("churn/train/", "churn/test/").replace("churn-drift", "fraud-drift").replace("churn-quality", "fraud-quality").replace('"mlops-itest-churn"', '"other"'))
         sent = events.put_events(Entries=[
             {"Source": source, "DetailType": detail_type, "Detail": json.dumps(ignored)},
             {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)},
