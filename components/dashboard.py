@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.endpoint import ENDPOINT_NAMESPACE, VARIANT
-from training.drift import METRIC_MAX
+from training.drift import METRIC_MAX, METRIC_PREDICTION
 from training.quality import METRIC_JOINED, METRIC_LABELS, QUALITY_METRIC_PREFIX
 
 
@@ -53,7 +53,13 @@ def dashboard_body(region: str, models: list[dict[str, Any]]) -> dict[str, Any]:
                 graph(6, "Errors", [[ENDPOINT_NAMESPACE, "Invocation5XXErrors", *dims], [ENDPOINT_NAMESPACE, "Invocation4XXErrors", *dims]])
             )
             widgets.append(graph(12, "Model latency p99 (µs)", [[ENDPOINT_NAMESPACE, "ModelLatency", *dims]], stat="p99"))
-        widgets.append(graph(18, "Drift (max score)", [[m["metric_namespace"], METRIC_MAX, "Model", m["model"]]], stat="Maximum"))
+        widgets.append(
+            graph(
+                18, "Drift (inputs: max feature PSI; answers: PSI)",
+                [[m["metric_namespace"], METRIC_MAX, "Model", m["model"]], [m["metric_namespace"], METRIC_PREDICTION, "Model", m["model"]]],
+                stat="Maximum",
+            )
+        )
         y += 6
         second_row = False
         if m.get("state_machine_arn"):

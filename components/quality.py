@@ -13,6 +13,7 @@ Alarms, actions to the stack topic:
   With ``retrain_on_alarm`` the CT flow's alarm rule starts retraining on its ALARM state change.
 - labels stopped: ``QualityLabelsReceived`` below 1 for ``labels_stopped_periods``, missing data breaching
   (no labels delivered, or the job itself not running).
+- job errors: the function's own ``Errors`` (as the drift job's).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.drift import ARCHITECTURE, RUNTIME, AlarmDefinition, DriftCode, schedule_policy
+from components.drift import ARCHITECTURE, RUNTIME, AlarmDefinition, DriftCode, job_error_alarm, schedule_policy
 from components.model import Model
 from components.naming import job_prefix, resource_name
 from components.quality_config import QualityConfig
@@ -228,6 +229,7 @@ class QualityMonitor(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[invoke]),
         )
         definitions = alarm_definitions(m.name_prefix, m.stack, m.model, m.metric_namespace, cfg, args.metric, args.threshold, args.direction)
+        definitions.append(job_error_alarm(m.name_prefix, m.stack, m.model, physical, job="quality"))
         for d in definitions:
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{d.name.removeprefix(m.job_prefix + '-')}-alarm", tags=args.tags, opts=child, **d.pulumi_args(args.topic_arn)

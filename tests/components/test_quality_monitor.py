@@ -81,7 +81,7 @@ def test_a_lower_is_better_metric_alarms_above_its_threshold(manifests):
     from components.quality import alarm_definitions
     from components.quality_config import QualityConfig
 
-    [quality, _] = alarm_definitions("mlops", "dev", "churn", "ns", QualityConfig(enabled=True), "log_loss", 0.5, "lower")
+    [quality, _labels] = alarm_definitions("mlops", "dev", "churn", "ns", QualityConfig(enabled=True), "log_loss", 0.5, "lower")
     assert (quality.metric_name, quality.comparison_operator, quality.statistic) == ("Quality_log_loss", "GreaterThanThreshold", "Maximum")
 
 
@@ -155,3 +155,9 @@ def test_without_retrain_on_alarm_the_quality_alarm_only_notifies(manifests):
     m = synth_keys("dev", keys, "us-east-1")
     assert m.of_type("mlops:monitoring:QualityMonitor")
     assert not [r for r in m.of_type("aws:cloudwatch/eventRule:EventRule") if r["name"].endswith("-quality")]
+
+
+def test_the_quality_jobs_own_errors_alarm(dev):
+    alarms = {a["inputs"]["name"]: a["inputs"] for a in dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    errors = alarms["mlops-dev-churn-quality-job-errors"]
+    assert (errors["namespace"], errors["metricName"], errors["dimensions"]) == ("AWS/Lambda", "Errors", {"FunctionName": DEV})
