@@ -278,7 +278,7 @@ def transitions(name: str, state: dict, node: Node, scope: dict) -> Iterator[tup
                 reads.append((key, state[key], node))
         out = node
     else:
-        if "Parameters" in state:
+        if "Parameters" in state and kind != "Map":
             built, param_reads = template(state["Parameters"], node)
             reads += [(f"Parameters{w}", p, node) for w, p in param_reads]
         else:
@@ -289,6 +289,9 @@ def transitions(name: str, state: dict, node: Node, scope: dict) -> Iterator[tup
             result = task_result(state["Resource"])
         elif kind == "Parallel":
             result = {i: branch_output(b, node) for i, b in enumerate(state["Branches"])}
+        elif kind == "Map":
+            reads.append(("ItemsPath", state.get("ItemsPath", "$"), node))
+            result = LEAF  # an array with an item per input item: nothing guaranteed inside
         else:
             raise ValueError(f"{name}: state type {kind} is not checked")
         if "ResultSelector" in state:
@@ -347,6 +350,12 @@ def path_problems(definition: dict, input_node: Node = LEAF) -> list[Problem]:
             if state["Type"] == "Parallel" and name in entered:
                 for branch in state["Branches"]:
                     check(branch, entered[name], f"{name} (start of branch)")
+            if state["Type"] == "Map" and name in entered:
+                item_input, item_reads = template(state.get("ItemSelector", {}), entered[name])
+                for where, path in item_reads:
+                    if get(entered[name], path) is None:
+                        problems.append(Problem(name, "its input", path, f"ItemSelector{where}"))
+                check(state["ItemProcessor"], item_input if "ItemSelector" in state else LEAF, f"{name} (each item)")
 
     check(definition, input_node, "the execution input")
     return sorted(set(problems), key=str)
@@ -366,7 +375,7 @@ def uncatchable_problems(definition: dict) -> list[str]:
                 for i, handler in enumerate(state.get(kind, [])):
                     if "States.Runtime" in handler["ErrorEquals"]:
                         found.append(f"{name}.{kind}[{i}] names States.Runtime, which Step Functions never retries or catches")
-            for branch in state.get("Branches", []):
+            for branch in [*state.get("Branches", []), *([state["ItemProcessor"]] if "ItemProcessor" in state else [])]:
                 walk(branch)
 
     walk(definition)

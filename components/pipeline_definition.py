@@ -160,6 +160,9 @@ class PipelineSpec:
     settle_seconds: int = 60
     deploy_poll_seconds: int = 60
     deploy_timeout_seconds: int = 5400
+    guard_poll_seconds: int = 5
+    guard_max_polls: int = 24
+    """A run waits this many polls to see itself in ListExecutions (or for the run that queued it to end)."""
     service_retry: RetryPolicy = SERVICE_RETRY
     capacity_retry: RetryPolicy = CAPACITY_RETRY
     aux_retry: RetryPolicy = AUX_RETRY
@@ -393,9 +396,6 @@ def _training_job(spec: PipelineSpec) -> dict[str, Any]:
     return params
 
 
-GUARD_POLL_SECONDS = 5
-GUARD_MAX_POLLS = 24
-"""How long a run waits to see itself in ListExecutions (eventually consistent), or a queued run for its queuer."""
 LISTING_PAGE = 100
 TRAINED_METRIC = ("MLOps/ContinuousTraining", "TrainingRunsSucceeded")
 """(namespace, metric) a run publishes when it has trained and registered a model: the staleness alarm watches it."""
@@ -404,53 +404,84 @@ PENDING_KEY = "pending/new_data.json"
 
 
 def _guard_states(spec: PipelineSpec, kind: str, alias_arn: str, verdicts: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Who else of this kind is running: scan every page of RUNNING executions started through ``alias_arn``.
+    """Who else of this kind is running: classify every RUNNING execution on every page of the listing.
 
-    ListExecutions is newest first and eventually consistent. The scan finds this run in the listing and
-    records whether a run of the kind started before it (``older``) or after it (``newer``); a run that does
-    not see itself yet waits and scans again, so it never goes ahead beside an older run it cannot place.
-    Filtering on the alias keeps deploy-only runs (deploy alias) and training runs (training alias) apart.
+    Runs of the kind are those started through ``alias_arn`` (training and deploy-only runs are kept apart).
+    Each one is this run (``self``), ``older`` (started earlier; the same millisecond: the smaller ARN) or
+    ``newer``. ListExecutions is eventually consistent: a run that does not see itself yet waits and looks
+    again, so it never goes ahead beside an older run it cannot see yet.
 
-    ``verdicts`` maps ``older`` / ``newer`` / ``wait`` / ``proceed`` / ``unlisted`` to the states they lead to.
+    ``verdicts`` maps ``older`` / ``newer`` / ``proceed`` / ``unlisted`` to the states they lead to.
     """
-    begin, listing, more_page, scan, where = f"Check{kind}", f"List{kind}", f"List{kind}More", f"Scan{kind}", f"Place{kind}"
-    ends, first_is_me, last_is_me, seen = f"Ends{kind}", f"FirstIsSelf{kind}", f"LastIsSelf{kind}", f"Seen{kind}"
-    newer, newer_too, older, older_too, more = f"Newer{kind}", f"NewerThanSelf{kind}", f"Older{kind}", f"OlderThanSelf{kind}", f"MorePages{kind}"
+    begin, listing, more_page, scan = f"Check{kind}", f"List{kind}", f"List{kind}More", f"Scan{kind}"
+    seen, newer, older, more = f"Seen{kind}", f"Newer{kind}", f"Older{kind}", f"MorePages{kind}"
+    has_self, has_newer, has_older = f"HasSelf{kind}", f"HasNewer{kind}", f"HasOlder{kind}"
     verdict, unlisted, wait, count = f"Another{kind}", f"NotListedYet{kind}", f"Wait{kind}", f"CountPoll{kind}"
     flag = lambda path, nxt: {"Type": "Pass", "Result": True, "ResultPath": path, "Next": nxt}  # noqa: E731
-    arns = f"$.guard_page.Executions[?(@.StateMachineAliasArn == '{alias_arn}')].ExecutionArn"
+    label = lambda value: {"Type": "Pass", "Result": value, "End": True}  # noqa: E731
+    contains = lambda value, nxt: _choice(  # noqa: E731
+        [{"Variable": f"$.guard_scan.{value}", "BooleanEquals": True, "Next": nxt}], {"self": has_newer, "newer": has_older, "older": more}[value]
+    )
     list_params = {"StateMachineArn": spec.state_machine_arn, "StatusFilter": "RUNNING", "MaxResults": LISTING_PAGE}
+    item = "$.item"
+    classify = {
+        "StartAt": f"OfKind{kind}",
+        "States": {
+            f"OfKind{kind}": _choice(
+                [{"And": [{"Variable": f"{item}.StateMachineAliasArn", "IsPresent": True},
+                          {"Variable": f"{item}.StateMachineAliasArn", "StringEquals": alias_arn}],
+                  "Next": f"Which{kind}"}],
+                f"OtherKind{kind}",
+            ),
+            f"Which{kind}": _choice(
+                [
+                    {"Variable": "$.arn", "StringEqualsPath": "$.me", "Next": f"IsSelf{kind}"},
+                    {"And": [{"Variable": f"{item}.StartDate", "IsPresent": True},
+                             {"Variable": f"{item}.StartDate", "TimestampLessThanPath": "$.my_start"}],
+                     "Next": f"IsOlder{kind}"},
+                    {"And": [{"Variable": f"{item}.StartDate", "IsPresent": True},
+                             {"Variable": f"{item}.StartDate", "TimestampEqualsPath": "$.my_start"},
+                             {"Variable": "$.arn", "StringLessThanPath": "$.me"}],
+                     "Next": f"IsOlder{kind}"},
+                ],
+                f"IsNewer{kind}",
+            ),
+            f"OtherKind{kind}": label("other"),
+            f"IsSelf{kind}": label("self"),
+            f"IsOlder{kind}": label("older"),
+            f"IsNewer{kind}": label("newer"),
+        },
+    }
     return {
         begin: _pass({"seen": False, "newer": False, "older": False}, "$.guard", listing),
         listing: _task("arn:aws:states:::aws-sdk:sfn:listExecutions", list_params, retry=_aux_retry(spec), next_state=scan,
                        result_path="$.guard_page"),
         more_page: _task("arn:aws:states:::aws-sdk:sfn:listExecutions", {**list_params, "NextToken.$": "$.guard_page.NextToken"},
                          retry=_aux_retry(spec), next_state=scan, result_path="$.guard_page"),
-        scan: _pass(
-            {"arns.$": arns, "count.$": f"States.ArrayLength({arns})", "has_self.$": f"States.ArrayContains({arns}, $.run.execution_arn)"},
-            "$.guard_scan", where,
-        ),
-        where: _choice(
-            [
-                {"And": [{"Variable": "$.guard.seen", "BooleanEquals": True}, {"Variable": "$.guard_scan.count", "NumericGreaterThan": 0}],
-                 "Next": older},
-                {"Variable": "$.guard.seen", "BooleanEquals": True, "Next": more},
-                {"Variable": "$.guard_scan.has_self", "BooleanEquals": True, "Next": ends},
-                {"Variable": "$.guard_scan.count", "NumericGreaterThan": 0, "Next": newer},
-            ],
-            more,
-        ),
-        ends: _pass(
-            {"first.$": "States.ArrayGetItem($.guard_scan.arns, 0)",
-             "last.$": "States.ArrayGetItem($.guard_scan.arns, States.MathAdd($.guard_scan.count, -1))"},
-            "$.guard_ends", first_is_me,
-        ),
-        first_is_me: _choice([{"Variable": "$.guard_ends.first", "StringEqualsPath": "$.run.execution_arn", "Next": last_is_me}], newer_too),
-        newer_too: flag("$.guard.newer", last_is_me),
-        last_is_me: _choice([{"Variable": "$.guard_ends.last", "StringEqualsPath": "$.run.execution_arn", "Next": seen}], older_too),
-        older_too: flag("$.guard.older", seen),
-        seen: flag("$.guard.seen", more),
-        newer: flag("$.guard.newer", more),
+        scan: {
+            "Type": "Map",
+            "ItemsPath": "$.guard_page.Executions",
+            "ItemSelector": {
+                "item.$": "$$.Map.Item.Value",
+                "arn.$": "$$.Map.Item.Value.ExecutionArn",
+                "me.$": "$.run.execution_arn",
+                "my_start.$": "$.run.started",
+            },
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **classify},
+            "MaxConcurrency": 10,
+            "ResultSelector": {
+                "self.$": "States.ArrayContains($, 'self')",
+                "newer.$": "States.ArrayContains($, 'newer')",
+                "older.$": "States.ArrayContains($, 'older')",
+            },
+            "ResultPath": "$.guard_scan",
+            "Next": f"HasSelf{kind}",
+        },
+        has_self: contains("self", seen),
+        seen: flag("$.guard.seen", has_newer),
+        has_newer: contains("newer", newer),
+        newer: flag("$.guard.newer", has_older),
+        has_older: contains("older", older),
         older: flag("$.guard.older", more),
         more: _choice([{"Variable": "$.guard_page.NextToken", "IsPresent": True, "Next": more_page}], verdict),
         verdict: _choice(
@@ -461,8 +492,8 @@ def _guard_states(spec: PipelineSpec, kind: str, alias_arn: str, verdicts: dict[
             ],
             verdicts["proceed"],
         ),
-        unlisted: _choice([{"Variable": "$.guard_polls.n", "NumericGreaterThanEquals": GUARD_MAX_POLLS, "Next": verdicts["unlisted"]}], wait),
-        wait: {"Type": "Wait", "Seconds": GUARD_POLL_SECONDS, "Next": count},
+        unlisted: _choice([{"Variable": "$.guard_polls.n", "NumericGreaterThanEquals": spec.guard_max_polls, "Next": verdicts["unlisted"]}], wait),
+        wait: {"Type": "Wait", "Seconds": spec.guard_poll_seconds, "Next": count},
         count: _pass({"n.$": "States.MathAdd($.guard_polls.n, 1)"}, "$.guard_polls", begin),
     }
 
@@ -967,7 +998,8 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
         )
         states["PackageFromApproval"] = _pass({"arn.$": "$.input.model_package_arn"}, "$.package", "VerifyPackage")
     states["RunNotListed"] = _failure(
-        "RunNotListed", f"the run did not appear in ListExecutions within {GUARD_MAX_POLLS * GUARD_POLL_SECONDS} seconds", "CheckRunning",
+        "RunNotListed", f"the run did not appear in ListExecutions within {spec.guard_max_polls * spec.guard_poll_seconds} seconds",
+        "CheckRunning",
     )
     # Training runs are guarded against training runs only (the training alias): deploy-only runs poll for an
     # hour and must not make a retrain give up.
@@ -975,7 +1007,12 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
         "older": "IsQueuedRun", "proceed": "IsNewData", "unlisted": "RunNotListed",
     }))
     states["IsQueuedRun"] = _choice([{"Variable": "$.input.queued_by", "StringEquals": "", "Next": "RecordDroppedTrigger"}], "WaitForQueuer")
-    states.update(_wait_states(spec, "WaitForQueuer", GUARD_POLL_SECONDS, GUARD_MAX_POLLS, "CheckRunning", "RunNotListed"))
+    # The run that queued this one is in its last states: a bounded wait, then the guard decides again.
+    states.update(_wait_states(spec, "WaitForQueuer", spec.guard_poll_seconds, spec.guard_max_polls, "CheckRunning", "QueuerStillRunning"))
+    states["QueuerStillRunning"] = _failure(
+        "QueuerStillRunning", f"the run that queued this one was still running after {spec.guard_max_polls * spec.guard_poll_seconds} seconds",
+        "CheckRunning",
+    )
     states["RecordDroppedTrigger"] = _choice(
         [{"Variable": "$.input.trigger", "StringEquals": "new_data", "Next": "QueueNewData"}], ALREADY_RUNNING
     )

@@ -306,7 +306,8 @@ def test_guards_list_every_page_and_keep_training_and_deploy_runs_apart():
     for kind, alias in (("Running", spec.alias_arn), ("Deploying", spec.deploy_alias_arn)):
         assert states[f"List{kind}"]["Parameters"]["StateMachineArn"] == spec.state_machine_arn
         assert states[f"List{kind}More"]["Parameters"]["NextToken.$"] == "$.guard_page.NextToken"
-        assert f"@.StateMachineAliasArn == '{alias}'" in states[f"Scan{kind}"]["Parameters"]["arns.$"]
+        of_kind = states[f"Scan{kind}"]["ItemProcessor"]["States"][f"OfKind{kind}"]["Choices"][0]["And"]
+        assert {"Variable": "$.item.StateMachineAliasArn", "StringEquals": alias} in of_kind
     assert states["AnotherRunning"]["Choices"][-1]["Next"] == "IsQueuedRun" and states["AnotherRunning"]["Default"] == "IsNewData"
     assert states["AlreadyRunning"]["Type"] == "Succeed"
 
