@@ -390,8 +390,9 @@ class DriftMonitor(pulumi.ComponentResource):
             service="lambda.amazonaws.com",
             description=f"Drift job of model {m.model} ({m.stack})",
             tags=args.tags,
-            # Only this account can attach the role to a function (iam:PassRole), so no source condition.
-            source_account=None,
+            # Lambda sends no aws:SourceArn before the function exists; the account guard still applies.
+            source_account=m.account_id,
+            permissions_boundary=m.permissions_boundary_arn,
         )
         # The read grants carry kms:Decrypt on the stack key, which also decrypts the function's environment.
         grants = [m.models_bucket.grant_read(role, f"{m.model}/")]
@@ -480,6 +481,7 @@ class DriftMonitor(pulumi.ComponentResource):
             description=f"EventBridge Scheduler: run the drift job of model {m.model} ({m.stack})",
             tags=args.tags,
             source_account=m.account_id,
+            permissions_boundary=m.permissions_boundary_arn,
         )
         invoke = aws.iam.RolePolicy(
             f"{name}-schedule-invoke",

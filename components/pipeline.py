@@ -79,6 +79,8 @@ class TrainingPipelineArgs:
     """Where the endpoint captures requests (the serving component's ``capture_uri``)."""
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    permissions_boundary_arn: pulumi.Input[str] | None = None
+    """The stack's permissions boundary, carried by the flow's roles."""
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
 
@@ -156,6 +158,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             description=f"Continuous-training flow of model {args.model} ({args.stack})",
             tags=args.tags,
             source_account=args.account_id,
+            permissions_boundary=args.permissions_boundary_arn,
         )
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
@@ -329,6 +332,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             description=f"Lets {service} start runs of the {a.model} flow ({a.stack})",
             tags=a.tags,
             source_account=a.account_id,
+            permissions_boundary=a.permissions_boundary_arn,
         )
         aws.iam.RolePolicy(
             f"{name}-{kind}-start",
