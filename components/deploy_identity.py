@@ -143,7 +143,7 @@ class DeployScope:
         return f"arn:{self.partition}:s3:::{bucket_name(self.name_prefix, self.stack, role, self.account_id, self.region)}"
 
 
-CONCERNS = ("storage", "keys", "identities", "serving", "monitoring", "orchestration")
+CONCERNS = ("storage", "keys", "identities", "delegation", "serving", "monitoring", "orchestration")
 
 
 def concerns(state_bucket: bool) -> tuple[str, ...]:
@@ -307,16 +307,6 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
             "Action": ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:ListPolicyTags"],
             "Resource": s.boundary_arn,
         },
-        *(
-            {
-                "Sid": f"PassRolesTo{service.split('.')[0].capitalize()}",
-                "Effect": "Allow",
-                "Action": "iam:PassRole",
-                "Resource": sorted(roles),
-                "Condition": {"StringEquals": {"iam:PassedToService": service}},
-            }
-            for service, roles in sorted(by_service.items())
-        ),
         {
             "Sid": "EndpointAutoscalingServiceLinkedRole",
             "Effect": "Allow",
@@ -344,6 +334,19 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
             "Resource": "*",
         },
     ]
+    # Each role only to the service that runs it: a scheduler-trusted role never reaches Lambda.
+    delegation: list[iam.Statement] = [
+        *(
+            {
+                "Sid": f"PassRolesTo{service.split('.')[0].capitalize()}",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": sorted(roles),
+                "Condition": {"StringEquals": {"iam:PassedToService": service}},
+            }
+            for service, roles in sorted(by_service.items())
+        ),
+    ] or [{"Sid": "NoRolesToPass", "Effect": "Deny", "Action": "iam:PassRole", "Resource": "*"}]
     sm = lambda kind: arn("sagemaker", f"{kind}/{n}-*")  # noqa: E731
     serving: list[iam.Statement] = [
         {
@@ -490,6 +493,7 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
         "storage": storage,
         "keys": keys,
         "identities": identities,
+        "delegation": delegation,
         "serving": serving,
         "monitoring": monitoring,
         "orchestration": orchestration,

@@ -77,7 +77,7 @@ class StorageConfig(Strict):
         description="Days captured request/response payloads are kept (over the longest drift window, 7 days).",
     )
     sagemaker_log_days: LogRetentionDays = Field(
-        365, description="Retention of the SageMaker log groups the stack creates (endpoints; jobs with the next key)."
+        365, description="Retention of the SageMaker log groups the stack creates (its endpoints', and the job groups with sagemaker_job_log_groups)."
     )
     sagemaker_job_log_groups: bool = Field(
         False,

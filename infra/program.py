@@ -311,13 +311,15 @@ def sagemaker_log_groups(cfg: StackConfig, stack: str) -> tuple[str, ...]:
     return tuple(groups)
 
 
-def refuse_overlapping_scopes(cfg: StackConfig, stack: str) -> None:
+def refuse_overlapping_scopes(cfg: StackConfig, stack: str, stacks_dir=STACKS_DIR) -> None:
     """IAM and resource policies scope by ``<prefix>-<stack>-*``: a stack whose stem prefixes another's
     (``prod`` and ``prod-eu``) would reach the other's resources. Refused, naming both stack files."""
     import yaml
 
+    if not (stacks_dir / f"Pulumi.{stack}.yaml").exists():
+        return  # a stack file from elsewhere (tests, another project): its siblings are not this project's
     stems = {stack: stem(cfg.name_prefix, stack)}
-    for path in sorted(STACKS_DIR.glob("Pulumi.*.yaml")):
+    for path in sorted(stacks_dir.glob("Pulumi.*.yaml")):
         other = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
         if other == stack:
             continue
@@ -330,7 +332,7 @@ def refuse_overlapping_scopes(cfg: StackConfig, stack: str) -> None:
     if clashes:
         a, b = clashes[0]
         raise ConfigError(
-            f"stacks/Pulumi.{stack}.yaml",
+            str(stacks_dir / f"Pulumi.{stack}.yaml"),
             [f"stack {a!r} (names {stems[a]}-*) prefixes stack {b!r} ({stems[b]}-*): their IAM scopes would overlap; "
              "rename one stack or give it another mlops:name_prefix"],
         )
