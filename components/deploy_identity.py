@@ -485,8 +485,19 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
                 "lambda:CreateFunction", "lambda:DeleteFunction", "lambda:GetFunction", "lambda:GetFunctionConfiguration",
                 "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:ListVersionsByFunction",
                 "lambda:GetFunctionCodeSigningConfig", "lambda:TagResource", "lambda:UntagResource", "lambda:ListTags",
+                "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency", "lambda:GetFunctionConcurrency",
             ],
             "Resource": arn("lambda", f"function:{n}-*"),
+        },
+        {
+            "Sid": "StackQueues",
+            "Effect": "Allow",
+            # The drift functions' dead-letter queues.
+            "Action": [
+                "sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes",
+                "sqs:TagQueue", "sqs:UntagQueue", "sqs:ListQueueTags",
+            ],
+            "Resource": arn("sqs", f"{n}-*"),
         },
     ]
     out: dict[str, list[iam.Statement]] = {
