@@ -13,7 +13,7 @@ LS_VENV := .localstack-venv
 ASL_VALIDATOR := .ci/asl-validator
 STACK ?= dev
 
-.PHONY: install browser synth test bench localstack clean
+.PHONY: install browser deploy-install synth test bench localstack clean
 
 install: $(VENV)/.installed $(LS_VENV)/.installed $(ASL_VALIDATOR)/node_modules/.installed browser
 
@@ -28,6 +28,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e ".[test]"
+	touch $@
+
+# What a deploy job installs: runtime dependencies only (no test tools), every one pinned and hash-checked,
+# then the project itself from this checkout without touching an index.
+deploy-install: $(VENV)/.deploy
+
+$(VENV)/.deploy: .ci/deploy-requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --require-hashes --no-deps -r .ci/deploy-requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation --no-index -e .
 	touch $@
 
 $(LS_VENV)/.installed: .ci/localstack-requirements.txt

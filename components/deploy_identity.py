@@ -7,12 +7,20 @@ repository, branch, fork or pull request).
 
 The role can do what a ``pulumi up`` of this stack does, to this stack's resources only: every
 physical name starts with ``<prefix>-<stack>`` (see ``components.naming``), so the policy grants by that
-name prefix; the stack key is reached through its ``mlops:stack`` tag (its ARN is random); the state
-bucket (a self-managed backend) only under ``.pulumi/``. Where ``Resource`` is ``*`` the action has no
-resource type in IAM, or a condition scopes it; each such statement says why.
+name prefix; buckets and the stack key by their exact ARNs; the state bucket (a self-managed backend)
+only under ``.pulumi/``. Where ``Resource`` is ``*`` the action has no resource type in IAM, or a
+condition scopes it; each such statement says why.
 
-The role cannot change itself or the OIDC provider (explicit deny): a change to this component is
-applied by an administrator, so a workflow cannot widen its own permissions.
+What it cannot do (explicit denies, so no other policy can grant it): create, delete or re-trust a role,
+move a boundary, attach managed policies, create principals or policies; write a role policy of a role
+that does not carry the stack's permissions boundary; change itself, the preview role, its own policies
+or the OIDC provider; delete, disable or re-policy a key, create keys, tag any other key; read or
+permanently delete training data, captured payloads or access logs; rewrite the access logs' lifecycle;
+pass a role to any service but the one that runs it. Those are an administrator's (the first
+``pulumi up``, run as the break-glass role, see the README's Security section).
+
+Pull requests get a separate preview role, trusted only for ``repo:<repo>:pull_request``, that reads
+the stack's state (and takes the backend lock) and nothing else.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.naming import resource_name
+from components.naming import BUCKET_ROLES, bucket_name, deploy_role_name, preview_role_name, resource_name
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
@@ -74,6 +82,30 @@ def trust_policy(provider_arn: str, repository: str, environment: str) -> dict[s
     )
 
 
+def preview_subject(repository: str) -> str:
+    """The ``sub`` claim of a job that runs for a pull request of ``repository`` (no environment)."""
+    github_subject(repository, "x")  # validates the repository
+    return f"repo:{repository}:pull_request"
+
+
+def preview_trust_policy(provider_arn: str, repository: str) -> dict[str, Any]:
+    """Only pull-request jobs of ``repository`` may assume the read-only preview role."""
+    return iam.document(
+        {
+            "Sid": "GitHubPullRequestsOnly",
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE,
+                    f"{GITHUB_OIDC_HOST}:sub": preview_subject(repository),
+                }
+            },
+        }
+    )
+
+
 @dataclass(frozen=True)
 class DeployScope:
     """Where a stack update reaches: everything a deploy role statement is built from."""
@@ -86,8 +118,16 @@ class DeployScope:
     role_name: str
     """The deploy role itself (denied every IAM change)."""
     oidc_provider_arn: str
-    existing_key_arn: str | None = None
-    """The stack's key when it is brought (``keys.key_arn``), else the key is found by its tag."""
+    key_arn: str
+    """The stack key (created by the administrator's first ``pulumi up``, or brought): named by its ARN."""
+    boundary_arn: str
+    """The permissions boundary every stack role carries; CI writes role policies only of roles that carry it."""
+    environment: str = "prod"
+    models: tuple[str, ...] = ()
+    passed_roles: tuple[tuple[str, str], ...] = ()
+    """(service, role name): the deploy role may pass each role only to its service."""
+    subnet_ids: tuple[str, ...] = ()
+    preview_role_name: str = ""
     state_bucket: str | None = None
     pulumi_project: str = "mlops-stack"
 
@@ -99,8 +139,11 @@ class DeployScope:
     def arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
         return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account_id if account else ''}:{resource}"
 
+    def bucket_arn(self, role: str) -> str:
+        return f"arn:{self.partition}:s3:::{bucket_name(self.name_prefix, self.stack, role, self.account_id, self.region)}"
 
-CONCERNS = ("storage", "keys", "identities", "serving", "monitoring", "orchestration")
+
+CONCERNS = ("storage", "keys", "identities", "delegation", "serving", "monitoring", "orchestration")
 
 
 def concerns(state_bucket: bool) -> tuple[str, ...]:
@@ -108,69 +151,113 @@ def concerns(state_bucket: bool) -> tuple[str, ...]:
     return CONCERNS + (("state",) if state_bucket else ())
 
 
+# What an administrator does, never CI: create or delete roles, rewrite their trust, move their boundary,
+# attach managed policies, or create any other principal or policy (iam:Create* but service-linked roles).
+ADMINISTRATIVE_IAM_ACTIONS = (
+    "iam:CreateRole", "iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePermissionsBoundary",
+    "iam:DeleteRolePermissionsBoundary", "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:CreatePolicy",
+    "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion",
+    "iam:CreateUser", "iam:CreateGroup", "iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:CreateInstanceProfile",
+    "iam:AddRoleToInstanceProfile", "iam:PutUserPolicy", "iam:AttachUserPolicy", "iam:PutGroupPolicy",
+    "iam:AttachGroupPolicy", "iam:AddUserToGroup", "iam:CreateOpenIDConnectProvider", "iam:CreateSAMLProvider",
+)
+KEY_ADMINISTRATION = ("kms:ScheduleKeyDeletion", "kms:PutKeyPolicy", "kms:DisableKey", "kms:DisableKeyRotation",
+                      "kms:CreateKey", "kms:ReplicateKey", "kms:ImportKeyMaterial", "kms:DeleteImportedKeyMaterial")
+
+
 def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
     """The deploy role's permissions, by concern (one managed policy each). Pure: tested without mocks."""
     n = s.stem
     arn = s.arn
-    buckets = f"arn:{s.partition}:s3:::{n}-*"
-    if s.existing_key_arn:
-        key_resource: dict[str, Any] = {"Resource": s.existing_key_arn}
-    else:
-        # The key's ARN is random and only known after creation: its stack tag scopes it instead.
-        key_resource = {
-            "Resource": arn("kms", "key/*"),
-            "Condition": {"StringEquals": {f"aws:ResourceTag/{STACK_TAG}": s.stack}},
-        }
-
+    buckets = {role: s.bucket_arn(role) for role in BUCKET_ROLES}
+    models_bucket = buckets["models"]
+    # The only objects a `pulumi up` writes: code packages, each model's bootstrap artifact and data contract.
+    written = [f"{models_bucket}/code/*"] + [
+        f"{models_bucket}/{m}/{leaf}/*" for m in s.models for leaf in ("bootstrap", "contract")
+    ]
     storage: list[iam.Statement] = [
         {
             "Sid": "StackBuckets",
             "Effect": "Allow",
-            # Get/PutBucket* are the per-concern bucket settings (policy, versioning, logging, ownership,
-            # public access block, tagging, notifications, object lock) the provider reads, writes and
-            # deletes (IAM authorizes their Delete* calls with the Put* action).
+            # The per-concern settings the provider reads and writes (IAM authorizes their Delete* calls with
+            # the Put* action). Not among them: who may read the data (bucket policy, ACLs, ownership, public
+            # access block) and how long it lives (lifecycle) -- an administrator's, see "BucketAccessIsAdministrative".
             "Action": [
-                "s3:CreateBucket", "s3:DeleteBucket", "s3:ListBucket", "s3:ListBucketVersions",
-                "s3:GetBucket*", "s3:PutBucket*", "s3:DeleteBucketPolicy",
-                "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
-                "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
-                "s3:GetAccelerateConfiguration", "s3:GetReplicationConfiguration",
+                "s3:CreateBucket", "s3:DeleteBucket", "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucket*",
+                "s3:PutBucketVersioning", "s3:PutBucketLogging", "s3:PutBucketNotification", "s3:PutBucketTagging",
+                "s3:PutBucketObjectLockConfiguration", "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
+                "s3:GetLifecycleConfiguration", "s3:GetAccelerateConfiguration", "s3:GetReplicationConfiguration",
             ],
-            "Resource": buckets,
+            "Resource": sorted(buckets.values()),
         },
         {
-            "Sid": "StackBucketObjects",
-            "Effect": "Allow",
-            # Code packages and bootstrap artifacts; DeleteObjectVersion empties a force_destroy (dev) bucket.
+            "Sid": "BucketAccessIsAdministrative",
+            "Effect": "Deny",
+            # A bucket policy or ACL CI could write would let another principal read the data CI may not;
+            # a lifecycle rule could expire every version. The administrator's `pulumi up` applies them
+            # (the first one, and any change to them: `mlops diff` on the pull request flags it).
             "Action": [
-                "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging",
-                "s3:DeleteObject", "s3:DeleteObjectVersion",
+                "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutBucketAcl", "s3:PutBucketOwnershipControls",
+                "s3:PutBucketPublicAccessBlock", "s3:PutReplicationConfiguration", "s3:PutInventoryConfiguration",
+                "s3:PutLifecycleConfiguration",
             ],
-            "Resource": f"{buckets}/*",
+            "Resource": sorted(buckets.values()),
+        },
+        {
+            "Sid": "WhatPulumiUploads",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"],
+            "Resource": written,
+        },
+        {
+            "Sid": "NoReadingOrDestroyingData",
+            "Effect": "Deny",
+            # Training data, captured payloads and access logs are the customers'; versions are the history.
+            "Action": ["s3:GetObject*", "s3:BypassGovernanceRetention", "s3:RestoreObject", "s3:PutObjectRetention",
+                       "s3:PutObjectLegalHold", "s3:DeleteObject*"],
+            "Resource": [f"{buckets[r]}/*" for r in ("data", "capture", "logs")],
+        },
+        {
+            "Sid": "NoDestroyingArtifactVersions",
+            "Effect": "Deny",
+            "Action": ["s3:BypassGovernanceRetention", "s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:DeleteObjectVersion"],
+            "Resource": f"{models_bucket}/*",
         },
     ]
+    via = lambda service: f"{service}.{s.region}.amazonaws.com"  # noqa: E731
     keys: list[iam.Statement] = [
         {
             "Sid": "StackKey",
             "Effect": "Allow",
             "Action": [
-                "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus",
-                "kms:EnableKeyRotation", "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource",
-                "kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion", "kms:CreateAlias", "kms:UpdateAlias",
-                "kms:DeleteAlias", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey",
+                "kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:EnableKeyRotation",
+                "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription",
+                "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias",
             ],
-            **key_resource,
+            "Resource": s.key_arn,
+        },
+        {
+            "Sid": "StackKeyForUploadsThroughS3",
+            "Effect": "Allow",
+            # Bucket keys are on: S3 asks KMS in the bucket's encryption context, so only the models bucket.
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": s.key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": via("s3"), "kms:EncryptionContext:aws:s3:arn": models_bucket}},
+        },
+        {
+            "Sid": "StackKeyForFunctionEnvironments",
+            "Effect": "Allow",
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": s.key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": via("lambda")}},
         },
         {
             "Sid": "StackKeyGrantsForAwsResources",
             "Effect": "Allow",
-            # Creating an endpoint with the stack key makes SageMaker create grants with the caller's rights.
+            # Creating an endpoint or a function with the stack key makes the service create grants with the caller's rights.
             "Action": "kms:CreateGrant",
-            **{k: v for k, v in key_resource.items() if k != "Condition"},
-            "Condition": {
-                **key_resource.get("Condition", {}),
-                "Bool": {"kms:GrantIsForAWSResource": "true"},
-            },
+            "Resource": s.key_arn,
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
         },
         {
             "Sid": "StackKeyAlias",
@@ -178,50 +265,47 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
             "Action": ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"],
             "Resource": arn("kms", f"alias/{n}"),
         },
+        {"Sid": "ListAliases", "Effect": "Allow", "Action": "kms:ListAliases", "Resource": "*"},  # no resource type
         {
-            "Sid": "ListAliases",
-            "Effect": "Allow",
-            "Action": "kms:ListAliases",
-            "Resource": "*",  # ListAliases has no resource type
+            "Sid": "KeyAdministrationIsNotCi",
+            "Effect": "Deny",
+            "Action": list(KEY_ADMINISTRATION),
+            "Resource": "*",
+        },
+        {
+            "Sid": "NoTaggingOtherKeys",
+            "Effect": "Deny",
+            "Action": ["kms:TagResource", "kms:UntagResource"],
+            "NotResource": s.key_arn,
         },
     ]
-    if not s.existing_key_arn:
-        created_with_stack_tag = {"StringEquals": {f"aws:RequestTag/{STACK_TAG}": s.stack}}
-        keys += [
-            {
-                "Sid": "CreateStackKey",
-                "Effect": "Allow",
-                "Action": "kms:CreateKey",
-                "Resource": "*",  # CreateKey has no resource type: only keys created with the stack's tag
-                "Condition": created_with_stack_tag,
-            },
-            {
-                "Sid": "TagNewStackKey",
-                "Effect": "Allow",
-                # CreateKey with tags also needs TagResource, before the new key carries the tag.
-                "Action": "kms:TagResource",
-                "Resource": arn("kms", "key/*"),
-                "Condition": created_with_stack_tag,
-            },
-        ]
+    role_arn = lambda name: arn("iam", f"role/{name}", region=False)  # noqa: E731
+    by_service: dict[str, list[str]] = {}
+    for service, name in s.passed_roles:
+        by_service.setdefault(service, []).append(role_arn(name))
     identities: list[iam.Statement] = [
         {
-            "Sid": "StackRoles",
+            "Sid": "ReadStackRoles",
             "Effect": "Allow",
             "Action": [
-                "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole", "iam:UpdateRoleDescription",
-                "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:ListRoleTags",
-                "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy", "iam:ListRolePolicies",
-                "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
+                "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
+                "iam:ListRoleTags", "iam:ListInstanceProfilesForRole", "iam:TagRole", "iam:UntagRole",
+                "iam:UpdateRoleDescription",
             ],
             "Resource": arn("iam", f"role/{n}-*", region=False),
         },
         {
-            "Sid": "PassStackRolesToTheirServices",
+            "Sid": "WritePoliciesOfBoundedStackRolesOnly",
             "Effect": "Allow",
-            "Action": "iam:PassRole",
+            "Action": ["iam:PutRolePolicy", "iam:DeleteRolePolicy"],
             "Resource": arn("iam", f"role/{n}-*", region=False),
-            "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}},
+            "Condition": {"StringEquals": {"iam:PermissionsBoundary": s.boundary_arn}},
+        },
+        {
+            "Sid": "ReadTheBoundary",
+            "Effect": "Allow",
+            "Action": ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:ListPolicyTags"],
+            "Resource": s.boundary_arn,
         },
         {
             "Sid": "EndpointAutoscalingServiceLinkedRole",
@@ -231,12 +315,38 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
             "Condition": {"StringEquals": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
         },
         {
+            "Sid": "RolesTrustAndBoundariesAreAdministrative",
+            "Effect": "Deny",
+            "Action": list(ADMINISTRATIVE_IAM_ACTIONS),
+            "Resource": "*",
+        },
+        {
             "Sid": "NeverChangeTheDeployIdentity",
             "Effect": "Deny",
             "Action": "iam:*",
-            "Resource": [arn("iam", f"role/{s.role_name}", region=False), s.oidc_provider_arn],
+            "Resource": [role_arn(s.role_name), *( [role_arn(s.preview_role_name)] if s.preview_role_name else []),
+                         s.oidc_provider_arn, arn("iam", f"policy/{n}-deploy-*", region=False)],
+        },
+        {
+            "Sid": "NoAssumingRoles",
+            "Effect": "Deny",
+            "Action": ["sts:AssumeRole", "sts:AssumeRoleWithSAML", "sts:AssumeRoleWithWebIdentity", "sts:AssumeRoot"],
+            "Resource": "*",
         },
     ]
+    # Each role only to the service that runs it: a scheduler-trusted role never reaches Lambda.
+    delegation: list[iam.Statement] = [
+        *(
+            {
+                "Sid": f"PassRolesTo{service.split('.')[0].capitalize()}",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": sorted(roles),
+                "Condition": {"StringEquals": {"iam:PassedToService": service}},
+            }
+            for service, roles in sorted(by_service.items())
+        ),
+    ] or [{"Sid": "NoRolesToPass", "Effect": "Deny", "Action": "iam:PassRole", "Resource": "*"}]
     sm = lambda kind: arn("sagemaker", f"{kind}/{n}-*")  # noqa: E731
     serving: list[iam.Statement] = [
         {
@@ -259,6 +369,7 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
                 arn("sagemaker", f"model-package/{n}-*/*"), sm("data-quality-job-definition"), sm("monitoring-schedule"),
             ],
         },
+        *iam.sagemaker_isolation_denies(list(s.subnet_ids)),
         {
             "Sid": "SageMakerEndpointAutoscaling",
             "Effect": "Allow",
@@ -279,6 +390,7 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
             "Resource": "*",  # Describe* have no resource type
         },
     ]
+    logs = lambda group: arn("logs", f"log-group:{group}")  # noqa: E731
     monitoring: list[iam.Statement] = [
         {
             "Sid": "StackAlarms",
@@ -303,7 +415,7 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
                 "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagResource", "logs:UntagResource",
                 "logs:ListTagsForResource", "logs:TagLogGroup", "logs:ListTagsLogGroup",
             ],
-            "Resource": arn("logs", f"log-group:/mlops/{n}/*"),
+            "Resource": [logs(f"/mlops/{n}/*"), *(logs(g) for g in iam.sagemaker_log_groups(n))],
         },
         {
             "Sid": "LogDeliveryForStateMachines",
@@ -329,7 +441,8 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
         {
             "Sid": "TopicSubscriptions",
             "Effect": "Allow",
-            "Action": ["sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe"],
+            # No SetSubscriptionAttributes: the provider calls it only for attributes the stack never sets.
+            "Action": ["sns:GetSubscriptionAttributes", "sns:Unsubscribe"],
             "Resource": "*",  # subscription ARNs are not a resource type in IAM
         },
     ]
@@ -372,14 +485,26 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
                 "lambda:CreateFunction", "lambda:DeleteFunction", "lambda:GetFunction", "lambda:GetFunctionConfiguration",
                 "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:ListVersionsByFunction",
                 "lambda:GetFunctionCodeSigningConfig", "lambda:TagResource", "lambda:UntagResource", "lambda:ListTags",
+                "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency", "lambda:GetFunctionConcurrency",
             ],
             "Resource": arn("lambda", f"function:{n}-*"),
+        },
+        {
+            "Sid": "StackQueues",
+            "Effect": "Allow",
+            # The drift functions' dead-letter queues.
+            "Action": [
+                "sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes",
+                "sqs:TagQueue", "sqs:UntagQueue", "sqs:ListQueueTags",
+            ],
+            "Resource": arn("sqs", f"{n}-*"),
         },
     ]
     out: dict[str, list[iam.Statement]] = {
         "storage": storage,
         "keys": keys,
         "identities": identities,
+        "delegation": delegation,
         "serving": serving,
         "monitoring": monitoring,
         "orchestration": orchestration,
@@ -417,6 +542,34 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
     return out
 
 
+def preview_statements(s: DeployScope) -> list[iam.Statement]:
+    """A preview reads this stack's state and takes the backend's lock; it writes nothing else anywhere."""
+    assert s.state_bucket, "previews with Pulumi Cloud need no AWS permissions"
+    state = f"arn:{s.partition}:s3:::{s.state_bucket}"
+    project = s.pulumi_project
+    return [
+        {
+            "Sid": "ListStackState",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": state,
+            "Condition": {"StringLike": {"s3:prefix": [".pulumi/*"]}},
+        },
+        {
+            "Sid": "ReadStackState",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": [f"{state}/.pulumi/stacks/{project}/{s.stack}.json*", f"{state}/.pulumi/meta.yaml"],
+        },
+        {
+            "Sid": "TakeTheBackendLock",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": f"{state}/.pulumi/locks/*/{project}/{s.stack}/*",
+        },
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -433,7 +586,16 @@ class DeployIdentityArgs:
     partition: pulumi.Input[str]
     oidc_provider_arn: str | None = None
     """Use this existing GitHub OIDC provider (one per account and URL) instead of creating one."""
-    existing_key_arn: str | None = None
+    key_arn: pulumi.Input[str] = ""
+    """The stack key (``Platform.kms_key_arn``): the deploy role reaches it by this ARN only."""
+    boundary_arn: pulumi.Input[str] = ""
+    """The stack's permissions boundary (``Platform.boundary_arn``)."""
+    environment_kind: str = "prod"
+    """dev, staging or prod (the stack's ``mlops:environment``)."""
+    models: tuple[str, ...] = ()
+    passed_roles: tuple[tuple[str, str], ...] = ()
+    """(service, role name) of each role the stack hands to a service."""
+    subnet_ids: tuple[str, ...] = ()
     state_bucket: str | None = None
     pulumi_project: str = "mlops-stack"
     max_session_seconds: int = 7200
@@ -473,7 +635,8 @@ class DeployIdentity(pulumi.ComponentResource):
         else:
             self.oidc_provider_arn = pulumi.Output.from_input(args.oidc_provider_arn)
 
-        role_name = resource_name(args.name_prefix, args.stack, "deploy", limit=64)
+        role_name = deploy_role_name(args.name_prefix, args.stack)
+        preview_name = preview_role_name(args.name_prefix, args.stack)
         role = aws.iam.Role(
             f"{name}-role",
             name=role_name,
@@ -485,7 +648,18 @@ class DeployIdentity(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        scope = pulumi.Output.all(args.partition, args.account_id, self.oidc_provider_arn).apply(
+        preview = aws.iam.Role(
+            f"{name}-preview-role",
+            name=preview_name,
+            description=f"Pull-request previews of stack {args.stack} ({args.github_repository}): read-only",
+            assume_role_policy=self.oidc_provider_arn.apply(
+                lambda arn: json.dumps(preview_trust_policy(arn, args.github_repository))
+            ),
+            max_session_duration=3600,
+            tags=args.tags,
+            opts=child,
+        )
+        scope = pulumi.Output.all(args.partition, args.account_id, self.oidc_provider_arn, args.key_arn, args.boundary_arn).apply(
             lambda a: DeployScope(
                 partition=a[0],
                 region=args.region,
@@ -494,11 +668,24 @@ class DeployIdentity(pulumi.ComponentResource):
                 stack=args.stack,
                 role_name=role_name,
                 oidc_provider_arn=a[2],
-                existing_key_arn=args.existing_key_arn,
+                key_arn=a[3],
+                boundary_arn=a[4],
+                environment=args.environment_kind,
+                models=args.models,
+                passed_roles=args.passed_roles,
+                subnet_ids=args.subnet_ids,
+                preview_role_name=preview_name,
                 state_bucket=args.state_bucket,
                 pulumi_project=args.pulumi_project,
             )
         )
+        if args.state_bucket is not None:
+            aws.iam.RolePolicy(
+                f"{name}-preview-state",
+                role=preview.id,
+                policy=scope.apply(lambda sc: json.dumps(iam.document(*preview_statements(sc)))),
+                opts=child,
+            )
         # Customer-managed policies, one per concern: a role's inline policies share one 10,240-character
         # budget, which a long name prefix and stack name would exceed; each managed policy has 6,144.
         for concern in concerns(args.state_bucket is not None):
@@ -513,7 +700,9 @@ class DeployIdentity(pulumi.ComponentResource):
             aws.iam.RolePolicyAttachment(f"{name}-{concern}-attachment", role=role.name, policy_arn=policy.arn, opts=child)
         self.role_arn = role.arn
         self.role_name = role.name
+        self.preview_role_arn = preview.arn
         self.register_outputs(
-            {"oidc_provider_arn": self.oidc_provider_arn, "role_arn": self.role_arn, "role_name": self.role_name}
+            {"oidc_provider_arn": self.oidc_provider_arn, "role_arn": self.role_arn, "role_name": self.role_name,
+             "preview_role_arn": self.preview_role_arn}
         )
 

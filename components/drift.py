@@ -364,6 +364,26 @@ def job_statements(
     return stmts
 
 
+def failure_statements(queue_arn: str, kms_key_arn: str, region: str) -> list[iam.Statement]:
+    """The drift function's dead-letter queue (encrypted with the stack key) and its X-Ray traces."""
+    return [
+        {"Sid": "DeadLetters", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn},
+        {
+            "Sid": "EncryptDeadLetters",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": kms_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
+        },
+        {
+            "Sid": "Traces",
+            "Effect": "Allow",
+            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            "Resource": "*",  # X-Ray's trace APIs have no resource types
+        },
+    ]
+
+
 def schedule_policy(function_arn: str) -> dict[str, Any]:
     return iam.document({"Sid": "InvokeDriftJob", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function_arn})
 
@@ -428,8 +448,9 @@ class DriftMonitor(pulumi.ComponentResource):
             service="lambda.amazonaws.com",
             description=f"Drift job of model {m.model} ({m.stack})",
             tags=args.tags,
-            # Only this account can attach the role to a function (iam:PassRole), so no source condition.
-            source_account=None,
+            # Lambda sends no aws:SourceArn before the function exists; the account guard still applies.
+            source_account=m.account_id,
+            permissions_boundary=m.permissions_boundary_arn,
         )
         # The read grants carry kms:Decrypt on the stack key, which also decrypts the function's environment.
         grants = [m.models_bucket.grant_read(role, f"{m.model}/")]
@@ -459,6 +480,42 @@ class DriftMonitor(pulumi.ComponentResource):
                     )
                 )
             ),
+            opts=child,
+        )
+
+        # Failed asynchronous runs (the schedule invokes asynchronously) land here, encrypted with the stack key;
+        # an alarm tells the stack topic.
+        dlq = aws.sqs.Queue(
+            f"{name}-dlq",
+            name=f"{physical}-dlq"[:80],
+            kms_master_key_id=m.kms_key_arn,
+            message_retention_seconds=1209600,
+            tags=args.tags,
+            opts=child,
+        )
+        failures = aws.iam.RolePolicy(
+            f"{name}-failures-and-traces",
+            role=role.id,
+            policy=pulumi.Output.all(dlq.arn, m.kms_key_arn).apply(
+                lambda a: json.dumps(iam.document(*failure_statements(a[0], a[1], m.region)))
+            ),
+            opts=child,
+        )
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-dlq-alarm",
+            name=f"{m.job_prefix}-drift-failed",
+            alarm_description=f"A drift run of {m.model} failed after its retries (messages in {physical}-dlq)",
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": dlq.name},
+            statistic="Maximum",
+            period=300,
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[args.topic_arn],
+            tags=args.tags,
             opts=child,
         )
 
@@ -504,10 +561,13 @@ class DriftMonitor(pulumi.ComponentResource):
             timeout=cfg.lambda_timeout_seconds,
             environment=pulumi.Output.all(m.capture_bucket.bucket_name, args.model.role_arn, args.code_package_uri or "", m.kms_key_arn).apply(environment),
             kms_key_arn=m.kms_key_arn,
+            dead_letter_config={"target_arn": dlq.arn},
+            tracing_config={"mode": "Active"},
+            reserved_concurrent_executions=cfg.lambda_reserved_concurrency,
             logging_config={"log_format": "JSON", "log_group": log_group.name, "application_log_level": "INFO", "system_log_level": "WARN"},
             tags=args.tags,
             # The first run must find its permissions and log group in place.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[runtime, log_group, *grants]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[runtime, failures, log_group, *grants]),
         )
 
         scheduler_role = service_role(
@@ -518,6 +578,7 @@ class DriftMonitor(pulumi.ComponentResource):
             description=f"EventBridge Scheduler: run the drift job of model {m.model} ({m.stack})",
             tags=args.tags,
             source_account=m.account_id,
+            permissions_boundary=m.permissions_boundary_arn,
         )
         invoke = aws.iam.RolePolicy(
             f"{name}-schedule-invoke",

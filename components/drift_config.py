@@ -85,6 +85,9 @@ class DriftConfig(BaseModel):
         2048, ge=256, le=10240, description="Memory of the drift Lambda; its CPU grows with it (1769 MB is one vCPU). Use stays flat: it streams."
     )
     lambda_timeout_seconds: int = Field(900, ge=30, le=900, description="Timeout of the drift Lambda.")
+    lambda_reserved_concurrency: int = Field(
+        2, ge=1, le=100, description="Concurrent runs the drift Lambda may have (reserved: a retry storm cannot starve the account)."
+    )
     log_retention_days: LogRetentionDays = Field(30, description="Days the drift job's logs are kept.")
 
     @field_validator("schedule")

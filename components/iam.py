@@ -77,15 +77,40 @@ def bucket_write_statements(bucket_arn: str, prefix: str = "", kms_key_arn: str 
     return stmts
 
 
-def key_policy(account_id: str, partition: str, region: str, log_group_prefix: str) -> dict[str, Any]:
-    """The stack key's policy: the account administers it through IAM; named services may use it.
+def sagemaker_log_groups(stem: str) -> tuple[str, ...]:
+    """SageMaker's log groups the stack creates (with the stack key): its endpoints', and the account's job groups."""
+    return (f"/aws/sagemaker/Endpoints/{stem}-*", "/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs")
 
-    No wildcard principal: every service statement is bound to this account (and, for CloudWatch
-    Logs, to the stack's own log groups through the encryption context).
+
+KEY_GUARDED_ACTIONS = ("kms:ScheduleKeyDeletion", "kms:PutKeyPolicy", "kms:DisableKey")
+"""What only the break-glass principal may do to the stack key (everyone else, CI included, is denied)."""
+
+
+def key_policy(
+    account_id: str,
+    partition: str,
+    region: str,
+    log_group_prefix: str,
+    *,
+    topic_arn: str,
+    stem: str,
+    break_glass_arn: str,
+) -> dict[str, Any]:
+    """The stack key's policy: the account administers it through IAM, except deleting, disabling and
+    re-policying it, which only ``break_glass_arn`` may do; named services may use it, each bound to
+    this account and to what it encrypts (the stack's log groups, the stack's topic).
     """
     root = f"arn:{partition}:iam::{account_id}:root"
     return document(
         {"Sid": "AccountAdministersKeyThroughIam", "Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*", "Resource": "*"},
+        {
+            "Sid": "OnlyBreakGlassDeletesDisablesOrRepoliciesTheKey",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": list(KEY_GUARDED_ACTIONS),
+            "Resource": "*",
+            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": break_glass_arn}},
+        },
         {
             "Sid": "CloudWatchLogsEncryptStackLogGroups",
             "Effect": "Allow",
@@ -94,32 +119,54 @@ def key_policy(account_id: str, partition: str, region: str, log_group_prefix: s
             "Resource": "*",
             "Condition": {
                 "ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_prefix}*"
+                    "kms:EncryptionContext:aws:logs:arn": [
+                        f"arn:{partition}:logs:{region}:{account_id}:log-group:{g}"
+                        for g in (f"{log_group_prefix}*", *sagemaker_log_groups(stem))
+                    ]
                 }
             },
         },
-        {
-            "Sid": "EventSourcesPublishToEncryptedTopic",
-            "Effect": "Allow",
-            "Principal": {"Service": ["events.amazonaws.com", "cloudwatch.amazonaws.com"]},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        },
+        *(
+            {
+                # Alarms and rules publish to the encrypted topic; SNS asks for a data key in the topic's context.
+                "Sid": sid,
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id, "kms:EncryptionContext:aws:sns:topicArn": topic_arn},
+                    "ArnLike": {"aws:SourceArn": source},
+                },
+            }
+            for sid, service, source in (
+                ("StackAlarmsPublishToEncryptedTopic", "cloudwatch.amazonaws.com",
+                 f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{stem}-*"),
+                ("StackRulesPublishToEncryptedTopic", "events.amazonaws.com",
+                 f"arn:{partition}:events:{region}:{account_id}:rule/{stem}-*"),
+            )
+        ),
     )
 
 
-def topic_policy(topic_arn: str, account_id: str) -> dict[str, Any]:
-    """Let EventBridge rules and CloudWatch alarms of this account publish to the stack topic."""
+def topic_policy(topic_arn: str, account_id: str, partition: str = "aws", region: str = "us-east-1", stem: str | None = None) -> dict[str, Any]:
+    """Only the stack's own alarms and EventBridge rules (``stem``) may publish to the stack topic."""
+    sources = (
+        ("StackAlarmsPublish", "cloudwatch.amazonaws.com", f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{stem}-*"),
+        ("StackRulesPublish", "events.amazonaws.com", f"arn:{partition}:events:{region}:{account_id}:rule/{stem}-*"),
+    )
     return document(
-        {
-            "Sid": "AccountEventSourcesPublish",
-            "Effect": "Allow",
-            "Principal": {"Service": ["events.amazonaws.com", "cloudwatch.amazonaws.com"]},
-            "Action": "sns:Publish",
-            "Resource": topic_arn,
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        },
+        *(
+            {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, **({"ArnLike": {"aws:SourceArn": source}} if stem else {})},
+            }
+            for sid, service, source in sources
+        ),
         {
             "Sid": "DenyInsecureTransport",
             "Effect": "Deny",
@@ -129,6 +176,112 @@ def topic_policy(topic_arn: str, account_id: str) -> dict[str, Any]:
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         },
     )
+
+
+def deny_foreign_encryption(bucket_arn: str, kms_key_arn: str) -> list[Statement]:
+    """A PUT that names an encryption other than SSE-KMS with the stack key is refused (no header: the
+    bucket's default, the stack key, applies)."""
+    objects = f"{bucket_arn}/*"
+    return [
+        {
+            "Sid": "DenyUploadsNotEncryptedWithKms",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": objects,
+            "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+        },
+        {
+            "Sid": "DenyUploadsWithAForeignKey",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": objects,
+            "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": kms_key_arn}},
+        },
+    ]
+
+
+def restrict_writers(bucket_arn: str, writers: dict[str, list[str]]) -> list[Statement]:
+    """Only the named principals may write under each prefix (``prefix`` → principal ARNs): the code the
+    jobs execute and the artifacts they load are unpickled, so a writer is someone who runs code."""
+    return [
+        {
+            "Sid": f"OnlyNamedWriters{i}",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/{prefix}*",
+            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sorted(principals)}},
+        }
+        for i, (prefix, principals) in enumerate(sorted(writers.items()))
+    ]
+
+
+IAM_WRITE_ACTIONS = (
+    "iam:Add*", "iam:Attach*", "iam:Change*", "iam:Create*", "iam:Deactivate*", "iam:Delete*", "iam:Detach*",
+    "iam:Enable*", "iam:Put*", "iam:Remove*", "iam:Reset*", "iam:Resync*", "iam:Set*", "iam:Tag*", "iam:Untag*",
+    "iam:Update*", "iam:Upload*",
+)
+SAGEMAKER_ISOLATED_CREATES = (
+    "sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob", "sagemaker:CreateHyperParameterTuningJob",
+    "sagemaker:CreateModel",
+)
+"""The SageMaker creates that carry sagemaker:NetworkIsolation and sagemaker:VpcSubnets (Service Authorization Reference)."""
+BOUNDARY_SERVICES = (
+    "s3:*", "kms:*", "sagemaker:*", "logs:*", "cloudwatch:*", "sns:Publish", "states:*", "events:*",
+    "lambda:InvokeFunction", "ecr:*", "xray:*", "sqs:SendMessage", "iam:PassRole",
+    "ec2:Describe*", "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+)
+
+
+def sagemaker_isolation_denies(subnet_ids: list[str]) -> list[Statement]:
+    """Deny SageMaker jobs and models that are not network-isolated, and with ``subnet_ids`` those outside them."""
+    stmts: list[Statement] = [
+        {
+            "Sid": "NoSageMakerWorkloadWithoutNetworkIsolation",
+            "Effect": "Deny",
+            "Action": list(SAGEMAKER_ISOLATED_CREATES),
+            "Resource": "*",
+            # IfExists: a request that does not ask for isolation is denied too.
+            "Condition": {"BoolIfExists": {"sagemaker:NetworkIsolation": "false"}},
+        },
+    ]
+    if subnet_ids:
+        stmts += [
+            {
+                "Sid": "NoSageMakerWorkloadOutsideStackSubnets",
+                "Effect": "Deny",
+                "Action": list(SAGEMAKER_ISOLATED_CREATES),
+                "Resource": "*",
+                "Condition": {"ForAnyValue:StringNotEquals": {"sagemaker:VpcSubnets": sorted(subnet_ids)}},
+            },
+            {
+                "Sid": "NoSageMakerWorkloadOutsideTheVpc",
+                "Effect": "Deny",
+                "Action": list(SAGEMAKER_ISOLATED_CREATES),
+                "Resource": "*",
+                "Condition": {"Null": {"sagemaker:VpcSubnets": "true"}},
+            },
+        ]
+    return stmts
+
+
+def permissions_boundary(partition: str, region: str, account_id: str, subnet_ids: list[str] | None = None) -> dict[str, Any]:
+    """The ceiling of every role the stack creates (the roles' own policies grant within it).
+
+    A role under it cannot write IAM (so it cannot create, re-trust or un-bound a role, nor change this
+    policy), cannot assume roles, and cannot create SageMaker jobs or models without network isolation
+    (or, with ``subnet_ids``, outside those subnets). Allow lists the services the stack's roles use.
+    """
+    stmts: list[Statement] = [
+        {"Sid": "StackServicesOnly", "Effect": "Allow", "Action": list(BOUNDARY_SERVICES), "Resource": "*"},
+        {"Sid": "NoIamWrites", "Effect": "Deny", "Action": list(IAM_WRITE_ACTIONS), "Resource": "*"},
+        {"Sid": "NoAssumingRoles", "Effect": "Deny", "Action": ["sts:AssumeRole*", "sts:AssumeRoot"], "Resource": "*"},
+        *sagemaker_isolation_denies(subnet_ids or []),
+    ]
+    return document(*stmts)
 
 
 def ecr_repository_arn(image_uri: str, partition: str = "aws") -> str:

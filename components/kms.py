@@ -21,6 +21,12 @@ class StackKeyArgs:
     region: str
     log_group_prefix: str
     """CloudWatch Logs may use the key only for log groups whose names start with this."""
+    topic_arn: pulumi.Input[str]
+    """The stack topic: alarms and rules may use the key only in its encryption context."""
+    stem: str
+    """Every physical name of the stack starts with this (the alarms and rules that may publish)."""
+    break_glass_arn: pulumi.Input[str]
+    """The only principal that may schedule the key's deletion, disable it or replace its policy."""
     deletion_window_days: int = 30
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
@@ -35,8 +41,10 @@ class StackKey(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: StackKeyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:security:StackKey", name, None, opts)
-        policy = pulumi.Output.all(args.account_id, args.partition).apply(
-            lambda a: json.dumps(iam.key_policy(a[0], a[1], args.region, args.log_group_prefix))
+        policy = pulumi.Output.all(args.account_id, args.partition, args.topic_arn, args.break_glass_arn).apply(
+            lambda a: json.dumps(
+                iam.key_policy(a[0], a[1], args.region, args.log_group_prefix, topic_arn=a[2], stem=args.stem, break_glass_arn=a[3])
+            )
         )
         self._key = aws.kms.Key(
             f"{name}-key",

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from components import iam
 from components.roles import service_role
-from components.naming import job_prefix, resource_name
+from components.naming import job_prefix, model_role_name, resource_name
 from components.secure_bucket import SecureBucket
 
 
@@ -33,6 +33,8 @@ class ModelArgs:
     description: str = ""
     subnet_ids: tuple[str, ...] = ()
     """The stack VPC's subnets, when jobs and the model run in a VPC."""
+    permissions_boundary_arn: pulumi.Input[str] | None = None
+    """The stack's permissions boundary, carried by the model's role."""
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
 
@@ -61,7 +63,8 @@ class Model(pulumi.ComponentResource):
         role = service_role(
             f"{name}-sagemaker-role",
             parent=self,
-            role_name=resource_name(args.name_prefix, args.stack, args.model, "sagemaker", limit=64),
+            role_name=model_role_name(args.name_prefix, args.stack, args.model),
+            permissions_boundary=args.permissions_boundary_arn,
             service="sagemaker.amazonaws.com",
             description=f"SageMaker jobs and endpoint of model {args.model} ({args.stack})",
             tags=args.tags,

@@ -59,3 +59,40 @@ def endpoint_name(prefix: str, stack: str, model: str) -> str:
 def drift_alarm_name(prefix: str, stack: str, model: str) -> str:
     """The alarm on the model's maximum drift score; its ALARM state triggers retraining."""
     return f"{job_prefix(prefix, stack, model)}-drift"
+
+
+def stem(prefix: str, stack: str) -> str:
+    """Every physical name of a stack starts with ``<stem>-`` (IAM and resource policies scope to it)."""
+    return f"{prefix}-{stack}".lower()
+
+
+def model_role_name(prefix: str, stack: str, model: str) -> str:
+    """The SageMaker execution role of a model's jobs and endpoint."""
+    return resource_name(prefix, stack, model, "sagemaker", limit=64)
+
+
+def deploy_role_name(prefix: str, stack: str) -> str:
+    """The GitHub Actions deploy role of a stack."""
+    return resource_name(prefix, stack, "deploy", limit=64)
+
+
+def preview_role_name(prefix: str, stack: str) -> str:
+    """The read-only role pull-request previews of a stack run as."""
+    return resource_name(prefix, stack, "preview", limit=64)
+
+
+def boundary_name(prefix: str, stack: str) -> str:
+    """The managed policy every role of the stack carries as its permissions boundary."""
+    return resource_name(prefix, stack, "boundary", limit=128)
+
+
+def topic_name(prefix: str, stack: str) -> str:
+    return resource_name(prefix, stack, "notifications", limit=256)
+
+
+def overlapping_stems(stems: dict[str, str]) -> list[tuple[str, str]]:
+    """Pairs (a, b) of stacks whose scopes overlap: ``<stem a>-`` is a prefix of ``<stem b>-`` (``prod`` and
+    ``prod-eu`` both match ``mlops-prod-*``), so one stack's IAM scopes would reach the other's resources."""
+    return sorted(
+        (a, b) for a, sa in stems.items() for b, sb in stems.items() if a != b and f"{sb}-".startswith(f"{sa}-")
+    )

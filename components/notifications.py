@@ -18,6 +18,10 @@ class NotificationTopicArgs:
     topic_name: str
     kms_key_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
+    partition: pulumi.Input[str] = "aws"
+    region: str = "us-east-1"
+    stem: str | None = None
+    """Only alarms and rules whose names start with ``<stem>-`` may publish (``None``: any of the account's)."""
     emails: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
@@ -41,8 +45,8 @@ class NotificationTopic(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             f"{name}-policy",
             arn=topic.arn,
-            policy=pulumi.Output.all(topic.arn, args.account_id).apply(
-                lambda a: json.dumps(iam.topic_policy(a[0], a[1]))
+            policy=pulumi.Output.all(topic.arn, args.account_id, args.partition).apply(
+                lambda a: json.dumps(iam.topic_policy(a[0], a[1], a[2], args.region, args.stem))
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -92,6 +92,8 @@ class TrainingPipelineArgs:
     security_group_ids: tuple[str, ...] = ()
     quality_alarm_name: str | None = None
     """The model's live-quality alarm; when given, its ALARM state starts a training run (``quality.retrain_on_alarm``)."""
+    permissions_boundary_arn: pulumi.Input[str] | None = None
+    """The stack's permissions boundary, carried by the flow's roles."""
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
 
@@ -186,6 +188,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             description=f"Continuous-training flow of model {args.model} ({args.stack})",
             tags=args.tags,
             source_account=args.account_id,
+            permissions_boundary=args.permissions_boundary_arn,
         )
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
@@ -439,6 +442,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             description=f"Lets {service} start runs of the {a.model} flow ({a.stack})",
             tags=a.tags,
             source_account=a.account_id,
+            permissions_boundary=a.permissions_boundary_arn,
         )
         def document(v: list[Any]) -> str:
             statements = [start_execution_statement(v[0], tuple(aliases))]

@@ -34,6 +34,10 @@ class SecureBucketArgs:
     """Deliver server access logs to this bucket under ``<component name>/``; ``None`` turns logging off."""
     receives_access_logs: bool = False
     """Allow the S3 logging service of this account to write here."""
+    access_log_sources: tuple[pulumi.Input[str], ...] = ()
+    """With ``receives_access_logs``: the buckets (names) whose logs may be delivered here; empty: any of the account's."""
+    writers: pulumi.Input[dict[str, list[str]]] | None = None
+    """Key prefix → the only principal ARNs that may put objects under it (bucket policy)."""
     eventbridge_notifications: bool = False
     object_lock: ObjectLock | None = None
     force_destroy: bool = False
@@ -125,16 +129,25 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-lifecycle", bucket=bucket.id, rules=rules, opts=child([versioning])
         )
 
-        def policy_doc(a: list[str]) -> str:
-            stmts = [iam.deny_insecure_transport(a[0])]
+        def policy_doc(a: list) -> str:
+            bucket_arn, account_id, key_arn, partition, writers, *sources = a
+            stmts = [iam.deny_insecure_transport(bucket_arn)]
+            if key_arn is not None:
+                stmts += iam.deny_foreign_encryption(bucket_arn, key_arn)
+            if writers:
+                stmts += iam.restrict_writers(bucket_arn, writers)
             if args.receives_access_logs:
-                stmts.append(iam.allow_access_log_delivery(a[0], a[1]))
+                source_arns = [f"arn:{partition}:s3:::{b}" for b in sources] or None
+                stmts.append(iam.allow_access_log_delivery(bucket_arn, account_id, source_arns))
             return json.dumps(iam.document(*stmts))
 
         policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, args.account_id).apply(policy_doc),
+            policy=pulumi.Output.all(
+                bucket.arn, args.account_id, args.kms_key_arn, bucket.arn.apply(lambda arn: arn.split(":")[1]), args.writers,
+                *args.access_log_sources
+            ).apply(policy_doc),
             opts=child([lifecycle]),
         )
         last: pulumi.Resource = policy

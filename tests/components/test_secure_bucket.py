@@ -65,11 +65,21 @@ def test_sse_kms_with_the_given_key_and_bucket_key(register):
 def test_policy_denies_non_tls_on_bucket_and_objects(register):
     _, children, _ = build(register)
     doc = policy(child(children, "aws:s3/bucketPolicy:BucketPolicy"))
-    deny = only([s for s in doc["Statement"] if s["Effect"] == "Deny"])
+    deny = only([s for s in doc["Statement"] if s.get("Sid") == "DenyInsecureTransport"])
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert deny["Action"] == "s3:*"
     assert set(deny["Resource"]) == {"arn:aws:s3:::acme-data", "arn:aws:s3:::acme-data/*"}
     assert not [s for s in doc["Statement"] if s["Effect"] == "Allow"], "a data bucket grants nothing by policy"
+
+
+def test_rejects_uploads_that_name_another_encryption_than_the_stack_key(register):
+    _, children, _ = build(register)
+    statements = {s["Sid"]: s for s in policy(child(children, "aws:s3/bucketPolicy:BucketPolicy"))["Statement"]}
+    key = statements["DenyUploadsWithAForeignKey"]
+    assert key["Effect"] == "Deny" and key["Action"] == "s3:PutObject" and key["Resource"] == "arn:aws:s3:::acme-data/*"
+    assert list(key["Condition"]["StringNotEqualsIfExists"]) == ["s3:x-amz-server-side-encryption-aws-kms-key-id"]
+    assert statements["DenyUploadsNotEncryptedWithKms"]["Condition"] == {
+        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}}
 
 
 def test_versioning_and_lifecycle(register):

@@ -54,6 +54,15 @@ SUPPRESSED: list[tuple[str, str, Callable[[str, Finding, str], bool], str]] = [
     ("identity", "PERMISSIONS_MANAGEMENT_ACTIONS", lambda name, f, text: name.startswith("deploy-"),
      "the deploy role manages this stack's roles and resource policies by design, scoped to the stack's "
      "names and tag, and denied any change to itself (tests/components/test_deploy_identity.py)"),
+    ("identity", "RESOURCE_STAR", lambda name, f, text: name == "platform-boundary",
+     "a permissions boundary grants nothing: its Allow of the stack's services is a ceiling that the roles' own, "
+     "scoped policies grant within; its denies are what it is for (rule iam-boundary-blocks-escalation)"),
+    ("identity", "PERMISSIONS_MANAGEMENT_ACTIONS", lambda name, f, text: name == "platform-boundary",
+     "the boundary's Allow names kms:*/s3:* as the ceiling; its Deny of every IAM write is what bounded roles get"),
+    ("identity", "PRIVILEGE_ESCALATION", lambda name, f, text: name == "platform-boundary",
+     "a boundary cannot escalate: it only limits (and denies every IAM write)"),
+    ("identity", "RESOURCE_POLICY_PRIVILEGE_ESCALATION", lambda name, f, text: name == "platform-boundary",
+     "a boundary cannot escalate: it only limits"),
     ("identity", "PERMISSIONS_MANAGEMENT_ACTIONS", lambda name, f, text: _actions(f) <= {"kms:creategrant"},
      "kms:CreateGrant conditioned on kms:GrantIsForAWSResource: SageMaker encrypts its volumes with the stack key"),
     ("identity", "PRIVILEGE_ESCALATION", lambda name, f, text: name.startswith("deploy-"),
@@ -123,7 +132,12 @@ def test_the_deploy_identity_documents_pass_as_deployed():
     """With real ARNs (not the synth mock's): the trust policy and every deploy policy, state bucket included."""
     provider = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
     assert failing("trust", "deploy-role", json.dumps(trust_policy(provider, "example-org/mlops-stack", "prod"))) == []
-    scope = DeployScope("aws", "eu-west-1", "123456789012", "mlops", "prod", "mlops-prod-deploy", provider, state_bucket="org-state")
+    scope = DeployScope("aws", "eu-west-1", "123456789012", "mlops", "prod", "mlops-prod-deploy", provider,
+                        "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                        "arn:aws:iam::123456789012:policy/mlops-prod-boundary", models=("churn",),
+                        passed_roles=(("sagemaker.amazonaws.com", "mlops-prod-churn-sagemaker"),
+                                      ("states.amazonaws.com", "mlops-prod-churn-states")),
+                        preview_role_name="mlops-prod-preview", state_bucket="org-state")
     for concern, statements in deploy_statements(scope).items():
         text = json.dumps({"Version": "2012-10-17", "Statement": statements})
         assert failing("identity", f"deploy-{concern}", text) == []

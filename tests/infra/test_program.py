@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from helpers import only, policy
 
@@ -56,8 +58,37 @@ def test_prod_buckets_encrypted_versioned_private_tls_only(manifests):
         assert config_child(m, "aws:s3/bucketVersioning:BucketVersioning", role)["inputs"]["versioningConfiguration"]["status"] == "Enabled"
         pab = config_child(m, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", role)["inputs"]
         assert all(pab[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
-        deny = [s for s in policy(config_child(m, "aws:s3/bucketPolicy:BucketPolicy", role))["Statement"] if s["Effect"] == "Deny"]
-        assert only(deny)["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        statements = {s["Sid"]: s for s in policy(config_child(m, "aws:s3/bucketPolicy:BucketPolicy", role))["Statement"]}
+        assert statements["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        if role != "logs":  # uploads naming SSE-S3 or another key are refused
+            assert statements["DenyUploadsWithAForeignKey"]["Condition"] == {
+                "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}}
+            assert statements["DenyUploadsNotEncryptedWithKms"]["Effect"] == "Deny"
+
+
+def test_models_bucket_lets_only_the_deploy_and_model_roles_write_what_jobs_execute(manifests):
+    m = manifests["prod"]
+    statements = [s for s in policy(config_child(m, "aws:s3/bucketPolicy:BucketPolicy", "models"))["Statement"]
+                  if s["Sid"].startswith("OnlyNamedWriters")]
+    writers = {s["Resource"].split("/", 1)[1]: s["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] for s in statements}
+    deploy = ["arn:aws:iam::123456789012:role/mlops-break-glass", "arn:aws:iam::123456789012:role/mlops-prod-deploy"]
+    assert writers == {"code/*": deploy, "churn/bootstrap/*": deploy, "churn/contract/*": deploy,
+                       "churn/runs/*": ["arn:aws:iam::123456789012:role/mlops-prod-churn-sagemaker"]}
+    assert all(s["Effect"] == "Deny" and s["Principal"] == "*" and s["Action"] == "s3:PutObject" for s in statements)
+
+
+def test_the_logs_bucket_takes_access_logs_only_from_the_stack_buckets(manifests):
+    m = manifests["prod"]
+    grant = only([s for s in policy(config_child(m, "aws:s3/bucketPolicy:BucketPolicy", "logs"))["Statement"]
+                  if s["Sid"] == "AllowS3AccessLogDelivery"])
+    assert sorted(grant["Condition"]["ArnLike"]["aws:SourceArn"]) == sorted(
+        f"arn:aws:s3:::{buckets(m)[r]['inputs']['bucket']}" for r in ("capture", "data", "models"))
+
+
+def test_captured_payloads_expire(manifests):
+    lifecycle = only([r for r in manifests["prod"].of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+                      if r["name"] == "platform-capture-lifecycle"])
+    assert {r["id"]: r for r in lifecycle["inputs"]["rules"]}["expire-current-objects"]["expiration"] == {"days": 30}
 
 
 def test_access_logs_go_to_the_logs_bucket(manifests):
@@ -68,9 +99,10 @@ def test_access_logs_go_to_the_logs_bucket(manifests):
     assert not [r for r in m.of_type("aws:s3/bucketLogging:BucketLogging") if r["name"] == "platform-logs-logging"]
 
 
-def test_only_the_data_bucket_sends_eventbridge_events(manifests):
+def test_every_bucket_sends_eventbridge_events(manifests):
     notes = manifests["prod"].of_type("aws:s3/bucketNotification:BucketNotification")
-    assert only(notes)["name"] == "platform-data-notifications" and notes[0]["inputs"]["eventbridge"] is True
+    assert sorted(n["name"] for n in notes) == sorted(f"platform-{r}-notifications" for r in BUCKET_ROLES)
+    assert all(n["inputs"]["eventbridge"] is True for n in notes)
 
 
 def test_model_bucket_object_lock_from_config(manifests):
@@ -93,10 +125,14 @@ def test_key_rotates_has_alias_and_no_wildcard_principal(manifests):
     key = only(m.of_type("aws:kms/key:Key"))
     assert key["inputs"]["enableKeyRotation"] is True
     for stmt in policy(key)["Statement"]:
-        assert stmt["Effect"] == "Allow"
+        if stmt["Effect"] == "Deny":  # the break-glass guard: a wildcard principal is right for a Deny
+            assert stmt["Action"] == ["kms:ScheduleKeyDeletion", "kms:PutKeyPolicy", "kms:DisableKey"]
+            assert stmt["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/mlops-break-glass"}}
+            continue
         assert stmt["Principal"] != "*" and stmt["Principal"].get("AWS") != "*", stmt
         if "Service" in stmt["Principal"]:
             assert "Condition" in stmt, f"service statement {stmt['Sid']} must be bound to the account"
+            assert any(k.startswith("kms:EncryptionContext") for block in stmt["Condition"].values() for k in block), stmt["Sid"]
     assert only(m.of_type("aws:kms/alias:Alias"))["inputs"]["name"] == "alias/mlops-prod"
 
 
@@ -107,8 +143,32 @@ def test_topic_encrypted_with_the_stack_key_and_subscribes_emails(manifests):
     subs = m.of_type("aws:sns/topicSubscription:TopicSubscription")
     assert sorted(s["inputs"]["endpoint"] for s in subs) == ["ml-alerts@example.com", "ml-oncall@example.com"]
     assert all(s["inputs"]["protocol"] == "email" and s["inputs"]["topic"] == m.outputs["topic_arn"] for s in subs)
-    publish = only([s for s in policy(only(m.of_type("aws:sns/topicPolicy:TopicPolicy")))["Statement"] if s["Effect"] == "Allow"])
-    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    publish = [s for s in policy(only(m.of_type("aws:sns/topicPolicy:TopicPolicy")))["Statement"] if s["Effect"] == "Allow"]
+    assert {s["Principal"]["Service"]: s["Condition"] for s in publish} == {
+        "cloudwatch.amazonaws.com": {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                                     "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:mlops-prod-*"}},
+        "events.amazonaws.com": {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                                 "ArnLike": {"aws:SourceArn": "arn:aws:events:us-east-1:123456789012:rule/mlops-prod-*"}},
+    }
+
+
+def test_key_deletion_and_disabling_reach_the_stack_topic(manifests):
+    m = manifests["prod"]
+    rules = {r["inputs"]["name"]: json.loads(r["inputs"]["eventPattern"]) for r in m.of_type("aws:cloudwatch/eventRule:EventRule")}
+    changes = rules["mlops-prod-key-changes"]
+    assert changes["detail"]["eventName"] == ["ScheduleKeyDeletion", "DisableKey", "PutKeyPolicy", "DisableKeyRotation"]
+    assert changes["detail"]["resources"] == {"ARN": [m.outputs["kms_key_arn"]]}
+    assert rules["mlops-prod-key-deleted"] == {"source": ["aws.kms"], "detail-type": ["KMS CMK Deletion"], "resources": [m.outputs["kms_key_arn"]]}
+    targets = {t["inputs"]["rule"]: t["inputs"]["arn"] for t in m.of_type("aws:cloudwatch/eventTarget:EventTarget")}
+    assert targets["mlops-prod-key-changes"] == targets["mlops-prod-key-deleted"] == m.outputs["topic_arn"]
+
+
+def test_sagemaker_log_groups_are_created_with_the_stack_key_and_a_retention(manifests):
+    groups = {g["inputs"]["name"]: g["inputs"] for g in manifests["prod"].of_type("aws:cloudwatch/logGroup:LogGroup")}
+    for name in ("/aws/sagemaker/Endpoints/mlops-prod-churn", "/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs"):
+        assert groups[name]["kmsKeyId"] == manifests["prod"].outputs["kms_key_arn"] and groups[name]["retentionInDays"] == 365
+    assert "/aws/sagemaker/TrainingJobs" not in {g["inputs"]["name"] for g in manifests["dev"].of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert all(g["inputs"]["retentionInDays"] >= 365 for g in manifests["prod"].of_type("aws:cloudwatch/logGroup:LogGroup"))
 
 
 def test_names_and_tags_carry_project_stack_and_environment(manifests):
@@ -222,3 +282,19 @@ def test_rejects_a_pinned_model_package_of_another_group_region_or_account(arn, 
 def test_accepts_a_pinned_model_package_of_the_models_own_group():
     m = synth_keys("pinx", _pin("pinx", "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-pinx-churn/3"), "us-east-1")
     assert m.of_type("aws:sagemaker/model:Model")
+
+
+def test_rejects_a_stack_whose_name_prefixes_another_stacks(tmp_path):
+    """`prod` and `prod-eu` share the IAM scope mlops-prod-*: the second stack file is refused, naming both."""
+    from infra.config import ConfigError, config_from_keys
+    from infra.program import refuse_overlapping_scopes
+
+    body = "config:\n  mlops:environment: dev\n  mlops:region: us-east-1\n"
+    for name in ("prod", "prod-eu", "staging"):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text(body)
+    cfg = config_from_keys({"mlops:environment": "dev", "mlops:region": "us-east-1"}, "t")
+    with pytest.raises(ConfigError, match=r"stack 'prod' \(names mlops-prod-\*\) prefixes stack 'prod-eu'"):
+        refuse_overlapping_scopes(cfg, "prod-eu", tmp_path)
+    refuse_overlapping_scopes(cfg, "staging", tmp_path)  # no overlap: no error
+    (tmp_path / "Pulumi.prod-eu.yaml").write_text(body + "  mlops:name_prefix: eu\n")
+    refuse_overlapping_scopes(cfg, "prod", tmp_path)  # another prefix separates them
