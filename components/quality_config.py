@@ -39,6 +39,9 @@ class QualityConfig(BaseModel):
     retrain_on_alarm: bool = Field(False, description="Start a training run when the quality alarm enters ALARM, like the drift alarm.")
     lambda_memory_mb: int = Field(1024, ge=256, le=10240, description="Memory of the quality Lambda.")
     lambda_timeout_seconds: int = Field(900, ge=30, le=900, description="Timeout of the quality Lambda.")
+    lambda_reserved_concurrency: int = Field(
+        2, ge=1, le=100, description="Concurrent runs the quality Lambda may have (reserved: a retry storm cannot starve the account)."
+    )
     log_retention_days: LogRetentionDays = Field(30, description="Days the quality job's logs are kept.")
 
     @field_validator("schedule")
