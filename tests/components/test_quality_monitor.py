@@ -172,3 +172,21 @@ def test_failed_runs_land_in_an_encrypted_dead_letter_queue_with_an_alarm(dev):
     assert alarms["mlops-dev-churn-quality-failed"]["dimensions"] == {"QueueName": f"{DEV}-dlq"}
     role = only([r for r in dev.of_type("aws:iam/role:Role") if r["inputs"]["name"] == DEV])["inputs"]
     assert role["permissionsBoundary"] == "arn:aws:iam::123456789012:policy/mlops-dev-boundary", "the stack's boundary, as every stack role"
+
+
+@pytest.mark.parametrize(
+    ("quality", "message"),
+    [
+        ({"schedule": "cron(0 3 * * ? *)"}, "alarm_period_seconds is required with a cron schedule"),
+        ({"schedule": "rate(30 minutes)"}, "at least an hour"),
+        ({"labels_stopped_periods": 8}, "labels_stopped_periods \\(8\\) x the alarm period \\(86400 s\\) exceeds the 7 days"),
+        ({"schedule": "cron(0 3 * * SUN *)", "alarm_period_seconds": 86400}, "exactly one of day-of-month and day-of-week must be '\\?'"),
+    ],
+)
+def test_rejects_a_quality_schedule_cloudwatch_cannot_alarm_on(quality, message):
+    from pydantic import ValidationError
+
+    from components.quality_config import QualityConfig
+
+    with pytest.raises(ValidationError, match=message):
+        QualityConfig(enabled=True, **quality)
