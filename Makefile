@@ -9,11 +9,20 @@ LOCALSTACK_PYTHON ?= $(shell for c in python3.13 python3.12 /root/.pyenv/version
 	$$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v $$c || echo $$c; } && break; done)
 VENV := .venv
 LS_VENV := .localstack-venv
+# asl-validator (npm) checks the synthesized state machine definitions in the tests; pinned by its lock file.
+ASL_VALIDATOR := .ci/asl-validator
 STACK ?= dev
 
-.PHONY: install deploy-install synth test bench localstack clean
+.PHONY: install browser deploy-install synth test bench localstack clean
 
-install: $(VENV)/.installed $(LS_VENV)/.installed
+install: $(VENV)/.installed $(LS_VENV)/.installed $(ASL_VALIDATOR)/node_modules/.installed browser
+
+# Debian's Chromium renders `mlops report`'s page in the tests (headless, loopback only). Installed when missing
+# and we may (root); otherwise the test skips locally and fails under CI=true.
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }; }
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +47,11 @@ $(LS_VENV)/.installed: .ci/localstack-requirements.txt
 	$(LS_VENV)/bin/pip install --quiet -r .ci/localstack-requirements.txt
 	touch $@
 
+$(ASL_VALIDATOR)/node_modules/.installed: $(ASL_VALIDATOR)/package.json $(ASL_VALIDATOR)/package-lock.json
+	@command -v npm >/dev/null || { echo "asl-validator needs Node.js and npm (e.g. apt-get install nodejs npm)"; exit 1; }
+	npm ci --prefix $(ASL_VALIDATOR) --no-audit --no-fund --silent
+	touch $@
+
 synth: $(VENV)/.installed
 	$(VENV)/bin/mlops synth --stack $(STACK)
 
@@ -52,4 +66,4 @@ localstack: $(LS_VENV)/.installed
 	GATEWAY_LISTEN=127.0.0.1:4566 $(LS_VENV)/bin/python -m localstack.runtime.main
 
 clean:
-	rm -rf $(VENV) $(LS_VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LS_VENV) $(ASL_VALIDATOR)/node_modules .pytest_cache .hypothesis

@@ -10,7 +10,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.endpoint import ENDPOINT_NAMESPACE, VARIANT
-from training.drift import METRIC_MAX
+from training.drift import METRIC_MAX, METRIC_PREDICTION
+from training.quality import METRIC_JOINED, METRIC_LABELS, QUALITY_METRIC_PREFIX
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class DashboardModel:
     endpoint_name: str | None
     metric_namespace: str
     state_machine_arn: pulumi.Input[str] | None = None
+    quality: tuple[str, float] | None = None
+    """(metric, production standard) when the model's live quality is monitored."""
 
 
 def dashboard_body(region: str, models: list[dict[str, Any]]) -> dict[str, Any]:
@@ -50,8 +53,15 @@ def dashboard_body(region: str, models: list[dict[str, Any]]) -> dict[str, Any]:
                 graph(6, "Errors", [[ENDPOINT_NAMESPACE, "Invocation5XXErrors", *dims], [ENDPOINT_NAMESPACE, "Invocation4XXErrors", *dims]])
             )
             widgets.append(graph(12, "Model latency p99 (µs)", [[ENDPOINT_NAMESPACE, "ModelLatency", *dims]], stat="p99"))
-        widgets.append(graph(18, "Drift (max score)", [[m["metric_namespace"], METRIC_MAX, "Model", m["model"]]], stat="Maximum"))
+        widgets.append(
+            graph(
+                18, "Drift (inputs: max feature PSI; answers: PSI)",
+                [[m["metric_namespace"], METRIC_MAX, "Model", m["model"]], [m["metric_namespace"], METRIC_PREDICTION, "Model", m["model"]]],
+                stat="Maximum",
+            )
+        )
         y += 6
+        second_row = False
         if m.get("state_machine_arn"):
             arn = m["state_machine_arn"]
             widgets.append(
@@ -66,6 +76,21 @@ def dashboard_body(region: str, models: list[dict[str, Any]]) -> dict[str, Any]:
                     period=3600,
                 )
             )
+            second_row = True
+        if m.get("quality"):
+            metric, standard = m["quality"]
+            ns = m["metric_namespace"]
+            widgets.append(
+                graph(
+                    6, f"Live quality ({metric}, from ground truth)", [[ns, QUALITY_METRIC_PREFIX + metric, "Model", m["model"]]], stat="Average",
+                    period=3600, annotations={"horizontal": [{"label": "production standard", "value": standard}]},
+                )
+            )
+            widgets.append(
+                graph(12, "Ground truth (labels, joined)", [[ns, METRIC_LABELS, "Model", m["model"]], [ns, METRIC_JOINED, "Model", m["model"]]], period=3600)
+            )
+            second_row = True
+        if second_row:
             y += 6
     return {"start": "-P7D", "widgets": widgets}
 
@@ -81,7 +106,7 @@ class StackDashboard(pulumi.ComponentResource):
                 dashboard_body(
                     region,
                     [
-                        {"model": m.model, "endpoint_name": m.endpoint_name, "metric_namespace": m.metric_namespace, "state_machine_arn": arn}
+                        {"model": m.model, "endpoint_name": m.endpoint_name, "metric_namespace": m.metric_namespace, "state_machine_arn": arn, "quality": m.quality}
                         for m, arn in zip(models, resolved)
                     ],
                 )

@@ -10,7 +10,7 @@ Why a Lambda starts the processing job rather than a Scheduler universal target
 finds the bootstrap placeholder (no ``baseline.json``) starts nothing, instead of paying for an
 instance to find out.
 
-Alarms, both with ``Model`` dimensions, actions to the stack topic:
+Alarms with ``Model`` dimensions, actions to the stack topic:
 - drift: ``MaxDriftScore`` (the largest per-feature PSI) above the threshold in ``datapoints_to_alarm``
   of ``evaluation_periods``; missing data is not breaching (no traffic is not drift). The CT flow's
   EventBridge rule starts retraining on its ALARM state change.
@@ -19,6 +19,8 @@ Alarms, both with ``Model`` dimensions, actions to the stack topic:
   fires when capture stops arriving (0 records in the window) and when the job itself stops
   publishing (a failing or deleted function: missing datapoints). Before the first trained model
   the job publishes nothing, so a fresh stack's alarm is in ALARM until a model serves traffic.
+- prediction drift: ``PredictionDrift`` (the PSI of the model's answers against its validation split) above
+  the same threshold; missing data is not breaching. It notifies; retraining follows the input-drift alarm.
 """
 
 from __future__ import annotations
@@ -41,14 +43,13 @@ from components.drift_config import DriftConfig
 from components.endpoint_config import EndpointConfig
 from components.model import Model
 from components.naming import drift_alarm_name, job_prefix, resource_name
-from training.drift import METRIC_MAX, METRIC_RECORDS, JobSettings
+from training.drift import METRIC_MAX, METRIC_PREDICTION, METRIC_RECORDS, REPORTS_PREFIX, JobSettings
 
-REPORTS_PREFIX = "drift-reports"
 HANDLER = "training.drift.handler"
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"  # Graviton: cheaper per GB-second, and numpy ships aarch64 wheels
-LAMBDA_MODULES = ("__init__.py", "capture.py", "drift.py")
-"""The part of training/ the job imports: numpy, boto3 (in the runtime) and the standard library only."""
+LAMBDA_MODULES = ("__init__.py", "capture.py", "drift.py", "metric_names.py", "metrics.py", "quality.py")
+"""The part of training/ the drift and quality jobs import: numpy, boto3 (in the runtime) and the standard library only."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ class AlarmDefinition:
 
 
 def alarm_definitions(prefix: str, stack: str, model: str, namespace: str, cfg: DriftConfig) -> list[AlarmDefinition]:
-    """The drift alarm and the capture-stopped alarm of a model (see the module docstring)."""
+    """The drift, capture-stopped and prediction-drift alarms of a model (see the module docstring)."""
     dims = {"Model": model}
     return [
         AlarmDefinition(
@@ -245,7 +246,44 @@ def alarm_definitions(prefix: str, stack: str, model: str, namespace: str, cfg: 
             datapoints_to_alarm=cfg.capture_stopped_periods,
             treat_missing_data="breaching",
         ),
+        AlarmDefinition(
+            name=prediction_drift_alarm_name(prefix, stack, model),
+            description=f"{model}: the PSI of the model's answers against its validation split is above {cfg.threshold:g} (prediction drift)",
+            namespace=namespace,
+            metric_name=METRIC_PREDICTION,
+            dimensions=dims,
+            statistic="Maximum",
+            period=cfg.period_seconds,
+            comparison_operator="GreaterThanThreshold",
+            threshold=cfg.threshold,
+            evaluation_periods=cfg.evaluation_periods,
+            datapoints_to_alarm=cfg.datapoints_to_alarm or cfg.evaluation_periods,
+            treat_missing_data="notBreaching",
+        ),
     ]
+
+
+def prediction_drift_alarm_name(prefix: str, stack: str, model: str) -> str:
+    """The alarm on the model's answers drifting (notifies; retraining follows the input-drift alarm)."""
+    return f"{job_prefix(prefix, stack, model)}-prediction-drift"
+
+
+def job_error_alarm(prefix: str, stack: str, model: str, function_name: str, job: str = "drift") -> AlarmDefinition:
+    """A monitoring job itself failing (an error in its Lambda; the drift one also starts the processing engine's job)."""
+    return AlarmDefinition(
+        name=f"{job_prefix(prefix, stack, model)}-{job}-job-errors",
+        description=f"{model}: the {job} job failed (Lambda {function_name} errors); {job} is not being measured",
+        namespace="AWS/Lambda",
+        metric_name="Errors",
+        dimensions={"FunctionName": function_name},
+        statistic="Sum",
+        period=300,
+        comparison_operator="GreaterThanThreshold",
+        threshold=0.0,
+        evaluation_periods=1,
+        datapoints_to_alarm=1,
+        treat_missing_data="notBreaching",
+    )
 
 
 def job_statements(
@@ -566,6 +604,7 @@ class DriftMonitor(pulumi.ComponentResource):
         )
 
         definitions = alarm_definitions(m.name_prefix, m.stack, m.model, m.metric_namespace, cfg)
+        definitions.append(job_error_alarm(m.name_prefix, m.stack, m.model, physical))
         for d in definitions:
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{d.name.removeprefix(m.job_prefix + '-')}-alarm", tags=args.tags, opts=child, **d.pulumi_args(args.topic_arn)

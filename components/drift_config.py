@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _RATE = re.compile(r"^rate\((?P<n>[1-9]\d*) (?P<unit>minute|minutes|hour|hours|day|days)\)$")
-_CRON = re.compile(r"^cron\(\S+( \S+){5}\)$")
+_CRON_FIELDS = 6
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 # CloudWatch Logs accepts only these retention periods.
 LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
@@ -21,6 +21,32 @@ def rate_seconds(expression: str) -> int | None:
     """Seconds between runs of a ``rate(...)`` schedule; ``None`` for a cron expression."""
     m = _RATE.match(expression)
     return int(m["n"]) * _UNIT_SECONDS[m["unit"].rstrip("s")] if m else None
+
+
+def check_schedule(expression: str) -> str:
+    """Validate an EventBridge Scheduler ``rate()``/``cron()`` expression; the error says what is accepted.
+
+    The one validator of every schedule in the config (retraining and drift). One-time ``at()`` schedules are
+    refused: they are not a cadence.
+    """
+    m = _RATE.match(expression)
+    if m is not None:
+        if (m["n"] == "1") == m["unit"].endswith("s"):
+            unit = m["unit"].rstrip("s")
+            raise ValueError(f"use the singular unit for 1 and the plural otherwise, e.g. rate(1 {unit}) or rate({m['n']} {unit}s)")
+        return expression
+    if expression.startswith("cron(") and expression.endswith(")"):
+        fields = expression[5:-1].split()
+        if len(fields) != _CRON_FIELDS:
+            raise ValueError(
+                f"cron() takes 6 fields (minutes hours day-of-month month day-of-week year), got {len(fields)}; "
+                "e.g. cron(0 3 ? * SUN *)"
+            )
+        day_of_month, day_of_week = fields[2], fields[4]
+        if (day_of_month == "?") == (day_of_week == "?"):
+            raise ValueError("exactly one of day-of-month and day-of-week must be '?', e.g. cron(0 3 ? * SUN *)")
+        return expression
+    raise ValueError("expected rate(N minutes|hours|days) or cron(minutes hours day-of-month month day-of-week year)")
 
 
 class DriftConfig(BaseModel):
@@ -67,12 +93,7 @@ class DriftConfig(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str) -> str:
-        m = _RATE.match(v)
-        if m is None and not _CRON.match(v):
-            raise ValueError("expected rate(N minutes|hours|days) or cron(minutes hours day-of-month month day-of-week year)")
-        if m is not None and (m["n"] == "1") != (not m["unit"].endswith("s")):
-            raise ValueError(f"use the singular unit for 1 and the plural otherwise, e.g. rate(1 {m['unit'].rstrip('s')}) or rate({m['n']} {m['unit'].rstrip('s')}s)")
-        return v
+        return check_schedule(v)
 
     @model_validator(mode="after")
     def _alarm_window(self) -> "DriftConfig":

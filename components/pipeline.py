@@ -18,6 +18,7 @@ from components.naming import resource_name
 from components.pipeline_config import PipelineConfig
 from components.pipeline_definition import (
     DEPLOY_ALIAS,
+    TRAINED_METRIC,
     TRAINING_ALIAS,
     JobResources,
     PipelineSpec,
@@ -25,6 +26,7 @@ from components.pipeline_definition import (
     approval_rule,
     build_definition,
     drift_rule,
+    quality_rule,
     new_data_rule,
     schedule_target_input,
     start_execution_statement,
@@ -35,6 +37,15 @@ from components.secure_bucket import SecureBucket
 from training.contract import Hyperparameters
 
 SCHEDULER_TARGET = "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
+# AWS/States execution metrics that mean a run ended without finishing its own work: the safety net for
+# whatever the flow's own catches miss (States.Runtime cannot be caught).
+EXECUTION_ALARMS = {
+    "ExecutionsFailed": "failed",
+    "ExecutionsTimedOut": "timed-out",
+    "ExecutionsAborted": "aborted",
+}
+# Triggers that cannot start a run: EventBridge and Scheduler retry for an hour, then park the event here.
+TRIGGER_RETRY = {"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10}
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,8 @@ class TrainingPipelineArgs:
     """Where the endpoint captures requests (the serving component's ``capture_uri``)."""
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    quality_alarm_name: str | None = None
+    """The model's live-quality alarm; when given, its ALARM state starts a training run (``quality.retrain_on_alarm``)."""
     permissions_boundary_arn: pulumi.Input[str] | None = None
     """The stack's permissions boundary, carried by the flow's roles."""
     tags: dict[str, str] = field(default_factory=dict)
@@ -97,6 +110,22 @@ class TrainingPipelineArgs:
         return state_machine_name(self.name_prefix, self.stack, self.model)
 
 
+def validate_args(args: TrainingPipelineArgs) -> None:
+    """The flow's plain-value checks, run before any resource (``PipelineSpec`` repeats them for direct use)."""
+    if bool(args.subnet_ids) != bool(args.security_group_ids):
+        raise ValueError(
+            f"TrainingPipeline {args.model!r}: subnet_ids {list(args.subnet_ids)} and security_group_ids "
+            f"{list(args.security_group_ids)} go together; a VPC job needs both (or neither)"
+        )
+    if len(args.job_prefix) > 32:
+        raise ValueError(
+            f"TrainingPipeline {args.model!r}: job_prefix {args.job_prefix!r} is {len(args.job_prefix)} characters; at most 32 "
+            "(job names add a step, a run id and the retry count within SageMaker's 63)"
+        )
+    if args.deploy_enabled and args.capture_uri is None:
+        raise ValueError(f"TrainingPipeline {args.model!r}: a flow that deploys needs the endpoint's capture_uri")
+
+
 class TrainingPipeline(pulumi.ComponentResource):
     """The state machine (published versions behind aliases), its role, log group and trigger rules."""
 
@@ -108,6 +137,7 @@ class TrainingPipeline(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: TrainingPipelineArgs, opts: pulumi.ResourceOptions | None = None):
+        validate_args(args)  # before anything is registered, the component itself included
         super().__init__("mlops:pipeline:TrainingPipeline", name, None, opts)
         self.args = args
         cfg = args.config
@@ -210,6 +240,8 @@ class TrainingPipeline(pulumi.ComponentResource):
             rules.append(("new-data", self.spec.apply(new_data_rule), alias))
         if cfg.triggers.on_drift:
             rules.append(("drift", self.spec.apply(lambda s: drift_rule(s, args.drift_alarm_name)), alias))
+        if args.quality_alarm_name:
+            rules.append(("quality", self.spec.apply(lambda s: quality_rule(s, args.quality_alarm_name)), alias))
         if self._deploy_mode:
             deploy_alias = aws.sfn.Alias(
                 f"{name}-deploy-alias",
@@ -221,13 +253,42 @@ class TrainingPipeline(pulumi.ComponentResource):
             self.deploy_alias_arn = deploy_alias.arn
             rules.append(("approved", self.spec.apply(approval_rule), deploy_alias))
 
+        dlq = None
+        if rules or cfg.triggers.schedule is not None:
+            # Encrypted with SQS-managed keys: EventBridge may write to it without a grant on the stack key.
+            dlq = aws.sqs.Queue(
+                f"{name}-trigger-dlq",
+                name=resource_name(args.name_prefix, args.stack, args.model, "trigger-dlq", limit=80),
+                sqs_managed_sse_enabled=True,
+                message_retention_seconds=cfg.dead_letter_retention_days * 86400,
+                tags=args.tags,
+                opts=child,
+            )
         if rules:
+            assert dlq is not None
             aliases = sorted({TRAINING_ALIAS if target is alias else DEPLOY_ALIAS for *_, target in rules})
             events_role = self._starter_role(name, "events", "events.amazonaws.com", aliases)
+            rule_arns = []
             for suffix, rule_spec, target_alias in rules:
-                self._rule(name, suffix, rule_spec, events_role, target_alias)
+                rule_arns.append(self._rule(name, suffix, rule_spec, events_role, target_alias, dlq))
+            aws.sqs.QueuePolicy(
+                f"{name}-trigger-dlq-policy",
+                queue_url=dlq.url,
+                policy=pulumi.Output.all(dlq.arn, *rule_arns).apply(
+                    lambda v: json.dumps(iam.document({
+                        "Sid": "OwnRulesParkUndeliveredTriggers",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": v[0],
+                        "Condition": {"ArnEquals": {"aws:SourceArn": sorted(v[1:])}},
+                    }))
+                ),
+                opts=child,
+            )
         if cfg.triggers.schedule is not None:
-            scheduler_role = self._starter_role(name, "scheduler", "scheduler.amazonaws.com", [TRAINING_ALIAS])
+            assert dlq is not None
+            scheduler_role = self._starter_role(name, "scheduler", "scheduler.amazonaws.com", [TRAINING_ALIAS], dlq_arn=dlq.arn)
             aws.scheduler.Schedule(
                 f"{name}-schedule",
                 name=resource_name(args.name_prefix, args.stack, args.model, "retrain", limit=64),
@@ -238,10 +299,13 @@ class TrainingPipeline(pulumi.ComponentResource):
                     "arn": SCHEDULER_TARGET,
                     "role_arn": scheduler_role.arn,
                     "input": self.spec.apply(schedule_target_input),
-                    "retry_policy": {"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10},
+                    "retry_policy": TRIGGER_RETRY,
+                    "dead_letter_config": {"arn": dlq.arn},
                 },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[alias]),
             )
+
+        self._alarms(name, state_machine)
 
         self.state_machine_arn = state_machine.arn
         self.state_machine_name = state_machine.name
@@ -321,8 +385,54 @@ class TrainingPipeline(pulumi.ComponentResource):
             tags=a.tags,
         )
 
-    def _starter_role(self, name: str, kind: str, service: str, aliases: list[str]) -> aws.iam.Role:
-        """A role an AWS service assumes to start runs, only through the given aliases."""
+    def _alarms(self, name: str, state_machine: aws.sfn.StateMachine) -> None:
+        """Runs that end failed, timed out or aborted, and a model that has not been retrained for too long."""
+        a, cfg = self.args, self.args.config
+        for metric, what in EXECUTION_ALARMS.items():
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{what}-alarm",
+                name=resource_name(a.name_prefix, a.stack, a.model, f"ct-runs-{what}", limit=255),
+                alarm_description=f"{a.model}: a continuous-training run {what.replace('-', ' ')} (see the execution in the Step Functions console)",
+                namespace="AWS/States",
+                metric_name=metric,
+                dimensions={"StateMachineArn": state_machine.arn},
+                statistic="Sum",
+                period=300,
+                evaluation_periods=1,
+                datapoints_to_alarm=1,
+                comparison_operator="GreaterThanThreshold",
+                threshold=0,
+                treat_missing_data="notBreaching",
+                alarm_actions=[a.topic_arn],
+                tags=a.tags,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        days = cfg.effective_staleness_days
+        if days is not None:
+            namespace, metric = TRAINED_METRIC
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-stale-alarm",
+                name=resource_name(a.name_prefix, a.stack, a.model, "ct-stale", limit=255),
+                alarm_description=f"{a.model}: no run has trained and registered a model for {days} days",
+                namespace=namespace,
+                metric_name=metric,
+                dimensions={"StateMachine": a.state_machine_name},
+                statistic="Sum",
+                period=86400,
+                evaluation_periods=days,
+                datapoints_to_alarm=days,
+                comparison_operator="LessThanThreshold",
+                threshold=1,
+                # No datapoint is no training: missing data breaches.
+                treat_missing_data="breaching",
+                alarm_actions=[a.topic_arn],
+                ok_actions=[a.topic_arn],
+                tags=a.tags,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+    def _starter_role(self, name: str, kind: str, service: str, aliases: list[str], dlq_arn: pulumi.Output[str] | None = None) -> aws.iam.Role:
+        """A role an AWS service assumes to start runs, only through the given aliases (Scheduler: and park failures)."""
         a = self.args
         role = service_role(
             f"{name}-{kind}-role",
@@ -334,15 +444,23 @@ class TrainingPipeline(pulumi.ComponentResource):
             source_account=a.account_id,
             permissions_boundary=a.permissions_boundary_arn,
         )
+        def document(v: list[Any]) -> str:
+            statements = [start_execution_statement(v[0], tuple(aliases))]
+            if len(v) > 1:
+                # Scheduler writes undeliverable invocations to the DLQ as this role.
+                statements.append({"Sid": "ParkUndeliveredTriggers", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": v[1]})
+            return json.dumps(iam.document(*statements))
+
         aws.iam.RolePolicy(
             f"{name}-{kind}-start",
             role=role.id,
-            policy=self.spec.apply(lambda s: json.dumps(iam.document(start_execution_statement(s, tuple(aliases))))),
+            policy=pulumi.Output.all(self.spec, *([dlq_arn] if dlq_arn is not None else [])).apply(document),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return role
 
-    def _rule(self, name: str, suffix: str, rule_spec: pulumi.Output[RuleSpec], role: aws.iam.Role, alias: aws.sfn.Alias) -> None:
+    def _rule(self, name: str, suffix: str, rule_spec: pulumi.Output[RuleSpec], role: aws.iam.Role, alias: aws.sfn.Alias,
+              dlq: aws.sqs.Queue) -> pulumi.Output[str]:
         a = self.args
         rule = aws.cloudwatch.EventRule(
             f"{name}-{suffix}",
@@ -362,5 +480,8 @@ class TrainingPipeline(pulumi.ComponentResource):
                 "input_paths": rule_spec.apply(lambda r: r.input_paths),
                 "input_template": rule_spec.apply(lambda r: r.input_template),
             },
+            retry_policy=TRIGGER_RETRY,
+            dead_letter_config={"arn": dlq.arn},
             opts=pulumi.ResourceOptions(parent=self),
         )
+        return rule.arn

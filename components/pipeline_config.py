@@ -10,39 +10,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from components.drift_config import _RATE, LogRetentionDays
+from components.drift_config import LogRetentionDays, check_schedule
 
-_CRON_FIELDS = 6
+__all__ = ["check_schedule", "PipelineConfig", "TriggersConfig", "VpcConfig"]
+
 Approval = Literal["auto", "manual"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def check_schedule(expression: str) -> str:
-    """Validate an EventBridge Scheduler ``rate()``/``cron()`` expression; the error says what is accepted.
-
-    One-time ``at()`` schedules are refused: they are not a retraining cadence.
-    """
-    m = _RATE.match(expression)
-    if m is not None:
-        if (m["n"] == "1") == m["unit"].endswith("s"):
-            unit = m["unit"].rstrip("s")
-            raise ValueError(f"use the singular unit for 1 and the plural otherwise, e.g. rate(1 {unit}) or rate({m['n']} {unit}s)")
-        return expression
-    if expression.startswith("cron(") and expression.endswith(")"):
-        fields = expression[5:-1].split()
-        if len(fields) != _CRON_FIELDS:
-            raise ValueError(
-                f"cron() takes 6 fields (minutes hours day-of-month month day-of-week year), got {len(fields)}; "
-                "e.g. cron(0 3 ? * SUN *)"
-            )
-        day_of_month, day_of_week = fields[2], fields[4]
-        if (day_of_month == "?") == (day_of_week == "?"):
-            raise ValueError("exactly one of day-of-month and day-of-week must be '?', e.g. cron(0 3 ? * SUN *)")
-        return expression
-    raise ValueError("expected rate(N minutes|hours|days) or cron(minutes hours day-of-month month day-of-week year)")
 
 
 class TriggersConfig(_Strict):
@@ -78,6 +54,20 @@ class PipelineConfig(_Strict):
     pin_version: int | None = Field(
         None, ge=1, description="Route the flow's aliases to this published version instead of the newest (roll the flow back)."
     )
+    staleness_days: int | None = Field(
+        None, ge=1, le=7,
+        description="Alarm when no run has trained and registered a model for this many days (CloudWatch looks back at most 7). "
+        "Default: 7 with a schedule, no alarm without one.",
+    )
+    dead_letter_retention_days: int = Field(
+        14, ge=1, le=14, description="Days a trigger that could not start a run is kept in the flow's dead-letter queue."
+    )
+
+    @property
+    def effective_staleness_days(self) -> int | None:
+        if self.staleness_days is not None:
+            return self.staleness_days
+        return 7 if self.triggers.schedule is not None else None
 
     def approval_for(self, environment: str) -> Approval:
         """The effective approval mode: explicit, else automatic in dev and manual in staging and prod."""

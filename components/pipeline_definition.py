@@ -160,6 +160,9 @@ class PipelineSpec:
     settle_seconds: int = 60
     deploy_poll_seconds: int = 60
     deploy_timeout_seconds: int = 5400
+    guard_poll_seconds: int = 5
+    guard_max_polls: int = 24
+    """A run waits this many polls to see itself in ListExecutions (or for the run that queued it to end)."""
     service_retry: RetryPolicy = SERVICE_RETRY
     capacity_retry: RetryPolicy = CAPACITY_RETRY
     aux_retry: RetryPolicy = AUX_RETRY
@@ -329,8 +332,11 @@ def _processing_job(spec: PipelineSpec, step: str, module: str, output_leaf: str
             "Tags": spec.tag_list(),
         }
     )
+    # Isolated always: the code package vendors its wheels, inputs and outputs go through SageMaker's own S3 access.
+    network: dict[str, Any] = {"EnableNetworkIsolation": True}
     if spec.vpc is not None:
-        params["NetworkConfig"] = {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": True, "VpcConfig": spec.vpc}
+        network.update({"EnableInterContainerTrafficEncryption": True, "VpcConfig": spec.vpc})
+    params["NetworkConfig"] = network
     return params
 
 
@@ -376,6 +382,8 @@ def _training_job(spec: PipelineSpec) -> dict[str, Any]:
         "StoppingCondition": {"MaxRuntimeInSeconds": t.max_runtime_seconds},
         "Environment": {"MLOPS_CONTRACT": _contract_file(spec, "/opt/ml/input/data/contract"), "MLOPS_MODEL": spec.model},
         "Tags": spec.tag_list(),
+        # Isolated always: no egress from the container; SageMaker itself fetches the channels and the image.
+        "EnableNetworkIsolation": True,
     }
     if spec.spot:
         params["EnableManagedSpotTraining"] = True
@@ -384,34 +392,155 @@ def _training_job(spec: PipelineSpec) -> dict[str, Any]:
         params["CheckpointConfig"] = {"S3Uri.$": _run_uri(spec, "checkpoints"), "LocalPath": "/opt/ml/checkpoints"}
     if spec.vpc is not None:
         params["VpcConfig"] = spec.vpc
-        params["EnableNetworkIsolation"] = True
         params["EnableInterContainerTrafficEncryption"] = True
     return params
 
 
-def _guard_states(spec: PipelineSpec, kind: str, list_arn: str, proceed: str, already: str) -> dict[str, dict[str, Any]]:
-    """One run at a time: list the RUNNING executions and go on only if this one is the oldest.
+LISTING_PAGE = 100
+TRAINED_METRIC = ("MLOps/ContinuousTraining", "TrainingRunsSucceeded")
+"""(namespace, metric) a run publishes when it has trained and registered a model: the staleness alarm watches it."""
+PENDING_KEY = "pending/new_data.json"
+"""Under ``<model>/runs/``: the new-data trigger a training run dropped because another one was in progress."""
 
-    The oldest wins (not the first to look), so two runs started together cannot both stop. ListExecutions
-    is eventually consistent: this is a best-effort guard, not a lock.
+
+def _guard_states(spec: PipelineSpec, kind: str, alias_arn: str, verdicts: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Who else of this kind is running: classify every RUNNING execution on every page of the listing.
+
+    Runs of the kind are those started through ``alias_arn`` (training and deploy-only runs are kept apart).
+    Each one is this run (``self``), ``older`` (started earlier; the same millisecond: the smaller ARN) or
+    ``newer``. ListExecutions is eventually consistent: a run that does not see itself yet waits and looks
+    again, so it never goes ahead beside an older run it cannot see yet.
+
+    ``verdicts`` maps ``older`` / ``newer`` / ``proceed`` / ``unlisted`` to the states they lead to.
     """
-    check, another, find, oldest = f"Check{kind}", f"Another{kind}", f"FindOldest{kind}", f"IsOldest{kind}"
-    return {
-        check: _task(
-            "arn:aws:states:::aws-sdk:sfn:listExecutions",
-            {"StateMachineArn": list_arn, "StatusFilter": "RUNNING", "MaxResults": 100},
-            retry=_aux_retry(spec),
-            next_state=another,
-            result_path="$.guard",
-            result_selector={"executions.$": "$.Executions", "count.$": "States.ArrayLength($.Executions)"},
-        ),
-        another: _choice([{"Variable": "$.guard.count", "NumericGreaterThan": 1, "Next": find}], proceed),
-        # Newest first: the oldest running execution is the last one.
-        find: _pass({"execution.$": "States.ArrayGetItem($.guard.executions, States.MathAdd($.guard.count, -1))"}, "$.oldest", oldest),
-        oldest: _choice([{"Variable": "$.oldest.execution.ExecutionArn", "StringEqualsPath": "$.run.execution_arn", "Next": proceed}], already),
-        # No notification: a burst of uploads starts one run per object and all but one end here.
-        already: {"Type": "Succeed", "Comment": "An older run of this model is in progress; it covers this trigger."},
+    begin, listing, more_page, scan = f"Check{kind}", f"List{kind}", f"List{kind}More", f"Scan{kind}"
+    seen, newer, older, more = f"Seen{kind}", f"Newer{kind}", f"Older{kind}", f"MorePages{kind}"
+    has_self, has_newer, has_older = f"HasSelf{kind}", f"HasNewer{kind}", f"HasOlder{kind}"
+    verdict, unlisted, wait, count = f"Another{kind}", f"NotListedYet{kind}", f"Wait{kind}", f"CountPoll{kind}"
+    flag = lambda path, nxt: {"Type": "Pass", "Result": True, "ResultPath": path, "Next": nxt}  # noqa: E731
+    label = lambda value: {"Type": "Pass", "Result": value, "End": True}  # noqa: E731
+    contains = lambda value, nxt: _choice(  # noqa: E731
+        [{"Variable": f"$.guard_scan.{value}", "BooleanEquals": True, "Next": nxt}], {"self": has_newer, "newer": has_older, "older": more}[value]
+    )
+    list_params = {"StateMachineArn": spec.state_machine_arn, "StatusFilter": "RUNNING", "MaxResults": LISTING_PAGE}
+    item = "$.item"
+    classify = {
+        "StartAt": f"OfKind{kind}",
+        "States": {
+            f"OfKind{kind}": _choice(
+                [{"And": [{"Variable": f"{item}.StateMachineAliasArn", "IsPresent": True},
+                          {"Variable": f"{item}.StateMachineAliasArn", "StringEquals": alias_arn}],
+                  "Next": f"Which{kind}"}],
+                f"OtherKind{kind}",
+            ),
+            f"Which{kind}": _choice(
+                [
+                    {"Variable": "$.arn", "StringEqualsPath": "$.me", "Next": f"IsSelf{kind}"},
+                    {"And": [{"Variable": f"{item}.StartDate", "IsPresent": True},
+                             {"Variable": f"{item}.StartDate", "TimestampLessThanPath": "$.my_start"}],
+                     "Next": f"IsOlder{kind}"},
+                    {"And": [{"Variable": f"{item}.StartDate", "IsPresent": True},
+                             {"Variable": f"{item}.StartDate", "TimestampEqualsPath": "$.my_start"},
+                             {"Variable": "$.arn", "StringLessThanPath": "$.me"}],
+                     "Next": f"IsOlder{kind}"},
+                ],
+                f"IsNewer{kind}",
+            ),
+            f"OtherKind{kind}": label("other"),
+            f"IsSelf{kind}": label("self"),
+            f"IsOlder{kind}": label("older"),
+            f"IsNewer{kind}": label("newer"),
+        },
     }
+    return {
+        begin: _pass({"seen": False, "newer": False, "older": False}, "$.guard", listing),
+        listing: _task("arn:aws:states:::aws-sdk:sfn:listExecutions", list_params, retry=_aux_retry(spec), next_state=scan,
+                       result_path="$.guard_page"),
+        more_page: _task("arn:aws:states:::aws-sdk:sfn:listExecutions", {**list_params, "NextToken.$": "$.guard_page.NextToken"},
+                         retry=_aux_retry(spec), next_state=scan, result_path="$.guard_page"),
+        scan: {
+            "Type": "Map",
+            "ItemsPath": "$.guard_page.Executions",
+            "ItemSelector": {
+                "item.$": "$$.Map.Item.Value",
+                "arn.$": "$$.Map.Item.Value.ExecutionArn",
+                "me.$": "$.run.execution_arn",
+                "my_start.$": "$.run.started",
+            },
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **classify},
+            "MaxConcurrency": 10,
+            "ResultSelector": {
+                "self.$": "States.ArrayContains($, 'self')",
+                "newer.$": "States.ArrayContains($, 'newer')",
+                "older.$": "States.ArrayContains($, 'older')",
+            },
+            "ResultPath": "$.guard_scan",
+            "Next": f"HasSelf{kind}",
+        },
+        has_self: contains("self", seen),
+        seen: flag("$.guard.seen", has_newer),
+        has_newer: contains("newer", newer),
+        newer: flag("$.guard.newer", has_older),
+        has_older: contains("older", older),
+        older: flag("$.guard.older", more),
+        more: _choice([{"Variable": "$.guard_page.NextToken", "IsPresent": True, "Next": more_page}], verdict),
+        verdict: _choice(
+            [
+                {"Variable": "$.guard.seen", "BooleanEquals": False, "Next": unlisted},
+                *([{"Variable": "$.guard.newer", "BooleanEquals": True, "Next": verdicts["newer"]}] if "newer" in verdicts else []),
+                {"Variable": "$.guard.older", "BooleanEquals": True, "Next": verdicts["older"]},
+            ],
+            verdicts["proceed"],
+        ),
+        unlisted: _choice([{"Variable": "$.guard_polls.n", "NumericGreaterThanEquals": spec.guard_max_polls, "Next": verdicts["unlisted"]}], wait),
+        wait: {"Type": "Wait", "Seconds": spec.guard_poll_seconds, "Next": count},
+        count: _pass({"n.$": "States.MathAdd($.guard_polls.n, 1)"}, "$.guard_polls", begin),
+    }
+
+
+def _wait_states(spec: PipelineSpec, name: str, seconds: int, max_polls: int, again: str, gave_up: str) -> dict[str, dict[str, Any]]:
+    """Wait ``seconds`` and go to ``again``, at most ``max_polls`` times per run (then ``gave_up``)."""
+    return {
+        name: _choice([{"Variable": "$.guard_polls.n", "NumericGreaterThanEquals": max_polls, "Next": gave_up}], f"{name}Wait"),
+        f"{name}Wait": {"Type": "Wait", "Seconds": seconds, "Next": f"{name}Count"},
+        f"{name}Count": _pass({"n.$": "States.MathAdd($.guard_polls.n, 1)"}, "$.guard_polls", again),
+    }
+
+
+def _failure(error: str, cause: str, state: str, next_state: str = "NotifyFailure", comment: str | None = None) -> dict[str, Any]:
+    """A failure the flow decides itself: the same shape a Catch records (``Error``, ``Cause``) plus the state."""
+    params: dict[str, Any] = {"Error": error, "State": state}
+    params["Cause.$" if cause.startswith("States.") else "Cause"] = cause
+    return _pass(params, "$.failure", next_state, comment)
+
+
+def _pending_states(spec: PipelineSpec, suffix: str, next_state: str) -> dict[str, dict[str, Any]]:
+    """After a training run: start the one run a new-data trigger dropped meanwhile queued, then go on.
+
+    The queued run waits for this one to end (its guard sees it as older), then trains on the data as it is then.
+    Errors here never change the outcome of the run: they are caught and the run ends as it would have.
+    """
+    check, has, delete, start = f"CheckPending{suffix}", f"HasPending{suffix}", f"ClearPending{suffix}", f"StartPending{suffix}"
+    queue = f"QueuePending{suffix}"
+    key = f"{spec.model}/runs/{PENDING_KEY}"
+    caught = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.pending_error", "Next": next_state}]
+    states = {
+        check: _task("arn:aws:states:::aws-sdk:s3:listObjectsV2", {"Bucket": spec.models_bucket, "Prefix": key, "MaxKeys": 1},
+                     retry=_aux_retry(spec), next_state=has, result_path="$.pending", catch=False),
+        has: _choice([{"And": [{"Variable": "$.pending.KeyCount", "IsPresent": True},
+                               {"Variable": "$.pending.KeyCount", "NumericGreaterThan": 0}], "Next": delete}], next_state),
+        delete: _task("arn:aws:states:::aws-sdk:s3:deleteObject", {"Bucket": spec.models_bucket, "Key": key},
+                      retry=_aux_retry(spec), next_state=queue, result_path=None, catch=False),
+        queue: _pass({"trigger": "new_data", "queued_by.$": "$.run.execution_arn"}, "$.queued", start),
+        start: _task(
+            "arn:aws:states:::aws-sdk:sfn:startExecution",
+            {"StateMachineArn": spec.alias_arn, "Input.$": "States.JsonToString($.queued)"},
+            retry=_aux_retry(spec), next_state=next_state, result_path=None, catch=False,
+        ),
+    }
+    for name in (check, delete, start):
+        states[name]["Catch"] = caught
+    return states
 
 
 def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any]]:
@@ -425,34 +554,52 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
             next_state="CountTrainingData",
             result_path="$.listing",
         ),
+        # KeyCount is optional in S3's model: tested for, like every optional member the flow reads.
         "CountTrainingData": _choice(
             [
-                {"Variable": "$.listing.KeyCount", "NumericEquals": 0, "Next": "NoTrainingData"},
-                {"Variable": "$.listing.KeyCount", "NumericEquals": 1, "Next": "ReadDataVersion"},
+                {"And": [{"Variable": "$.listing.KeyCount", "IsPresent": True}, {"Variable": "$.listing.KeyCount", "NumericEquals": 0}],
+                 "Next": "NoTrainingData"},
+                {
+                    "And": [
+                        {"Variable": "$.listing.KeyCount", "IsPresent": True},
+                        {"Variable": "$.listing.KeyCount", "NumericEquals": 1},
+                        {"Variable": "$.listing.Contents[0].Key", "IsPresent": True},
+                    ],
+                    "Next": "ReadDataVersion",
+                },
             ],
             "ManyDataObjects",
         ),
-        "NoTrainingData": _pass(
-            {
-                "Error": "NoTrainingData",
-                "Cause": f"no objects under s3://{spec.data_bucket}/{prefix}: upload a dataset with "
-                f"`mlops data push --model {spec.model} FILE`",
-            },
-            "$.failure",
-            NOTIFY_FAILURE,
+        "NoTrainingData": _failure(
+            "NoTrainingData",
+            f"no objects under s3://{spec.data_bucket}/{prefix}: upload a dataset with `mlops data push --model {spec.model} FILE`",
+            "ListTrainingData",
         ),
         "ReadDataVersion": _task(
             "arn:aws:states:::aws-sdk:s3:headObject",
             {"Bucket": spec.data_bucket, "Key.$": "$.listing.Contents[0].Key"},
             retry=_aux_retry(spec),
-            next_state="OneDataObject",
-            result_path="$.data_version",
-            result_selector={"version_id.$": "$.VersionId"},
+            next_state="IsDataVersioned",
+            result_path="$.head",
         ),
+        # HeadObject has no VersionId when the bucket is unversioned (the stack's is, a brought one may not be).
+        "IsDataVersioned": _choice([{"Variable": "$.head.VersionId", "IsPresent": True, "Next": "OneDataObject"}], "OneUnversionedObject"),
+        # Lineage values allow only [letters digits space _ . : / = + - @] up to 256 characters, and S3 keys do not:
+        # the jobs read the whole prefix, so that is the data's URI; the object itself is named by its key's hash.
         "OneDataObject": _pass(
             {
-                "s3_uri.$": f"States.Format('s3://{spec.data_bucket}/{{}}', $.listing.Contents[0].Key)",
-                "version_id.$": "$.data_version.version_id",
+                "s3_uri": f"s3://{spec.data_bucket}/{prefix}",
+                "version_id.$": "$.head.VersionId",
+                "key_sha256.$": "States.Hash($.listing.Contents[0].Key, 'SHA-256')",
+            },
+            "$.data",
+            next_state,
+        ),
+        "OneUnversionedObject": _pass(
+            {
+                "s3_uri": f"s3://{spec.data_bucket}/{prefix}",
+                "version_id.$": "States.Format('unversioned-at:{}', $.run.started)",
+                "key_sha256.$": "States.Hash($.listing.Contents[0].Key, 'SHA-256')",
             },
             "$.data",
             next_state,
@@ -462,6 +609,7 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
                 "s3_uri": f"s3://{spec.data_bucket}/{prefix}",
                 # The data bucket is versioned: the versions current at this time are the dataset.
                 "version_id.$": "States.Format('latest-at:{}', $.run.started)",
+                "key_sha256": "many-objects",
             },
             "$.data",
             next_state,
@@ -493,10 +641,12 @@ def _evaluation_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[st
             retry=_aux_retry(spec),
             next_state="HasTestData",
             result_path="$.test_listing",
-            result_selector={"count.$": "$.KeyCount"},
         ),
         "HasTestData": _choice(
-            [{"Variable": "$.test_listing.count", "NumericGreaterThan": 0, "Next": "HoldoutFromTestData"}], "HoldoutFromTraining"
+            [{"And": [{"Variable": "$.test_listing.KeyCount", "IsPresent": True},
+                      {"Variable": "$.test_listing.KeyCount", "NumericGreaterThan": 0}],
+              "Next": "HoldoutFromTestData"}],
+            "HoldoutFromTraining",
         ),
         "HoldoutFromTestData": _pass({"s3_uri": f"s3://{spec.data_bucket}/{test_prefix}"}, "$.holdout", "FindProductionModel"),
         "HoldoutFromTraining": _pass(
@@ -524,25 +674,29 @@ def _evaluation_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[st
             result_selector={"packages.$": "$.ModelPackageSummaryList", "count.$": "States.ArrayLength($.ModelPackageSummaryList)"},
         ),
         "HasProductionModel": _choice(
-            [{"Variable": "$.production.count", "NumericGreaterThan": 0, "Next": "DescribeProductionModel"}], "NoProductionModel"
+            [{"And": [{"Variable": "$.production.count", "NumericGreaterThan": 0},
+                      {"Variable": "$.production.packages[0].ModelPackageArn", "IsPresent": True}],
+              "Next": "DescribeProductionModel"}],
+            "NoProductionModel",
         ),
         "DescribeProductionModel": _task(
             "arn:aws:states:::aws-sdk:sagemaker:describeModelPackage",
             {"ModelPackageName.$": "$.production.packages[0].ModelPackageArn"},
             retry=_sagemaker_retry(spec),
             next_state="HasProductionMetrics",
+            # ModelMetrics is optional (a version registered by hand may have none): keep the whole output and
+            # test for it, rather than select it (a ResultSelector path that is absent fails the run).
             result_path="$.production_package",
-            result_selector={"arn.$": "$.ModelPackageArn", "metrics.$": "$.ModelMetrics"},
         ),
         "HasProductionMetrics": _choice(
-            [{"Variable": "$.production_package.metrics.ModelQuality.Statistics.S3Uri", "IsPresent": True, "Next": "CompareWithProduction"}],
+            [{"Variable": "$.production_package.ModelMetrics.ModelQuality.Statistics.S3Uri", "IsPresent": True, "Next": "CompareWithProduction"}],
             "NoProductionModel",
         ),
         "CompareWithProduction": _pass(
             {
                 "inputs": [
                     *common_inputs,
-                    _s3_input("production", PRODUCTION_DIR, uri_path="$.production_package.metrics.ModelQuality.Statistics.S3Uri"),
+                    _s3_input("production", PRODUCTION_DIR, uri_path="$.production_package.ModelMetrics.ModelQuality.Statistics.S3Uri"),
                 ],
                 "arguments": [*arguments, "--baseline-metrics", production_file],
             },
@@ -598,10 +752,33 @@ def _deploy_branch(spec: PipelineSpec) -> dict[str, Any]:
                 result_path="$.model", result_selector={"name.$": name_from_arn.format("$.ModelArn")}, catch=False,
             ),
             "CreateEndpointConfig": _task(
-                "arn:aws:states:::sagemaker:createEndpointConfig", endpoint_config, retry=retry, next_state="UpdateEndpoint",
+                "arn:aws:states:::sagemaker:createEndpointConfig", endpoint_config, retry=retry, next_state="StartEndpointWait",
                 result_path="$.endpoint_config", result_selector={"name.$": name_from_arn.format("$.EndpointConfigArn")},
                 catch=False,
             ),
+            # UpdateEndpoint is refused while the endpoint is Updating (autoscaling, an earlier deployment):
+            # wait, bounded by the deploy timeout, until it is InService.
+            "StartEndpointWait": _pass({"polls": 0}, "$.wait", "CheckEndpointReady"),
+            "CheckEndpointReady": _task(
+                "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint", {"EndpointName": spec.endpoint_name},
+                retry=retry, next_state="EndpointReady", result_path="$.endpoint", catch=False,
+            ),
+            "EndpointReady": _choice(
+                [
+                    {"Variable": status, "StringEquals": "InService", "Next": "UpdateEndpoint"},
+                    {
+                        "And": [
+                            {"Or": [{"Variable": status, "StringEquals": s} for s in ENDPOINT_MOVING]},
+                            {"Variable": "$.wait.polls", "NumericLessThan": max_polls},
+                        ],
+                        "Next": "WaitForEndpointReady",
+                    },
+                    {"Or": [{"Variable": status, "StringEquals": s} for s in ENDPOINT_MOVING], "Next": "EndpointBusyTimedOut"},
+                ],
+                "EndpointUnhealthy",
+            ),
+            "WaitForEndpointReady": {"Type": "Wait", "Seconds": spec.deploy_poll_seconds, "Next": "CountReadyPoll"},
+            "CountReadyPoll": _pass({"polls.$": "States.MathAdd($.wait.polls, 1)"}, "$.wait", "CheckEndpointReady"),
             # RetainDeploymentConfig: the blue/green guardrails and rollback alarms Pulumi set stay in force.
             "UpdateEndpoint": _task(
                 "arn:aws:states:::sagemaker:updateEndpoint",
@@ -613,10 +790,9 @@ def _deploy_branch(spec: PipelineSpec) -> dict[str, Any]:
                 "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint", {"EndpointName": spec.endpoint_name},
                 retry=retry, next_state="EndpointStatus", result_path="$.endpoint", catch=False,
             ),
+            # The status first, the timeout last: an endpoint that goes live on the last poll is live.
             "EndpointStatus": _choice(
                 [
-                    {"Variable": "$.wait.polls", "NumericGreaterThanEquals": max_polls, "Next": "DeploymentTimedOut"},
-                    {"Or": [{"Variable": status, "StringEquals": s} for s in ENDPOINT_MOVING], "Next": "CountPoll"},
                     {"Variable": status, "StringEquals": "InService", "Next": "CheckLiveConfig"},
                     {
                         "And": [
@@ -625,14 +801,27 @@ def _deploy_branch(spec: PipelineSpec) -> dict[str, Any]:
                         ],
                         "Next": "DeploymentFailed",
                     },
+                    {
+                        "And": [
+                            {"Or": [{"Variable": status, "StringEquals": s} for s in ENDPOINT_MOVING]},
+                            {"Variable": "$.wait.polls", "NumericLessThan": max_polls},
+                        ],
+                        "Next": "CountPoll",
+                    },
+                    {"Or": [{"Variable": status, "StringEquals": s} for s in ENDPOINT_MOVING], "Next": "DeploymentTimedOut"},
                 ],
                 "EndpointUnhealthy",
             ),
             "CountPoll": _pass({"polls.$": "States.MathAdd($.wait.polls, 1)"}, "$.wait", "WaitForEndpoint"),
             # The guardrails roll a bad model back to the previous configuration: in service, but not ours.
             "CheckLiveConfig": _choice(
-                [{"Variable": "$.endpoint.EndpointConfigName", "StringEqualsPath": "$.endpoint_config.name", "Next": "DeploymentComplete"}],
-                "DeploymentRolledBack",
+                [
+                    {"And": [{"Variable": "$.endpoint.EndpointConfigName", "IsPresent": True},
+                             {"Variable": "$.endpoint.EndpointConfigName", "StringEqualsPath": "$.endpoint_config.name"}],
+                     "Next": "DeploymentComplete"},
+                    {"Variable": "$.endpoint.EndpointConfigName", "IsPresent": True, "Next": "DeploymentRolledBack"},
+                ],
+                "EndpointUnhealthy",
             ),
             "DeploymentComplete": {"Type": "Succeed"},
             "DeploymentRolledBack": {
@@ -653,6 +842,11 @@ def _deploy_branch(spec: PipelineSpec) -> dict[str, Any]:
                 "Error": "DeploymentFailed",
                 "CausePath": f"States.Format('{spec.endpoint_name} is {{}}', {status})",
             },
+            "EndpointBusyTimedOut": {
+                "Type": "Fail",
+                "Error": "EndpointBusy",
+                "Cause": f"{spec.endpoint_name} was not InService within {spec.deploy_timeout_seconds} seconds; nothing was deployed",
+            },
             "DeploymentTimedOut": {
                 "Type": "Fail",
                 "Error": "DeploymentTimedOut",
@@ -662,8 +856,30 @@ def _deploy_branch(spec: PipelineSpec) -> dict[str, Any]:
     }
 
 
-def _notice(subject: str, message: str) -> dict[str, Any]:
-    return _pass({"subject": subject, "message.$": message}, "$.notice", NOTIFY_SUCCESS)
+SUBJECT_MAX = 99
+"""SNS takes a Subject of fewer than 100 characters."""
+
+
+def subject(spec: PipelineSpec, what: str) -> str:
+    """``[<stack>] <model>: <what>``, static and under SNS's limit (stack and model are shortened when they must be)."""
+    tail = f": {what}"
+    room = SUBJECT_MAX - len(tail)
+    if room < 12:
+        raise ValueError(f"notification subject {what!r} leaves no room for the stack and model within {SUBJECT_MAX} characters")
+    head = f"[{spec.stack}] {spec.model}"
+    if len(head) > room:
+        head = head[: room - 3] + "..."
+    return head + tail
+
+
+def _notice(spec: PipelineSpec, what: str, message: str, next_state: str = NOTIFY_SUCCESS) -> dict[str, Any]:
+    return _pass({"subject": subject(spec, what), "message.$": message}, "$.notice", next_state)
+
+
+def console_url(spec: PipelineSpec) -> str:
+    """Prefix of an execution's page in the Step Functions console (the execution ARN follows)."""
+    domain = {"aws-cn": "console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}.get(spec.partition, "console.aws.amazon.com")
+    return f"https://{spec.region}.{domain}/states/home?region={spec.region}#/v2/executions/details/"
 
 
 def _run_line(spec: PipelineSpec) -> str:
@@ -697,6 +913,8 @@ def lineage_properties(spec: PipelineSpec) -> dict[str, str]:
             props[f"{key}.$"] = dynamic[key]
         else:
             props[key] = value
+    # S3 keys may hold characters lineage values refuse: the object is recorded by its key's sha256.
+    props["data:train:key_sha256.$"] = "$.data.key_sha256"
     return props
 
 
@@ -735,7 +953,7 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
     states: dict[str, dict[str, Any]] = {}
     states["Init"] = _pass(
         {
-            "defaults": {"trigger": "manual", "mode": "train", "model_package_arn": ""},
+            "defaults": {"trigger": "manual", "mode": "train", "model_package_arn": "", "queued_by": ""},
             "given.$": "$",
             "execution_arn.$": "$$.Execution.Id",
             "time.$": "States.StringSplit($$.Execution.StartTime, '-T:.Z+')",
@@ -753,17 +971,68 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
                 "execution_arn.$": "$.execution_arn",
                 "started.$": "$$.Execution.StartTime",
             },
+            "guard_polls": {"n": 0},
         },
         "$",
         "RouteMode" if spec.deploy_mode else "CheckRunning",
     )
+    run_line = _run_line(spec)
+    run_args = "$.run.id, $.input.trigger, $.run.execution_arn"
     if spec.deploy_mode:
         states["RouteMode"] = _choice([{"Variable": "$.input.mode", "StringEquals": "deploy", "Next": "CheckDeploying"}], "CheckRunning")
-        # Deploy runs list their own alias: SageMaker may send an approval event more than once.
-        states.update(_guard_states(spec, "Deploying", spec.deploy_alias_arn, "PackageFromApproval", ALREADY_DEPLOYING))
-        states["PackageFromApproval"] = _pass({"arn.$": "$.input.model_package_arn"}, "$.package", DEPLOY)
-    # Training runs list the unqualified ARN: every run of the model counts, whatever alias or version started it.
-    states.update(_guard_states(spec, "Running", spec.state_machine_arn, "IsNewData", ALREADY_RUNNING))
+        # Deploy-only runs: the newest approval wins. A run waits for older deploy runs to end, and gives way
+        # (with a notice) to a newer one.
+        states.update(_guard_states(spec, "Deploying", spec.deploy_alias_arn, {
+            "newer": "DeploySuperseded", "older": "WaitForOlderDeploy", "proceed": "PackageFromApproval", "unlisted": "RunNotListed",
+        }))
+        max_deploy_polls = max(1, spec.deploy_timeout_seconds // spec.deploy_poll_seconds)
+        states.update(_wait_states(spec, "WaitForOlderDeploy", spec.deploy_poll_seconds, max_deploy_polls, "CheckDeploying", "DeployWaitTimedOut"))
+        states["DeploySuperseded"] = _notice(
+            spec, "deployment superseded",
+            f"States.Format('Model package {{}} was not deployed: a newer approval is deploying to {spec.endpoint_name}. {run_line}', "
+            f"$.input.model_package_arn, {run_args})",
+        )
+        states["DeployWaitTimedOut"] = _failure(
+            "DeployWaitTimedOut", f"an older deployment to {spec.endpoint_name} was still running after {spec.deploy_timeout_seconds} seconds",
+            "CheckDeploying",
+        )
+        states["PackageFromApproval"] = _pass({"arn.$": "$.input.model_package_arn"}, "$.package", "VerifyPackage")
+    states["RunNotListed"] = _failure(
+        "RunNotListed", f"the run did not appear in ListExecutions within {spec.guard_max_polls * spec.guard_poll_seconds} seconds",
+        "CheckRunning",
+    )
+    # Training runs are guarded against training runs only (the training alias): deploy-only runs poll for an
+    # hour and must not make a retrain give up.
+    states.update(_guard_states(spec, "Running", spec.alias_arn, {
+        "older": "IsQueuedRun", "proceed": "IsNewData", "unlisted": "RunNotListed",
+    }))
+    states["IsQueuedRun"] = _choice([{"Variable": "$.input.queued_by", "StringEquals": "", "Next": "RecordDroppedTrigger"}], "WaitForQueuer")
+    # The run that queued this one is in its last states: a bounded wait, then the guard decides again.
+    states.update(_wait_states(spec, "WaitForQueuer", spec.guard_poll_seconds, spec.guard_max_polls, "CheckRunning", "QueuerStillRunning"))
+    states["QueuerStillRunning"] = _failure(
+        "QueuerStillRunning", f"the run that queued this one was still running after {spec.guard_max_polls * spec.guard_poll_seconds} seconds",
+        "CheckRunning",
+    )
+    states["RecordDroppedTrigger"] = _choice(
+        [{"Variable": "$.input.trigger", "StringEquals": "new_data", "Next": "QueueNewData"}], ALREADY_RUNNING
+    )
+    # One marker, whatever the number of dropped uploads: the running run starts one more run when it ends.
+    states["QueueNewData"] = _task(
+        "arn:aws:states:::aws-sdk:s3:putObject",
+        {
+            "Bucket": spec.models_bucket,
+            "Key": f"{spec.model}/runs/{PENDING_KEY}",
+            "Body.$": "States.JsonToString($.input)",
+            "ContentType": "application/json",
+            "ServerSideEncryption": "aws:kms",
+            "SSEKMSKeyId": spec.kms_key_arn,
+        },
+        retry=_aux_retry(spec), next_state=ALREADY_RUNNING, result_path=None,
+    )
+    states[ALREADY_RUNNING] = {
+        "Type": "Succeed",
+        "Comment": "An older training run is in progress; it covers this trigger (new data: it starts one more run when it ends).",
+    }
     states["IsNewData"] = _choice([{"Variable": "$.input.trigger", "StringEquals": "new_data", "Next": "SettleNewData"}], "ListTrainingData")
     states["SettleNewData"] = {
         "Type": "Wait",
@@ -808,44 +1077,110 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
         retry=_sagemaker_retry(spec), next_state=GATE, result_path="$.evaluation_job",
         result_selector={"job_name.$": "$.ProcessingJobName"},
     )
+    report_key = f"States.Format('{spec.model}/runs/{{}}/evaluation/evaluation.json', $.run.id)"
     states[GATE] = _task(
         "arn:aws:states:::aws-sdk:s3:getObject",
-        {"Bucket": spec.models_bucket, "Key.$": f"States.Format('{spec.model}/runs/{{}}/evaluation/evaluation.json', $.run.id)"},
+        {"Bucket": spec.models_bucket, "Key.$": report_key},
         retry=_aux_retry(spec), next_state="GateVerdict", result_path="$.evaluation",
         result_selector={"report.$": "States.StringToJson($.Body)"},
     )
-    states["GateVerdict"] = _choice([{"Variable": "$.evaluation.report.verdict", "StringEquals": GATE_PASS, "Next": REGISTER}], "ModelRejected")
-    states["ModelRejected"] = _pass(
-        {"Error": "ModelRejected", "Cause.$": "States.JsonToString($.evaluation.report.reasons)"},
-        "$.failure",
-        NOTIFY_FAILURE,
+    verdict = "$.evaluation.report.verdict"
+    present = lambda path: {"Variable": path, "IsPresent": True}  # noqa: E731
+    metrics_present = [present(f"$.evaluation.report.metrics.{m}") for m in METRICS]
+    states["GateVerdict"] = _choice(
+        [
+            # RegisterModel records every metric in the lineage: a pass without them is an incomplete report.
+            {"And": [present(verdict), {"Variable": verdict, "StringEquals": GATE_PASS}, *metrics_present], "Next": REGISTER},
+            {"And": [present(verdict), {"Not": {"Variable": verdict, "StringEquals": GATE_PASS}}, present("$.evaluation.report.reasons")],
+             "Next": "ModelRejected"},
+        ],
+        "ReportIncomplete",
+    )
+    report_uri = f"States.Format('s3://{spec.models_bucket}/{spec.model}/runs/{{}}/evaluation/evaluation.json', $.run.id)"
+    states["ModelRejected"] = _failure(
+        "ModelRejected", "States.JsonToString($.evaluation.report.reasons)", GATE,
         comment="A rejected model is not registered; the run fails with the gate's reasons.",
+    )
+    states["ReportIncomplete"] = _failure(
+        "EvaluationReportIncomplete", report_uri.replace("'s3://", "'evaluation.json lacks verdict, reasons or a metric: s3://"), GATE,
     )
     if spec.manual_approval:
         after_register = "AwaitApproval"
     else:
-        after_register = DEPLOY if spec.deploy_enabled else "Registered"
+        after_register = "VerifyPackage" if spec.deploy_enabled else "Registered"
     states[REGISTER] = _task(
         "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
         _model_package(spec),
-        retry=_sagemaker_retry(spec), next_state=after_register, result_path="$.package",
+        retry=_sagemaker_retry(spec), next_state="RecordTrained", result_path="$.package",
         result_selector={"arn.$": "$.ModelPackageArn"},
     )
-    run_line = _run_line(spec)
+    # The staleness alarm's heartbeat: a model trained, passed the gate and registered. Never fails the run.
+    namespace, metric = TRAINED_METRIC
+    states["RecordTrained"] = _task(
+        "arn:aws:states:::aws-sdk:cloudwatch:putMetricData",
+        {"Namespace": namespace, "MetricData": [{"MetricName": metric, "Dimensions": [{"Name": "StateMachine", "Value": spec.state_machine_name}],
+                                                  "Value": 1, "Unit": "Count"}]},
+        retry=_aux_retry(spec), next_state=after_register, result_path=None, catch=False,
+    )
+    states["RecordTrained"]["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.metric_error", "Next": after_register}]
     if spec.manual_approval:
         then = f"approving it deploys it to {spec.endpoint_name}" if spec.deploy_enabled else "the serving config pins a package so it is not deployed"
         states["AwaitApproval"] = _notice(
-            f"[{spec.stack}] {spec.model}: new model awaiting approval",
+            spec, "new model awaiting approval",
             f"States.Format('Model package {{}} passed the quality gate and awaits approval in {spec.model_package_group}; "
-            f"{then}. {run_line}', $.package.arn, $.run.id, $.input.trigger, $.run.execution_arn)",
+            f"{then}. {run_line}', $.package.arn, {run_args})",
         )
     elif not spec.deploy_enabled:
         states["Registered"] = _notice(
-            f"[{spec.stack}] {spec.model}: new model registered",
+            spec, "new model registered",
             f"States.Format('Model package {{}} is registered and approved; the serving config pins a package so it is "
-            f"not deployed. {run_line}', $.package.arn, $.run.id, $.input.trigger, $.run.execution_arn)",
+            f"not deployed. {run_line}', $.package.arn, {run_args})",
         )
     if spec.deploy_enabled:
+        # Whatever started the run, only an approved version of this model's own group is deployed.
+        states["VerifyPackage"] = _task(
+            "arn:aws:states:::aws-sdk:sagemaker:describeModelPackage",
+            {"ModelPackageName.$": "$.package.arn"},
+            retry=_sagemaker_retry(spec), next_state="IsPackageDeployable", result_path="$.package_described",
+        )
+        states["IsPackageDeployable"] = _choice(
+            [{
+                "And": [
+                    present("$.package_described.ModelApprovalStatus"),
+                    {"Variable": "$.package_described.ModelApprovalStatus", "StringEquals": "Approved"},
+                    present("$.package_described.ModelPackageGroupName"),
+                    {"Variable": "$.package_described.ModelPackageGroupName", "StringEquals": spec.model_package_group},
+                ],
+                "Next": "FindNewestApproved" if spec.deploy_mode else DEPLOY,
+            }],
+            "PackageNotDeployable",
+        )
+        states["PackageNotDeployable"] = _failure(
+            "PackageNotDeployable",
+            f"States.Format('{{}} is not an approved version of {spec.model_package_group}; nothing was deployed', $.package.arn)",
+            "VerifyPackage",
+        )
+        if spec.deploy_mode:
+            # An update event of an older approved version (or a late, repeated approval) must not roll it out
+            # again: only the newest approved version deploys.
+            states["FindNewestApproved"] = _task(
+                "arn:aws:states:::aws-sdk:sagemaker:listModelPackages",
+                {"ModelPackageGroupName": spec.model_package_group, "ModelApprovalStatus": "Approved", "SortBy": "CreationTime",
+                 "SortOrder": "Descending", "MaxResults": 1},
+                retry=_sagemaker_retry(spec), next_state="IsNewestApproved", result_path="$.newest",
+                result_selector={"packages.$": "$.ModelPackageSummaryList"},
+            )
+            states["IsNewestApproved"] = _choice(
+                [{"And": [present("$.newest.packages[0].ModelPackageArn"),
+                          {"Variable": "$.newest.packages[0].ModelPackageArn", "StringEqualsPath": "$.package.arn"}],
+                  "Next": DEPLOY}],
+                "NotNewestApproved",
+            )
+            states["NotNewestApproved"] = _notice(
+                spec, "older version not deployed",
+                f"States.Format('Model package {{}} was not deployed: it is not the newest approved version of "
+                f"{spec.model_package_group}. {run_line}', $.package.arn, {run_args})",
+            )
         states[DEPLOY] = {
             "Type": "Parallel",
             "Comment": "Roll the model onto the endpoint; wait until it is in service or rolled back.",
@@ -856,28 +1191,31 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
             "Next": "Deployed",
         }
         states["Deployed"] = _notice(
-            f"[{spec.stack}] {spec.model}: new model deployed",
+            spec, "new model deployed",
             f"States.Format('Model package {{}} is live on {spec.endpoint_name} as model {{}} with endpoint config {{}}. "
-            f"{run_line}', $.package.arn, $.deployment.model, $.deployment.endpoint_config, $.run.id, $.input.trigger, "
-            "$.run.execution_arn)",
+            f"{run_line}', $.package.arn, $.deployment.model, $.deployment.endpoint_config, {run_args})",
         )
-    states[NOTIFY_SUCCESS] = _notify(spec, "$.notice.subject", "$.notice.message", next_state=None, on_error=NOTIFICATION_FAILED)
+    states[NOTIFY_SUCCESS] = _notify(spec, "$.notice.subject", "$.notice.message", next_state="CheckPendingAfterSuccess",
+                                     on_error=NOTIFICATION_FAILED)
+    states.update(_pending_states(spec, "AfterSuccess", "RunSucceeded"))
+    states["RunSucceeded"] = {"Type": "Succeed"}
     states[NOTIFICATION_FAILED] = {"Type": "Fail", "Error": "NotificationFailed", "CausePath": "States.JsonToString($.notify_error)"}
+    # Error name, failing state, run and a console link: never the cause, which may quote customer data
+    # (a job's exit message); the console and the execution's logs (stack key) have it.
     states[NOTIFY_FAILURE] = _notify(
         spec,
-        f"States.Format('[{spec.stack}] {spec.model}: retraining failed ({{}})', $.failure.Error)",
-        f"States.Format('{{}}: {{}} - {run_line}', $.failure.Error, $.failure.Cause, $.run.id, $.input.trigger, $.run.execution_arn)",
-        next_state=FAILURE_KIND,
-        on_error=FAILURE_KIND,
+        "$.failure.subject",
+        f"States.Format('{{}} in state {{}} - {run_line}. Details: {console_url(spec)}{{}}', "
+        f"$.failure.Error, $.failure.State, {run_args}, $.run.execution_arn)",
+        next_state="CheckPendingAfterFailure",
+        on_error="CheckPendingAfterFailure",
     )
+    states.update(_pending_states(spec, "AfterFailure", FAILURE_KIND))
     # Error names starting with "States." are reserved for the service: a task's own failure ends as StepFailed.
     states[FAILURE_KIND] = _choice([{"Variable": "$.failure.Error", "StringMatches": "States.*", "Next": STEP_FAILED}], RUN_FAILED)
-    states[STEP_FAILED] = {
-        "Type": "Fail",
-        "Error": "StepFailed",
-        "CausePath": "States.Format('{}: {}', $.failure.Error, $.failure.Cause)",
-    }
-    states[RUN_FAILED] = {"Type": "Fail", "ErrorPath": "$.failure.Error", "CausePath": "$.failure.Cause"}
+    states[STEP_FAILED] = {"Type": "Fail", "Error": "StepFailed", "CausePath": "States.JsonToString($.failure)"}
+    states[RUN_FAILED] = {"Type": "Fail", "ErrorPath": "$.failure.Error", "CausePath": "States.JsonToString($.failure)"}
+    _route_failures(spec, states)
     return {
         "Comment": f"Continuous training of {spec.model} ({spec.stack}): validate, train, evaluate, gate, register, deploy.",
         "StartAt": "Init",
@@ -885,10 +1223,29 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
     }
 
 
-def _notify(spec: PipelineSpec, subject: str, message: str, *, next_state: str | None, on_error: str) -> dict[str, Any]:
+def _route_failures(spec: PipelineSpec, states: dict[str, dict[str, Any]]) -> None:
+    """Every way into NotifyFailure records the failing state and a static subject (SNS: under 100 characters).
+
+    A Catch records only ``Error`` and ``Cause``: each catching state gets a ``Failed<State>`` step that adds
+    its name. States the flow fails itself (``_failure``) name theirs.
+    """
+    for name, state in list(states.items()):
+        for catcher in state.get("Catch", []):
+            if catcher["Next"] == NOTIFY_FAILURE:
+                catcher["Next"] = f"Failed{name}"
+                states[f"Failed{name}"] = _pass(
+                    {"Error.$": "$.failure.Error", "State": name, "caught.$": "$.failure", "subject": subject(spec, f"{name} failed")},
+                    "$.failure", NOTIFY_FAILURE,
+                )
+        params = state.get("Parameters", {})
+        if state["Type"] == "Pass" and state.get("ResultPath") == "$.failure" and "State" in params and "subject" not in params:
+            params["subject"] = subject(spec, f"{params['State']} failed ({params['Error']})")
+
+
+def _notify(spec: PipelineSpec, subject_path: str, message: str, *, next_state: str | None, on_error: str) -> dict[str, Any]:
     state = _task(
         "arn:aws:states:::sns:publish",
-        {"TopicArn": spec.topic_arn, "Subject.$": subject, "Message.$": message},
+        {"TopicArn": spec.topic_arn, "Subject.$": subject_path, "Message.$": message},
         retry=_aux_retry(spec), next_state=next_state, result_path=None, catch=False,
     )
     # A failed notification must not hide the run's own outcome: the run still ends failed (or as NotificationFailed).
@@ -962,6 +1319,30 @@ def state_machine_statements(spec: PipelineSpec) -> list[iam.Statement]:
             "Effect": "Allow",
             "Action": "states:ListExecutions",
             "Resource": spec.state_machine_arn,  # versions and aliases authorize against the unqualified ARN
+        },
+        {
+            # The marker of a new-data trigger dropped while another run trained (queued once, cleared by the run
+            # that starts it). Reads of <model>/runs/ come from the models bucket's grant_read.
+            "Sid": "QueueDroppedNewData",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:DeleteObject"],
+            "Resource": f"arn:{spec.partition}:s3:::{spec.models_bucket}/{spec.model}/runs/{PENDING_KEY}",
+        },
+        {
+            "Sid": "EncryptQueuedTrigger",
+            "Effect": "Allow",
+            "Action": "kms:GenerateDataKey",
+            "Resource": spec.kms_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{spec.region}.amazonaws.com"}},
+        },
+        start_execution_statement(spec, (TRAINING_ALIAS,)) | {"Sid": "StartQueuedRun"},
+        {
+            # PutMetricData has no resource-level permissions: the namespace condition scopes it.
+            "Sid": "PublishTrainedHeartbeat",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": TRAINED_METRIC[0]}},
         },
         {"Sid": "NotifyStackTopic", "Effect": "Allow", "Action": "sns:Publish", "Resource": spec.topic_arn},
         {
@@ -1060,15 +1441,24 @@ def new_data_rule(spec: PipelineSpec) -> RuleSpec:
 
 
 def drift_rule(spec: PipelineSpec, alarm_name: str) -> RuleSpec:
+    return _alarm_rule(spec, alarm_name, "drift")
+
+
+def quality_rule(spec: PipelineSpec, alarm_name: str) -> RuleSpec:
+    """Retrain when the live-quality alarm (ground truth below the production standard) enters ALARM."""
+    return _alarm_rule(spec, alarm_name, "quality")
+
+
+def _alarm_rule(spec: PipelineSpec, alarm_name: str, trigger: str) -> RuleSpec:
     return RuleSpec(
-        description=f"Retrain {spec.model} when its drift alarm {alarm_name} enters ALARM",
+        description=f"Retrain {spec.model} when its {trigger} alarm {alarm_name} enters ALARM",
         pattern={
             "source": ["aws.cloudwatch"],
             "detail-type": ["CloudWatch Alarm State Change"],
             "detail": {"alarmName": [alarm_name], "state": {"value": ["ALARM"]}},
         },
         input_paths={"id": "$.id", "alarm": "$.detail.alarmName", "reason": "$.detail.state.reason"},
-        input_template=_template({"id": "<id>", "trigger": '"drift"', "alarm": '{"name": <alarm>, "reason": <reason>}'}),
+        input_template=_template({"id": "<id>", "trigger": f'"{trigger}"', "alarm": '{"name": <alarm>, "reason": <reason>}'}),
     )
 
 

@@ -17,6 +17,8 @@ from infra.config import STACKS_DIR, ConfigError, StackConfig, load_stack_file, 
 app = typer.Typer(help="Validate, synth and operate an mlops-stack.", no_args_is_help=True, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Versioned datasets in the stack's data bucket.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+labels_app = typer.Typer(help="Ground-truth labels for live model quality.", no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
 
 out = Console()
 err = Console(stderr=True)
@@ -204,9 +206,30 @@ def data_pull(
     out.print(f"restored {v.key} version {v.version_id} to {target}", highlight=False)
 
 
+@labels_app.command("push")
+def labels_push(
+    path: Path = typer.Argument(..., help="CSV with the header inference_id,label, or JSON Lines of {\"inference_id\", \"label\"}."),
+    stack: Optional[str] = StackOpt,
+    file: Optional[Path] = FileOpt,
+    model: str = ModelOpt,
+) -> None:
+    """Deliver true labels for captured requests (by the InferenceId the client passed, or the capture's eventId)."""
+    from infra.data import DataError
+    from infra.labels import push_labels
+
+    session = _data_session(stack, file, model)
+    try:
+        key, count = push_labels(session, model, path)
+    except DataError as e:
+        raise fail(str(e)) from None
+    out.print(f"{count} labels written to s3://{session.bucket('data')}/{key}", highlight=False, soft_wrap=True)
+
+
 # Commands of the other areas (training, CT flow, serving, drift, delivery) live in their own modules,
 # each with `register(app)`; they are added here.
-COMMAND_MODULES: tuple[str, ...] = ("infra.cli_training", "infra.cli_serving", "infra.cli_delivery", "infra.cli_ct", "infra.cli_drift")
+COMMAND_MODULES: tuple[str, ...] = (
+    "infra.cli_training", "infra.cli_serving", "infra.cli_delivery", "infra.cli_ct", "infra.cli_drift", "infra.cli_monitoring",
+)
 
 
 def _register_commands() -> None:

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from components.endpoint_config import EndpointConfig
 from components.drift_config import DriftConfig, LogRetentionDays
+from components.quality_config import QualityConfig
+from training.metric_names import TASK_METRICS
 from components.pipeline_config import PipelineConfig, VpcConfig
 from training.contract import DataContract, EvaluationRule, Hyperparameters
 
@@ -163,6 +165,9 @@ class ModelConfig(Strict):
     )
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig, description="How the model is served.")
     drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift monitoring of the endpoint's captured requests.")
+    quality: QualityConfig = Field(
+        default_factory=QualityConfig, description="Live model quality: captured predictions joined with ground-truth labels."
+    )
     pipeline: PipelineConfig = Field(
         default_factory=PipelineConfig, description="The continuous-training flow: processing jobs, approval, triggers, logs."
     )
@@ -176,6 +181,39 @@ class ModelConfig(Strict):
                 "turn capture on or set drift.enabled: false"
             )
         return self
+
+    @model_validator(mode="after")
+    def _quality_standard(self) -> "ModelConfig":
+        if not self.quality.enabled:
+            return self
+        if not (self.endpoint.enabled and self.endpoint.capture.enabled):
+            raise ValueError(
+                "quality.enabled: true needs endpoint.enabled and endpoint.capture.enabled (the job joins captured predictions "
+                "with labels); turn capture on or set quality.enabled: false"
+            )
+        metric, threshold, direction = self.quality_standard
+        if metric not in TASK_METRICS[self.task]:
+            raise ValueError(f"quality.metric {metric!r} is not a {self.task} metric; accepted: {', '.join(TASK_METRICS[self.task])}")
+        if self.quality.threshold is None and (metric != self.evaluation.primary_metric or (direction == "higher" and threshold <= 0)):
+            raise ValueError(
+                f"quality.threshold is needed: the production standard for {metric} defaults to evaluation.minimum only for "
+                f"the gate's primary metric, and a minimum of {self.evaluation.minimum:g} would never alarm; set quality.threshold "
+                f"(e.g. 0.7) or evaluation.minimum"
+            )
+        return self
+
+    @property
+    def task(self) -> str:
+        """The built-in recipe's task: binary classification (training.metrics.TASK_METRICS)."""
+        return "binary"
+
+    @property
+    def quality_monitored(self) -> bool:
+        return self.quality.enabled and self.endpoint.enabled and self.endpoint.capture.enabled
+
+    @property
+    def quality_standard(self) -> tuple[str, float, str]:
+        return self.quality.standard(self.evaluation.primary_metric, self.evaluation.minimum)
 
     @field_validator("data_contract", mode="after")
     @classmethod
@@ -294,6 +332,30 @@ class StackConfig(Strict):
     def protected(self) -> bool:
         """Whether stateful resources get ``protect``: explicit in dev, always outside it."""
         return self.protect if self.protect is not None else self.environment is not Environment.dev
+
+
+def pinned_package_problems(cfg: StackConfig, stack: str) -> list[str]:
+    """``endpoint.model_package`` must be a version of the model's own group, in the stack's region.
+
+    The account is compared when the caller identity is known (``infra/program.py``); the flow checks the
+    approval status of whatever it deploys at run time.
+    """
+    from components.naming import resource_name
+
+    problems = []
+    for name, model in cfg.models.items():
+        arn = model.endpoint.model_package
+        if arn is None:
+            continue
+        parts = arn.split(":")
+        region, group = parts[3], parts[5].split("/")[1]
+        expected = resource_name(cfg.name_prefix, stack, name)
+        if region != cfg.region or group != expected:
+            problems.append(
+                f"config.mlops:models.{name}.endpoint.model_package: {arn} is not a version of this model's group; "
+                f"expected arn:aws:sagemaker:{cfg.region}:<this account>:model-package/{expected}/<version>"
+            )
+    return problems
 
 
 class ConfigError(Exception):

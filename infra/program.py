@@ -18,9 +18,10 @@ from components.naming import tags as make_tags
 from components.pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.pipeline_definition import JobResources
 from components.platform import Platform, PlatformArgs
+from components.quality import QualityMonitor, QualityMonitorArgs
 from components.secure_bucket import ObjectLock
 from infra import images as image_registry
-from infra.config import PROJECT_ROOT, STACKS_DIR, ConfigError, StackConfig, config_from_pulumi
+from infra.config import PROJECT_ROOT, STACKS_DIR, ConfigError, StackConfig, config_from_pulumi, pinned_package_problems
 from training.contract import METRIC_DEFINITIONS
 
 TRAINING_SOURCE = PROJECT_ROOT / "training"
@@ -48,14 +49,27 @@ def provider_args(cfg: StackConfig) -> dict:
             skip_credentials_validation=True,
             skip_metadata_api_check=True,
             skip_requesting_account_id=True,
-            endpoints=[{svc: url for svc in LOCALSTACK_SERVICES}],
+            # Typed: a raw dict would send the key "lambda_" (pulumi-aws #4004); the args class maps it to "lambda".
+            endpoints=[aws.ProviderEndpointArgs(**{svc: url for svc in LOCALSTACK_SERVICES})],
         )
     return args
+
+
+def check_pinned_account(pinned: dict[str, str], account: str) -> None:
+    """A pinned model package must live in the account the stack deploys to (fails the update when it does not)."""
+    foreign = {n: arn for n, arn in pinned.items() if arn.split(":")[4] != account}
+    if foreign:
+        raise ValueError(
+            "; ".join(f"mlops:models.{n}.endpoint.model_package {arn} is in another account than this stack's ({account})" for n, arn in foreign.items())
+        )
 
 
 def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
     """Register every resource of the stack and return its outputs."""
     stack = pulumi.get_stack()
+    problems = pinned_package_problems(cfg, stack)
+    if problems:
+        raise ConfigError(f"stacks/Pulumi.{stack}.yaml", problems)
     refuse_overlapping_scopes(cfg, stack)
     images = image_registry.resolve(cfg, f"stacks/Pulumi.{stack}.yaml")  # may refuse config: before any resource
     provider = aws.Provider("aws", **provider_args(cfg))
@@ -63,6 +77,9 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
     invoke = pulumi.InvokeOptions(provider=provider)
     identity = aws.get_caller_identity_output(opts=invoke)
     partition = aws.get_partition_output(opts=invoke)
+    pinned = {n: m.endpoint.model_package for n, m in cfg.models.items() if m.endpoint.model_package}
+    if pinned:
+        identity.account_id.apply(lambda account: check_pinned_account(pinned, account))
     base_tags = make_tags(stack, cfg.environment.value, cfg.tags)
 
     platform = Platform(
@@ -107,6 +124,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
     endpoints: dict[str, ModelEndpoint] = {}
     pipelines: dict[str, TrainingPipeline] = {}
     monitors: dict[str, DriftMonitor] = {}
+    quality: dict[str, QualityMonitor] = {}
     drift_code: DriftCode | None = None  # one Lambda package per stack, made when a model first needs it
     for name, model_cfg in cfg.models.items():
         model_tags = make_tags(stack, cfg.environment.value, {**cfg.tags, **model_cfg.tags}, model=name)
@@ -173,6 +191,27 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 ),
                 providers,
             )
+        if name in endpoints and model_cfg.quality_monitored:
+            drift_code = drift_code or DriftCode("drift-code", DriftCodeArgs(**vars(code_args)), providers)
+            metric, threshold, direction = model_cfg.quality_standard
+            quality[name] = QualityMonitor(
+                f"quality-{name}",
+                QualityMonitorArgs(
+                    model=models[name],
+                    config=model_cfg.quality,
+                    task=model_cfg.task,
+                    metric=metric,
+                    threshold=threshold,
+                    direction=direction,
+                    endpoint_name=endpoint_name(cfg.name_prefix, stack, name),
+                    code=drift_code,
+                    topic_arn=platform.topic.topic_arn,
+                    log_group_prefix=platform.args.log_group_prefix,
+                    tags=model_tags,
+                    protect=cfg.protected,
+                ),
+                providers,
+            )
         t = model_cfg.training
         pipelines[name] = TrainingPipeline(
             f"pipeline-{name}",
@@ -201,6 +240,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 job_prefix=job_prefix(cfg.name_prefix, stack, name),
                 endpoint_name=endpoint_name(cfg.name_prefix, stack, name),
                 drift_alarm_name=drift_alarm_name(cfg.name_prefix, stack, name),
+                quality_alarm_name=quality[name].quality_alarm_name if name in quality and model_cfg.quality.retrain_on_alarm else None,
                 log_group_prefix=platform.args.log_group_prefix,
                 hyperparameters=t.hyperparameters,
                 evaluation_args=tuple(model_cfg.evaluation.to_cli_args()),
@@ -227,6 +267,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 endpoint_name=endpoint_name(cfg.name_prefix, stack, name) if name in endpoints else None,
                 metric_namespace=m.args.metric_namespace,
                 state_machine_arn=pipelines[name].state_machine_arn,
+                quality=cfg.models[name].quality_standard[:2] if name in quality else None,
             )
             for name, m in models.items()
         ],
@@ -278,6 +319,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 "state_machine_arn": pipelines[name].state_machine_arn,
                 "pipeline_alias_arn": pipelines[name].alias_arn,
                 "drift_function_name": monitors[name].function_name if name in monitors else None,
+                "quality_function_name": quality[name].function_name if name in quality else None,
             }
             for name, m in models.items()
         },

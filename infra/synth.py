@@ -96,9 +96,55 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
         self.records: list[dict[str, Any]] = []
+        self.aliases: dict[str, list[str]] = {}
+        """URN → every earlier URN it answers to (its own aliases and those it inherits from its parent)."""
+        self.root_urn = ""
+
+    def _compose(self, parent: str, type_: str, name: str, stack: str = "", project: str = "") -> str:
+        """A URN as this monitor makes them (``make_urn``), with the stack and project an alias may name.
+
+        No parent is the root stack: the mock monitor qualifies top-level types with it, so every URN in a
+        manifest (and every alias) follows that one scheme.
+        """
+        urn = self.make_urn(parent or self.root_urn, type_, name)
+        if stack or project:
+            _, own_project, rest = urn.removeprefix("urn:pulumi:").split("::", 2)
+            urn = f"urn:pulumi:{stack or pulumi.get_stack()}::{project or own_project}::{rest}"
+        return urn
+
+    def _alias_urns(self, request) -> list[str]:
+        """Resolve the request's aliases to URNs the way the engine does (``generateAliases``).
+
+        A spec alias defaults every field it leaves out to the resource's own (name, type, parent, stack,
+        project); ``noParent`` means "had no parent". Then the parent's aliases multiply out: a child keeps
+        its identity when only its parent was renamed or moved, and when both were.
+        """
+        own: list[str] = []
+        for alias in request.aliases:
+            if alias.WhichOneof("alias") == "urn":
+                own.append(alias.urn)
+                continue
+            spec = alias.spec
+            # As the engine reads a spec: noParent wins, then a non-empty parentUrn, else the resource's own parent.
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            own.append(self._compose(parent, spec.type or request.type, spec.name or request.name, spec.stack, spec.project))
+        found = dict.fromkeys(own)
+        parent_name = request.parent.rsplit("::", 1)[-1] if request.parent else ""
+        for parent_alias in self.aliases.get(request.parent, []):
+            for type_, name in [(request.type, request.name), *(_type_and_name(a) for a in own)]:
+                found.setdefault(self.make_urn(parent_alias, type_, name))
+                if parent_name and name.startswith(parent_name):
+                    # The SDK's inherited child alias: a child named after its parent follows the parent's old name.
+                    found.setdefault(self.make_urn(parent_alias, type_, parent_alias.rsplit("::", 1)[-1] + name[len(parent_name) :]))
+        return list(found)
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            self.root_urn = response.urn
+        aliases = [a for a in self._alias_urns(request) if a != response.urn]
+        if aliases:
+            self.aliases[response.urn] = aliases
         if request.type != "pulumi:pulumi:Stack":
             self.records.append(
                 {
@@ -113,9 +159,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     "retain_on_delete": bool(request.retainOnDelete),
                     "depends_on": sorted(request.dependencies),
                     "ignore_changes": list(request.ignoreChanges),
+                    **({"aliases": aliases} if aliases else {}),
                 }
             )
         return response
+
+
+def _type_and_name(urn: str) -> tuple[str, str]:
+    qualified, name = urn.split("::", 3)[2:]
+    return qualified.rsplit("$", 1)[-1], name
 
 
 def _plain(value: Any) -> Any:

@@ -23,6 +23,7 @@ import binascii
 import csv
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,12 @@ _SUFFIX = '"eventVersion":"0"}'
 
 READ_SIZE = 1 << 20
 
+# The model's answer in a record's endpointOutput: ``{"predictions": [{"probability": p, ...}, ...]}`` (the
+# built-in recipe's response). Inside the record it is a JSON string, so its quotes are escaped; a BASE64
+# output, or any other layout, is parsed in full.
+_OUTPUT_KEY = '"endpointOutput":'
+_PROBABILITY = re.compile(r'\\"probability\\":\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)')  # a JSON number: float() takes it
+
 
 @dataclass
 class Batch:
@@ -56,10 +63,13 @@ class Batch:
     malformed: Counter = field(default_factory=Counter)
 
 
-def capture_line(data: str, content_type: str = "text/csv", encoding: str = "CSV", event_id: str = "0", inference_time: str = "2026-01-01T00:00:00Z") -> str:
+def capture_line(
+    data: str, content_type: str = "text/csv", encoding: str = "CSV", event_id: str = "0", inference_time: str = "2026-01-01T00:00:00Z",
+    response_body: str = '{"predictions": []}',
+) -> str:
     """One capture record laid out as SageMaker writes it (for examples, tests and the benchmark)."""
     request = {"observedContentType": content_type, "mode": "INPUT", "data": data, "encoding": encoding}
-    response = {"observedContentType": "application/json", "mode": "OUTPUT", "data": '{"predictions": []}', "encoding": "JSON"}
+    response = {"observedContentType": "application/json", "mode": "OUTPUT", "data": response_body, "encoding": "JSON"}
     record = {
         "captureData": {"endpointInput": request, "endpointOutput": response},
         "eventMetadata": {"eventId": event_id, "inferenceTime": inference_time},
@@ -174,3 +184,36 @@ def _json_payload(text: str, features: list[str], batch: Batch) -> None:
             batch.value_rows.append(item)
         else:
             batch.record_rows.append(item)
+
+
+def read_probabilities(lines: list[str]) -> list[float]:
+    """The predicted probabilities in the ``endpointOutput`` of capture ``lines`` (prediction drift).
+
+    Only what follows a record's ``endpointOutput`` key counts: a request that names ``probability`` (a
+    feature, or garbage the endpoint refused) is never taken for an answer. A record without an output, or
+    whose output is not the recipe's response, adds nothing: the input side counts malformed records, and a
+    model with other outputs simply has no prediction drift.
+    """
+    out: list[float] = []
+    for line in lines:
+        at = line.find(_OUTPUT_KEY)
+        if at < 0:
+            continue
+        found = _PROBABILITY.findall(line, at)
+        if found:
+            out.extend(map(float, found))
+        elif "BASE64" in line[at:]:
+            out.extend(_probabilities_of_record(line))
+    return out
+
+
+def _probabilities_of_record(line: str) -> list[float]:
+    try:
+        output = json.loads(line)["captureData"]["endpointOutput"]
+        data = output["data"]
+        if str(output.get("encoding", "")).upper() == "BASE64":
+            data = base64.b64decode(data, validate=True).decode("utf-8")
+        predictions = json.loads(data)["predictions"]
+        return [float(p["probability"]) for p in predictions if isinstance(p, dict) and isinstance(p.get("probability"), (int, float))]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return []

@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from training.capture import MALFORMED_REASONS, Batch, line_chunks, read_records
+from training.capture import MALFORMED_REASONS, Batch, line_chunks, read_probabilities, read_records
 
 LOG = logging.getLogger("mlops.drift")
 
@@ -48,6 +48,8 @@ BASELINE_FILE = "baseline.json"
 BOOL_TOKENS = {"true": "true", "false": "false", "1": "true", "0": "false", "1.0": "true", "0.0": "false"}
 
 REPORT_FORMAT = "mlops-drift-report/1"
+REPORTS_PREFIX = "drift-reports"
+"""Reports live under ``<model>/drift-reports/YYYY/MM/DD/HH.json`` in the capture bucket."""
 PSI_FLOOR = 1e-4
 MAX_UNSEEN_TRACKED = 1000
 """Distinct unseen categories named in the report per feature; more are counted together (bounded memory)."""
@@ -58,6 +60,8 @@ METRIC_JS = "JensenShannon"
 METRIC_MAX = "MaxDriftScore"
 METRIC_RECORDS = "RecordsScored"
 METRIC_MALFORMED = "MalformedRecords"
+METRIC_PREDICTION = "PredictionDrift"
+"""PSI of the model's predicted probabilities against the validation split's (``baseline.json`` ``prediction``)."""
 
 EXIT_NO_DRIFT, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 
@@ -121,6 +125,8 @@ class FeatureBaseline:
 class Baseline:
     features: tuple[FeatureBaseline, ...]
     source: str
+    prediction: FeatureBaseline | None = None
+    """The predicted probabilities' bins, when training recorded them (no missing bin: every answer has one)."""
 
     @property
     def names(self) -> list[str]:
@@ -141,7 +147,13 @@ def load_baseline(doc: Any, source: str) -> Baseline:
             out.append(_feature_baseline(name, spec))
         except (KeyError, TypeError, ValueError) as e:
             raise DriftError(f"{source}: feature {name!r} is not valid baseline statistics ({e!r}); regenerate it with training") from None
-    return Baseline(tuple(out), source)
+    prediction = None
+    if isinstance(doc.get("prediction"), dict) and doc["prediction"].get("count"):
+        try:
+            prediction = _feature_baseline("prediction", {**doc["prediction"], "kind": "numeric", "null_count": 0})
+        except (KeyError, TypeError, ValueError) as e:
+            raise DriftError(f"{source}: 'prediction' is not valid baseline statistics ({e!r}); regenerate it with training") from None
+    return Baseline(tuple(out), source, prediction)
 
 
 def _feature_baseline(name: str, spec: dict[str, Any]) -> FeatureBaseline:
@@ -362,10 +374,14 @@ class DriftScorer:
         self.numeric = np.array([j for j, f in enumerate(baseline.features) if f.kind == "numeric"], dtype=np.int64)
         self.scored = 0
         self.malformed: Counter = Counter()
+        self.prediction = _FeatureCounts(baseline.prediction) if baseline.prediction is not None else None
 
     def feed(self, lines: list[str]) -> None:
-        """Score a chunk of capture lines (JSON Lines records)."""
+        """Score a chunk of capture lines (JSON Lines records): their requests and, with a prediction baseline, their answers."""
         self.feed_batch(read_records(lines, self.features))
+        if self.prediction is not None:
+            values = np.asarray(read_probabilities(lines), dtype=np.float64)
+            self.prediction.add_numeric(values[np.isfinite(values)])
 
     def feed_batch(self, batch: Batch) -> None:
         d = len(self.features)
@@ -457,7 +473,18 @@ class DriftScorer:
             "max_psi": max(scores) if enough and scores else None,
             "drifted_features": drifted,
             "features": features,
+            "prediction": self._prediction_result(enough),
         }
+
+    def _prediction_result(self, enough: bool) -> dict[str, Any] | None:
+        """The answers' drift: scored like a numeric feature, judged with the same threshold, never in ``drifted_features``."""
+        if self.prediction is None:
+            return None
+        result = self.prediction.result(self.threshold)
+        result["count"] = int(self.prediction.counts.sum())
+        if not enough:
+            result["drifted"] = False
+        return result
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -578,8 +605,35 @@ def capture_keys(s3, bucket: str, model: str, endpoint: str, hours: list[datetim
 # The scheduled job
 
 
+class EnvSettings:
+    """A frozen dataclass that travels as ``<PREFIX><FIELD>`` environment variables (Lambda, processing job)."""
+
+    PREFIX = "MLOPS_"
+
+    def to_env(self) -> dict[str, str]:
+        return {f"{self.PREFIX}{k.upper()}": str(v) for k, v in asdict(self).items() if v not in ("", 0)}  # type: ignore[call-overload]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]):
+        values: dict[str, Any] = {}
+        missing = []
+        for f in fields(cls):  # type: ignore[arg-type]
+            raw = env.get(f"{cls.PREFIX}{f.name.upper()}")
+            if raw is None:
+                if f.default is MISSING:
+                    missing.append(f"{cls.PREFIX}{f.name.upper()}")
+                continue
+            try:
+                values[f.name] = {"int": int, "float": float}.get(str(f.type), str)(raw)
+            except ValueError:
+                raise DriftError(f"{cls.PREFIX}{f.name.upper()}={raw!r} is not a {f.type}") from None
+        if missing:
+            raise DriftError(f"the job's environment lacks {', '.join(missing)}")
+        return cls(**values)
+
+
 @dataclass(frozen=True)
-class JobSettings:
+class JobSettings(EnvSettings):
     """What a run needs; travels as ``MLOPS_DRIFT_*`` environment variables (Lambda, processing job)."""
 
     model: str
@@ -603,27 +657,6 @@ class JobSettings:
     kms_key_arn: str = ""
 
     PREFIX = "MLOPS_DRIFT_"
-
-    def to_env(self) -> dict[str, str]:
-        return {f"{self.PREFIX}{k.upper()}": str(v) for k, v in asdict(self).items() if v not in ("", 0)}
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> JobSettings:
-        values: dict[str, Any] = {}
-        missing = []
-        for f in fields(cls):
-            raw = env.get(f"{cls.PREFIX}{f.name.upper()}")
-            if raw is None:
-                if f.default is MISSING:
-                    missing.append(f"{cls.PREFIX}{f.name.upper()}")
-                continue
-            try:
-                values[f.name] = {"int": int, "float": float}.get(str(f.type), str)(raw)
-            except ValueError:
-                raise DriftError(f"{cls.PREFIX}{f.name.upper()}={raw!r} is not a {f.type}") from None
-        if missing:
-            raise DriftError(f"the drift job's environment lacks {', '.join(missing)}")
-        return cls(**values)
 
 
 @dataclass
@@ -655,6 +688,9 @@ def metric_data(report: dict[str, Any], model: str, when: datetime) -> list[dict
     ]
     if report["status"] != "insufficient_data":
         data.append(datum(METRIC_MAX, report["max_psi"]))
+        prediction = report.get("prediction")
+        if prediction and prediction["psi"] is not None:
+            data.append(datum(METRIC_PREDICTION, prediction["psi"]))
         for name, r in report["features"].items():
             data.append(datum(METRIC_PSI, r["psi"], name))
             if r["js_distance"] is not None:

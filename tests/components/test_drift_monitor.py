@@ -190,7 +190,10 @@ def test_alarms_watch_the_models_drift_and_record_count_with_dimensions(lam):
 
 def test_alarm_definitions_follow_the_config():
     cfg = DriftConfig(schedule="cron(0 */6 * * ? *)", alarm_period_seconds=21600, threshold=0.35, evaluation_periods=4, datapoints_to_alarm=2, capture_stopped_periods=5)
-    drift, stopped = alarm_definitions("acme", "prod", "churn", "mlops/prod/churn", cfg)
+    drift, stopped, prediction = alarm_definitions("acme", "prod", "churn", "mlops/prod/churn", cfg)
+    assert (prediction.metric_name, prediction.comparison_operator, prediction.threshold, prediction.treat_missing_data) == (
+        "PredictionDrift", "GreaterThanThreshold", 0.35, "notBreaching")
+    assert prediction.name == "acme-prod-churn-prediction-drift" and prediction.dimensions == {"Model": "churn"}
     api = drift.api(TOPIC)
     assert (api["Period"], api["Threshold"], api["EvaluationPeriods"], api["DatapointsToAlarm"]) == (21600, 0.35, 4, 2)
     assert api["Dimensions"] == [{"Name": "Model", "Value": "churn"}] and api["AlarmActions"] == [TOPIC]

@@ -186,6 +186,7 @@ def test_dashboard_shows_each_model(manifests):
     flat = [row for rows in metrics for row in rows]
     assert ["AWS/SageMaker", "Invocations", "EndpointName", "mlops-prod-churn", "VariantName", "primary"] in flat
     assert ["mlops/prod/churn", "MaxDriftScore", "Model", "churn"] in flat
+    assert ["mlops/prod/churn", "PredictionDrift", "Model", "churn"] in flat
 
 
 def test_rejects_realtime_and_serverless_together():

@@ -105,7 +105,9 @@ def test_role_reads_only_its_data_listing_and_run_reports(manifests):
     reads = sorted(s["Resource"] for s in statements if "s3:GetObject" in s["Action"])
     data, models = m.outputs["data_bucket_name"], m.outputs["models_bucket_name"]
     assert reads == sorted([f"arn:aws:s3:::{data}/churn/test/*", f"arn:aws:s3:::{data}/churn/train/*", f"arn:aws:s3:::{models}/churn/runs/*"])
-    assert not [s for s in statements if any(a.startswith("s3:Put") or a.startswith("s3:Delete") for a in s["Action"])]
+    writes = [s for s in statements if any(a.startswith("s3:Put") or a.startswith("s3:Delete") for a in s["Action"])]
+    # Its only write: the marker of a new-data trigger dropped while another run trained.
+    assert [w["Resource"] for w in writes] == [f"arn:aws:s3:::{models}/churn/runs/pending/new_data.json"]
     listing = [s["Condition"]["StringLike"]["s3:prefix"] for s in statements if "s3:ListBucket" in s["Action"]]
     assert sorted(listing) == [["churn/runs/*"], ["churn/test/*"], ["churn/train/*"]]
 
@@ -148,7 +150,7 @@ def test_definition_uses_the_stacks_buckets_images_key_and_contract(manifests):
     assert capture["DestinationS3Uri"] == f"s3://{m.outputs['capture_bucket_name']}/churn/"
     variant = tasks["CreateEndpointConfig"]["Parameters"]["ProductionVariants"][0]
     assert variant["InitialInstanceCount"] == 2 and variant["VariantName"] == "primary", "the serving config's variant"
-    polls = d["States"]["Deploy"]["Branches"][0]["States"]["EndpointStatus"]["Choices"][0]["NumericGreaterThanEquals"]
+    polls = d["States"]["Deploy"]["Branches"][0]["States"]["EndpointStatus"]["Choices"][2]["And"][1]["NumericLessThan"]
     assert polls * 60 == 3600 + 600 + 900, "waits out the guardrails' max execution and bake time"
 
 
@@ -163,7 +165,8 @@ def test_dev_retrains_on_new_data_only(manifests):
     assert target["inputs"]["arn"] == m.outputs["models"]["churn"]["pipeline_alias_arn"]
     assert target["inputs"]["inputTransformer"]["inputPaths"]["version"] == "$.detail.object.version-id"
     assert not mine(m, SCHEDULE)
-    assert definition(m)["States"]["RegisterModel"]["Next"] == "Deploy"
+    assert definition(m)["States"]["RecordTrained"]["Next"] == "VerifyPackage"
+    assert definition(m)["States"]["IsPackageDeployable"]["Choices"][0]["Next"] == "Deploy"
 
 
 def test_prod_retrains_weekly_and_on_drift_and_deploys_on_approval(manifests):
@@ -188,8 +191,10 @@ def test_starter_roles_start_runs_only_through_their_aliases(manifests):
     for name, service, aliases in (("mlops-prod-churn-events-start", "events", ["current", "deploy"]), ("mlops-prod-churn-scheduler-start", "scheduler", ["current"])):
         trust = only(policy(roles[name], "assumeRolePolicy")["Statement"])
         assert trust["Principal"] == {"Service": f"{service}.amazonaws.com"}
-        grant = only(policy(only([p for p in m.of_type("aws:iam/rolePolicy:RolePolicy") if p["inputs"]["role"] == name]))["Statement"])
+        grant, *rest = policy(only([p for p in m.of_type("aws:iam/rolePolicy:RolePolicy") if p["inputs"]["role"] == name]))["Statement"]
         assert grant["Action"] == "states:StartExecution" and grant["Resource"] == sm
+        # Scheduler parks undeliverable invocations in the flow's DLQ as this role; EventBridge uses the queue policy.
+        assert [(r["Action"], r["Resource"].rsplit(":", 1)[-1].rsplit("/", 1)[-1]) for r in rest] == ([("sqs:SendMessage", "mlops-prod-churn-trigger-dlq")] if service == "scheduler" else [])
         assert grant["Condition"] == {"StringEquals": {"states:StateMachineQualifier": aliases}}
     events_role = roles["mlops-prod-churn-events-start"]["inputs"]["name"]
     assert all(t["inputs"]["roleArn"].endswith(f"role/{events_role}") for t in mine(m, TARGET))
@@ -201,7 +206,7 @@ def test_a_pinned_serving_config_registers_without_deploying():
 
     m = synth_variant("prod", pin)
     d = definition(m)
-    assert "Deploy" not in d["States"] and d["States"]["RegisterModel"]["Next"] == "AwaitApproval"
+    assert "Deploy" not in d["States"] and d["States"]["RecordTrained"]["Next"] == "AwaitApproval"
     assert {a["inputs"]["name"] for a in mine(m, ALIAS)} == {"current"}
     assert "mlops-prodx-churn-approved" not in {r["inputs"]["name"] for r in mine(m, RULE)}
 
@@ -224,3 +229,96 @@ def test_rejects_a_bad_schedule_with_its_yaml_path():
     with pytest.raises(ConfigError) as exc:
         config_from_keys(keys, "stacks/Pulumi.prod.yaml")
     assert "config.mlops:models.churn.pipeline.triggers.schedule: 'cron(0 3 * * SUN)' is not accepted: cron() takes 6 fields" in str(exc.value)
+
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+QUEUE = "aws:sqs/queue:Queue"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_failed_timed_out_and_aborted_runs_alarm_to_the_stack_topic(manifests, stack):
+    m = manifests[stack]
+    sm = only(mine(m, SFN))
+    alarms = {a["inputs"]["metricName"]: a["inputs"] for a in mine(m, ALARM) if a["inputs"].get("namespace") == "AWS/States"}
+    assert set(alarms) == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+    arn = m.outputs["models"]["churn"]["state_machine_arn"]
+    for metric, alarm in alarms.items():
+        assert alarm["dimensions"] == {"StateMachineArn": arn}, metric
+        assert (alarm["comparisonOperator"], alarm["threshold"], alarm["statistic"]) == ("GreaterThanThreshold", 0, "Sum")
+        assert alarm["alarmActions"] == [m.outputs["topic_arn"]]
+    assert sm["inputs"]["name"] in arn
+
+
+def test_staleness_alarm_watches_the_flows_trained_heartbeat(manifests):
+    m = manifests["prod"]  # weekly schedule: 7 days by default
+    stale = only([a["inputs"] for a in mine(m, ALARM) if a["inputs"].get("namespace") == "MLOps/ContinuousTraining"])
+    d = definition(m)
+    beat = d["States"]["RecordTrained"]["Parameters"]
+    assert (stale["namespace"], stale["metricName"]) == (beat["Namespace"], beat["MetricData"][0]["MetricName"])
+    assert stale["dimensions"] == {d["Name"]: d["Value"] for d in beat["MetricData"][0]["Dimensions"]}
+    assert (stale["period"], stale["evaluationPeriods"], stale["datapointsToAlarm"]) == (86400, 7, 7)
+    assert stale["treatMissingData"] == "breaching" and stale["comparisonOperator"] == "LessThanThreshold"
+    # dev has no schedule: no staleness alarm unless configured.
+    assert not [a for a in mine(manifests["dev"], ALARM) if a["inputs"].get("namespace") == "MLOps/ContinuousTraining"]
+    m3 = synth_variant("dev", lambda keys: keys["mlops:models"]["churn"].setdefault("pipeline", {}).update({"staleness_days": 3}))
+    assert only([a["inputs"] for a in mine(m3, ALARM) if a["inputs"].get("namespace") == "MLOps/ContinuousTraining"])["evaluationPeriods"] == 3
+
+
+def test_rejects_a_staleness_window_cloudwatch_cannot_evaluate():
+    import pulumi
+
+    with pytest.raises(pulumi.RunError, match=r"pipeline\.staleness_days: 30 is not accepted.*less than or equal to 7"):
+        synth_variant("dev", lambda keys: keys["mlops:models"]["churn"].setdefault("pipeline", {}).update({"staleness_days": 30}))
+
+
+def test_triggers_retry_and_park_undelivered_events_in_an_encrypted_dlq(manifests):
+    m = manifests["prod"]
+    queue = only(mine(m, QUEUE))
+    assert queue["inputs"]["sqsManagedSseEnabled"] is True and queue["inputs"]["messageRetentionSeconds"] == 14 * 86400
+    for target in mine(m, TARGET):
+        assert target["inputs"]["retryPolicy"] == {"maximumEventAgeInSeconds": 3600, "maximumRetryAttempts": 10}
+        assert target["inputs"]["deadLetterConfig"]["arn"].endswith("mlops-prod-churn-trigger-dlq")
+    schedule = only(mine(m, SCHEDULE))
+    assert schedule["inputs"]["target"]["deadLetterConfig"]["arn"].endswith("mlops-prod-churn-trigger-dlq")
+    queue_policy = only(mine(m, "aws:sqs/queuePolicy:QueuePolicy"))
+    statement = only(policy(queue_policy)["Statement"])
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    rule_arns = sorted(r["outputs"]["arn"] if "arn" in r.get("outputs", {}) else "" for r in mine(m, RULE))
+    assert len(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == len(rule_arns) == 2
+
+
+def test_drift_job_errors_alarm_to_the_stack_topic(manifests):
+    m = manifests["prod"]
+    alarm = only([a["inputs"] for a in m.of_type(ALARM) if a["inputs"].get("namespace") == "AWS/Lambda"])
+    function = only(m.of_type("aws:lambda/function:Function"))
+    assert alarm["metricName"] == "Errors" and alarm["dimensions"] == {"FunctionName": function["inputs"]["name"]}
+    assert alarm["alarmActions"] == [m.outputs["topic_arn"]]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"subnet_ids": ("subnet-0123456789abcdef0",)}, "go together"),
+        ({"job_prefix": "x" * 33}, "at most 32"),
+    ],
+)
+def test_rejects_bad_pipeline_args_before_registering_anything(register, change, message):
+    from dataclasses import fields
+
+    from components.pipeline import TrainingPipeline, TrainingPipelineArgs
+    from components.pipeline_config import PipelineConfig
+
+    placeholders = {f.name: None for f in fields(TrainingPipelineArgs) if f.default is f.default_factory is __import__("dataclasses").MISSING}
+    args = TrainingPipelineArgs(**{**placeholders, "model": "churn", "config": PipelineConfig(), "job_prefix": "mlops-t-churn",
+                                   "subnet_ids": (), "security_group_ids": (), **change})
+    raised = []
+
+    def program():
+        try:
+            TrainingPipeline("churn", args)
+        except ValueError as e:
+            raised.append(str(e))
+
+    m = register(program)
+    assert raised and message in raised[0]
+    assert m.resources == [] or all("TrainingPipeline" not in r["urn"] for r in m.resources)

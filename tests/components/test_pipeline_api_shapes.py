@@ -12,6 +12,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+import regex
 from pipeline_fixtures import make_spec
 
 from components.pipeline_definition import build_definition, task_states
@@ -19,7 +20,7 @@ from components.pipeline_definition import build_definition, task_states
 VPC = {"subnet_ids": ("subnet-0123456789abcdef0",), "security_group_ids": ("sg-0123456789abcdef0",)}
 SESSION = botocore.session.get_session()
 # Step Functions service names in aws-sdk ARNs → botocore service names.
-SERVICES = {"sfn": "stepfunctions", "s3": "s3", "sagemaker": "sagemaker", "sns": "sns"}
+SERVICES = {"sfn": "stepfunctions", "s3": "s3", "sagemaker": "sagemaker", "sns": "sns", "cloudwatch": "cloudwatch"}
 
 
 def operation(resource: str):
@@ -88,6 +89,10 @@ def problems(shape, value: Any, path: str) -> list[str]:
         lo, hi = shape.metadata.get("min", 0), shape.metadata.get("max")
         if len(value) < lo or (hi is not None and len(value) > hi):
             return [f"{path}: length {len(value)} outside {lo}..{hi}"]
+        pattern = shape.metadata.get("pattern")
+        # botocore's patterns are Java-style (\p{L} classes, a trailing "${1,256}" length): the length is checked above.
+        if pattern and not regex.fullmatch(regex.sub(r"\$\{\d+,\d+\}$", "", pattern).removeprefix("^").removesuffix("$"), value):
+            return [f"{path}: {value!r} does not match {pattern}"]
         return []
     if t in ("integer", "long"):
         if not isinstance(value, int) or isinstance(value, bool):

@@ -84,8 +84,20 @@ def test_every_task_catches_to_notify_failure(variant):
             # A failed notification still ends the run failed; it cannot notify about itself.
             assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"] and state["Catch"][0]["Next"] != NOTIFY_FAILURE
             continue
+        catcher_name = name if parallel is None else parallel
         catcher = state if parallel is None else d["States"][parallel]
-        assert catcher["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": NOTIFY_FAILURE}], name
+        if name == "RecordTrained":
+            # The staleness heartbeat: a failure to publish it must not fail a run that trained a model.
+            assert catcher["Catch"][0]["ErrorEquals"] == ["States.ALL"] and catcher["Catch"][0]["ResultPath"] == "$.metric_error"
+            continue
+        if name.startswith(("CheckPending", "ClearPending", "StartPending")):
+            # Starting the queued run happens after the run's outcome is known: it must not change it.
+            assert catcher["Catch"][0]["ErrorEquals"] == ["States.ALL"] and catcher["Catch"][0]["ResultPath"] == "$.pending_error"
+            continue
+        assert catcher["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": f"Failed{catcher_name}"}], name
+        # The step a Catch leads to names the failing state, then notifies.
+        recorded = d["States"][f"Failed{catcher_name}"]
+        assert recorded["Parameters"]["State"] == catcher_name and recorded["Next"] == NOTIFY_FAILURE
 
 
 def test_sagemaker_tasks_retry_per_aws_guidance_and_stay_within_single_digit_attempts():
@@ -171,7 +183,17 @@ def test_vpc_puts_every_job_and_model_in_the_subnets_isolated_and_encrypted():
         assert p[job]["NetworkConfig"] == {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": True, "VpcConfig": vpc}
     assert p["CreateModel"]["VpcConfig"] == vpc
     plain = {n: s["Parameters"] for n, s in task_states(build_definition(make_spec())).items()}
-    assert "VpcConfig" not in plain["Train"] and "NetworkConfig" not in plain["ValidateData"] and "VpcConfig" not in plain["CreateModel"]
+    assert "VpcConfig" not in plain["Train"] and "VpcConfig" not in plain["ValidateData"]["NetworkConfig"] and "VpcConfig" not in plain["CreateModel"]
+
+
+@pytest.mark.parametrize("variant", [{}, VPC, {"spot": True, "max_wait_seconds": 7200}])
+def test_every_training_and_processing_job_is_network_isolated_with_or_without_a_vpc(variant):
+    tasks = task_states(build_definition(make_spec(**variant)))
+    jobs = {n: s["Parameters"] for n, s in tasks.items() if s["Resource"].split(":")[-1].startswith(("createTrainingJob", "createProcessingJob"))}
+    assert set(jobs) == {"ValidateData", "Train", "Evaluate"}
+    for name, params in jobs.items():
+        isolated = params["EnableNetworkIsolation"] if "TrainingJobName.$" in params else params["NetworkConfig"]["EnableNetworkIsolation"]
+        assert isolated is True, name
 
 
 def test_training_runs_the_code_package_in_script_mode_with_the_contract_and_metrics():
@@ -216,8 +238,13 @@ def test_quality_gate_reads_evaluation_json_and_only_a_pass_registers():
     assert gate["Parameters"]["Key.$"] == "States.Format('churn/runs/{}/evaluation/evaluation.json', $.run.id)"
     assert gate["ResultSelector"] == {"report.$": "States.StringToJson($.Body)"}
     verdict = d["States"]["GateVerdict"]
-    assert verdict["Choices"] == [{"Variable": "$.evaluation.report.verdict", "StringEquals": "pass", "Next": "RegisterModel"}]
-    assert verdict["Default"] == "ModelRejected" and d["States"]["ModelRejected"]["Next"] == NOTIFY_FAILURE
+    passing = verdict["Choices"][0]
+    assert passing["Next"] == "RegisterModel" and {"Variable": "$.evaluation.report.verdict", "StringEquals": "pass"} in passing["And"]
+    # Every metric RegisterModel records is tested for before it is read; an incomplete report fails notified.
+    assert {c["Variable"] for c in passing["And"] if c.get("IsPresent")} >= {f"$.evaluation.report.metrics.{m}" for m in METRICS}
+    assert verdict["Choices"][1]["Next"] == "ModelRejected" and verdict["Default"] == "ReportIncomplete"
+    assert d["States"]["ReportIncomplete"]["Parameters"]["Error"] == "EvaluationReportIncomplete"
+    assert d["States"]["ModelRejected"]["Next"] == NOTIFY_FAILURE == d["States"]["ReportIncomplete"]["Next"]
 
 
 def test_lineage_keys_are_exactly_lineage_metadata_keys():
@@ -228,7 +255,7 @@ def test_lineage_keys_are_exactly_lineage_metadata_keys():
         data={"train": DataVersion(s3_uri="s3://data-b/churn/train/x.csv", version_id="v")},
         hyperparameters=Hyperparameters(max_iter=300), metrics={f"test:{m}": 0.5 for m in METRICS},
     ).to_customer_metadata()
-    assert {k.removesuffix(".$") for k in props} == set(expected)
+    assert {k.removesuffix(".$") for k in props} == set(expected) | {"data:train:key_sha256"}
     assert props["hyperparameter:max_iter"] == "300" and props["code_sha256"] == spec.code_sha256
     assert props["data:train:version_id.$"] == "$.data.version_id" and props["training_job.$"] == "$.training.job_name"
     register = task_states(build_definition(spec))["RegisterModel"]["Parameters"]
@@ -240,46 +267,49 @@ def test_lineage_keys_are_exactly_lineage_metadata_keys():
 def test_data_version_comes_from_the_object_or_the_time_the_prefix_was_read():
     states = build_definition(make_spec())["States"]
     count = states["CountTrainingData"]["Choices"]
-    assert [(c["NumericEquals"], c["Next"]) for c in count] == [(0, "NoTrainingData"), (1, "ReadDataVersion")]
+    assert [(c["And"][1]["NumericEquals"], c["Next"]) for c in count] == [(0, "NoTrainingData"), (1, "ReadDataVersion")]
     assert states["ReadDataVersion"]["Resource"].endswith("s3:headObject")
-    assert states["OneDataObject"]["Parameters"]["version_id.$"] == "$.data_version.version_id"
+    assert states["OneDataObject"]["Parameters"]["version_id.$"] == "$.head.VersionId"
+    assert states["OneDataObject"]["Parameters"]["key_sha256.$"] == "States.Hash($.listing.Contents[0].Key, 'SHA-256')"
     assert states["ManyDataObjects"]["Parameters"]["version_id.$"] == "States.Format('latest-at:{}', $.run.started)"
     assert states["NoTrainingData"]["Parameters"]["Error"] == "NoTrainingData"
 
 
 @pytest.mark.parametrize(
     "approval, status, after",
-    [("auto", "Approved", DEPLOY), ("manual", "PendingManualApproval", "AwaitApproval")],
+    [("auto", "Approved", "VerifyPackage"), ("manual", "PendingManualApproval", "AwaitApproval")],
 )
 def test_approval_decides_whether_the_run_deploys_or_waits(approval, status, after):
     d = build_definition(make_spec(approval=approval))
     assert d["States"]["RegisterModel"]["Parameters"]["ModelApprovalStatus"] == status
-    assert d["States"]["RegisterModel"]["Next"] == after
+    assert d["States"]["RegisterModel"]["Next"] == "RecordTrained" and d["States"]["RecordTrained"]["Next"] == after
     assert ("RouteMode" in d["States"]) is (approval == "manual"), "deploy-only runs exist with manual approval"
     if approval == "manual":
         assert d["States"]["AwaitApproval"]["Parameters"]["subject"] == "[itest] churn: new model awaiting approval"
         route = d["States"]["RouteMode"]["Choices"][0]
         assert (route["Variable"], route["StringEquals"], route["Next"]) == ("$.input.mode", "deploy", "CheckDeploying")
-        assert d["States"]["PackageFromApproval"]["Next"] == DEPLOY
+        assert d["States"]["PackageFromApproval"]["Next"] == "VerifyPackage"
+        assert d["States"]["IsNewestApproved"]["Choices"][0]["Next"] == DEPLOY
 
 
 def test_a_pinned_serving_config_ends_the_run_after_registration():
     d = build_definition(make_spec(deploy_enabled=False))
-    assert DEPLOY not in d["States"] and d["States"]["RegisterModel"]["Next"] == "Registered"
+    assert DEPLOY not in d["States"] and d["States"]["RecordTrained"]["Next"] == "Registered"
     assert d["States"]["Registered"]["Next"] == "NotifySuccess"
     actions = {a for s in state_machine_statements(make_spec(deploy_enabled=False)) for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert not actions & {"sagemaker:UpdateEndpoint", "sagemaker:CreateModel", "kms:CreateGrant"}
 
 
-def test_guards_list_the_unqualified_arn_for_training_and_the_deploy_alias_for_approvals():
+def test_guards_list_every_page_and_keep_training_and_deploy_runs_apart():
     spec = make_spec(approval="manual")
     states = build_definition(spec)["States"]
-    assert states["CheckRunning"]["Parameters"]["StateMachineArn"] == spec.state_machine_arn
-    assert states["CheckDeploying"]["Parameters"]["StateMachineArn"] == spec.deploy_alias_arn
-    assert states["AnotherRunning"]["Choices"][0] == {"Variable": "$.guard.count", "NumericGreaterThan": 1, "Next": "FindOldestRunning"}
-    oldest = states["IsOldestRunning"]["Choices"][0]
-    assert (oldest["StringEqualsPath"], oldest["Next"]) == ("$.run.execution_arn", "IsNewData")
-    assert states["IsOldestRunning"]["Default"] == "AlreadyRunning" and states["AlreadyRunning"]["Type"] == "Succeed"
+    for kind, alias in (("Running", spec.alias_arn), ("Deploying", spec.deploy_alias_arn)):
+        assert states[f"List{kind}"]["Parameters"]["StateMachineArn"] == spec.state_machine_arn
+        assert states[f"List{kind}More"]["Parameters"]["NextToken.$"] == "$.guard_page.NextToken"
+        of_kind = states[f"Scan{kind}"]["ItemProcessor"]["States"][f"OfKind{kind}"]["Choices"][0]["And"]
+        assert {"Variable": "$.item.StateMachineAliasArn", "StringEquals": alias} in of_kind
+    assert states["AnotherRunning"]["Choices"][-1]["Next"] == "IsQueuedRun" and states["AnotherRunning"]["Default"] == "IsNewData"
+    assert states["AlreadyRunning"]["Type"] == "Succeed"
 
 
 def test_deployment_waits_for_the_endpoint_and_detects_a_rollback():
@@ -290,10 +320,14 @@ def test_deployment_waits_for_the_endpoint_and_detects_a_rollback():
     assert update == {"EndpointName": "mlops-itest-churn", "EndpointConfigName.$": "$.endpoint_config.name", "RetainDeploymentConfig": True}
     assert branch["WaitForEndpoint"]["Seconds"] == 30
     status = branch["EndpointStatus"]["Choices"]
-    assert status[0] == {"Variable": "$.wait.polls", "NumericGreaterThanEquals": 120, "Next": "DeploymentTimedOut"}
-    live = branch["CheckLiveConfig"]["Choices"][0]
+    # The status decides first; the timeout only applies to an endpoint that is still moving.
+    assert status[0] == {"Variable": "$.endpoint.EndpointStatus", "StringEquals": "InService", "Next": "CheckLiveConfig"}
+    assert status[-1]["Next"] == "DeploymentTimedOut" and status[-2]["And"][1] == {"Variable": "$.wait.polls", "NumericLessThan": 120}
+    live = branch["CheckLiveConfig"]["Choices"][0]["And"][1]
     assert (live["Variable"], live["StringEqualsPath"]) == ("$.endpoint.EndpointConfigName", "$.endpoint_config.name")
-    assert branch["CheckLiveConfig"]["Default"] == "DeploymentRolledBack"
+    assert branch["CheckLiveConfig"]["Choices"][1]["Next"] == "DeploymentRolledBack"
+    assert branch["CreateEndpointConfig"]["Next"] == "StartEndpointWait"
+    assert branch["EndpointReady"]["Choices"][0] == {"Variable": "$.endpoint.EndpointStatus", "StringEquals": "InService", "Next": "UpdateEndpoint"}
     assert "previous model is still live" in branch["DeploymentRolledBack"]["CausePath"]
     variant = branch["CreateEndpointConfig"]["Parameters"]["ProductionVariants"][0]
     assert variant["ModelName.$"] == "$.model.name" and "ModelName" not in variant and variant["VariantName"] == "primary"
@@ -317,7 +351,10 @@ def test_fail_states_never_use_reserved_error_names():
 def test_execution_logs_and_alias_starts_are_the_only_unscoped_or_qualified_grants():
     spec = make_spec()
     statements = {s["Sid"]: s for s in state_machine_statements(spec)}
-    assert {sid for sid, s in statements.items() if s["Resource"] == "*"} == {"ExecutionLogsAndTraces"}
+    assert {sid for sid, s in statements.items() if s["Resource"] == "*"} == {"ExecutionLogsAndTraces", "PublishTrainedHeartbeat"}
+    heartbeat = statements["PublishTrainedHeartbeat"]
+    assert heartbeat["Action"] == "cloudwatch:PutMetricData"
+    assert heartbeat["Condition"] == {"StringEquals": {"cloudwatch:namespace": "MLOps/ContinuousTraining"}}
     assert set(statements["ExecutionLogsAndTraces"]["Action"]) <= {
         "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries",
         "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
@@ -363,6 +400,7 @@ def test_every_called_integration_is_granted():
         "createEndpointConfig": "sagemaker:CreateEndpointConfig", "updateEndpoint": "sagemaker:UpdateEndpoint",
         "describeEndpoint": "sagemaker:DescribeEndpoint", "listExecutions": "states:ListExecutions", "publish": "sns:Publish",
         "listObjectsV2": "s3:ListBucket", "headObject": "s3:GetObject", "getObject": "s3:GetObject",
+        "putMetricData": "cloudwatch:PutMetricData", "putObject": "s3:PutObject", "deleteObject": "s3:DeleteObject", "startExecution": "states:StartExecution",
     }
     for name, state in task_states(build_definition(spec)).items():
         api = state["Resource"].rsplit(":", 1)[1].removesuffix(".sync")
@@ -440,3 +478,17 @@ def test_rejects_malformed_vpc_ids():
 def test_approval_defaults_to_auto_in_dev_and_manual_elsewhere():
     assert [PipelineConfig().approval_for(e) for e in ("dev", "staging", "prod")] == ["auto", "manual", "manual"]
     assert PipelineConfig(approval="auto").approval_for("prod") == "auto"
+
+
+@pytest.mark.parametrize("expression", ["cron(0 3 * * SUN *)", "cron(0 3 ? * ? *)", "rate(1 hours)", "cron(0 3 * *)", "at(2026-01-01T00:00:00)"])
+def test_rejects_the_same_bad_schedules_for_drift_and_retraining(expression):
+    from pydantic import ValidationError
+
+    from components.drift_config import DriftConfig
+
+    errors = []
+    for build in (lambda: TriggersConfig(schedule=expression), lambda: DriftConfig(schedule=expression, alarm_period_seconds=3600)):
+        with pytest.raises(ValidationError) as exc:
+            build()
+        errors.append(exc.value.errors()[0]["msg"])
+    assert errors[0] == errors[1], "one validator for every Scheduler expression"

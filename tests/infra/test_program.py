@@ -232,6 +232,58 @@ def test_bad_config_stops_the_program_before_any_resource():
     assert monitor.records == []
 
 
+def _sdk_names(args_class) -> set[str]:
+    """The wire names of an SDK input type's properties (``lambda_`` is sent as ``lambda``)."""
+    return {getattr(v.fget, "_pulumi_name", k) for k, v in vars(args_class).items() if isinstance(v, property)}
+
+
+def test_every_key_the_local_provider_receives_is_one_it_knows(manifests):
+    import json
+
+    import pulumi_aws as aws
+
+    from infra.program import LOCALSTACK_SERVICES
+
+    provider = only(manifests["local"].of_type("pulumi:providers:aws"))["inputs"]
+    assert set(provider) <= _sdk_names(aws.ProviderArgs), set(provider) - _sdk_names(aws.ProviderArgs)
+    endpoints = only(json.loads(provider["endpoints"]))
+    known = _sdk_names(aws.ProviderEndpointArgs)
+    assert set(endpoints) <= known, f"the provider would refuse {set(endpoints) - known}"
+    assert "lambda" in endpoints and len(endpoints) == len(LOCALSTACK_SERVICES)
+    assert set(endpoints.values()) == {"http://127.0.0.1:4566"}
+
+
+def _pin(stack: str, arn: str) -> dict:
+    import yaml
+
+    from infra.config import STACKS_DIR
+
+    keys = yaml.safe_load((STACKS_DIR / "Pulumi.prod.yaml").read_text())["config"]
+    keys["mlops:models"]["churn"]["endpoint"] = {"model_package": arn}
+    return keys
+
+
+@pytest.mark.parametrize(
+    "arn, why",
+    [
+        ("arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-other-churn/3", "is not a version of this model's group"),
+        ("arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlops-pinx-churn/3", "is not a version of this model's group"),
+        ("arn:aws:sagemaker:us-east-1:999999999999:model-package/mlops-pinx-churn/3", "is in another account"),
+    ],
+)
+def test_rejects_a_pinned_model_package_of_another_group_region_or_account(arn, why):
+    import pulumi
+
+    with pytest.raises((pulumi.RunError, Exception)) as exc:
+        synth_keys("pinx", _pin("pinx", arn), "us-east-1")
+    assert why in str(exc.value)
+
+
+def test_accepts_a_pinned_model_package_of_the_models_own_group():
+    m = synth_keys("pinx", _pin("pinx", "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-pinx-churn/3"), "us-east-1")
+    assert m.of_type("aws:sagemaker/model:Model")
+
+
 def test_rejects_a_stack_whose_name_prefixes_another_stacks(tmp_path):
     """`prod` and `prod-eu` share the IAM scope mlops-prod-*: the second stack file is refused, naming both."""
     from infra.config import ConfigError, config_from_keys

@@ -99,3 +99,30 @@ def test_missing_bucket_and_unknown_model_are_clear_errors(stack_file, tmp_path,
     assert run.returncode == 2 and "has no model 'fraud'; its models: churn" in run.stderr
     run = mlops("data", "push", str(tmp_path / "missing.csv"), "--file", str(stack_file), "--model", "churn")
     assert run.returncode == 2 and "does not exist; give a dataset file" in run.stderr
+
+
+def test_labels_push_writes_ground_truth_that_the_quality_join_reads(stack_file, data_bucket, tmp_path, aws_client):
+    from training.quality import Labels
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("inference_id,label\nreq-1,1\nreq-2,0\n")
+    run = mlops("labels", "push", str(labels), "--file", str(stack_file), "--model", "churn")
+    assert run.returncode == 0, run.stderr
+    s3 = aws_client("s3")
+    [obj] = s3.list_objects_v2(Bucket=data_bucket, Prefix="churn/ground-truth/")["Contents"]
+    assert obj["Key"] in run.stdout and obj["Key"].endswith(".jsonl")
+    body = s3.get_object(Bucket=data_bucket, Key=obj["Key"])["Body"].read().decode()
+    [first, second] = [json.loads(line) for line in body.splitlines()]
+    assert first == {"groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata": {"eventId": "req-1"}, "eventVersion": "0"}
+    got = Labels()
+    got.feed(body.splitlines())
+    assert got.by_id == {"req-1": [1.0], "req-2": [0.0]}
+
+
+def test_a_bad_label_file_is_refused_and_nothing_is_written(stack_file, data_bucket, tmp_path, aws_client):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("inference_id,label\nreq-1,1\nreq-2\n")
+    run = mlops("labels", "push", str(labels), "--file", str(stack_file), "--model", "churn")
+    assert run.returncode == 2 and "labels.csv:3: 1 columns; each row is inference_id,label" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert aws_client("s3").list_objects_v2(Bucket=data_bucket, Prefix="churn/ground-truth/").get("KeyCount") == 0

@@ -1,0 +1,255 @@
+"""Live model quality of one model: the scheduled quality job (``training/quality.py``) and its alarms.
+
+The job runs in the same Lambda package as the drift job (``DriftCode``: the job modules and numpy) on an
+EventBridge Scheduler schedule. Each run joins the captured predictions of its window with the ground-truth
+labels delivered to ``s3://<data bucket>/<model>/ground-truth/`` since, publishes the task's metrics
+(``Quality_<metric>``) and the counts (``QualityJoinedRecords``, ``QualityLabelsReceived``,
+``QualityUnmatchedLabels``) in the model's namespace with a ``Model`` dimension, and writes a report under
+``<model>/quality-reports/`` in the capture bucket, next to the drift reports.
+
+Alarms, actions to the stack topic:
+- quality: ``Quality_<metric>`` below the model's production standard (above it for a lower-is-better
+  metric) in ``evaluation_periods``; missing data is not breaching (too few labels is not bad quality).
+  With ``retrain_on_alarm`` the CT flow's alarm rule starts retraining on its ALARM state change.
+- labels stopped: ``QualityLabelsReceived`` below 1 for ``labels_stopped_periods``, missing data breaching
+  (no labels delivered, or the job itself not running).
+- job errors: the function's own ``Errors`` (as the drift job's).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam
+from components.drift import ARCHITECTURE, RUNTIME, AlarmDefinition, DriftCode, job_error_alarm, schedule_policy
+from components.model import Model
+from components.naming import job_prefix, resource_name
+from components.quality_config import QualityConfig
+from components.roles import service_role
+from training.quality import GROUND_TRUTH_PREFIX, METRIC_LABELS, QUALITY_METRIC_PREFIX, QualityJob
+
+HANDLER = "training.quality.handler"
+
+
+def quality_alarm_name(prefix: str, stack: str, model: str) -> str:
+    return f"{job_prefix(prefix, stack, model)}-quality"
+
+
+def labels_stopped_alarm_name(prefix: str, stack: str, model: str) -> str:
+    return f"{job_prefix(prefix, stack, model)}-labels-stopped"
+
+
+def alarm_definitions(
+    prefix: str, stack: str, model: str, namespace: str, cfg: QualityConfig, metric: str, threshold: float, direction: str
+) -> list[AlarmDefinition]:
+    """The quality alarm and the labels-stopped alarm of a model (see the module docstring)."""
+    dims = {"Model": model}
+    below = direction == "higher"
+    return [
+        AlarmDefinition(
+            name=quality_alarm_name(prefix, stack, model),
+            description=(
+                f"{model}: live {metric} from ground truth is {'below' if below else 'above'} the production standard "
+                f"{threshold:g}{'; starts retraining' if cfg.retrain_on_alarm else ''}"
+            ),
+            namespace=namespace,
+            metric_name=QUALITY_METRIC_PREFIX + metric,
+            dimensions=dims,
+            statistic="Minimum" if below else "Maximum",
+            period=cfg.period_seconds,
+            comparison_operator="LessThanThreshold" if below else "GreaterThanThreshold",
+            threshold=threshold,
+            evaluation_periods=cfg.evaluation_periods,
+            datapoints_to_alarm=cfg.evaluation_periods,
+            treat_missing_data="notBreaching",
+        ),
+        AlarmDefinition(
+            name=labels_stopped_alarm_name(prefix, stack, model),
+            description=f"{model}: no ground-truth label delivered (labels stopped arriving, or the quality job is not running)",
+            namespace=namespace,
+            metric_name=METRIC_LABELS,
+            dimensions=dims,
+            statistic="Sum",
+            period=cfg.period_seconds,
+            comparison_operator="LessThanThreshold",
+            threshold=1.0,
+            evaluation_periods=cfg.labels_stopped_periods,
+            datapoints_to_alarm=cfg.labels_stopped_periods,
+            treat_missing_data="breaching",
+        ),
+    ]
+
+
+def job_statements(*, partition: str, region: str, account_id: str, log_group_name: str, metric_namespace: str) -> list[iam.Statement]:
+    """What the quality function needs besides its bucket grants: its own logs, metrics in the model's namespace."""
+    return [
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name}:*",
+        },
+        {
+            "Sid": "PublishOwnMetrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",  # PutMetricData has no resource type; the namespace condition scopes it
+            "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace}},
+        },
+    ]
+
+
+@dataclass(frozen=True)
+class QualityMonitorArgs:
+    model: Model
+    """The model's platform component (names, buckets, key, metric namespace)."""
+    config: QualityConfig
+    task: str
+    """``binary``, ``multiclass`` or ``regression`` (training.metrics.TASK_METRICS)."""
+    metric: str
+    threshold: float
+    direction: str
+    """The production standard (:meth:`QualityConfig.standard`): metric, threshold, ``higher``/``lower`` is better."""
+    endpoint_name: str
+    code: DriftCode
+    topic_arn: pulumi.Input[str]
+    log_group_prefix: str
+    tags: dict[str, str] = field(default_factory=dict)
+    protect: bool = False
+
+
+class QualityMonitor(pulumi.ComponentResource):
+    """The scheduled model-quality job of one model and its alarms (see the module docstring)."""
+
+    function_name: pulumi.Output[str]
+    function_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    schedule_arn: pulumi.Output[str]
+    alarm_names: list[str]
+    quality_alarm_name: str
+    report_prefix: str
+
+    def __init__(self, name: str, args: QualityMonitorArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:monitoring:QualityMonitor", name, None, opts)
+        cfg, m = args.config, args.model.args
+        child = pulumi.ResourceOptions(parent=self)
+        physical = resource_name(m.name_prefix, m.stack, m.model, "quality", limit=64)
+        settings = dict(
+            model=m.model, task=args.task, endpoint_name=args.endpoint_name, metric_namespace=m.metric_namespace,
+            window_hours=cfg.window_hours, label_delay_hours=cfg.label_delay_hours, min_records=cfg.min_records,
+        )
+        self.report_prefix = QualityJob(capture_bucket="", data_bucket="", **settings).report_prefix  # type: ignore[arg-type]
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"{args.log_group_prefix}quality/{m.model}",
+            retention_in_days=cfg.log_retention_days,
+            kms_key_id=m.kms_key_arn,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        role = service_role(
+            f"{name}-role",
+            parent=self,
+            role_name=physical,
+            service="lambda.amazonaws.com",
+            description=f"Model-quality job of model {m.model} ({m.stack})",
+            tags=args.tags,
+            source_account=None,  # only this account can attach the role to a function (iam:PassRole)
+        )
+        # Reads predictions and labels of this model only; writes only its reports. The read grants carry
+        # kms:Decrypt on the stack key, which also decrypts the function's environment.
+        grants = [
+            m.capture_bucket.grant_read(role, f"{m.model}/"),
+            m.capture_bucket.grant_write(role, self.report_prefix),
+            m.data_bucket.grant_read(role, f"{m.model}/{GROUND_TRUTH_PREFIX}/"),
+        ]
+        runtime = aws.iam.RolePolicy(
+            f"{name}-runtime",
+            role=role.id,
+            policy=pulumi.Output.all(m.partition, m.account_id, log_group.name).apply(
+                lambda a: json.dumps(
+                    iam.document(
+                        *job_statements(partition=a[0], region=m.region, account_id=a[1], log_group_name=a[2], metric_namespace=m.metric_namespace)
+                    )
+                )
+            ),
+            opts=child,
+        )
+        function = aws.lambda_.Function(
+            f"{name}-function",
+            name=physical,
+            description=f"Live quality of model {m.model}: captured predictions joined with ground truth",
+            role=role.arn,
+            runtime=RUNTIME,
+            architectures=[ARCHITECTURE],
+            handler=HANDLER,
+            s3_bucket=args.code.bucket_name,
+            s3_key=args.code.key,
+            code_sha256=args.code.code_sha256,
+            memory_size=cfg.lambda_memory_mb,
+            timeout=cfg.lambda_timeout_seconds,
+            environment=pulumi.Output.all(m.capture_bucket.bucket_name, m.data_bucket.bucket_name).apply(
+                lambda a: {"variables": QualityJob(capture_bucket=a[0], data_bucket=a[1], **settings).to_env()}  # type: ignore[arg-type]
+            ),
+            kms_key_arn=m.kms_key_arn,
+            logging_config={"log_format": "JSON", "log_group": log_group.name, "application_log_level": "INFO", "system_log_level": "WARN"},
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[runtime, log_group, *grants]),
+        )
+        scheduler_role = service_role(
+            f"{name}-schedule-role",
+            parent=self,
+            role_name=resource_name(m.name_prefix, m.stack, m.model, "quality-schedule", limit=64),
+            service="scheduler.amazonaws.com",
+            description=f"EventBridge Scheduler: run the model-quality job of model {m.model} ({m.stack})",
+            tags=args.tags,
+            source_account=m.account_id,
+        )
+        invoke = aws.iam.RolePolicy(
+            f"{name}-schedule-invoke", role=scheduler_role.id, policy=function.arn.apply(lambda arn: json.dumps(schedule_policy(arn))), opts=child
+        )
+        schedule = aws.scheduler.Schedule(
+            f"{name}-schedule",
+            name=physical,
+            description=f"Model-quality job of model {m.model}",
+            schedule_expression=cfg.schedule,
+            schedule_expression_timezone="UTC",
+            flexible_time_window={"mode": "OFF"},
+            target={
+                "arn": function.arn,
+                "role_arn": scheduler_role.arn,
+                "input": json.dumps({"scheduled_time": "<aws.scheduler.scheduled-time>"}),
+                "retry_policy": {"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": min(cfg.period_seconds, 86400)},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[invoke]),
+        )
+        definitions = alarm_definitions(m.name_prefix, m.stack, m.model, m.metric_namespace, cfg, args.metric, args.threshold, args.direction)
+        definitions.append(job_error_alarm(m.name_prefix, m.stack, m.model, physical, job="quality"))
+        for d in definitions:
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{d.name.removeprefix(m.job_prefix + '-')}-alarm", tags=args.tags, opts=child, **d.pulumi_args(args.topic_arn)
+            )
+
+        self.function_name = function.name
+        self.function_arn = function.arn
+        self.role_arn = role.arn
+        self.schedule_arn = schedule.arn
+        self.alarm_names = [d.name for d in definitions]
+        self.quality_alarm_name = definitions[0].name
+        self.register_outputs(
+            {
+                "function_name": self.function_name,
+                "function_arn": self.function_arn,
+                "role_arn": self.role_arn,
+                "schedule_arn": self.schedule_arn,
+                "alarm_names": self.alarm_names,
+                "quality_alarm_name": self.quality_alarm_name,
+                "report_prefix": self.report_prefix,
+            }
+        )
+

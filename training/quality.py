@@ -1,0 +1,380 @@
+"""Live model quality: captured predictions joined with ground-truth labels that arrive later.
+
+**Ground truth** is SageMaker Model Monitor's record format, so existing label producers fit. One JSON
+object per line::
+
+    {"groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata": {"eventId": "<id>"}, "eventVersion": "0"}
+
+``eventId`` is the id the endpoint captured for the request: the ``InferenceId`` the client passed to
+InvokeEndpoint (captured as ``eventMetadata.inferenceId``) or, without one, the capture's own
+``eventMetadata.eventId``. ``data`` is the true label; a request of N rows takes N labels, comma-separated
+in the request's row order (``"encoding": "CSV"``) or a JSON list (``"encoding": "JSON"``). Files live under
+``s3://<data bucket>/<model>/ground-truth/YYYY/MM/DD/HH/`` (the hour the labels were delivered), the same
+path layout as captured data; ``mlops labels push`` writes them from a CSV or JSON Lines file of
+``inference_id,label``.
+
+**Joining.** A run scores the captures of a window of ``window_hours`` hours that ends ``label_delay_hours``
+before the run (labels come late), against every label delivered from the window's start until the run. A
+label delivered twice for one id: the later delivery wins. Memory is the labels of that span plus 16 bytes
+per joined prediction; capture files are streamed.
+
+Only the standard library and numpy (this runs in the monitoring Lambda); the metrics are
+:mod:`training.metrics`, the code the evaluation job's numbers are held to.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+import logging
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from training.drift import DriftError, EnvSettings, capture_keys
+from training.metrics import HIGHER_IS_BETTER, TASK_METRICS, task_metrics
+
+GROUND_TRUTH_PREFIX = "ground-truth"
+REPORT_FORMAT = "mlops-quality/1"
+METRIC_JOINED = "QualityJoinedRecords"
+METRIC_LABELS = "QualityLabelsReceived"
+METRIC_UNMATCHED = "QualityUnmatchedLabels"
+QUALITY_METRIC_PREFIX = "Quality_"
+"""CloudWatch metric of a task metric: ``Quality_roc_auc``, ``Quality_rmse`` … (dimension ``Model``)."""
+MALFORMED_REASONS = ("bad_json", "no_id", "bad_output", "bad_label", "label_count_mismatch")
+REPORTS_PREFIX = "quality-reports"
+LOG = logging.getLogger("mlops.quality")
+
+
+class QualityError(Exception):
+    """A problem the user fixes (a label file, an unknown task); the message names it and what is accepted."""
+
+
+def ground_truth_record(inference_id: str, labels: Iterable[Any]) -> str:
+    """One ground-truth line in Model Monitor's format (CSV encoding: labels comma-separated)."""
+    data = ",".join(_label_text(v) for v in labels)
+    return json.dumps(
+        {"groundTruthData": {"data": data, "encoding": "CSV"}, "eventMetadata": {"eventId": inference_id}, "eventVersion": "0"},
+        separators=(",", ":"),
+    )
+
+
+def _label_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    text = str(value).strip()
+    if not text or "," in text:
+        raise QualityError(f"a label must be one number or class, got {text!r}")
+    return text
+
+
+def ground_truth_key(model: str, delivered: datetime, name: str) -> str:
+    return f"{model}/{GROUND_TRUTH_PREFIX}/{delivered:%Y/%m/%d/%H}/{name}.jsonl"
+
+
+def read_label_file(text: str, source: str) -> list[tuple[str, str]]:
+    """``(inference_id, label)`` pairs from CSV (header ``inference_id,label``) or JSON Lines
+    (``{"inference_id": ..., "label": ...}``). Raises :class:`QualityError` naming the first bad line."""
+    stripped = text.lstrip()
+    if not stripped:
+        raise QualityError(f"{source} is empty; give a CSV with the header inference_id,label or JSON Lines of {{\"inference_id\", \"label\"}}")
+    pairs: list[tuple[str, str]] = []
+    if stripped.startswith("{"):
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise QualityError(f"{source}:{number}: not JSON ({e.msg}); each line is {{\"inference_id\": ..., \"label\": ...}}") from None
+            if not isinstance(doc, dict) or not {"inference_id", "label"} <= doc.keys():
+                raise QualityError(f"{source}:{number}: each line needs the keys inference_id and label")
+            pairs.append(_pair(doc["inference_id"], doc["label"], f"{source}:{number}"))
+        return pairs
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(reader)]
+    if header[:2] != ["inference_id", "label"] or len(header) != 2:
+        raise QualityError(f"{source}: the first line must be the header inference_id,label (got {','.join(header)[:80]!r})")
+    for number, row in enumerate(reader, 2):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) != 2:
+            raise QualityError(f"{source}:{number}: {len(row)} columns; each row is inference_id,label")
+        pairs.append(_pair(row[0], row[1], f"{source}:{number}"))
+    return pairs
+
+
+def _pair(inference_id: Any, label: Any, where: str) -> tuple[str, str]:
+    ident = str(inference_id).strip() if inference_id is not None else ""
+    if not ident or len(ident) > 64:
+        # InvokeEndpoint's InferenceId is 1-64 characters.
+        raise QualityError(f"{where}: inference_id must be 1 to 64 characters (the InferenceId the client passed, or the capture's eventId)")
+    try:
+        return ident, _label_text(label)
+    except QualityError as e:
+        raise QualityError(f"{where}: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading ground truth and captures
+
+
+def _payload(part: dict[str, Any]) -> str:
+    data = part.get("data")
+    if not isinstance(data, str):
+        raise ValueError("no data")
+    if str(part.get("encoding", "")).upper() == "BASE64":
+        return base64.b64decode(data, validate=True).decode("utf-8")
+    return data
+
+
+@dataclass
+class Labels:
+    """Labels by inference id (the later delivery wins), and the lines that could not be read, by reason."""
+
+    by_id: dict[str, list[float]] = field(default_factory=dict)
+    received: int = 0
+    malformed: Counter = field(default_factory=Counter)
+
+    def feed(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                gt = record["groundTruthData"]
+                ident = record["eventMetadata"]["eventId"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                self.malformed["bad_json"] += 1
+                continue
+            try:
+                text = _payload(gt)
+                encoding = str(gt.get("encoding", "CSV")).upper()
+                values = json.loads(text) if encoding == "JSON" else text.split(",")
+                values = values if isinstance(values, list) else [values]
+                labels = [float(v) for v in values]
+                if not labels or not all(np.isfinite(labels)):
+                    raise ValueError("not finite")
+            except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+                self.malformed["bad_label"] += 1
+                continue
+            self.received += 1
+            self.by_id[str(ident)] = labels
+
+
+def prediction_score(task: str, prediction: Any) -> float:
+    """The number a prediction is scored by: P(label = 1) for binary, the class for multiclass, the value
+    for regression. A prediction is an object (``probability``, ``label``, ``value`` or ``prediction``) or a number."""
+    if isinstance(prediction, dict):
+        keys = {"binary": ("probability", "score"), "multiclass": ("label", "class"), "regression": ("value", "prediction", "score")}[task]
+        for key in keys:
+            if key in prediction:
+                prediction = prediction[key]
+                break
+        else:
+            raise ValueError("no score")
+    if isinstance(prediction, bool) or not isinstance(prediction, (int, float)) or not np.isfinite(prediction):
+        raise ValueError("not a number")
+    return float(prediction)
+
+
+@dataclass
+class QualityScorer:
+    """Streams capture lines, joins each request's predictions with its labels, then reports the metrics."""
+
+    task: str
+    labels: Labels
+    min_records: int = 100
+    y: array = field(default_factory=lambda: array("d"))
+    score: array = field(default_factory=lambda: array("d"))
+    requests: int = 0
+    matched_ids: set[str] = field(default_factory=set)
+    malformed: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASK_METRICS:
+            raise QualityError(f"unknown task {self.task!r}; accepted: {', '.join(TASK_METRICS)}")
+
+    def feed(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            if not line.strip():
+                continue
+            self.requests += 1
+            try:
+                record = json.loads(line)
+                meta = record.get("eventMetadata") or {}
+                output = record["captureData"]["endpointOutput"]
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                self.malformed["bad_json"] += 1
+                continue
+            ident = meta.get("inferenceId") or meta.get("eventId")
+            if not ident:
+                self.malformed["no_id"] += 1
+                continue
+            labels = self.labels.by_id.get(str(ident))
+            if labels is None:
+                continue  # not labelled (yet)
+            try:
+                body = json.loads(_payload(output))
+                predictions = body["predictions"] if isinstance(body, dict) else body
+                predictions = predictions if isinstance(predictions, list) else [predictions]
+                scores = [prediction_score(self.task, p) for p in predictions]
+            except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+                self.malformed["bad_output"] += 1
+                continue
+            if len(scores) != len(labels):
+                self.malformed["label_count_mismatch"] += 1
+                continue
+            self.matched_ids.add(str(ident))
+            self.y.extend(labels)
+            self.score.extend(scores)
+
+    def report(self, **context: Any) -> dict[str, Any]:
+        joined = len(self.y)
+        enough = joined >= self.min_records
+        metrics = task_metrics(self.task, np.frombuffer(self.y), np.frombuffer(self.score)) if enough else {}
+        malformed = self.malformed + self.labels.malformed
+        return {
+            "format": REPORT_FORMAT,
+            **context,
+            "task": self.task,
+            "status": "ok" if enough else "insufficient_data",
+            "records": {
+                "requests": self.requests,
+                "labels_received": self.labels.received,
+                "joined": joined,
+                "unmatched_labels": len(self.labels.by_id.keys() - self.matched_ids),
+                "malformed": sum(malformed.values()),
+                "malformed_by_reason": {r: malformed[r] for r in MALFORMED_REASONS if malformed[r]},
+            },
+            "metrics": metrics,
+            "directions": {m: "higher" if HIGHER_IS_BETTER[m] else "lower" for m in metrics},
+        }
+
+
+def label_hours(end: datetime, window_hours: int, delay_hours: int) -> tuple[list[datetime], list[datetime]]:
+    """(capture hours, label hours) of a run at ``end``: captures of ``window_hours`` whole hours ending
+    ``delay_hours`` before ``end``; labels delivered from the window's first hour through ``end``'s hour."""
+    last = end.replace(minute=0, second=0, microsecond=0)
+    capture_end = last - timedelta(hours=delay_hours)
+    captures = [capture_end - timedelta(hours=h) for h in range(window_hours, 0, -1)]
+    span = int((last - captures[0]) / timedelta(hours=1)) + 1
+    return captures, [captures[0] + timedelta(hours=h) for h in range(span)]
+
+
+def metric_data(report: dict[str, Any], model: str, when: datetime) -> list[dict[str, Any]]:
+    """CloudWatch datapoints: counts always, each task metric only with enough joined records."""
+    dims = [{"Name": "Model", "Value": model}]
+
+    def datum(name: str, value: float, unit: str = "None") -> dict[str, Any]:
+        return {"MetricName": name, "Dimensions": dims, "Timestamp": when, "Value": float(value), "Unit": unit}
+
+    records = report["records"]
+    data = [
+        datum(METRIC_JOINED, records["joined"], "Count"),
+        datum(METRIC_LABELS, records["labels_received"], "Count"),
+        datum(METRIC_UNMATCHED, records["unmatched_labels"], "Count"),
+    ]
+    data += [datum(QUALITY_METRIC_PREFIX + name, value) for name, value in report["metrics"].items() if value is not None]
+    return data
+
+
+def lines_of(chunks: Iterator[bytes]) -> Iterator[str]:
+    """Lines of a byte stream that arrives in chunks (an S3 body's ``iter_chunks``)."""
+    rest = b""
+    for chunk in chunks:
+        rest += chunk
+        *whole, rest = rest.split(b"\n")
+        for line in whole:
+            yield line.decode("utf-8", errors="replace")
+    if rest:
+        yield rest.decode("utf-8", errors="replace")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The scheduled run
+
+
+@dataclass(frozen=True)
+class QualityJob(EnvSettings):
+    """Where a run reads and writes; travels as ``MLOPS_QUALITY_*`` environment variables to the Lambda."""
+
+    model: str
+    task: str
+    endpoint_name: str
+    capture_bucket: str
+    data_bucket: str
+    metric_namespace: str
+    window_hours: int = 24
+    label_delay_hours: int = 24
+    min_records: int = 100
+
+    PREFIX = "MLOPS_QUALITY_"
+
+    @property
+    def report_prefix(self) -> str:
+        return f"{self.model}/{REPORTS_PREFIX}/"
+
+
+def _keys(s3, bucket: str, prefixes: Iterable[str]) -> Iterator[str]:
+    paginator = s3.get_paginator("list_objects_v2")
+    for prefix in prefixes:
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield obj["Key"]
+
+
+def _stream(s3, bucket: str, key: str) -> Iterator[str]:
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        yield from lines_of(body.iter_chunks(1 << 20))
+    finally:
+        body.close()
+
+
+def run_job(job: QualityJob, when: datetime, s3, cloudwatch) -> dict[str, Any]:
+    """One run: labels of the span, the window's captures streamed and joined, a report in S3, metrics."""
+    captures, delivered = label_hours(when, job.window_hours, job.label_delay_hours)
+    labels = Labels()
+    label_files = 0
+    for key in _keys(s3, job.data_bucket, (f"{job.model}/{GROUND_TRUTH_PREFIX}/{h:%Y/%m/%d/%H}/" for h in delivered)):
+        labels.feed(_stream(s3, job.data_bucket, key))
+        label_files += 1
+    scorer = QualityScorer(job.task, labels, job.min_records)
+    files = 0
+    for key in capture_keys(s3, job.capture_bucket, job.model, job.endpoint_name, captures):
+        scorer.feed(_stream(s3, job.capture_bucket, key))
+        files += 1
+    window = {"start": captures[0].isoformat(), "end": (captures[-1] + timedelta(hours=1)).isoformat()}
+    report = scorer.report(model=job.model, endpoint=job.endpoint_name, window=window, capture_files=files, label_files=label_files)
+    key = f"{job.report_prefix}{when:%Y/%m/%d/%H}.json"
+    s3.put_object(Bucket=job.capture_bucket, Key=key, Body=json.dumps(report, indent=2).encode(), ContentType="application/json")
+    cloudwatch.put_metric_data(Namespace=job.metric_namespace, MetricData=metric_data(report, job.model, when))
+    LOG.info("%s: %s, %d joined of %d requests, %d labels; report s3://%s/%s", job.model, report["status"],
+             report["records"]["joined"], report["records"]["requests"], report["records"]["labels_received"], job.capture_bucket, key)
+    return report
+
+
+def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
+    """Lambda entry point; event (from the schedule): ``{"scheduled_time": "<ISO time>"}``."""
+    import os
+
+    import boto3
+
+    from training.drift import _when
+
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        job = QualityJob.from_env(os.environ)
+    except DriftError as e:
+        raise QualityError(str(e)) from None
+    report = run_job(job, _when((event or {}).get("scheduled_time")), boto3.client("s3"), boto3.client("cloudwatch"))
+    return {k: report[k] for k in ("status", "records", "metrics")}
