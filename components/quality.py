@@ -159,7 +159,8 @@ class QualityMonitor(pulumi.ComponentResource):
             service="lambda.amazonaws.com",
             description=f"Model-quality job of model {m.model} ({m.stack})",
             tags=args.tags,
-            source_account=None,  # only this account can attach the role to a function (iam:PassRole)
+            source_account=m.account_id,
+            permissions_boundary=m.permissions_boundary_arn,
         )
         # Reads predictions and labels of this model only; writes only its reports. The read grants carry
         # kms:Decrypt on the stack key, which also decrypts the function's environment.
@@ -209,6 +210,7 @@ class QualityMonitor(pulumi.ComponentResource):
             description=f"EventBridge Scheduler: run the model-quality job of model {m.model} ({m.stack})",
             tags=args.tags,
             source_account=m.account_id,
+            permissions_boundary=m.permissions_boundary_arn,
         )
         invoke = aws.iam.RolePolicy(
             f"{name}-schedule-invoke", role=scheduler_role.id, policy=function.arn.apply(lambda arn: json.dumps(schedule_policy(arn))), opts=child
