@@ -290,7 +290,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 boundary_arn=platform.boundary_arn,
                 environment_kind=cfg.environment.value,
                 models=tuple(cfg.models),
-                passed_roles=passed_roles(cfg, stack, pipelines, monitors),
+                passed_roles=passed_roles(cfg, stack, pipelines, monitors, quality),
                 subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
                 state_bucket=cfg.deploy.state_bucket,
                 pulumi_project=pulumi.get_project(),
@@ -326,7 +326,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
     }
 
 
-def passed_roles(cfg: StackConfig, stack: str, pipelines: dict, monitors: dict) -> tuple[tuple[str, str], ...]:
+def passed_roles(cfg: StackConfig, stack: str, pipelines: dict, monitors: dict, quality: dict) -> tuple[tuple[str, str], ...]:
     """(service, role name) of every role the stack hands to a service: the deploy role may pass each only to its own."""
     p = cfg.name_prefix
     out = []
@@ -334,13 +334,17 @@ def passed_roles(cfg: StackConfig, stack: str, pipelines: dict, monitors: dict) 
         out += [("sagemaker.amazonaws.com", model_role_name(p, stack, name)),
                 ("states.amazonaws.com", resource_name(p, stack, name, "states", limit=64))]
         t = m.pipeline.triggers
-        if t.on_new_data or t.on_drift or pipelines[name].deploy_alias_arn is not None:
+        quality_rule = name in quality and m.quality.retrain_on_alarm
+        if t.on_new_data or t.on_drift or quality_rule or pipelines[name].deploy_alias_arn is not None:
             out.append(("events.amazonaws.com", resource_name(p, stack, name, "events-start", limit=64)))
         if t.schedule is not None:
             out.append(("scheduler.amazonaws.com", resource_name(p, stack, name, "scheduler-start", limit=64)))
         if name in monitors:
             out += [("lambda.amazonaws.com", resource_name(p, stack, name, "drift", limit=64)),
                     ("scheduler.amazonaws.com", resource_name(p, stack, name, "drift-schedule", limit=64))]
+        if name in quality:
+            out += [("lambda.amazonaws.com", resource_name(p, stack, name, "quality", limit=64)),
+                    ("scheduler.amazonaws.com", resource_name(p, stack, name, "quality-schedule", limit=64))]
     return tuple(out)
 
 

@@ -278,6 +278,9 @@ CREATES = {
                                      ("s3:GetObject", lambda r: f"arn:aws:s3:::{r['inputs']['s3Bucket']}/{r['inputs']['s3Key']}"),
                                      ("kms:CreateGrant", lambda r: "key/new")],
     "aws:sqs/queue:Queue": [("sqs:CreateQueue", lambda r: f"arn:aws:sqs:us-east-1:{MOCK_ACCOUNT}:{r['inputs']['name']}")],
+    # A queue policy is the queue's Policy attribute; its statements name the queue (by the mock's
+    # arn:...:queue/<name>; AWS's is arn:...:<name>).
+    "aws:sqs/queuePolicy:QueuePolicy": [("sqs:SetQueueAttributes", lambda r: policy(r)["Statement"][0]["Resource"].replace(":queue/", ":"))],
     "aws:appautoscaling/target:Target": [("application-autoscaling:RegisterScalableTarget",
                                           lambda r: f"arn:aws:application-autoscaling:us-east-1:{MOCK_ACCOUNT}:scalable-target/0123abcd")],
     "aws:appautoscaling/policy:Policy": [("application-autoscaling:PutScalingPolicy",
