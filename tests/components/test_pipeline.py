@@ -154,13 +154,14 @@ def test_definition_uses_the_stacks_buckets_images_key_and_contract(manifests):
     assert polls * 60 == 3600 + 600 + 900, "waits out the guardrails' max execution and bake time"
 
 
-def test_dev_retrains_on_new_data_only(manifests):
+def test_dev_retrains_on_new_data_and_on_its_quality_alarm_only(manifests):
     m = manifests["dev"]
-    rule = only(mine(m, RULE))
-    assert rule["inputs"]["name"] == "mlops-dev-churn-new-data"
+    rules = {r["inputs"]["name"]: r for r in mine(m, RULE)}
+    assert set(rules) == {"mlops-dev-churn-new-data", "mlops-dev-churn-quality"}
+    rule = rules["mlops-dev-churn-new-data"]
     pattern = json.loads(rule["inputs"]["eventPattern"])
     assert pattern["detail"]["bucket"]["name"] == [m.outputs["data_bucket_name"]]
-    target = only(mine(m, TARGET))
+    target = only([t for t in mine(m, TARGET) if t["inputs"]["rule"] == rule["inputs"]["name"]])
     assert target["inputs"]["rule"] == rule["inputs"]["name"]
     assert target["inputs"]["arn"] == m.outputs["models"]["churn"]["pipeline_alias_arn"]
     assert target["inputs"]["inputTransformer"]["inputPaths"]["version"] == "$.detail.object.version-id"

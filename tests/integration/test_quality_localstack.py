@@ -45,12 +45,14 @@ def buckets(aws_client, stack):
 
 
 def serve_and_label(aws_client, buckets, stack, model, agree: bool, n: int = 400) -> datetime:
-    """An hour of captured predictions (two hours ago) and, an hour later, their labels."""
+    """An hour of captured predictions (two hours before the run) and, an hour later, their labels; returns the run's time."""
     rng = np.random.default_rng(5)
     y = rng.integers(0, 2, n)
     p = np.clip(np.where(y == 1, 0.75, 0.25) + rng.normal(0, 0.15, n), 0, 1)
     labels = y if agree else 1 - y
-    now = datetime.now(timezone.utc)
+    # The run's time (its datapoints' timestamp) a few minutes back: LocalStack's alarm reads [now - period, now)
+    # at creation, so a datapoint from the same second would not be in it yet.
+    now = datetime.now(timezone.utc) - timedelta(minutes=5)
     served, delivered = now - timedelta(hours=2), now - timedelta(hours=1)
     lines = []
     for i, prob in enumerate(p):
