@@ -471,6 +471,16 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
             "Resource": arn("events", f"rule/{n}-*"),
         },
         {
+            # The CT flow's trigger dead-letter queue (issue 12) and its queue policy (SetQueueAttributes).
+            "Sid": "StackTriggerQueues",
+            "Effect": "Allow",
+            "Action": [
+                "sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes",
+                "sqs:TagQueue", "sqs:UntagQueue", "sqs:ListQueueTags",
+            ],
+            "Resource": arn("sqs", f"{n}-*"),
+        },
+        {
             "Sid": "StackSchedules",
             "Effect": "Allow",
             "Action": ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],

@@ -250,6 +250,12 @@ CREATES = {
     "aws:iam/role:Role": [("iam:CreateRole", lambda r: f"arn:aws:iam::{MOCK_ACCOUNT}:role/{r['inputs']['name']}")],
     "aws:iam/policy:Policy": [("iam:CreatePolicy", lambda r: f"arn:aws:iam::{MOCK_ACCOUNT}:policy/{r['inputs']['name']}")],
     "aws:iam/rolePolicy:RolePolicy": [("iam:PutRolePolicy", lambda r: f"arn:aws:iam::{MOCK_ACCOUNT}:role/{r['inputs']['role']}")],
+    "aws:sqs/queue:Queue": [("sqs:CreateQueue", lambda r: f"arn:aws:sqs:us-east-1:{MOCK_ACCOUNT}:{r['inputs']['name']}")],
+    "aws:sqs/queuePolicy:QueuePolicy": [
+        # The mock engine's queue ARN has a "queue/" part real SQS ARNs do not: the policy names the queue.
+        ("sqs:SetQueueAttributes", lambda r: "arn:aws:sqs:us-east-1:{}:{}".format(
+            MOCK_ACCOUNT, __import__("json").loads(r["inputs"]["policy"])["Statement"][0]["Resource"].rsplit("/", 1)[-1]))
+    ],
     "aws:sns/topic:Topic": [("sns:CreateTopic", lambda r: f"arn:aws:sns:us-east-1:{MOCK_ACCOUNT}:{r['inputs']['name']}")],
     "aws:sns/topicPolicy:TopicPolicy": [("sns:SetTopicAttributes", lambda r: r["inputs"]["arn"])],
     "aws:sns/topicSubscription:TopicSubscription": [("sns:Subscribe", lambda r: r["inputs"]["topic"])],

@@ -17,7 +17,7 @@ ALIAS = "aws:sfn/alias:Alias"
 RULE = "aws:cloudwatch/eventRule:EventRule"
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
-PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-prod-churn/3"
+PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-prodx-churn/3"  # the group of stack "prodx"
 
 
 def mine(m, token: str) -> list[dict]:
