@@ -49,6 +49,24 @@ def check_schedule(expression: str) -> str:
     raise ValueError("expected rate(N minutes|hours|days) or cron(minutes hours day-of-month month day-of-week year)")
 
 
+def check_alarm_window(schedule: str, alarm_period_seconds: int | None, **periods: int) -> int:
+    """The alarm period of a scheduled monitoring job (one run per period), checked against what CloudWatch and
+    hourly capture allow; ``periods`` are the job's alarm look-backs, each at most 7 days long."""
+    if alarm_period_seconds is None and rate_seconds(schedule) is None:
+        raise ValueError(f"alarm_period_seconds is required with a cron schedule ({schedule}); set it to the time between runs")
+    period = alarm_period_seconds or rate_seconds(schedule)
+    assert period is not None
+    if period % 60 or not 3600 <= period <= 86400:
+        raise ValueError(
+            f"runs are {period} s apart; they must be whole minutes apart, at least an hour (capture is stored by the hour) "
+            "and at most a day (CloudWatch's longest alarm period)"
+        )
+    for name, count in periods.items():
+        if period * count > 604800:
+            raise ValueError(f"{name} ({count}) x the alarm period ({period} s) exceeds the 7 days CloudWatch alarms look back; use fewer periods")
+    return period
+
+
 class DriftConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -97,21 +115,9 @@ class DriftConfig(BaseModel):
 
     @model_validator(mode="after")
     def _alarm_window(self) -> "DriftConfig":
-        if self.alarm_period_seconds is None and rate_seconds(self.schedule) is None:
-            raise ValueError(f"alarm_period_seconds is required with a cron schedule ({self.schedule}); set it to the time between runs")
-        period = self.period_seconds
-        if period % 60 or not 3600 <= period <= 86400:
-            raise ValueError(
-                f"runs are {period} s apart; they must be whole minutes apart, at least an hour (capture is stored by the hour) "
-                "and at most a day (CloudWatch's longest alarm period)"
-            )
+        check_alarm_window(self.schedule, self.alarm_period_seconds, evaluation_periods=self.evaluation_periods, capture_stopped_periods=self.capture_stopped_periods)
         if self.datapoints_to_alarm is not None and self.datapoints_to_alarm > self.evaluation_periods:
             raise ValueError(f"datapoints_to_alarm ({self.datapoints_to_alarm}) must be <= evaluation_periods ({self.evaluation_periods})")
-        for name in ("evaluation_periods", "capture_stopped_periods"):
-            if period * getattr(self, name) > 604800:
-                raise ValueError(
-                    f"{name} ({getattr(self, name)}) x the alarm period ({period} s) exceeds the 7 days CloudWatch alarms look back; use fewer periods"
-                )
         return self
 
     @property

@@ -407,8 +407,7 @@ def _guard_states(spec: PipelineSpec, kind: str, alias_arn: str, verdicts: dict[
     """Who else of this kind is running: classify every RUNNING execution on every page of the listing.
 
     Runs of the kind are those started through ``alias_arn`` (training and deploy-only runs are kept apart).
-    Each one is this run (``self``), ``older`` (started earlier; the same millisecond: the smaller ARN) or
-    ``newer``. ListExecutions is eventually consistent: a run that does not see itself yet waits and looks
+    Each one is this run (``self``), ``older`` (listed after it: the listing is newest first) or ``newer``. ListExecutions is eventually consistent: a run that does not see itself yet waits and looks
     again, so it never goes ahead beside an older run it cannot see yet.
 
     ``verdicts`` maps ``older`` / ``newer`` / ``proceed`` / ``unlisted`` to the states they lead to.
@@ -433,19 +432,19 @@ def _guard_states(spec: PipelineSpec, kind: str, alias_arn: str, verdicts: dict[
                   "Next": f"Which{kind}"}],
                 f"OtherKind{kind}",
             ),
+            # The listing is newest first: an item is older than this run if this run comes before it.
             f"Which{kind}": _choice(
                 [
                     {"Variable": "$.arn", "StringEqualsPath": "$.me", "Next": f"IsSelf{kind}"},
-                    {"And": [{"Variable": f"{item}.StartDate", "IsPresent": True},
-                             {"Variable": f"{item}.StartDate", "TimestampLessThanPath": "$.my_start"}],
-                     "Next": f"IsOlder{kind}"},
-                    {"And": [{"Variable": f"{item}.StartDate", "IsPresent": True},
-                             {"Variable": f"{item}.StartDate", "TimestampEqualsPath": "$.my_start"},
-                             {"Variable": "$.arn", "StringLessThanPath": "$.me"}],
-                     "Next": f"IsOlder{kind}"},
+                    {"Variable": "$.index", "NumericEquals": 0, "Next": f"IsNewer{kind}"},
                 ],
-                f"IsNewer{kind}",
+                f"Before{kind}",
             ),
+            f"Before{kind}": _pass(
+                {"self.$": "States.ArrayContains(States.ArrayGetItem(States.ArrayPartition($.arns, $.index), 0), $.me)"},
+                "$.before", f"SelfBefore{kind}",
+            ),
+            f"SelfBefore{kind}": _choice([{"Variable": "$.before.self", "BooleanEquals": True, "Next": f"IsOlder{kind}"}], f"IsNewer{kind}"),
             f"OtherKind{kind}": label("other"),
             f"IsSelf{kind}": label("self"),
             f"IsOlder{kind}": label("older"),
@@ -464,19 +463,31 @@ def _guard_states(spec: PipelineSpec, kind: str, alias_arn: str, verdicts: dict[
             "ItemSelector": {
                 "item.$": "$$.Map.Item.Value",
                 "arn.$": "$$.Map.Item.Value.ExecutionArn",
+                "index.$": "$$.Map.Item.Index",
+                "arns.$": "$.guard_page.Executions[*].ExecutionArn",
                 "me.$": "$.run.execution_arn",
-                "my_start.$": "$.run.started",
             },
             "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **classify},
-            "MaxConcurrency": 10,
+            "MaxConcurrency": 1,  # cheap Choice/Pass iterations; one at a time keeps LocalStack from mixing their inputs
             "ResultSelector": {
                 "self.$": "States.ArrayContains($, 'self')",
                 "newer.$": "States.ArrayContains($, 'newer')",
                 "older.$": "States.ArrayContains($, 'older')",
             },
             "ResultPath": "$.guard_scan",
-            "Next": f"HasSelf{kind}",
+            "Next": f"Place{kind}",
         },
+        # On a page after the one this run is on, every run of the kind is older.
+        f"Place{kind}": _choice(
+            [
+                {"And": [{"Variable": "$.guard.seen", "BooleanEquals": True},
+                         {"Or": [{"Variable": "$.guard_scan.newer", "BooleanEquals": True},
+                                 {"Variable": "$.guard_scan.older", "BooleanEquals": True}]}],
+                 "Next": older},
+                {"Variable": "$.guard.seen", "BooleanEquals": True, "Next": more},
+            ],
+            has_self,
+        ),
         has_self: contains("self", seen),
         seen: flag("$.guard.seen", has_newer),
         has_newer: contains("newer", newer),

@@ -25,11 +25,11 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.drift import ARCHITECTURE, RUNTIME, AlarmDefinition, DriftCode, job_error_alarm, schedule_policy
+from components.drift import AlarmDefinition, DriftCode, job_error_alarm
 from components.model import Model
 from components.naming import job_prefix, resource_name
 from components.quality_config import QualityConfig
-from components.roles import service_role
+from components.scheduled_job import job_function, job_role, job_schedule
 from training.quality import GROUND_TRUTH_PREFIX, METRIC_LABELS, QUALITY_METRIC_PREFIX, QualityJob
 
 HANDLER = "training.quality.handler"
@@ -152,16 +152,7 @@ class QualityMonitor(pulumi.ComponentResource):
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
-        role = service_role(
-            f"{name}-role",
-            parent=self,
-            role_name=physical,
-            service="lambda.amazonaws.com",
-            description=f"Model-quality job of model {m.model} ({m.stack})",
-            tags=args.tags,
-            source_account=m.account_id,
-            permissions_boundary=m.permissions_boundary_arn,
-        )
+        role = job_role(f"{name}-role", self, m, physical, f"Model-quality job of model {m.model} ({m.stack})", args.tags)
         # Reads predictions and labels of this model only; writes only its reports. The read grants carry
         # kms:Decrypt on the stack key, which also decrypts the function's environment.
         grants = [
@@ -181,54 +172,18 @@ class QualityMonitor(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        function = aws.lambda_.Function(
-            f"{name}-function",
-            name=physical,
+        function = job_function(
+            name, self, m=m, job="quality", physical=physical, role=role, log_group=log_group, code=args.code, handler=HANDLER,
             description=f"Live quality of model {m.model}: captured predictions joined with ground truth",
-            role=role.arn,
-            runtime=RUNTIME,
-            architectures=[ARCHITECTURE],
-            handler=HANDLER,
-            s3_bucket=args.code.bucket_name,
-            s3_key=args.code.key,
-            code_sha256=args.code.code_sha256,
-            memory_size=cfg.lambda_memory_mb,
-            timeout=cfg.lambda_timeout_seconds,
+            memory_mb=cfg.lambda_memory_mb, timeout_seconds=cfg.lambda_timeout_seconds, reserved_concurrency=cfg.lambda_reserved_concurrency,
             environment=pulumi.Output.all(m.capture_bucket.bucket_name, m.data_bucket.bucket_name).apply(
                 lambda a: {"variables": QualityJob(capture_bucket=a[0], data_bucket=a[1], **settings).to_env()}  # type: ignore[arg-type]
             ),
-            kms_key_arn=m.kms_key_arn,
-            logging_config={"log_format": "JSON", "log_group": log_group.name, "application_log_level": "INFO", "system_log_level": "WARN"},
+            depends_on=[runtime, *grants], topic_arn=args.topic_arn, tags=args.tags,
+        )
+        schedule = job_schedule(
+            name, self, m=m, job="quality", physical=physical, function=function, expression=cfg.schedule, period_seconds=cfg.period_seconds,
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[runtime, log_group, *grants]),
-        )
-        scheduler_role = service_role(
-            f"{name}-schedule-role",
-            parent=self,
-            role_name=resource_name(m.name_prefix, m.stack, m.model, "quality-schedule", limit=64),
-            service="scheduler.amazonaws.com",
-            description=f"EventBridge Scheduler: run the model-quality job of model {m.model} ({m.stack})",
-            tags=args.tags,
-            source_account=m.account_id,
-            permissions_boundary=m.permissions_boundary_arn,
-        )
-        invoke = aws.iam.RolePolicy(
-            f"{name}-schedule-invoke", role=scheduler_role.id, policy=function.arn.apply(lambda arn: json.dumps(schedule_policy(arn))), opts=child
-        )
-        schedule = aws.scheduler.Schedule(
-            f"{name}-schedule",
-            name=physical,
-            description=f"Model-quality job of model {m.model}",
-            schedule_expression=cfg.schedule,
-            schedule_expression_timezone="UTC",
-            flexible_time_window={"mode": "OFF"},
-            target={
-                "arn": function.arn,
-                "role_arn": scheduler_role.arn,
-                "input": json.dumps({"scheduled_time": "<aws.scheduler.scheduled-time>"}),
-                "retry_policy": {"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": min(cfg.period_seconds, 86400)},
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[invoke]),
         )
         definitions = alarm_definitions(m.name_prefix, m.stack, m.model, m.metric_namespace, cfg, args.metric, args.threshold, args.direction)
         definitions.append(job_error_alarm(m.name_prefix, m.stack, m.model, physical, job="quality"))

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from components.drift_config import LogRetentionDays, check_schedule, rate_seconds
+from components.drift_config import LogRetentionDays, check_alarm_window, check_schedule, rate_seconds
 from training.metric_names import HIGHER_IS_BETTER
 
 
@@ -39,6 +39,9 @@ class QualityConfig(BaseModel):
     retrain_on_alarm: bool = Field(False, description="Start a training run when the quality alarm enters ALARM, like the drift alarm.")
     lambda_memory_mb: int = Field(1024, ge=256, le=10240, description="Memory of the quality Lambda.")
     lambda_timeout_seconds: int = Field(900, ge=30, le=900, description="Timeout of the quality Lambda.")
+    lambda_reserved_concurrency: int = Field(
+        2, ge=1, le=100, description="Concurrent runs the quality Lambda may have (reserved: a retry storm cannot starve the account)."
+    )
     log_retention_days: LogRetentionDays = Field(30, description="Days the quality job's logs are kept.")
 
     @field_validator("schedule")
@@ -55,14 +58,7 @@ class QualityConfig(BaseModel):
 
     @model_validator(mode="after")
     def _alarm_window(self) -> "QualityConfig":
-        if self.alarm_period_seconds is None and rate_seconds(self.schedule) is None:
-            raise ValueError(f"alarm_period_seconds is required with a cron schedule ({self.schedule}); set it to the time between runs")
-        period = self.period_seconds
-        if period % 60 or not 3600 <= period <= 86400:
-            raise ValueError(f"runs are {period} s apart; they must be whole minutes apart, at least an hour and at most a day")
-        for name in ("evaluation_periods", "labels_stopped_periods"):
-            if period * getattr(self, name) > 604800:
-                raise ValueError(f"{name} ({getattr(self, name)}) x the alarm period ({period} s) exceeds the 7 days CloudWatch alarms look back")
+        check_alarm_window(self.schedule, self.alarm_period_seconds, evaluation_periods=self.evaluation_periods, labels_stopped_periods=self.labels_stopped_periods)
         return self
 
     @property

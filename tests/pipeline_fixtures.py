@@ -50,6 +50,6 @@ def make_spec(**overrides: Any) -> PipelineSpec:
 
 def fast_spec(**overrides: Any) -> PipelineSpec:
     """The spec the LocalStack scenarios deploy: same flow, second-long waits and retries."""
-    return make_spec(
-        settle_seconds=3, deploy_poll_seconds=1, deploy_timeout_seconds=600, guard_poll_seconds=1, guard_max_polls=3, service_retry=FAST, capacity_retry=FAST, aux_retry=FAST, **overrides
-    )
+    fast = dict(settle_seconds=3, deploy_poll_seconds=1, deploy_timeout_seconds=600, guard_poll_seconds=1, guard_max_polls=3,
+                service_retry=FAST, capacity_retry=FAST, aux_retry=FAST)
+    return make_spec(**{**fast, **overrides})

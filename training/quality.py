@@ -30,6 +30,8 @@ import csv
 import io
 import json
 import logging
+import math
+import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -39,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from training.capture import _OUTPUT_KEY, _PROBABILITY, _SUFFIX
 from training.drift import DriftError, EnvSettings, capture_keys
 from training.metrics import HIGHER_IS_BETTER, TASK_METRICS, task_metrics
 
@@ -51,6 +54,10 @@ QUALITY_METRIC_PREFIX = "Quality_"
 """CloudWatch metric of a task metric: ``Quality_roc_auc``, ``Quality_rmse`` … (dimension ``Model``)."""
 MALFORMED_REASONS = ("bad_json", "no_id", "bad_output", "bad_label", "label_count_mismatch")
 REPORTS_PREFIX = "quality-reports"
+# Compact layouts read without a JSON parse (anything else is parsed in full): the ground-truth line
+# `ground_truth_record` writes, and a capture record's id as SageMaker writes eventMetadata. An unescaped
+# `"inferenceId":"` can only be a key (inside a string value its quotes are escaped).
+_GROUND_TRUTH = re.compile(r'\{"groundTruthData":\{"data":"(?P<data>[^"\\]*)","encoding":"CSV"\},"eventMetadata":\{"eventId":"(?P<id>[^"\\]+)"\},"eventVersion":"0"\}\s*$')
 LOG = logging.getLogger("mlops.quality")
 
 
@@ -146,6 +153,19 @@ class Labels:
 
     def feed(self, lines: Iterable[str]) -> None:
         for line in lines:
+            fast = _GROUND_TRUTH.match(line)
+            if fast is not None:  # the compact layout `mlops labels push` writes: no JSON parse
+                ident, text = fast["id"], fast["data"]
+                try:
+                    labels = [float(v) for v in text.split(",")]
+                except ValueError:
+                    labels = []
+                if labels and all(map(math.isfinite, labels)):
+                    self.received += 1
+                    self.by_id[ident] = labels
+                else:
+                    self.malformed["bad_label"] += 1
+                continue
             if not line.strip():
                 continue
             try:
@@ -161,13 +181,26 @@ class Labels:
                 values = json.loads(text) if encoding == "JSON" else text.split(",")
                 values = values if isinstance(values, list) else [values]
                 labels = [float(v) for v in values]
-                if not labels or not all(np.isfinite(labels)):
+                if not labels or not all(map(math.isfinite, labels)):
                     raise ValueError("not finite")
             except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
                 self.malformed["bad_label"] += 1
                 continue
             self.received += 1
             self.by_id[str(ident)] = labels
+
+
+def _fast_id(line: str) -> str | None:
+    """The join id of a compact capture line: its ``inferenceId``, else its ``eventId``; None to parse in full."""
+    for key in ('"inferenceId":"', '"eventId":"'):
+        at = line.find(key)
+        if at >= 0:
+            start = at + len(key)
+            end = line.find('"', start)
+            if end > start and line.find("\\", start, end) < 0:
+                return line[start:end]
+            return None
+    return None
 
 
 def prediction_score(task: str, prediction: Any) -> float:
@@ -204,38 +237,62 @@ class QualityScorer:
             raise QualityError(f"unknown task {self.task!r}; accepted: {', '.join(TASK_METRICS)}")
 
     def feed(self, lines: Iterable[str]) -> None:
+        by_id = self.labels.by_id
         for line in lines:
             if not line.strip():
                 continue
             self.requests += 1
-            try:
-                record = json.loads(line)
-                meta = record.get("eventMetadata") or {}
-                output = record["captureData"]["endpointOutput"]
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-                self.malformed["bad_json"] += 1
-                continue
-            ident = meta.get("inferenceId") or meta.get("eventId")
-            if not ident:
-                self.malformed["no_id"] += 1
-                continue
-            labels = self.labels.by_id.get(str(ident))
-            if labels is None:
-                continue  # not labelled (yet)
-            try:
-                body = json.loads(_payload(output))
-                predictions = body["predictions"] if isinstance(body, dict) else body
-                predictions = predictions if isinstance(predictions, list) else [predictions]
-                scores = [prediction_score(self.task, p) for p in predictions]
-            except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
-                self.malformed["bad_output"] += 1
-                continue
-            if len(scores) != len(labels):
-                self.malformed["label_count_mismatch"] += 1
-                continue
-            self.matched_ids.add(str(ident))
-            self.y.extend(labels)
-            self.score.extend(scores)
+            ident = _fast_id(line) if line.rstrip().endswith(_SUFFIX) else None
+            if ident is not None:  # SageMaker's compact layout: the id is sliced out, the record parsed only if labelled
+                labels = by_id.get(ident)
+                if labels is None:
+                    continue
+                scores = self._fast_scores(line)
+                if scores is not None:
+                    self._join(ident, labels, scores)
+                    continue
+            self._feed_parsed(line)
+
+    def _fast_scores(self, line: str) -> list[float] | None:
+        """The binary recipe's probabilities, sliced from the output; None sends the record to the full parse."""
+        if self.task != "binary":
+            return None
+        at = line.find(_OUTPUT_KEY)
+        found = _PROBABILITY.findall(line, at) if at >= 0 else None
+        return [float(v) for v in found] if found else None
+
+    def _feed_parsed(self, line: str) -> None:
+        try:
+            record = json.loads(line)
+            meta = record.get("eventMetadata") or {}
+            output = record["captureData"]["endpointOutput"]
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            self.malformed["bad_json"] += 1
+            return
+        ident = meta.get("inferenceId") or meta.get("eventId")
+        if not ident:
+            self.malformed["no_id"] += 1
+            return
+        labels = self.labels.by_id.get(str(ident))
+        if labels is None:
+            return  # not labelled (yet)
+        try:
+            body = json.loads(_payload(output))
+            predictions = body["predictions"] if isinstance(body, dict) else body
+            predictions = predictions if isinstance(predictions, list) else [predictions]
+            scores = [prediction_score(self.task, p) for p in predictions]
+        except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+            self.malformed["bad_output"] += 1
+            return
+        self._join(str(ident), labels, scores)
+
+    def _join(self, ident: str, labels: list[float], scores: list[float]) -> None:
+        if len(scores) != len(labels):
+            self.malformed["label_count_mismatch"] += 1
+            return
+        self.matched_ids.add(ident)
+        self.y.extend(labels)
+        self.score.extend(scores)
 
     def report(self, **context: Any) -> dict[str, Any]:
         joined = len(self.y)

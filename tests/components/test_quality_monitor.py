@@ -49,7 +49,7 @@ def test_role_reads_only_the_models_captures_and_labels_and_writes_only_its_repo
     assert objects(stmts, "s3:PutObject") == {f"arn:aws:s3:::{CAPTURE}/churn/quality-reports/*"}
     by_sid = {s["Sid"]: s for s in stmts if "Sid" in s}
     assert by_sid["PublishOwnMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "mlops/dev/churn"}}
-    assert [s.get("Sid") for s in stmts if s["Resource"] == "*"] == ["PublishOwnMetrics"]
+    assert sorted(s.get("Sid") for s in stmts if s["Resource"] == "*") == ["PublishOwnMetrics", "Traces"], "namespace-conditioned, and X-Ray's resource-less APIs"
     assert not any(a.startswith(("sagemaker:", "iam:")) for s in stmts for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
 
 
@@ -161,3 +161,32 @@ def test_the_quality_jobs_own_errors_alarm(dev):
     alarms = {a["inputs"]["name"]: a["inputs"] for a in dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     errors = alarms["mlops-dev-churn-quality-job-errors"]
     assert (errors["namespace"], errors["metricName"], errors["dimensions"]) == ("AWS/Lambda", "Errors", {"FunctionName": DEV})
+
+
+def test_failed_runs_land_in_an_encrypted_dead_letter_queue_with_an_alarm(dev):
+    fn = only([f for f in dev.of_type("aws:lambda/function:Function") if f["inputs"]["name"] == DEV])["inputs"]
+    queue = only([q for q in dev.of_type("aws:sqs/queue:Queue") if q["inputs"]["name"] == f"{DEV}-dlq"])["inputs"]
+    assert fn["deadLetterConfig"]["targetArn"].endswith(f"/{DEV}-dlq") and queue["kmsMasterKeyId"].startswith("arn:aws:kms:")
+    assert fn["tracingConfig"] == {"mode": "Active"} and fn["reservedConcurrentExecutions"] == 2
+    alarms = {a["inputs"]["name"]: a["inputs"] for a in dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert alarms["mlops-dev-churn-quality-failed"]["dimensions"] == {"QueueName": f"{DEV}-dlq"}
+    role = only([r for r in dev.of_type("aws:iam/role:Role") if r["inputs"]["name"] == DEV])["inputs"]
+    assert role["permissionsBoundary"] == "arn:aws:iam::123456789012:policy/mlops-dev-boundary", "the stack's boundary, as every stack role"
+
+
+@pytest.mark.parametrize(
+    ("quality", "message"),
+    [
+        ({"schedule": "cron(0 3 * * ? *)"}, "alarm_period_seconds is required with a cron schedule"),
+        ({"schedule": "rate(30 minutes)"}, "at least an hour"),
+        ({"labels_stopped_periods": 8}, "labels_stopped_periods \\(8\\) x the alarm period \\(86400 s\\) exceeds the 7 days"),
+        ({"schedule": "cron(0 3 * * SUN *)", "alarm_period_seconds": 86400}, "exactly one of day-of-month and day-of-week must be '\\?'"),
+    ],
+)
+def test_rejects_a_quality_schedule_cloudwatch_cannot_alarm_on(quality, message):
+    from pydantic import ValidationError
+
+    from components.quality_config import QualityConfig
+
+    with pytest.raises(ValidationError, match=message):
+        QualityConfig(enabled=True, **quality)

@@ -54,7 +54,7 @@ MLOPS = str(Path(sys.executable).with_name("mlops"))
 # --- expected paths ---------------------------------------------------------------------------------------------
 def guard(kind: str) -> list[str]:
     """The concurrency guard when the run sees only itself (one page; the Map's per-item states are not listed)."""
-    return [f"Check{kind}", f"List{kind}", f"Scan{kind}", f"HasSelf{kind}", f"Seen{kind}", f"HasNewer{kind}", f"HasOlder{kind}",
+    return [f"Check{kind}", f"List{kind}", f"Scan{kind}", f"Place{kind}", f"HasSelf{kind}", f"Seen{kind}", f"HasNewer{kind}", f"HasOlder{kind}",
             f"MorePages{kind}", f"Another{kind}"]
 
 
@@ -76,9 +76,9 @@ DEPLOYED = ["VerifyPackage", "IsPackageDeployable", *ROLL_OUT, *SUCCEEDED]
 FAILED = ["NotifyFailure", "CheckPendingAfterFailure", "HasPendingAfterFailure", "FailureKind", "RunFailed"]
 
 # A page with an older training run but not this one, then an empty page: this run cannot place itself.
-UNPLACED = ["CheckRunning", "ListRunning", "ScanRunning", "HasSelfRunning", "HasNewerRunning", "HasOlderRunning", "OlderRunning",
-            "MorePagesRunning", "ListRunningMore", "ScanRunning", "HasSelfRunning", "HasNewerRunning", "HasOlderRunning",
-            "MorePagesRunning", "AnotherRunning", "NotListedYetRunning"]
+UNPLACED = ["CheckRunning", "ListRunning", "ScanRunning", "PlaceRunning", "HasSelfRunning", "HasNewerRunning", "NewerRunning",
+            "HasOlderRunning", "MorePagesRunning", "ListRunningMore", "ScanRunning", "PlaceRunning", "HasSelfRunning", "HasNewerRunning",
+            "HasOlderRunning", "MorePagesRunning", "AnotherRunning", "NotListedYetRunning"]
 
 SCENARIOS = {
     "HappyPath": ("SUCCEEDED", None, [*START, *DATA, *TO_GATE_WITH_TEST_DATA, *REGISTER, *DEPLOYED]),
@@ -395,7 +395,7 @@ def test_new_data_arriving_during_a_run_is_queued_once_and_trained_after_it(idle
     dropped = [idle.run("HappyPath", NEW_DATA) for _ in range(2)]
     for described, path, events in dropped:
         assert described["status"] == "SUCCEEDED"
-        assert path[-4:] == ["IsQueuedRun", "RecordDroppedTrigger", "QueueNewData", "AlreadyRunning"], path
+        assert path[-4:] == ["IsQueuedRun", "RecordDroppedTrigger", "QueueNewData", "AlreadyRunning"], " ".join(path)
         assert "OlderRunning" in path
         assert not task_parameters(events, "Train") and not task_parameters(events, "NotifySuccess")
     described, path, events = idle.wait(first)
@@ -463,7 +463,7 @@ def test_the_newest_approval_wins_and_dropped_deploys_notify(manual_flow):
     manual_flow.entered(blocker, "WaitForEndpointReady")
     runs = {}
     for v in (7, 8, 9):
-        runs[v] = manual_flow.start(alias, "DeployApproved", approval(v))
+        runs[v] = manual_flow.start(alias, f"DeployV{v}", approval(v))
         manual_flow.entered(runs[v], "WaitForOlderDeployWait")  # it waits for the older deployments (then sees newer ones)
     stop(manual_flow.sfn, blocker)
     results = {v: manual_flow.wait(arn) for v, arn in runs.items()}

@@ -165,3 +165,31 @@ def test_a_run_joins_late_labels_and_publishes_metrics_and_a_report(s3_cloudwatc
     assert stored["metrics"] == pytest.approx(report["metrics"])
     names = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace="mlops/test/churn")["Metrics"]}
     assert {"Quality_roc_auc", "Quality_log_loss", "QualityJoinedRecords", "QualityLabelsReceived"} <= names
+
+
+def test_compact_records_read_without_a_parse_give_what_the_full_parse_gives():
+    """SageMaker writes compact JSON; those lines take the sliced path, spaced ones the parse: same join, and a
+    truncated compact line is malformed, never half-read."""
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, 300)
+    p = rng.random(300)
+
+    def lines(compact: bool):
+        out = []
+        for i, v in enumerate(p):
+            text = capture(f"e{i}", [{"label": int(v >= 0.5), "probability": float(v)}], inference_id=f"r{i}" if i % 3 else None)
+            out.append(json.dumps(json.loads(text), separators=(",", ":")) if compact else text)
+        return out
+
+    def labels(compact: bool):
+        gt = Labels()
+        records = [ground_truth_record(f"r{i}" if i % 3 else f"e{i}", [int(v)]) for i, v in enumerate(y)]
+        gt.feed(records if compact else [json.dumps(json.loads(r)) for r in records])
+        return gt
+
+    fast, slow = QualityScorer("binary", labels(True), 1), QualityScorer("binary", labels(False), 1)
+    fast.feed(lines(True) + [lines(True)[1][:-5]])
+    slow.feed(lines(False))
+    assert fast.labels.by_id == slow.labels.by_id
+    assert fast.report()["metrics"] == slow.report()["metrics"] and fast.report()["records"]["joined"] == 300
+    assert fast.report()["records"]["malformed_by_reason"] == {"bad_json": 1}
