@@ -1144,6 +1144,29 @@ def check_jobs_encrypted(r: Record, stack: Stack) -> Iterator[str]:
         yield from check_monitoring_job_encrypted(r, stack)
 
 
+# SageMaker job-creating API → where its request asks for network isolation.
+SAGEMAKER_JOB_ISOLATION_PATHS: dict[str, tuple[str, ...]] = {
+    "createtrainingjob": ("EnableNetworkIsolation",),
+    "createprocessingjob": ("NetworkConfig", "EnableNetworkIsolation"),
+    "createhyperparametertuningjob": ("TrainingJobDefinition", "EnableNetworkIsolation"),
+}
+
+
+def check_state_machine_jobs_isolated(machine: Record, _: Stack) -> Iterator[str]:
+    for state_name, api, params in sagemaker_tasks(machine):
+        path = SAGEMAKER_JOB_ISOLATION_PATHS.get(api.lower())
+        if path is None or _path_state(params, path) == "dynamic":
+            continue
+        value = params
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if not truthy(value):
+            yield (
+                f"state {state_name!r} ({api}) does not set {'.'.join(path)} = true; a job that reads the model's data "
+                "could send it anywhere (the stack's boundary denies such a job at run time)"
+            )
+
+
 def check_state_machine_logged_traced(machine: Record, _: Stack) -> Iterator[str]:
     props = inputs(machine)
     logging = props.get("loggingConfiguration")
@@ -1251,6 +1274,9 @@ RULES += (
          (BUCKET,), check_bucket_eventbridge, needs_stack=True),
     Rule("s3-capture-expires", "low", "Captured payloads (the capture bucket) expire.",
          (BUCKET,), check_capture_expires, needs_stack=True),
+    Rule("sagemaker-jobs-network-isolated", "high",
+         "SageMaker training, processing and tuning jobs a state machine starts are network-isolated.",
+         (STATE_MACHINE,), check_state_machine_jobs_isolated),
     Rule("logs-prod-retention", "medium", "Prod log groups keep events at least 365 days (Security Hub CloudWatch.16).",
          (LOG_GROUP,), check_prod_log_retention),
 )

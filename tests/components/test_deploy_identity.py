@@ -578,3 +578,21 @@ def test_each_policy_fits_the_managed_policy_size_limit():
     assert max(len(json.dumps({"Version": "2012-10-17", "Statement": st}, separators=(",", ":")))
                for st in deploy_statements(ten).values()) <= 6144
 
+
+
+@pytest.mark.parametrize("stack", ("dev", "staging", "prod"))
+def test_the_boundary_leaves_every_stack_role_what_its_own_policies_grant(manifests, stack):
+    """A boundary that cut a needed action would break the flow at run time: every Allow of every stack role's
+    policies is inside it (for isolated jobs, which is all the stack starts)."""
+    m = manifests[stack]
+    boundary = boundary_of(m)
+    star = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+    for p in m.of_type("aws:iam/rolePolicy:RolePolicy"):
+        if DEPLOY_TYPE in p["urn"]:
+            continue
+        for s in policy(p)["Statement"]:
+            if s["Effect"] != "Allow":
+                continue
+            for action in s["Action"] if isinstance(s["Action"], list) else [s["Action"]]:
+                resource = (s["Resource"] if isinstance(s["Resource"], str) else s["Resource"][0]).replace("*", "x")
+                assert allowed(star, action, resource, {"sagemaker:NetworkIsolation": "true"}, boundary=boundary), (p["name"], action)

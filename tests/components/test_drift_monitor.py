@@ -155,7 +155,7 @@ def test_function_role_is_least_privilege(lam):
         "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-test-churn/*",
     ]
     assert by_sid["WriteOwnLogs"]["Resource"] == "arn:aws:logs:us-east-1:123456789012:log-group:/mlops/mlops-test/drift/churn:*"
-    assert [s.get("Sid") for s in stmts if s["Resource"] == "*"] == ["PublishOwnMetrics", "Traces"]
+    assert sorted(s.get("Sid") for s in stmts if s["Resource"] == "*") == ["PublishOwnMetrics", "Traces"]
     assert not any(a.startswith(("sagemaker:Create", "iam:")) for s in stmts for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
 
 

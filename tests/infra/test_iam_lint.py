@@ -18,7 +18,7 @@ from typing import Callable
 
 import parliament
 
-from components.deploy_identity import DeployScope, deploy_statements, trust_policy
+from components.deploy_identity import DeployScope, deploy_statements, preview_statements, preview_trust_policy, trust_policy
 from infra import rules
 
 ALWAYS_FAIL = {"UNKNOWN_ACTION", "UNKNOWN_PREFIX"}
@@ -141,6 +141,9 @@ def test_the_deploy_identity_documents_pass_as_deployed():
     for concern, statements in deploy_statements(scope).items():
         text = json.dumps({"Version": "2012-10-17", "Statement": statements})
         assert failing("identity", f"deploy-{concern}", text) == []
+    assert failing("trust", "deploy-preview-role", json.dumps(preview_trust_policy(provider, "example-org/mlops-stack"))) == []
+    text = json.dumps({"Version": "2012-10-17", "Statement": preview_statements(scope)})
+    assert failing("identity", "deploy-preview-state", text) == []
 
 
 def test_parliament_fails_what_it_should():

@@ -304,9 +304,11 @@ def state_machine(states: dict, **inputs) -> dict:
 TRAIN = {
     "Type": "Task",
     "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
-    "Parameters": {"ResourceConfig": {"VolumeKmsKeyId": KEY_ARN}, "OutputDataConfig": {"KmsKeyId": KEY_ARN}},
+    "Parameters": {"ResourceConfig": {"VolumeKmsKeyId": KEY_ARN}, "OutputDataConfig": {"KmsKeyId": KEY_ARN},
+                   "EnableNetworkIsolation": True},
     "End": True,
 }
+UNISOLATED_TRAIN = {**TRAIN, "Parameters": {k: v for k, v in TRAIN["Parameters"].items() if k != "EnableNetworkIsolation"}}
 
 
 def test_state_machine_jobs_are_encrypted():
@@ -319,7 +321,8 @@ def test_state_machine_jobs_are_encrypted():
     nested = {"Type": "Parallel", "Branches": [{"StartAt": "P", "States": {"P": process}}], "End": True}
     assert len(violated([state_machine({"Fan": nested})])["sagemaker-jobs-encrypted"]) == 2
     # Supplied at run time (JSONPath): the definition cannot tell, so it is not reported.
-    dynamic = {**TRAIN, "Parameters": {"ResourceConfig.$": "$.resources", "OutputDataConfig": {"KmsKeyId.$": "$.key"}}}
+    dynamic = {**TRAIN, "Parameters": {"ResourceConfig.$": "$.resources", "OutputDataConfig": {"KmsKeyId.$": "$.key"},
+                                       "EnableNetworkIsolation.$": "$.isolated"}}
     assert evaluate([state_machine({"Train": dynamic})]) == []
 
 
@@ -429,6 +432,7 @@ FAILING_EXAMPLES = {
     "s3-eventbridge-notifications": lambda: without(bucket(), rules.NOTIFICATION) + log_bucket(),
     "s3-capture-expires": lambda: tagged(bucket("mlops-t-capture"), "capture") + log_bucket(),
     "logs-prod-retention": lambda: [res(rules.LOG_GROUP, "g", kmsKeyId=KEY_ARN, retentionInDays=90, tags={"mlops:environment": "prod"})],
+    "sagemaker-jobs-network-isolated": lambda: [state_machine({"Train": UNISOLATED_TRAIN})],
 }
 
 
@@ -628,3 +632,13 @@ def _as_list(v):
 
 def _condition_keys_of(stmt: dict) -> list[str]:
     return [k for block in (stmt.get("Condition") or {}).values() for k in block]
+
+
+def test_rejects_state_machine_jobs_that_are_not_network_isolated():
+    process = {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync", "End": True,
+               "Parameters": {"ProcessingResources": {"ClusterConfig": {"VolumeKmsKeyId": KEY_ARN}},
+                              "ProcessingOutputConfig": {"KmsKeyId": KEY_ARN}}}
+    found = violated([state_machine({"Train": UNISOLATED_TRAIN, "Validate": process})])["sagemaker-jobs-network-isolated"]
+    assert len(found) == 2 and "NetworkConfig.EnableNetworkIsolation" in " ".join(found)
+    isolated = {**process, "Parameters": {**process["Parameters"], "NetworkConfig": {"EnableNetworkIsolation": True}}}
+    assert "sagemaker-jobs-network-isolated" not in violated([state_machine({"Train": TRAIN, "Validate": isolated})])
