@@ -214,9 +214,7 @@ def predict(served: ServedModel | Placeholder, request: ParsedRequest) -> list[d
     frame = request_frame(request, contract)
     result = check_frame(frame, contract, served.schema)
     if not result.valid:
-        details = "; ".join(
-            p.line() + (f" (row {', '.join(map(str, p.first_rows))})" if p.first_rows else "") for p in result.problems
-        )
+        details = "; ".join(p.line() for p in result.problems)
         types = ", ".join(f"{n}: {contract.columns[n].type}" for n in contract.features)
         raise InferenceRequestError(400, f"{details}; expected types {types}")
     assert result.frame is not None

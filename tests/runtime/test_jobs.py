@@ -1,0 +1,183 @@
+"""The CT flow's jobs run as SageMaker runs them in the scikit-learn 1.9-0 image (see image.py and sm_agent.py).
+
+Each job's request is the synthesized state machine's own task parameters; only S3 is a local copy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from sm_agent import resolve, run_processing_job, run_training_job
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = {"$.run.id": "run-1"}
+
+
+def sample(path: Path, rows: int, seed: int) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "training.sample_data", "--rows", str(rows), "--seed", str(seed), "--out", str(path / "part-0.csv")],
+        check=True, cwd=ROOT, capture_output=True,
+    )
+    return path
+
+
+def pack_model(model_dir: Path, dest: Path) -> Path:
+    """model.tar.gz as SageMaker packs SM_MODEL_DIR after a training job."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(dest, "w:gz") as tar:
+        for item in sorted(model_dir.iterdir()):
+            tar.add(item, arcname=item.name)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory) -> Path:
+    return sample(tmp_path_factory.mktemp("train"), 600, 7)
+
+
+@pytest.fixture(scope="session")
+def trained(runtime, dev, data, tmp_path_factory):
+    """The dev stack's Train task run once; its model archive and output data feed Evaluate and the endpoint."""
+    params = resolve(dev.parameters("Train"), RUN)
+    params["HyperParameters"]["max_iter"] = "30"  # small and quick: the tier proves the runtime, not the model
+    uri = params["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
+    work = tmp_path_factory.mktemp("train-job")
+    result = run_training_job(runtime, work, params, dev.s3(**{uri: data}))
+    assert result.returncode == 0, result.logs()
+    archive = pack_model(result.opt_ml / "model", work / "s3" / "model.tar.gz")
+    return result, archive
+
+
+def _invalid(source: Path, dest: Path) -> Path:
+    rows = list(csv.DictReader(source.open()))
+    for i in (2, 5, 9):
+        rows[i]["plan"] = "gold-jane.doe@example.com"  # customer data must not reach the failure reason
+    rows[4]["tenure_months"] = "-3"
+    dest.mkdir(parents=True, exist_ok=True)
+    with (dest / "part-0.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return dest
+
+
+def test_validate_data_job_accepts_valid_data(runtime, dev, data, tmp_path):
+    params = resolve(dev.parameters("ValidateData"), RUN)
+    uri = next(i["S3Input"]["S3Uri"] for i in params["ProcessingInputs"] if i["InputName"] == "data")
+    result = run_processing_job(runtime, tmp_path, params, dev.s3(**{uri: data}))
+    assert result.returncode == 0, result.logs()
+    report = json.loads((result.opt_ml / "processing/output/validation_report.json").read_text())
+    assert report["valid"] is True and report["rows"] == 600
+
+
+def test_validate_data_job_rejects_invalid_data_with_a_reason_free_of_values(runtime, dev, data, tmp_path):
+    params = resolve(dev.parameters("ValidateData"), RUN)
+    uri = next(i["S3Input"]["S3Uri"] for i in params["ProcessingInputs"] if i["InputName"] == "data")
+    bad = _invalid(data / "part-0.csv", tmp_path / "bad")
+    result = run_processing_job(runtime, tmp_path / "job", params, dev.s3(**{uri: bad}))
+    assert result.returncode == 1, result.logs()
+    reason = result.failure_reason
+    assert "plan [allowed]" in reason and "tenure_months [range]" in reason, reason
+    assert "rows 3, 6, 10" in reason, reason  # where to look: row numbers, not values
+    assert "example.com" not in reason and "-3" not in reason, reason
+    report = json.loads((result.opt_ml / "processing/output/validation_report.json").read_text())
+    values = [e["value"] for p in report["problems"] for e in p["examples"]]
+    assert "gold-jane.doe@example.com" in values  # the encrypted report keeps them for whoever may read the data
+
+
+def test_train_job_writes_the_model_and_the_metric_lines(trained, dev):
+    result, archive = trained
+    model = result.opt_ml / "model"
+    for name in ("model.joblib", "contract.json", "training.json", "baseline.json", "code/inference.py"):
+        assert (model / name).is_file(), name
+    definitions = dev.parameters("Train")["AlgorithmSpecification"]["MetricDefinitions"]
+    for d in definitions:  # what SageMaker would scrape from the job's log
+        assert re.search(d["Regex"], result.stdout), (d["Name"], result.logs())
+    assert (result.opt_ml / "output/data/validation.csv").is_file()
+
+
+@pytest.mark.parametrize("bad", [{"max_iter": "lots"}, {"learning_rate": "-1"}])
+def test_train_job_usage_error_becomes_the_failure_reason(runtime, dev, data, tmp_path, bad):
+    params = resolve(dev.parameters("Train"), RUN)
+    params["HyperParameters"].update(bad)
+    uri = params["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
+    result = run_training_job(runtime, tmp_path, params, dev.s3(**{uri: data}))
+    assert result.returncode != 0, result.logs()
+    (name,) = bad
+    assert result.failure_reason.startswith("error: "), result.failure_reason + result.logs()
+    assert name in result.failure_reason, result.failure_reason
+    assert "Traceback" not in result.failure_reason
+
+
+def test_image_train_command_is_the_toolkit_that_keeps_the_failure_file(runtime):
+    # Both sagemaker-training and sagemaker-containers install a `train` script; only sagemaker-training's keeps
+    # the failure file the job wrote (the other replaces it with "framework error: Traceback ..."). If the image's
+    # environment ever resolves `train` to the other one, the failure reasons above stop meaning anything.
+    script = (runtime / "venv" / "bin" / "train").read_text()
+    assert "from sagemaker_training.cli.train import main" in script, script
+
+
+def test_train_job_restarted_from_a_checkpoint_resumes(runtime, staging, data, tmp_path):
+    params = resolve(staging.parameters("Train"), RUN)
+    assert params["EnableManagedSpotTraining"] is True and params["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
+    params["HyperParameters"]["max_iter"] = "30"
+    uri = params["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
+    s3 = staging.s3(**{uri: data})
+    checkpoints = tmp_path / "checkpoints"  # stands for CheckpointConfig.S3Uri
+    first = run_training_job(runtime, tmp_path / "first", params, s3, checkpoints=checkpoints)
+    assert first.returncode == 0, first.logs()
+    saved = sorted(checkpoints.glob("*.joblib"))
+    assert len(saved) >= 2, (saved, first.logs())
+    # A spot interruption after the first checkpoint: SageMaker restarts the job with what S3 then held.
+    for later in saved[1:]:
+        later.unlink()
+    second = run_training_job(runtime, tmp_path / "second", params, s3, checkpoints=checkpoints)
+    assert second.returncode == 0, second.logs()
+    assert re.search(r"train: resumed from checkpoint at iteration \d+", second.stdout), second.logs()
+    # The resumed model is the one the uninterrupted job trained.
+    assert (second.opt_ml / "model/training.json").read_text() == (first.opt_ml / "model/training.json").read_text()
+
+
+def _evaluate(runtime, dev, trained, tmp_path, production: Path | None):
+    result, archive = trained
+    state = "CompareWithProduction" if production else "NoProductionModel"
+    prepared = dev.parameters(state)
+    values = {**RUN, "$.training.model_data": "s3://run/training/model.tar.gz", "$.holdout.s3_uri": "s3://run/holdout/",
+              "$.production_package.metrics.ModelQuality.Statistics.S3Uri": "s3://prod/evaluation.json",
+              "$.evaluate.arguments": prepared["arguments"], "$.evaluate.inputs": prepared["inputs"]}
+    params = resolve(dev.parameters("Evaluate"), values)
+    holdout = tmp_path / "holdout"
+    holdout.mkdir()
+    shutil.copy(result.opt_ml / "output/data/validation.csv", holdout)
+    s3 = dev.s3(**{"s3://run/training/model.tar.gz": archive, "s3://run/holdout/": holdout})
+    if production:
+        s3["s3://prod/evaluation.json"] = production
+    job = run_processing_job(runtime, tmp_path / "job", params, s3)
+    assert job.returncode == 0, job.logs()
+    return json.loads((job.opt_ml / "processing/output/evaluation.json").read_text())
+
+
+def test_evaluate_job_without_a_production_model(runtime, dev, trained, tmp_path):
+    evaluation = _evaluate(runtime, dev, trained, tmp_path, None)
+    assert evaluation["production_metrics"] is None and evaluation["verdict"] in ("pass", "fail")
+    assert evaluation["rule"]["minimum"] == 0.7
+
+
+def test_evaluate_job_against_the_production_model(runtime, dev, trained, tmp_path):
+    production = tmp_path / "production" / "evaluation.json"
+    production.parent.mkdir()
+    production.write_text(json.dumps({"metrics": {"roc_auc": 0.999}}))
+    evaluation = _evaluate(runtime, dev, trained, tmp_path, production)
+    assert evaluation["production_metrics"]["roc_auc"] == 0.999
+    assert evaluation["verdict"] == "fail" and any("production" in r for r in evaluation["reasons"]), evaluation
