@@ -27,6 +27,7 @@ import pulumi_aws as aws
 from components.code_package import deterministic_targz, sourcedir_entries, stored_artifact, write_artifact
 from components.naming import short_hash
 from components.endpoint_config import EndpointConfig
+from training._deps import SERVING_ENVIRONMENT
 
 VARIANT = "primary"  # blue/green deployments require the same variant name in every configuration
 ENDPOINT_NAMESPACE = "AWS/SageMaker"
@@ -190,7 +191,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "image": args.inference_image,
                 "model_data_url": pulumi.Output.concat("s3://", artifact.bucket, "/", artifact.key),
                 # With network isolation the container cannot fetch code: it ships inside the model archive.
-                "environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+                "environment": dict(SERVING_ENVIRONMENT),  # see training._deps: pip must not need the index
             }
             model_tag = sha[:8]
 

@@ -27,6 +27,7 @@ from typing import Any, Literal, Mapping
 
 from components import iam
 from components.naming import resource_name
+from training._deps import SERVING_ENVIRONMENT
 from training.contract import METRICS, DataVersion, Hyperparameters, LineageMetadata
 
 # --- state names ------------------------------------------------------------------------------------------------
@@ -713,7 +714,7 @@ def _model_package(spec: PipelineSpec) -> dict[str, Any]:
                     "Image": spec.inference_image,
                     "ModelDataUrl.$": "$.training.model_data",
                     # Network-isolated models cannot download code: it ships inside the model archive.
-                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+                    "Environment": dict(SERVING_ENVIRONMENT),
                 }
             ],
             "SupportedContentTypes": ["text/csv", "application/json"],

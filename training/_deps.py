@@ -22,6 +22,19 @@ SERVING_SHIM = (
     "from training.inference import input_fn, model_fn, output_fn, predict_fn  # noqa: E402,F401\n"
 )
 
+# The serving container's environment, for every model of the stack (the bootstrap placeholder and each
+# registered package). At start the image's serving stack (sagemaker-containers) copies SAGEMAKER_SUBMIT_DIRECTORY
+# to /opt/ml/code, writes a setup.py there and runs `pip install .`; pip builds that in an isolated environment and
+# downloads setuptools for it from the index, which a network-isolated model cannot reach: `serve` then dies with
+# InstallModuleError and /ping answers 502. Turning build isolation off makes pip use the image's own setuptools.
+# pip reads PIP_NO_BUILD_ISOLATION inverted (it is the --no-build-isolation flag's variable, whose value pip
+# parses as "build isolation on?"), so "false" is what turns isolation *off*.
+SERVING_ENVIRONMENT = {
+    "SAGEMAKER_PROGRAM": "inference.py",
+    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+    "PIP_NO_BUILD_ISOLATION": "false",
+}
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REQUIREMENTS = PACKAGE_DIR / "requirements.txt"
 WHEELS = PACKAGE_DIR.parent / "wheels"

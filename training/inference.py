@@ -116,6 +116,13 @@ def _text(body: Any) -> str:
         except UnicodeDecodeError as e:
             byte = f"byte {e.object[e.start]:#04x} at offset {e.start}"
             raise InferenceRequestError(400, f"the body is not UTF-8 text ({byte}); send text/csv or application/json") from None
+    elif isinstance(body, str):
+        # The image's server hands text/csv (and other UTF-8 types) over already decoded, with undecodable
+        # bytes replaced by U+FFFD and a leading BOM kept: answer it as the bytes path above does.
+        if "\ufffd" in body:
+            offset = body.index("\ufffd")
+            raise InferenceRequestError(400, f"the body is not UTF-8 text (undecodable bytes near character {offset}); send text/csv or application/json")
+        body = body.removeprefix("\ufeff")
     if not isinstance(body, str):
         raise InferenceRequestError(400, f"the body is a {type(body).__name__}; send text/csv or application/json text")
     if not body.strip():

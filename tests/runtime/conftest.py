@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import image  # noqa: E402
+
+from sm_agent import RUN, resolve, run_training_job  # noqa: E402
 
 ROOT = image.ROOT
 
@@ -93,3 +97,41 @@ def dev(manifests, tmp_path_factory) -> Stack:
 def staging(manifests, tmp_path_factory) -> Stack:
     """A stack with spot training, hence a CheckpointConfig."""
     return Stack(manifests["staging"], tmp_path_factory.mktemp("staging-objects"))
+
+
+def sample(path: Path, rows: int, seed: int) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "training.sample_data", "--rows", str(rows), "--seed", str(seed), "--out", str(path / "part-0.csv")],
+        check=True, cwd=ROOT, capture_output=True,
+    )
+    return path
+
+
+def pack_model(model_dir: Path, dest: Path) -> Path:
+    """model.tar.gz as SageMaker packs SM_MODEL_DIR after a training job."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(dest, "w:gz") as tar:
+        for item in sorted(model_dir.iterdir()):
+            tar.add(item, arcname=item.name)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory) -> Path:
+    return sample(tmp_path_factory.mktemp("train"), 600, 7)
+
+
+@pytest.fixture(scope="session")
+def trained(runtime, dev, data, tmp_path_factory):
+    """The dev stack's Train task run once; its model archive and output data feed Evaluate and the endpoint."""
+    params = resolve(dev.parameters("Train"), RUN)
+    params["HyperParameters"]["max_iter"] = "30"  # small and quick: the tier proves the runtime, not the model
+    uri = params["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
+    work = tmp_path_factory.mktemp("train-job")
+    result = run_training_job(runtime, work, params, dev.s3(**{uri: data}))
+    assert result.returncode == 0, result.logs()
+    archive = pack_model(result.opt_ml / "model", work / "s3" / "model.tar.gz")
+    return result, archive
+
+

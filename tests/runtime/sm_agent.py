@@ -26,6 +26,7 @@ from image import IMAGE_ENV
 
 # A job must finish well within this; it bounds a hung job, it is not a timing assertion.
 JOB_TIMEOUT = 900
+RUN = {"$.run.id": "run-1"}  # the execution input paths every job of one CT run reads
 PING_BOUND = 600  # generous: first /ping on a loaded 2-core machine took up to 120 s before the import was cut
 
 
@@ -103,10 +104,16 @@ class Container:
                 f"mount --bind {shlex.quote(str(self.runtime / 'venv'))} /opt/venv",
                 f"mount --bind {shlex.quote(str(self.opt_ml))} /opt/ml",
                 f"mount -t tmpfs tmpfs {shlex.quote(str(self.scratch))}",
-                f"mkdir {self.scratch}/upper {self.scratch}/work",
-                # sagemaker-containers writes /etc/sagemaker-nginx.conf; the host's /etc stays untouched.
-                f"mount -t overlay overlay -o lowerdir=/etc,upperdir={self.scratch}/upper,workdir={self.scratch}/work /etc",
+                f"mkdir -p {self.scratch}/etc/upper {self.scratch}/etc/work {self.scratch}/var/upper {self.scratch}/var/work",
+                # sagemaker-containers writes /etc/sagemaker-nginx.conf and nginx its temp files under /var/lib/nginx:
+                # private copies-on-write of /etc and /var, so the host's stay untouched.
+                f"mount -t overlay overlay -o lowerdir=/etc,upperdir={self.scratch}/etc/upper,workdir={self.scratch}/etc/work /etc",
+                f"mount -t overlay overlay -o lowerdir=/var,upperdir={self.scratch}/var/upper,workdir={self.scratch}/var/work /var",
+                "mkdir -p /var/lib/nginx /var/log/nginx",
                 f"mkdir -p /etc/nginx && cp {nginx}/etc/nginx/mime.types /etc/nginx/",
+                # The image has no pip configuration: this machine's (local indexes, constraints) must not leak in.
+                "rm -rf /etc/pip.conf /etc/xdg/pip",
+                "for d in /root/.config/pip /root/.pip; do if [ -d $d ]; then mount -t tmpfs tmpfs $d; fi; done",
                 # SageMaker names the instance algo-1 in /etc/hosts; sagemaker-training waits until it resolves.
                 "echo '127.0.0.1 algo-1' >> /etc/hosts",
                 "mount -t tmpfs tmpfs /tmp",
@@ -151,7 +158,7 @@ def run_training_job(
     """A resolved CreateTrainingJob request: channels staged, config files written, the image's ``train`` run.
 
     ``checkpoints``: a folder that stands for the job's CheckpointConfig S3Uri (SageMaker copies it to
-    ``LocalPath`` before the job starts and syncs it back while the job runs; here it is the same folder).
+    ``LocalPath`` before the job starts and syncs it back while the job runs; here: back after the job).
     """
     c = Container(runtime, workdir)
     config = c.opt_ml / "input" / "config"
@@ -178,13 +185,15 @@ def run_training_job(
         local = checkpoint_config.get("LocalPath", "/opt/ml/checkpoints")
         (config / "checkpointconfig.json").write_text(json.dumps({"LocalPath": local, "S3Uri": checkpoint_config["S3Uri"]}))
         target = c.opt_ml / local.removeprefix("/opt/ml/")
-        target.parent.mkdir(parents=True, exist_ok=True)
         checkpoints.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(checkpoints)  # a symlink to a host path outside /opt/ml still resolves inside the namespace
+        shutil.copytree(checkpoints, target)  # S3 -> LocalPath when the job starts
     for d in ("model", "output/data"):
         (c.opt_ml / d).mkdir(parents=True, exist_ok=True)
     environment = {"TRAINING_JOB_NAME": "job", "AWS_REGION": "us-east-1", **params.get("Environment", {})}
-    return c.run([command], environment, "/opt/ml/output/failure")
+    result = c.run([command], environment, "/opt/ml/output/failure")
+    if checkpoint_config is not None:  # LocalPath -> S3 (SageMaker syncs while the job runs)
+        shutil.copytree(target, checkpoints, dirs_exist_ok=True)
+    return result
 
 
 class Endpoint:

@@ -6,57 +6,16 @@ Each job's request is the synthesized state machine's own task parameters; only 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 import shutil
-import subprocess
-import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from sm_agent import resolve, run_processing_job, run_training_job
+from sm_agent import RUN, resolve, run_processing_job, run_training_job
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN = {"$.run.id": "run-1"}
-
-
-def sample(path: Path, rows: int, seed: int) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "training.sample_data", "--rows", str(rows), "--seed", str(seed), "--out", str(path / "part-0.csv")],
-        check=True, cwd=ROOT, capture_output=True,
-    )
-    return path
-
-
-def pack_model(model_dir: Path, dest: Path) -> Path:
-    """model.tar.gz as SageMaker packs SM_MODEL_DIR after a training job."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(dest, "w:gz") as tar:
-        for item in sorted(model_dir.iterdir()):
-            tar.add(item, arcname=item.name)
-    return dest
-
-
-@pytest.fixture(scope="session")
-def data(tmp_path_factory) -> Path:
-    return sample(tmp_path_factory.mktemp("train"), 600, 7)
-
-
-@pytest.fixture(scope="session")
-def trained(runtime, dev, data, tmp_path_factory):
-    """The dev stack's Train task run once; its model archive and output data feed Evaluate and the endpoint."""
-    params = resolve(dev.parameters("Train"), RUN)
-    params["HyperParameters"]["max_iter"] = "30"  # small and quick: the tier proves the runtime, not the model
-    uri = params["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
-    work = tmp_path_factory.mktemp("train-job")
-    result = run_training_job(runtime, work, params, dev.s3(**{uri: data}))
-    assert result.returncode == 0, result.logs()
-    archive = pack_model(result.opt_ml / "model", work / "s3" / "model.tar.gz")
-    return result, archive
 
 
 def _invalid(source: Path, dest: Path) -> Path:
