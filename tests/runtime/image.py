@@ -35,7 +35,7 @@ UV = "uv==0.13.9"
 NGINX_PACKAGES = ("nginx", "nginx-common")
 SITE = "lib/python3.12/site-packages"
 # Bumped when the recipe below changes, so that a cached environment built by an older recipe is rebuilt.
-RECIPE = "3"
+RECIPE = "4"
 
 # The image's ENV block (Dockerfile of docker/sklearn/1.9-0), less TEMP, which points at the MMS user's home.
 IMAGE_ENV = {

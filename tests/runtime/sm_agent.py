@@ -99,12 +99,16 @@ class Container:
         prelude = " && ".join(
             [
                 "set -e",
+                f"mount -t tmpfs tmpfs {shlex.quote(str(self.scratch))}",
+                f"mkdir -p {self.scratch}/etc/upper {self.scratch}/etc/work {self.scratch}/var/upper {self.scratch}/var/work"
+                f" {self.scratch}/venv/upper {self.scratch}/venv/work",
                 "mount -t tmpfs tmpfs /opt",  # the image's /opt holds only the venv and ml/
                 "mkdir /opt/venv /opt/ml",
-                f"mount --bind {shlex.quote(str(self.runtime / 'venv'))} /opt/venv",
+                # The cached environment is the image's layer: read-only underneath, each container writes its own
+                # copy (what the package installs at run time must not leak into the next container).
+                f"mount -t overlay overlay -o lowerdir={shlex.quote(str(self.runtime / 'venv'))},"
+                f"upperdir={self.scratch}/venv/upper,workdir={self.scratch}/venv/work /opt/venv",
                 f"mount --bind {shlex.quote(str(self.opt_ml))} /opt/ml",
-                f"mount -t tmpfs tmpfs {shlex.quote(str(self.scratch))}",
-                f"mkdir -p {self.scratch}/etc/upper {self.scratch}/etc/work {self.scratch}/var/upper {self.scratch}/var/work",
                 # sagemaker-containers writes /etc/sagemaker-nginx.conf and nginx its temp files under /var/lib/nginx:
                 # private copies-on-write of /etc and /var, so the host's stay untouched.
                 f"mount -t overlay overlay -o lowerdir=/etc,upperdir={self.scratch}/etc/upper,workdir={self.scratch}/etc/work /etc",

@@ -88,3 +88,21 @@ def test_trained_endpoint_refuses_garbage_with_a_4xx(served, body, headers, stat
     got, answer, _ = served.request("POST", "/invocations", body, headers)
     assert got == status, (got, answer, served.logs())
     assert says in answer, answer
+
+
+def test_tier_catches_a_model_that_needs_the_network_to_start(runtime, dev, tmp_path):
+    """The defect of issue 10 item 2, rebuilt: without PIP_NO_BUILD_ISOLATION=false, `serve` cannot install the
+    code directory offline (pip fetches setuptools for its isolated build) and dies before answering /ping."""
+    environment = {k: v for k, v in dev.model_environment().items() if k != "PIP_NO_BUILD_ISOLATION"}
+    endpoint = Endpoint(runtime, tmp_path, dev.bootstrap_archive(), environment)
+    try:
+        code = endpoint.process.wait(timeout=600)  # bounds a hang; the outcome is the exit, not its timing
+        assert code != 0 and "InstallModuleError" in endpoint.logs(), endpoint.logs()
+    finally:
+        endpoint.stop()
+
+
+def test_every_model_environment_of_the_stack_serves_offline(dev):
+    (container,) = dev.parameters("RegisterModel")["InferenceSpecification"]["Containers"]
+    for environment in (dev.model_environment(), container["Environment"]):
+        assert environment["PIP_NO_BUILD_ISOLATION"] == "false", environment

@@ -140,3 +140,29 @@ def test_evaluate_job_against_the_production_model(runtime, dev, trained, tmp_pa
     evaluation = _evaluate(runtime, dev, trained, tmp_path, production)
     assert evaluation["production_metrics"]["roc_auc"] == 0.999
     assert evaluation["verdict"] == "fail" and any("production" in r for r in evaluation["reasons"]), evaluation
+
+
+def test_image_env_lacks_what_the_package_installs_itself(runtime):
+    # The tier is only worth something if the image's environment is as bare as the image: pandera and pydantic
+    # come from the code package's wheels at run time, never from the cached environment.
+    site = runtime / "venv" / "lib" / "python3.12" / "site-packages"
+    assert (site / "sklearn").is_dir() and (site / "sagemaker_training").is_dir()
+    assert not list(site.glob("pandera*")) and not list(site.glob("pydantic*"))
+
+
+def test_tier_catches_a_package_that_imports_a_dependency_before_installing_it(runtime, dev, data, tmp_path):
+    """The defect of issue 10 item 1, rebuilt: validate.py importing pandera at the top fails in the image."""
+    from components.code_package import build_sourcedir
+
+    package = tmp_path / "pkg" / "training"
+    shutil.copytree(ROOT / "training", package, ignore=shutil.ignore_patterns("__pycache__", "sample"))
+    source = (package / "validate.py").read_text()
+    future = "from __future__ import annotations\n"
+    (package / "validate.py").write_text(source.replace(future, future + "import pandera.pandas  # noqa\n", 1))
+    archive = tmp_path / "sourcedir.tar.gz"
+    archive.write_bytes(build_sourcedir(package))
+    params = resolve(dev.parameters("ValidateData"), RUN)
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in params["ProcessingInputs"]}
+    result = run_processing_job(runtime, tmp_path / "job", params, dev.s3(**{inputs["data"]: data, inputs["code"]: archive}))
+    assert result.returncode != 0, result.logs()
+    assert "No module named 'pandera'" in result.stderr, result.logs()
