@@ -47,7 +47,12 @@ def production_variant(cfg: EndpointConfig, environment: str, model_name: str) -
         variant["ServerlessConfig"] = {"MemorySizeInMB": cfg.serverless.memory_mb, "MaxConcurrency": cfg.serverless.max_concurrency}
     else:
         rt = cfg.realtime_config
-        variant.update(InstanceType=rt.instance_type, InitialInstanceCount=rt.instances(environment), InitialVariantWeight=1.0)
+        variant.update(
+            InstanceType=rt.instance_type,
+            InitialInstanceCount=rt.instances(environment),
+            InitialVariantWeight=1.0,
+            ContainerStartupHealthCheckTimeoutInSeconds=rt.startup_health_check_seconds,
+        )
     return variant
 
 
