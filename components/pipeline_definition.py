@@ -27,7 +27,7 @@ from typing import Any, Literal, Mapping
 
 from components import iam
 from components.naming import resource_name
-from training._deps import SERVING_ENVIRONMENT
+from training._deps import SERVING_ENVIRONMENT, TRAINING_ENTRYPOINT
 from training.contract import METRICS, DataVersion, Hyperparameters, LineageMetadata
 
 # --- state names ------------------------------------------------------------------------------------------------
@@ -352,6 +352,7 @@ def _training_job(spec: PipelineSpec) -> dict[str, Any]:
             "TrainingImage": spec.training_image,
             "TrainingInputMode": "File",
             "MetricDefinitions": [dict(m) for m in spec.metric_definitions],
+            "ContainerEntrypoint": list(TRAINING_ENTRYPOINT),  # not the image's ambiguous `train` (training._deps)
         },
         "HyperParameters": {
             **spec.hyperparameters.to_hyperparameters(),

@@ -41,6 +41,13 @@ SERVING_ENVIRONMENT = {
     "PYTHONDONTWRITEBYTECODE": "",
 }
 
+# The training job's entry point. The image has two `train` console scripts, sagemaker-training's and
+# sagemaker-containers', and which one is on PATH depends on the order its environment was installed in (the
+# runtime tier saw both). Only sagemaker-training's keeps the failure file the package wrote; the other replaces it
+# with "framework error: Traceback ...", so a refused dataset or a bad hyperparameter would reach the CT flow as a
+# traceback. Naming the toolkit makes the job independent of that order.
+TRAINING_ENTRYPOINT = ("python", "-c", "import sys; from sagemaker_training.cli.train import main; sys.exit(main())")
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REQUIREMENTS = PACKAGE_DIR / "requirements.txt"
 WHEELS = PACKAGE_DIR.parent / "wheels"

@@ -194,7 +194,10 @@ def run_training_job(
     for d in ("model", "output/data"):
         (c.opt_ml / d).mkdir(parents=True, exist_ok=True)
     environment = {"TRAINING_JOB_NAME": "job", "AWS_REGION": "us-east-1", **params.get("Environment", {})}
-    result = c.run([command], environment, "/opt/ml/output/failure")
+    algorithm = params["AlgorithmSpecification"]
+    # Without ContainerEntrypoint SageMaker runs the image with the argument `train`.
+    argv = [*algorithm["ContainerEntrypoint"], *algorithm.get("ContainerArguments", [])] if "ContainerEntrypoint" in algorithm else [command]
+    result = c.run(argv, environment, "/opt/ml/output/failure")
     if checkpoint_config is not None:  # LocalPath -> S3 (SageMaker syncs while the job runs)
         shutil.copytree(target, checkpoints, dirs_exist_ok=True)
     return result

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from image import BUILD, IMAGE_ENV
 from sm_agent import RUN, resolve, run_processing_job, run_training_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,12 +80,21 @@ def test_train_job_usage_error_becomes_the_failure_reason(runtime, dev, data, tm
     assert "Traceback" not in result.failure_reason
 
 
-def test_image_train_command_is_the_toolkit_that_keeps_the_failure_file(runtime):
-    # Both sagemaker-training and sagemaker-containers install a `train` script; only sagemaker-training's keeps
-    # the failure file the job wrote (the other replaces it with "framework error: Traceback ..."). If the image's
-    # environment ever resolves `train` to the other one, the failure reasons above stop meaning anything.
-    script = (runtime / "venv" / "bin" / "train").read_text()
-    assert "from sagemaker_training.cli.train import main" in script, script
+@pytest.mark.parametrize("toolkit", ["sagemaker_training", "sagemaker_containers"])
+def test_train_job_failure_reason_survives_either_train_script_on_path(runtime, dev, data, tmp_path, toolkit):
+    # The image has two `train` scripts and which one is on PATH depends on install order; the job names its toolkit
+    # (ContainerEntrypoint), so the image's `train` is never run. Here `train` on PATH is each of them in turn.
+    params = resolve(dev.parameters("Train"), RUN)
+    params["HyperParameters"]["max_iter"] = "lots"
+    uri = params["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
+    train = BUILD / f"bin-{toolkit}" / "train"  # not under /tmp: the container has a /tmp of its own
+    train.parent.mkdir(parents=True, exist_ok=True)
+    train.write_text(f"#!/opt/venv/bin/python\nimport sys\nfrom {toolkit}.cli.train import main\nsys.exit(main())\n")
+    train.chmod(0o755)
+    params["Environment"] = {**params.get("Environment", {}), "PATH": f"{train.parent}:{IMAGE_ENV['PATH']}"}
+    result = run_training_job(runtime, tmp_path / "job", params, dev.s3(**{uri: data}))
+    assert result.returncode != 0, result.logs()
+    assert result.failure_reason.startswith("error: ") and "max_iter" in result.failure_reason, result.failure_reason
 
 
 def test_train_job_restarted_from_a_checkpoint_resumes(runtime, staging, data, tmp_path):
