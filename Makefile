@@ -11,7 +11,7 @@ VENV := .venv
 LS_VENV := .localstack-venv
 STACK ?= dev
 
-.PHONY: install synth test bench localstack clean
+.PHONY: install synth test runtime bench localstack clean
 
 install: $(VENV)/.installed $(LS_VENV)/.installed
 
@@ -33,6 +33,11 @@ synth: $(VENV)/.installed
 
 test: install
 	$(VENV)/bin/python -m pytest
+
+# The SageMaker scikit-learn image's environment for tests/runtime (the tier builds it itself on first use;
+# cached under build/runtime/ by the hash of its lock).
+runtime: $(VENV)/.installed
+	$(VENV)/bin/python tests/runtime/image.py
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/bench_synth.py
