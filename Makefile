@@ -13,7 +13,7 @@ LS_VENV := .localstack-venv
 ASL_VALIDATOR := .ci/asl-validator
 STACK ?= dev
 
-.PHONY: install browser deploy-install synth test bench localstack clean
+.PHONY: install browser deploy-install synth test runtime bench localstack clean
 
 install: $(VENV)/.installed $(LS_VENV)/.installed $(ASL_VALIDATOR)/node_modules/.installed browser
 
@@ -57,6 +57,11 @@ synth: $(VENV)/.installed
 
 test: install
 	$(VENV)/bin/python -m pytest
+
+# The SageMaker scikit-learn image's environment for tests/runtime (the tier builds it itself on first use;
+# cached under build/runtime/ by the hash of its lock).
+runtime: $(VENV)/.installed
+	$(VENV)/bin/python tests/runtime/image.py
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/bench_synth.py

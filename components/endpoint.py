@@ -27,6 +27,7 @@ import pulumi_aws as aws
 from components.code_package import deterministic_targz, sourcedir_entries, stored_artifact, write_artifact
 from components.naming import short_hash
 from components.endpoint_config import EndpointConfig
+from training._deps import SERVING_ENVIRONMENT
 
 VARIANT = "primary"  # blue/green deployments require the same variant name in every configuration
 ENDPOINT_NAMESPACE = "AWS/SageMaker"
@@ -46,7 +47,12 @@ def production_variant(cfg: EndpointConfig, environment: str, model_name: str) -
         variant["ServerlessConfig"] = {"MemorySizeInMB": cfg.serverless.memory_mb, "MaxConcurrency": cfg.serverless.max_concurrency}
     else:
         rt = cfg.realtime_config
-        variant.update(InstanceType=rt.instance_type, InitialInstanceCount=rt.instances(environment), InitialVariantWeight=1.0)
+        variant.update(
+            InstanceType=rt.instance_type,
+            InitialInstanceCount=rt.instances(environment),
+            InitialVariantWeight=1.0,
+            ContainerStartupHealthCheckTimeoutInSeconds=rt.startup_health_check_seconds,
+        )
     return variant
 
 
@@ -190,7 +196,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "image": args.inference_image,
                 "model_data_url": pulumi.Output.concat("s3://", artifact.bucket, "/", artifact.key),
                 # With network isolation the container cannot fetch code: it ships inside the model archive.
-                "environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+                "environment": dict(SERVING_ENVIRONMENT),  # see training._deps: pip must not need the index
             }
             model_tag = sha[:8]
 

@@ -37,6 +37,14 @@ class RealtimeConfig(_Strict):
     autoscaling: AutoscalingConfig | None = Field(
         default_factory=AutoscalingConfig, description="Target tracking on invocations per instance; null turns it off."
     )
+    # The scikit-learn image's server installs the code directory, then each worker imports pandas, scipy and
+    # scikit-learn: first /ping 200 came after 46-120 s on a loaded 2-core instance before the import was cut, ~16-22 s
+    # after (README, "Serving"). 600 s is five times the worst start seen, and a broken model still fails its
+    # deployment within ten minutes instead of SageMaker's own bound.
+    startup_health_check_seconds: int = Field(
+        600, ge=60, le=3600,
+        description="ContainerStartupHealthCheckTimeoutInSeconds: how long a new instance may take to answer /ping.",
+    )
 
     def instances(self, environment: str) -> int:
         if self.initial_instance_count is not None:

@@ -27,6 +27,7 @@ from typing import Any, Literal, Mapping
 
 from components import iam
 from components.naming import resource_name
+from training._deps import SERVING_ENVIRONMENT, TRAINING_ENTRYPOINT
 from training.contract import METRICS, DataVersion, Hyperparameters, LineageMetadata
 
 # --- state names ------------------------------------------------------------------------------------------------
@@ -357,6 +358,7 @@ def _training_job(spec: PipelineSpec) -> dict[str, Any]:
             "TrainingImage": spec.training_image,
             "TrainingInputMode": "File",
             "MetricDefinitions": [dict(m) for m in spec.metric_definitions],
+            "ContainerEntrypoint": list(TRAINING_ENTRYPOINT),  # not the image's ambiguous `train` (training._deps)
         },
         "HyperParameters": {
             **spec.hyperparameters.to_hyperparameters(),
@@ -942,7 +944,7 @@ def _model_package(spec: PipelineSpec) -> dict[str, Any]:
                     "Image": spec.inference_image,
                     "ModelDataUrl.$": "$.training.model_data",
                     # Network-isolated models cannot download code: it ships inside the model archive.
-                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+                    "Environment": dict(SERVING_ENVIRONMENT),
                 }
             ],
             "SupportedContentTypes": ["text/csv", "application/json"],

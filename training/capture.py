@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-MALFORMED_REASONS = ("bad_json", "bad_base64", "bad_payload", "wrong_column_count", "non_numeric", "invalid_bool")
+MALFORMED_REASONS = ("bad_json", "bad_base64", "bad_payload", "wrong_column_count", "non_numeric", "non_finite", "invalid_bool")
 
 # SageMaker writes capture records compactly in this key order. A CSV record laid out exactly so is read
 # by slicing out its data (building the record's JSON objects is most of the cost of reading it); any

@@ -191,14 +191,45 @@ def write_failure(path: Path | None, summary: str) -> None:
         path.write_text(summary[:1000], encoding="utf-8")
 
 
+# Where SageMaker reads a failed job's reason when the job names no --failure-file: a training job's
+# FailureReason is $SM_OUTPUT_DIR/failure; a processing job's ExitMessage is /opt/ml/output/message.
+PROCESSING_JOB_CONFIG = Path("/opt/ml/config/processingjobconfig.json")
+PROCESSING_MESSAGE = Path("/opt/ml/output/message")
+
+
+def failure_file_of(argv: Sequence[str]) -> Path | None:
+    """The failure file a job names (``--failure-file F``, ``--failure_file F`` or ``=F``), else SageMaker's own."""
+    for i, arg in enumerate(argv):
+        for name in ("--failure-file", "--failure_file"):
+            if arg == name and i + 1 < len(argv):
+                return Path(argv[i + 1])
+            if arg.startswith(name + "="):
+                return Path(arg.split("=", 1)[1])
+    if os.environ.get("SM_OUTPUT_DIR"):  # set by sagemaker-training for the user script
+        return Path(os.environ["SM_OUTPUT_DIR"]) / "failure"
+    if PROCESSING_JOB_CONFIG.is_file():
+        return PROCESSING_MESSAGE
+    return None
+
+
 def run(main: Callable[[Sequence[str]], int]) -> NoReturn:
-    """Run an entry point: bad input is a one-line error and exit code 2, never a traceback."""
+    """Run an entry point: bad input is a one-line error and exit code 2, never a traceback.
+
+    The line goes to stderr and to the failure file too: SageMaker shows that file as the job's failure reason,
+    and without it a usage error reaches the CT flow as ``ExecuteUserScriptError ... ErrorMessage ""``.
+    """
+    argv = sys.argv[1:]
     try:
-        code = main(sys.argv[1:])
+        code = main(argv)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_USAGE
+        code, line = EXIT_USAGE, f"error: {e}"
     except OSError as e:  # writing an output: a read-only or missing mount
-        print(f"error: {e.strerror}: {e.filename}" if e.filename else f"error: {e}", file=sys.stderr)
-        code = EXIT_USAGE
+        code, line = EXIT_USAGE, (f"error: {e.strerror}: {e.filename}" if e.filename else f"error: {e}")
+    else:
+        sys.exit(code)
+    print(line, file=sys.stderr)
+    try:
+        write_failure(failure_file_of(argv), line)
+    except OSError:
+        pass  # the failure file is where the error is reported; stderr already has it
     sys.exit(code)

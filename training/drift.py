@@ -431,6 +431,13 @@ class DriftScorer:
     def _add(self, n: int, numeric: dict[int, np.ndarray], categorical: dict[int, tuple[list[Any], np.ndarray]], bad: np.ndarray) -> None:
         """Bin one chunk's columns; ``categorical`` holds each column's distinct values and row codes."""
         self.malformed["non_numeric"] += int(bad.sum())
+        for values in numeric.values():
+            # The endpoint refuses a request holding inf or -inf (400, contract check "finite"): such a row was
+            # never scored, so it is malformed here too, not a value at the far end of the distribution.
+            infinite = np.isinf(values) & ~bad
+            if infinite.any():
+                self.malformed["non_finite"] += int(infinite.sum())
+                bad |= infinite
         for j, (values, codes) in categorical.items():
             if self.counts[j].base.boolean:
                 refused = np.array([_bool(v) == "" for v in values], dtype=bool)

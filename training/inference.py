@@ -116,6 +116,13 @@ def _text(body: Any) -> str:
         except UnicodeDecodeError as e:
             byte = f"byte {e.object[e.start]:#04x} at offset {e.start}"
             raise InferenceRequestError(400, f"the body is not UTF-8 text ({byte}); send text/csv or application/json") from None
+    elif isinstance(body, str):
+        # The image's server hands text/csv (and other UTF-8 types) over already decoded, with undecodable
+        # bytes replaced by U+FFFD and a leading BOM kept: answer it as the bytes path above does.
+        if "\ufffd" in body:
+            offset = body.index("\ufffd")
+            raise InferenceRequestError(400, f"the body is not UTF-8 text (undecodable bytes near character {offset}); send text/csv or application/json")
+        body = body.removeprefix("\ufeff")
     if not isinstance(body, str):
         raise InferenceRequestError(400, f"the body is a {type(body).__name__}; send text/csv or application/json text")
     if not body.strip():
@@ -214,9 +221,7 @@ def predict(served: ServedModel | Placeholder, request: ParsedRequest) -> list[d
     frame = request_frame(request, contract)
     result = check_frame(frame, contract, served.schema)
     if not result.valid:
-        details = "; ".join(
-            p.line() + (f" (row {', '.join(map(str, p.first_rows))})" if p.first_rows else "") for p in result.problems
-        )
+        details = "; ".join(p.line() for p in result.problems)
         types = ", ".join(f"{n}: {contract.columns[n].type}" for n in contract.features)
         raise InferenceRequestError(400, f"{details}; expected types {types}")
     assert result.frame is not None

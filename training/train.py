@@ -15,7 +15,8 @@ Arguments (each overrides its environment default; ``-`` and ``_`` are interchan
                           (SageMaker passes each hyperparameter this way, as a string)
 
 Steps: validate the data against the contract (refuse to train on invalid data: exit 1, report
-written); hold out ``validation_fraction`` of the rows (stratified, seeded by ``random_state``); fit;
+written); hold out ``validation_fraction`` of the rows (stratified, seeded by ``random_state``); fit (in
+checkpointed stages when the job has a CheckpointConfig: a restarted spot job resumes, see training.checkpoint);
 print ``train:<metric>=<value>`` (on a seeded sample of at most 100,000 training rows) and
 ``validation:<metric>=<value>`` lines (matched by
 ``training.contract.METRIC_DEFINITIONS``); write to the model directory ``model.joblib``,
@@ -47,6 +48,7 @@ from training._deps import copy_serving_code, ensure_dependencies  # noqa: E402
 ensure_dependencies()  # network-isolated containers: the pinned dependencies come from the shipped wheels
 
 from training.baseline import BASELINE_FILE, compute_baseline  # noqa: E402
+from training.checkpoint import checkpoint_dir, fit_with_checkpoints  # noqa: E402
 from training.contract import Hyperparameters  # noqa: E402
 from training.data import (  # noqa: E402
     EXIT_INVALID,
@@ -113,7 +115,11 @@ def main(argv: Sequence[str]) -> int:
         raise UsageError(f"cannot hold out validation_fraction {hp.validation_fraction} stratified: {e}") from None
 
     started = time.perf_counter()
-    pipeline = build_pipeline(contract, hp).fit(x_train, y_train)
+    checkpoints = checkpoint_dir()
+    if checkpoints is None:
+        pipeline = build_pipeline(contract, hp).fit(x_train, y_train)
+    else:  # managed spot training: an interrupted job resumes from its last stage
+        pipeline = fit_with_checkpoints(build_pipeline(contract, hp), x_train, y_train, checkpoints, hp.model_dump())
     print(f"train: fitted {len(x_train)} rows in {time.perf_counter() - started:.1f} s", flush=True)
 
     model = TrainedModel(pipeline=pipeline, contract=contract)

@@ -34,8 +34,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaErrors
 
 if not __package__:  # `python training/validate.py`: make the `training` package importable
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
@@ -43,6 +41,10 @@ if not __package__:  # `python training/validate.py`: make the `training` packag
 from training._deps import ensure_dependencies  # noqa: E402
 
 ensure_dependencies()  # network-isolated containers: the pinned dependencies come from the shipped wheels
+
+# pandera is not in the framework image: it may be imported only once ensure_dependencies() has installed it.
+import pandera.pandas as pa  # noqa: E402
+from pandera.errors import SchemaErrors  # noqa: E402
 
 from training.contract import ColumnSpec, DataContract  # noqa: E402
 from training.data import (  # noqa: E402
@@ -160,7 +162,11 @@ class Problem:
         }
 
     def line(self) -> str:
-        return f"{self.column or '(dataset)'} [{self.check}]: {self.message}"
+        """The problem without any offending value: column, check, counts and where (first data rows)."""
+        where = f" (rows {', '.join(map(str, self.first_rows))})" if len(self.first_rows) > 1 else (
+            f" (row {self.first_rows[0]})" if self.first_rows else ""
+        )
+        return f"{self.column or '(dataset)'} [{self.check}]: {self.message}{where}"
 
 
 @dataclass(frozen=True)
@@ -191,27 +197,25 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, (bool, int, str)) else str(value)
 
 
-def _shown(values: Sequence[tuple[Any, int]]) -> str:
-    return ", ".join(f"{v!r} ({n})" for v, n in values)
-
-
 def _row_problem(column: str, check: str, cases: pd.DataFrame, spec: ColumnSpec) -> Problem:
     counts = cases["failure_case"].astype(object).map(_plain).value_counts(dropna=False)
     examples = tuple((_plain(v), int(n)) for v, n in counts.head(MAX_EXAMPLES).items())
     rows = pd.to_numeric(cases["index"], errors="coerce").dropna().astype(int)
     first_rows = tuple(int(i) + 1 for i in sorted(rows.unique())[:MAX_EXAMPLES])
     n = len(rows.unique()) if len(rows) else len(cases)
+    # Counts and the contract's own terms only: the offending values are customer data, and this message becomes
+    # the job's ExitMessage and the failure notification. The values stay in ``examples`` (the encrypted report).
     messages = {
-        "type": f"{n} value(s) cannot be read as {spec.type}: {_shown(examples)}",
-        "finite": f"{n} value(s) are infinite: {_shown(examples)}",
-        "integer": f"{n} value(s) are not whole numbers: {_shown(examples)}",
+        "type": f"{n} value(s) cannot be read as {spec.type}",
+        "finite": f"{n} value(s) are infinite",
+        "integer": f"{n} value(s) are not whole numbers",
         "not_null": f"{n} missing value(s); the contract allows none (max_null_rate 0)",
         "range": f"{n} value(s) outside [{'-inf' if spec.min is None else f'{spec.min:g}'}, "
-        f"{'inf' if spec.max is None else f'{spec.max:g}'}]: {_shown(examples)}",
-        "allowed": f"{n} value(s) not among the allowed categories {spec.allowed}: {_shown(examples)}",
-        "label": f"{n} label(s) are not 0 or 1: {_shown(examples)}",
+        f"{'inf' if spec.max is None else f'{spec.max:g}'}]",
+        "allowed": f"{n} value(s) not among the allowed categories {spec.allowed}",
+        "label": f"{n} label(s) are not 0 or 1",
     }
-    message = messages.get(check, f"{n} value(s) fail {check}: {_shown(examples)}")
+    message = messages.get(check, f"{n} value(s) fail {check}")
     return Problem(column, check, message, n, () if check == "not_null" else examples, first_rows)
 
 

@@ -49,7 +49,9 @@ def test_model_is_network_isolated_with_code_inside_the_artifact(register, tmp_p
     model = only(m.of_type("aws:sagemaker/model:Model"))
     assert model["inputs"]["enableNetworkIsolation"] is True
     container = model["inputs"]["primaryContainer"]
-    assert container["environment"] == {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+    environment = container["environment"]
+    assert environment["SAGEMAKER_PROGRAM"] == "inference.py" and environment["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert environment["PIP_NO_BUILD_ISOLATION"] == "false"  # `serve` installs the code offline (tests/runtime proves it)
     artifact = only(m.of_type("aws:s3/bucketObjectv2:BucketObjectv2"))
     assert container["modelDataUrl"] == f"s3://models-b/{artifact['inputs']['key']}"
     assert artifact["inputs"]["kmsKeyId"] == KEY and artifact["retain_on_delete"]
@@ -219,3 +221,22 @@ def test_deployment_config_shape_matches_the_sagemaker_api():
         cfg = EndpointConfig.model_validate({"deployment": {"strategy": strategy}})
         report = ParamValidator().validate(deployment_config(cfg, ["a-5xx-rate"]), shape)
         assert not report.has_errors(), report.generate_report()
+
+
+def test_variants_wait_deliberately_for_the_container_to_start(manifests):
+    # The image's server takes tens of seconds to its first /ping 200 (README, "Serving"): the timeout is set, not
+    # left to SageMaker's default, in Pulumi's configuration and in every configuration the CT flow creates.
+    for manifest in manifests.values():
+        for config in manifest.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"):
+            for variant in config["inputs"]["productionVariants"]:
+                if "serverlessConfig" not in variant:
+                    assert variant["containerStartupHealthCheckTimeoutInSeconds"] == 600, variant
+        for machine in manifest.of_type("aws:sfn/stateMachine:StateMachine"):
+            definition = machine["inputs"]["definition"]
+            if '"ProductionVariants"' in definition and "ServerlessConfig" not in definition:
+                assert '"ContainerStartupHealthCheckTimeoutInSeconds": 600' in definition
+
+
+def test_rejects_a_startup_health_check_timeout_outside_what_sagemaker_accepts():
+    with pytest.raises(ValueError, match="startup_health_check_seconds"):
+        EndpointConfig.model_validate({"realtime": {"startup_health_check_seconds": 30}})

@@ -342,3 +342,15 @@ def test_too_few_records_is_not_a_verdict(churn_baseline):
 def test_rejects_invalid_baselines(doc, message):
     with pytest.raises(DriftError, match=message):
         load_baseline(doc, "baseline.json")
+
+
+@pytest.mark.parametrize("payload", ["12,inf,1,basic,north,True", "-inf,50.5,1,basic,north,True",
+                                     json.dumps({"instances": [[12, "Infinity", 1, "basic", "north", True]]})])
+def test_infinite_values_are_malformed_as_the_endpoint_refuses_them(churn_baseline, payload):
+    # The endpoint answers such a row 400 (contract check "finite"): it was never scored, so drift must not bin it.
+    good = rows_as("csv", [[12, 50.5, 1, "basic", "north", True]] * 50)
+    content_type = "application/json" if payload.startswith("{") else "text/csv"
+    bad = capture_line(payload, content_type, "JSON" if content_type == "application/json" else "CSV")
+    report = score(churn_baseline, good + [bad])
+    assert report["records"]["scored"] == 50
+    assert report["records"]["malformed_by_reason"] == {"non_finite": 1}

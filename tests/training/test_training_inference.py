@@ -106,7 +106,7 @@ def test_unseen_category_is_treated_as_missing(served):
         ("1,2,3,basic,north,true", "application/x-npy", None, 415, "send text/csv or application/json"),
         ("", "application/json", None, 400, "the body is empty; send at least one row (text/csv) or record (application/json)"),
         (b"   \n", "text/csv", None, 400, "the body is empty"),
-        ("ten,20.5,1,basic,north,true", "text/csv", None, 400, "tenure_months [type]: 1 value(s) cannot be read as int: 'ten'"),
+        ("ten,20.5,1,basic,north,true", "text/csv", None, 400, "tenure_months [type]: 1 value(s) cannot be read as int (row 1)"),
         ("1,20.5,1,basic,north,maybe", "text/csv", None, 400, "expected types tenure_months: int, monthly_charges: float"),
         ('{"instances": [{"tenure_months": 1}]}', "application/json", None, 400, "record 1 lacks ['autopay'"),
         ('{"instances": 3}', "application/json", None, 400, 'no records found; send {"instances": [{feature: value, ...}, ...]}'),
