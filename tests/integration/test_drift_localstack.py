@@ -121,14 +121,16 @@ def deploy_model_and_capture(aws_client, buckets, stack, model, frame, malformed
 
 
 def run_hourly(lambda_env, buckets, stack, model, baseline_uri, runs=3) -> list[dict]:
-    """The schedule's last ``runs`` invocations, an hour apart, ending now: the handler in this process."""
+    """The schedule's last ``runs`` invocations, an hour apart, ending minutes ago: the handler in this process."""
     settings = JobSettings(
         model=model, endpoint_name=endpoint_name(PREFIX, stack, model), capture_bucket=buckets["capture"],
         metric_namespace=f"mlops/{stack}/{model}", report_prefix=f"{model}/{REPORTS_PREFIX}/",
     )
     for key, value in settings.to_env().items():
         lambda_env.setenv(key, value)
-    now = datetime.now(timezone.utc)
+    # Minutes back, not now: LocalStack's alarm reads [now - period, now) when it is created, and a datapoint
+    # from that very second would fall outside it (the alarm would go OK or ALARM by the clock).
+    now = datetime.now(timezone.utc) - timedelta(minutes=5)
     return [
         handler({"scheduled_time": (now - timedelta(hours=h)).isoformat(), "baseline_uri": baseline_uri})
         for h in range(runs - 1, -1, -1)
