@@ -37,7 +37,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.roles import service_role
+from components.scheduled_job import job_function, job_role, job_schedule
 from components.code_package import CodePackageArgs, deterministic_zip, pip_download, stored_artifact, write_artifact
 from components.drift_config import DriftConfig
 from components.endpoint_config import EndpointConfig
@@ -46,8 +46,6 @@ from components.naming import drift_alarm_name, job_prefix, resource_name
 from training.drift import METRIC_MAX, METRIC_PREDICTION, METRIC_RECORDS, REPORTS_PREFIX, JobSettings
 
 HANDLER = "training.drift.handler"
-RUNTIME = "python3.12"
-ARCHITECTURE = "arm64"  # Graviton: cheaper per GB-second, and numpy ships aarch64 wheels
 LAMBDA_MODULES = ("__init__.py", "capture.py", "drift.py", "metric_names.py", "metrics.py", "quality.py")
 """The part of training/ the drift and quality jobs import: numpy, boto3 (in the runtime) and the standard library only."""
 
@@ -364,30 +362,6 @@ def job_statements(
     return stmts
 
 
-def failure_statements(queue_arn: str, kms_key_arn: str, region: str) -> list[iam.Statement]:
-    """The drift function's dead-letter queue (encrypted with the stack key) and its X-Ray traces."""
-    return [
-        {"Sid": "DeadLetters", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn},
-        {
-            "Sid": "EncryptDeadLetters",
-            "Effect": "Allow",
-            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-            "Resource": kms_key_arn,
-            "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
-        },
-        {
-            "Sid": "Traces",
-            "Effect": "Allow",
-            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-            "Resource": "*",  # X-Ray's trace APIs have no resource types
-        },
-    ]
-
-
-def schedule_policy(function_arn: str) -> dict[str, Any]:
-    return iam.document({"Sid": "InvokeDriftJob", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function_arn})
-
-
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -441,17 +415,7 @@ class DriftMonitor(pulumi.ComponentResource):
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
-        role = service_role(
-            f"{name}-role",
-            parent=self,
-            role_name=physical,
-            service="lambda.amazonaws.com",
-            description=f"Drift job of model {m.model} ({m.stack})",
-            tags=args.tags,
-            # Lambda sends no aws:SourceArn before the function exists; the account guard still applies.
-            source_account=m.account_id,
-            permissions_boundary=m.permissions_boundary_arn,
-        )
+        role = job_role(f"{name}-role", self, m, physical, f"Drift job of model {m.model} ({m.stack})", args.tags)
         # The read grants carry kms:Decrypt on the stack key, which also decrypts the function's environment.
         grants = [m.models_bucket.grant_read(role, f"{m.model}/")]
         if processing:
@@ -483,42 +447,6 @@ class DriftMonitor(pulumi.ComponentResource):
             opts=child,
         )
 
-        # Failed asynchronous runs (the schedule invokes asynchronously) land here, encrypted with the stack key;
-        # an alarm tells the stack topic.
-        dlq = aws.sqs.Queue(
-            f"{name}-dlq",
-            name=f"{physical}-dlq"[:80],
-            kms_master_key_id=m.kms_key_arn,
-            message_retention_seconds=1209600,
-            tags=args.tags,
-            opts=child,
-        )
-        failures = aws.iam.RolePolicy(
-            f"{name}-failures-and-traces",
-            role=role.id,
-            policy=pulumi.Output.all(dlq.arn, m.kms_key_arn).apply(
-                lambda a: json.dumps(iam.document(*failure_statements(a[0], a[1], m.region)))
-            ),
-            opts=child,
-        )
-        aws.cloudwatch.MetricAlarm(
-            f"{name}-dlq-alarm",
-            name=f"{m.job_prefix}-drift-failed",
-            alarm_description=f"A drift run of {m.model} failed after its retries (messages in {physical}-dlq)",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": dlq.name},
-            statistic="Maximum",
-            period=300,
-            evaluation_periods=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[args.topic_arn],
-            tags=args.tags,
-            opts=child,
-        )
-
         def environment(a: list[Any]) -> dict[str, Any]:
             settings = JobSettings(
                 model=m.model,
@@ -546,61 +474,16 @@ class DriftMonitor(pulumi.ComponentResource):
             )
             return {"variables": settings.to_env()}
 
-        function = aws.lambda_.Function(
-            f"{name}-function",
-            name=physical,
+        function = job_function(
+            name, self, m=m, job="drift", physical=physical, role=role, log_group=log_group, code=args.code, handler=HANDLER,
             description=f"Drift of model {m.model}'s captured requests against its training baseline ({cfg.engine} engine)",
-            role=role.arn,
-            runtime=RUNTIME,
-            architectures=[ARCHITECTURE],
-            handler=HANDLER,
-            s3_bucket=args.code.bucket_name,
-            s3_key=args.code.key,
-            code_sha256=args.code.code_sha256,
-            memory_size=cfg.lambda_memory_mb,
-            timeout=cfg.lambda_timeout_seconds,
+            memory_mb=cfg.lambda_memory_mb, timeout_seconds=cfg.lambda_timeout_seconds, reserved_concurrency=cfg.lambda_reserved_concurrency,
             environment=pulumi.Output.all(m.capture_bucket.bucket_name, args.model.role_arn, args.code_package_uri or "", m.kms_key_arn).apply(environment),
-            kms_key_arn=m.kms_key_arn,
-            dead_letter_config={"target_arn": dlq.arn},
-            tracing_config={"mode": "Active"},
-            reserved_concurrent_executions=cfg.lambda_reserved_concurrency,
-            logging_config={"log_format": "JSON", "log_group": log_group.name, "application_log_level": "INFO", "system_log_level": "WARN"},
+            depends_on=[runtime, *grants], topic_arn=args.topic_arn, tags=args.tags,
+        )
+        schedule = job_schedule(
+            name, self, m=m, job="drift", physical=physical, function=function, expression=cfg.schedule, period_seconds=cfg.period_seconds,
             tags=args.tags,
-            # The first run must find its permissions and log group in place.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[runtime, failures, log_group, *grants]),
-        )
-
-        scheduler_role = service_role(
-            f"{name}-schedule-role",
-            parent=self,
-            role_name=resource_name(m.name_prefix, m.stack, m.model, "drift-schedule", limit=64),
-            service="scheduler.amazonaws.com",
-            description=f"EventBridge Scheduler: run the drift job of model {m.model} ({m.stack})",
-            tags=args.tags,
-            source_account=m.account_id,
-            permissions_boundary=m.permissions_boundary_arn,
-        )
-        invoke = aws.iam.RolePolicy(
-            f"{name}-schedule-invoke",
-            role=scheduler_role.id,
-            policy=function.arn.apply(lambda arn: json.dumps(schedule_policy(arn))),
-            opts=child,
-        )
-        schedule = aws.scheduler.Schedule(
-            f"{name}-schedule",
-            name=physical,
-            description=f"Drift job of model {m.model}",
-            schedule_expression=cfg.schedule,
-            schedule_expression_timezone="UTC",
-            flexible_time_window={"mode": "OFF"},
-            target={
-                "arn": function.arn,
-                "role_arn": scheduler_role.arn,
-                # The job scores the window ending at the scheduled time, whenever the invocation lands.
-                "input": json.dumps({"scheduled_time": "<aws.scheduler.scheduled-time>"}),
-                "retry_policy": {"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": min(cfg.period_seconds, 86400)},
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[invoke]),
         )
 
         definitions = alarm_definitions(m.name_prefix, m.stack, m.model, m.metric_namespace, cfg)

@@ -123,7 +123,7 @@ def _evaluate(runtime, dev, trained, tmp_path, production: Path | None):
     state = "CompareWithProduction" if production else "NoProductionModel"
     prepared = dev.parameters(state)
     values = {**RUN, "$.training.model_data": "s3://run/training/model.tar.gz", "$.holdout.s3_uri": "s3://run/holdout/",
-              "$.production_package.metrics.ModelQuality.Statistics.S3Uri": "s3://prod/evaluation.json",
+              "$.production_package.ModelMetrics.ModelQuality.Statistics.S3Uri": "s3://prod/evaluation.json",
               "$.evaluate.arguments": prepared["arguments"], "$.evaluate.inputs": prepared["inputs"]}
     params = resolve(dev.parameters("Evaluate"), values)
     holdout = tmp_path / "holdout"
