@@ -212,51 +212,47 @@ class AlarmDefinition:
         }
 
 
+def score_alarm(
+    name: str, description: str, namespace: str, metric_name: str, model: str, period: int, threshold: float,
+    evaluation_periods: int, datapoints_to_alarm: int, higher_is_worse: bool = True,
+) -> AlarmDefinition:
+    """A model score past its threshold (the worst datapoint of each period); no data is not breaching: no
+    traffic, or too few records to score, is not a bad model."""
+    return AlarmDefinition(
+        name=name, description=description, namespace=namespace, metric_name=metric_name, dimensions={"Model": model},
+        statistic="Maximum" if higher_is_worse else "Minimum", period=period,
+        comparison_operator="GreaterThanThreshold" if higher_is_worse else "LessThanThreshold", threshold=threshold,
+        evaluation_periods=evaluation_periods, datapoints_to_alarm=datapoints_to_alarm, treat_missing_data="notBreaching",
+    )
+
+
+def stopped_alarm(name: str, description: str, namespace: str, metric_name: str, model: str, period: int, periods: int) -> AlarmDefinition:
+    """A count a job publishes every run (0 included) below 1 for ``periods``; missing data breaches, so the
+    alarm also fires when the job itself stops publishing."""
+    return AlarmDefinition(
+        name=name, description=description, namespace=namespace, metric_name=metric_name, dimensions={"Model": model},
+        statistic="Sum", period=period, comparison_operator="LessThanThreshold", threshold=1.0,
+        evaluation_periods=periods, datapoints_to_alarm=periods, treat_missing_data="breaching",
+    )
+
+
 def alarm_definitions(prefix: str, stack: str, model: str, namespace: str, cfg: DriftConfig) -> list[AlarmDefinition]:
     """The drift, capture-stopped and prediction-drift alarms of a model (see the module docstring)."""
-    dims = {"Model": model}
+    period, datapoints = cfg.period_seconds, cfg.datapoints_to_alarm or cfg.evaluation_periods
     return [
-        AlarmDefinition(
-            name=drift_alarm_name(prefix, stack, model),
-            description=f"{model}: the largest feature PSI is above {cfg.threshold:g} (input drift); starts retraining",
-            namespace=namespace,
-            metric_name=METRIC_MAX,
-            dimensions=dims,
-            statistic="Maximum",
-            period=cfg.period_seconds,
-            comparison_operator="GreaterThanThreshold",
-            threshold=cfg.threshold,
-            evaluation_periods=cfg.evaluation_periods,
-            datapoints_to_alarm=cfg.datapoints_to_alarm or cfg.evaluation_periods,
-            treat_missing_data="notBreaching",
+        score_alarm(
+            drift_alarm_name(prefix, stack, model), f"{model}: the largest feature PSI is above {cfg.threshold:g} (input drift); starts retraining",
+            namespace, METRIC_MAX, model, period, cfg.threshold, cfg.evaluation_periods, datapoints,
         ),
-        AlarmDefinition(
-            name=capture_stopped_alarm_name(prefix, stack, model),
-            description=f"{model}: no captured request scored for drift (capture stopped, or the drift job is not running)",
-            namespace=namespace,
-            metric_name=METRIC_RECORDS,
-            dimensions=dims,
-            statistic="Sum",
-            period=cfg.period_seconds,
-            comparison_operator="LessThanThreshold",
-            threshold=1.0,
-            evaluation_periods=cfg.capture_stopped_periods,
-            datapoints_to_alarm=cfg.capture_stopped_periods,
-            treat_missing_data="breaching",
+        stopped_alarm(
+            capture_stopped_alarm_name(prefix, stack, model),
+            f"{model}: no captured request scored for drift (capture stopped, or the drift job is not running)",
+            namespace, METRIC_RECORDS, model, period, cfg.capture_stopped_periods,
         ),
-        AlarmDefinition(
-            name=prediction_drift_alarm_name(prefix, stack, model),
-            description=f"{model}: the PSI of the model's answers against its validation split is above {cfg.threshold:g} (prediction drift)",
-            namespace=namespace,
-            metric_name=METRIC_PREDICTION,
-            dimensions=dims,
-            statistic="Maximum",
-            period=cfg.period_seconds,
-            comparison_operator="GreaterThanThreshold",
-            threshold=cfg.threshold,
-            evaluation_periods=cfg.evaluation_periods,
-            datapoints_to_alarm=cfg.datapoints_to_alarm or cfg.evaluation_periods,
-            treat_missing_data="notBreaching",
+        score_alarm(
+            prediction_drift_alarm_name(prefix, stack, model),
+            f"{model}: the PSI of the model's answers against its validation split is above {cfg.threshold:g} (prediction drift)",
+            namespace, METRIC_PREDICTION, model, period, cfg.threshold, cfg.evaluation_periods, datapoints,
         ),
     ]
 

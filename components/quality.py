@@ -25,7 +25,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.drift import AlarmDefinition, DriftCode, job_error_alarm
+from components.drift import AlarmDefinition, DriftCode, job_error_alarm, score_alarm, stopped_alarm
 from components.model import Model
 from components.naming import job_prefix, resource_name
 from components.quality_config import QualityConfig
@@ -47,39 +47,19 @@ def alarm_definitions(
     prefix: str, stack: str, model: str, namespace: str, cfg: QualityConfig, metric: str, threshold: float, direction: str
 ) -> list[AlarmDefinition]:
     """The quality alarm and the labels-stopped alarm of a model (see the module docstring)."""
-    dims = {"Model": model}
     below = direction == "higher"
     return [
-        AlarmDefinition(
-            name=quality_alarm_name(prefix, stack, model),
-            description=(
-                f"{model}: live {metric} from ground truth is {'below' if below else 'above'} the production standard "
-                f"{threshold:g}{'; starts retraining' if cfg.retrain_on_alarm else ''}"
-            ),
-            namespace=namespace,
-            metric_name=QUALITY_METRIC_PREFIX + metric,
-            dimensions=dims,
-            statistic="Minimum" if below else "Maximum",
-            period=cfg.period_seconds,
-            comparison_operator="LessThanThreshold" if below else "GreaterThanThreshold",
-            threshold=threshold,
-            evaluation_periods=cfg.evaluation_periods,
-            datapoints_to_alarm=cfg.evaluation_periods,
-            treat_missing_data="notBreaching",
+        score_alarm(
+            quality_alarm_name(prefix, stack, model),
+            f"{model}: live {metric} from ground truth is {'below' if below else 'above'} the production standard "
+            f"{threshold:g}{'; starts retraining' if cfg.retrain_on_alarm else ''}",
+            namespace, QUALITY_METRIC_PREFIX + metric, model, cfg.period_seconds, threshold, cfg.evaluation_periods, cfg.evaluation_periods,
+            higher_is_worse=not below,
         ),
-        AlarmDefinition(
-            name=labels_stopped_alarm_name(prefix, stack, model),
-            description=f"{model}: no ground-truth label delivered (labels stopped arriving, or the quality job is not running)",
-            namespace=namespace,
-            metric_name=METRIC_LABELS,
-            dimensions=dims,
-            statistic="Sum",
-            period=cfg.period_seconds,
-            comparison_operator="LessThanThreshold",
-            threshold=1.0,
-            evaluation_periods=cfg.labels_stopped_periods,
-            datapoints_to_alarm=cfg.labels_stopped_periods,
-            treat_missing_data="breaching",
+        stopped_alarm(
+            labels_stopped_alarm_name(prefix, stack, model),
+            f"{model}: no ground-truth label delivered (labels stopped arriving, or the quality job is not running)",
+            namespace, METRIC_LABELS, model, cfg.period_seconds, cfg.labels_stopped_periods,
         ),
     ]
 
