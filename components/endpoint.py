@@ -7,7 +7,8 @@ Ownership split between Pulumi and the continuous-training flow (see README, "Se
   the autoscaling, and the *first* endpoint configuration: a bootstrap placeholder (answers 503 "no
   model trained yet") or, when the config pins ``endpoint.model_package``, that package.
 - Unpinned, the CT flow owns model and endpoint-configuration versions: it creates new ones per run
-  and calls UpdateEndpoint with ``RetainDeploymentConfig``. Pulumi ignores the endpoint's live
+  and calls UpdateEndpoint with the DeploymentConfig built here (``flow_deployment_configs``: every rollback
+  alarm, or, leaving the bootstrap placeholder, all but the 5xx one its 503s may trip). Pulumi ignores the endpoint's live
   ``endpointConfigName`` so a later ``pulumi up`` never rolls the endpoint back, and its own models
   and configurations are retained on delete so it never deletes one that is live.
 - Pinned (promotion by reviewed config change), Pulumi owns the live configuration too.
@@ -66,6 +67,28 @@ def data_capture(cfg: EndpointConfig, capture_uri: str, kms_key_arn: str) -> dic
         "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
         "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]},
     }
+
+
+def bootstrap_config_prefix(endpoint_name: str) -> str:
+    """Name prefix of the endpoint configurations Pulumi makes for the bootstrap placeholder (the CT flow tells
+    a first deployment by it). Endpoint names are job prefixes, at most 32 characters: this fits name_prefix's 40."""
+    return f"{endpoint_name}-boot-"
+
+
+def rollback_alarm_names(endpoint_name: str, cfg: EndpointConfig) -> list[str]:
+    return [f"{endpoint_name}-{s.suffix}" for s in alarm_specs(cfg) if s.rolls_back]
+
+
+def flow_deployment_configs(endpoint_name: str, cfg: EndpointConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(every deployment, the first one away from the placeholder) as the CT flow passes them to UpdateEndpoint.
+
+    The placeholder answers 503 by design, so the 5xx-rate alarm may be in ALARM from its own answers when the
+    first trained model goes in: that deployment rolls back only on the latency alarm. Both are passed
+    explicitly (never RetainDeploymentConfig), so the reduced one is never retained for a later deployment.
+    """
+    alarms = rollback_alarm_names(endpoint_name, cfg)
+    five_xx = f"{endpoint_name}-5xx-rate"
+    return deployment_config(cfg, alarms), deployment_config(cfg, [a for a in alarms if a != five_xx])
 
 
 def deployment_config(cfg: EndpointConfig, rollback_alarms: list[str]) -> dict[str, Any]:
@@ -217,7 +240,9 @@ class ModelEndpoint(pulumi.ComponentResource):
         variant["model_name"] = model.name
         endpoint_config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
-            name_prefix=f"{args.endpoint_name}-"[:40],  # auto-named: a change makes a new configuration
+            # Auto-named (a change makes a new configuration) under a prefix the CT flow recognises.
+            # (A pinned endpoint keeps its old prefix: Pulumi owns its live configuration, a new one would redeploy.)
+            name_prefix=f"{args.endpoint_name}-" if pinned else bootstrap_config_prefix(args.endpoint_name),
             kms_key_arn=args.kms_key_arn,
             production_variants=[variant],
             data_capture_config=pulumi.Output.all(self.capture_uri, args.kms_key_arn).apply(
@@ -229,7 +254,7 @@ class ModelEndpoint(pulumi.ComponentResource):
 
         specs = alarm_specs(cfg)
         self.alarm_names = [f"{args.endpoint_name}-{s.suffix}" for s in specs]
-        self.rollback_alarm_names = [f"{args.endpoint_name}-{s.suffix}" for s in specs if s.rolls_back]
+        self.rollback_alarm_names = rollback_alarm_names(args.endpoint_name, cfg)
         alarms = [self._alarm(name, args, s) for s in specs]
 
         endpoint = aws.sagemaker.Endpoint(

@@ -12,7 +12,7 @@ import pulumi_aws as aws
 
 from components import iam
 from components.roles import service_role
-from components.endpoint import data_capture, production_variant
+from components.endpoint import bootstrap_config_prefix, data_capture, flow_deployment_configs, production_variant
 from components.endpoint_config import EndpointConfig
 from components.naming import resource_name
 from components.pipeline_config import PipelineConfig
@@ -340,6 +340,8 @@ class TrainingPipeline(pulumi.ComponentResource):
             serving = {
                 "endpoint_variant": production_variant(a.endpoint, a.environment, "per-run"),
                 "data_capture": data_capture(a.endpoint, capture_uri, kms_key_arn),
+                "deployment_configs": flow_deployment_configs(a.endpoint_name, a.endpoint),
+                "bootstrap_config_prefix": bootstrap_config_prefix(a.endpoint_name),
                 # Wait out the guardrails' longest deployment (traffic shifting, then the bake) and a margin.
                 "deploy_timeout_seconds": a.endpoint.deployment.max_execution_seconds + a.endpoint.deployment.bake_seconds + 900,
             }

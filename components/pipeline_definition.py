@@ -156,6 +156,11 @@ class PipelineSpec:
     """ProductionVariant (API shape) of each endpoint configuration the flow creates; ``ModelName`` is per run."""
     data_capture: Mapping[str, Any] | None = None
     """DataCaptureConfig (API shape); default: all requests and responses to the capture bucket, stack key."""
+    deployment_configs: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None
+    """DeploymentConfig (API shape) of every deployment and of the first one away from the bootstrap placeholder
+    (``components.endpoint.flow_deployment_configs``); None: the endpoint's own is retained."""
+    bootstrap_config_prefix: str = ""
+    """Name prefix of the placeholder's endpoint configurations."""
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
     settle_seconds: int = 60
@@ -778,6 +783,18 @@ def _deploy_branch(spec: PipelineSpec) -> dict[str, Any]:
             ),
             "EndpointReady": _choice(
                 [
+                    *(
+                        [{
+                            "And": [
+                                {"Variable": status, "StringEquals": "InService"},
+                                {"Variable": "$.endpoint.EndpointConfigName", "IsPresent": True},
+                                {"Variable": "$.endpoint.EndpointConfigName", "StringMatches": f"{spec.bootstrap_config_prefix}*"},
+                            ],
+                            "Next": "UpdateEndpointFromBootstrap",
+                        }]
+                        if spec.deployment_configs is not None and spec.bootstrap_config_prefix
+                        else []
+                    ),
                     {"Variable": status, "StringEquals": "InService", "Next": "UpdateEndpoint"},
                     {
                         "And": [
@@ -792,12 +809,10 @@ def _deploy_branch(spec: PipelineSpec) -> dict[str, Any]:
             ),
             "WaitForEndpointReady": {"Type": "Wait", "Seconds": spec.deploy_poll_seconds, "Next": "CountReadyPoll"},
             "CountReadyPoll": _pass({"polls.$": "States.MathAdd($.wait.polls, 1)"}, "$.wait", "CheckEndpointReady"),
-            # RetainDeploymentConfig: the blue/green guardrails and rollback alarms Pulumi set stay in force.
-            "UpdateEndpoint": _task(
-                "arn:aws:states:::sagemaker:updateEndpoint",
-                {"EndpointName": spec.endpoint_name, "EndpointConfigName.$": "$.endpoint_config.name", "RetainDeploymentConfig": True},
-                retry=retry, next_state="WaitForEndpoint", result_path="$.wait", result_selector={"polls": 0}, catch=False,
-            ),
+            # The blue/green guardrails and rollback alarms Pulumi sets on the endpoint, passed explicitly (the same
+            # function builds both); the first deployment away from the placeholder leaves out the 5xx alarm its
+            # 503s may have raised.
+            **_update_endpoint_states(spec, retry),
             "WaitForEndpoint": {"Type": "Wait", "Seconds": spec.deploy_poll_seconds, "Next": "DescribeEndpoint"},
             "DescribeEndpoint": _task(
                 "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint", {"EndpointName": spec.endpoint_name},
@@ -959,6 +974,21 @@ def _model_package(spec: PipelineSpec) -> dict[str, Any]:
         "CustomerMetadataProperties": lineage_properties(spec),
         "Tags": spec.tag_list(),
     }
+
+
+def _update_endpoint_states(spec: PipelineSpec, retry: list[dict[str, Any]]) -> dict[str, Any]:
+    def update(deployment: Mapping[str, Any] | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"EndpointName": spec.endpoint_name, "EndpointConfigName.$": "$.endpoint_config.name"}
+        params.update({"DeploymentConfig": dict(deployment)} if deployment is not None else {"RetainDeploymentConfig": True})
+        return _task(
+            "arn:aws:states:::sagemaker:updateEndpoint", params,
+            retry=retry, next_state="WaitForEndpoint", result_path="$.wait", result_selector={"polls": 0}, catch=False,
+        )
+
+    if spec.deployment_configs is None:
+        return {"UpdateEndpoint": update(None)}
+    every, first = spec.deployment_configs
+    return {"UpdateEndpoint": update(every), "UpdateEndpointFromBootstrap": update(first)}
 
 
 def build_definition(spec: PipelineSpec) -> dict[str, Any]:

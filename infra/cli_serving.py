@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Roll the model's endpoint back to an earlier approved model package version."""
         from infra.aws_session import StackSession
+        from components.endpoint import flow_deployment_configs
         from infra.serving_ops import OpsError, apply_rollback, plan_rollback, wait_in_service
 
         name, cfg = load_stack(stack, file)
@@ -42,7 +43,8 @@ def register(app: typer.Typer) -> None:
             )
             current = plan.current.version if plan.current else "bootstrap"
             out.print(f"rolling {endpoint} back from version {current} to version {plan.target.version}")
-            apply_rollback(sm, plan)
+            every, _ = flow_deployment_configs(endpoint, cfg.models[model].endpoint)
+            apply_rollback(sm, plan, every)
             if not wait:
                 out.print("update started; the endpoint's blue/green policy and rollback alarms apply")
                 return

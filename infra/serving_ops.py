@@ -1,7 +1,7 @@
 """Operations on a live endpoint: roll back to an earlier approved model package version.
 
 Rollback takes the same guarded path as a CT deployment: a new model and endpoint configuration,
-then UpdateEndpoint with ``RetainDeploymentConfig`` so the endpoint's blue/green policy and
+then UpdateEndpoint with the endpoint's own DeploymentConfig (built by the function Pulumi uses), so its blue/green policy and
 auto-rollback alarms (owned by Pulumi) apply.
 """
 
@@ -86,8 +86,11 @@ def plan_rollback(sm, *, endpoint_name: str, group: str, to: str | None, pinned:
     return RollbackPlan(endpoint_name, current, target, f"{endpoint_name}-{suffix}"[:63], f"{endpoint_name}-{suffix}"[:63])
 
 
-def apply_rollback(sm, plan: RollbackPlan) -> None:
-    """Create the model and configuration for the target version and start the guarded update."""
+def apply_rollback(sm, plan: RollbackPlan, deployment_config: dict[str, Any] | None = None) -> None:
+    """Create the model and configuration for the target version and start the guarded update.
+
+    ``deployment_config``: the endpoint's guardrails, passed explicitly (the CT flow does too, so whatever the last
+    deployment used, this one has every rollback alarm); None retains the last one."""
     _, config, model = live_state(sm, plan.endpoint_name)
     create: dict[str, Any] = {
         "ModelName": plan.model_name,
@@ -104,7 +107,8 @@ def apply_rollback(sm, plan: RollbackPlan) -> None:
         if config.get(key):
             new_config[key] = config[key]
     sm.create_endpoint_config(**new_config)
-    sm.update_endpoint(EndpointName=plan.endpoint_name, EndpointConfigName=plan.endpoint_config_name, RetainDeploymentConfig=True)
+    guardrails = {"DeploymentConfig": deployment_config} if deployment_config is not None else {"RetainDeploymentConfig": True}
+    sm.update_endpoint(EndpointName=plan.endpoint_name, EndpointConfigName=plan.endpoint_config_name, **guardrails)
 
 
 _VARIANT_KEYS = {"VariantName", "InstanceType", "InitialInstanceCount", "InitialVariantWeight", "ServerlessConfig", "VolumeSizeInGB"}

@@ -157,7 +157,7 @@ def test_ownership_split_unpinned(register, tmp_path):
     assert endpoint["ignore_changes"] == ["endpointConfigName"]
     assert endpoint["inputs"]["name"] == "mlops-prod-churn"
     config = only(m.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"))
-    assert config["retain_on_delete"] and "name" not in config["inputs"] and config["inputs"]["namePrefix"] == "mlops-prod-churn-"
+    assert config["retain_on_delete"] and "name" not in config["inputs"] and config["inputs"]["namePrefix"] == "mlops-prod-churn-boot-"
     assert only(m.of_type("aws:sagemaker/model:Model"))["retain_on_delete"]
 
 

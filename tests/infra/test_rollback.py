@@ -97,6 +97,19 @@ def test_explicit_version_and_guarded_update(sm):
     assert calls == [{"EndpointName": ENDPOINT, "EndpointConfigName": p.endpoint_config_name, "RetainDeploymentConfig": True}]
 
 
+def test_rollback_passes_every_rollback_alarm_explicitly(sm):
+    """After a first deployment away from the placeholder (no 5xx alarm), a retained config would lack it."""
+    from components.endpoint import flow_deployment_configs
+    from components.endpoint_config import EndpointConfig
+
+    calls = capture_update(sm)
+    every, first = flow_deployment_configs(ENDPOINT, EndpointConfig())
+    apply_rollback(sm, plan(sm, to="1"), every)
+    [call] = calls
+    assert "RetainDeploymentConfig" not in call
+    assert [a["AlarmName"] for a in call["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]] == [f"{ENDPOINT}-5xx-rate", f"{ENDPOINT}-latency-p99"]
+
+
 def test_rejects_unknown_version_with_the_approved_ones(sm):
     with pytest.raises(OpsError, match=r"version '9' is not in group mlops-prod-churn; approved versions: 1, 2, 4"):
         plan(sm, to="9")
