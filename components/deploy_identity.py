@@ -34,14 +34,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.naming import BUCKET_ROLES, bucket_name, deploy_role_name, preview_role_name, resource_name
+from components.naming import BUCKET_ROLES, REPOSITORY, bucket_name, deploy_role_name, preview_role_name, resource_name
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 STS_AUDIENCE = "sts.amazonaws.com"
 STACK_TAG = "mlops:stack"
 """Tag every resource of a stack carries (``components.naming.tags``): the key is scoped by it."""
-REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 # Services the stack hands roles to: SageMaker jobs and models, the CT state machine and its triggers,
 # the drift function.
 PASSED_TO_SERVICES = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 PROJECT = "mlops-stack"
 BUCKET_ROLES = ("data", "models", "capture", "logs")
@@ -96,3 +97,7 @@ def overlapping_stems(stems: dict[str, str]) -> list[tuple[str, str]]:
     return sorted(
         (a, b) for a, sa in stems.items() for b, sb in stems.items() if a != b and f"{sb}-".startswith(f"{sa}-")
     )
+
+
+REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+"""A GitHub ``<owner>/<repo>`` (checked by the config and the deploy identity)."""

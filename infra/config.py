@@ -256,7 +256,7 @@ class DeployConfig(Strict):
     @field_validator("github_repository")
     @classmethod
     def _repository(cls, v: str) -> str:
-        from components.deploy_identity import REPOSITORY
+        from components.naming import REPOSITORY
 
         if not REPOSITORY.match(v):
             raise ValueError("expected <owner>/<repo> as on GitHub, e.g. example-org/mlops-stack")

@@ -190,3 +190,18 @@ def test_readme_config_reference_is_current():
     block = re.search(r"<!-- config-reference:start[^\n]*-->\n(.*?)<!-- config-reference:end -->", readme, re.S)
     assert block, "README lost its config-reference markers"
     assert block.group(1) == config_reference_markdown(), "regenerate with `mlops schema --reference`"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate", "--stack", "prod"], ["validate", "--stack", "dev"], ["schema"]])
+def test_config_commands_import_no_pulumi_numpy_or_sagemaker(args):
+    """Reading config is quick: neither the Pulumi SDKs, numpy nor the SageMaker SDK load for it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom infra.cli import main\nsys.argv = ['mlops', *sys.argv[1:]]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws', 'numpy', 'sagemaker', 'pandas')})\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
