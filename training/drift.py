@@ -662,6 +662,10 @@ class JobSettings(EnvSettings):
     processing_max_runtime_seconds: int = 0
     code_uri: str = ""
     kms_key_arn: str = ""
+    subnet_ids: str = ""
+    """Comma-separated: the stack's private subnets the processing job runs in (it reads S3 and publishes metrics
+    through the VPC's endpoints, so it cannot be network-isolated; the permissions boundary allows exactly that)."""
+    security_group_ids: str = ""
 
     PREFIX = "MLOPS_DRIFT_"
 
@@ -740,6 +744,16 @@ def processing_job_request(settings: JobSettings, when: datetime, baseline_uri: 
         "StoppingCondition": {"MaxRuntimeInSeconds": settings.processing_max_runtime_seconds},
         "Environment": env,
         "Tags": [{"Key": "mlops:model", "Value": settings.model}],
+        **(
+            {
+                "NetworkConfig": {
+                    "EnableNetworkIsolation": False,
+                    "VpcConfig": {"Subnets": settings.subnet_ids.split(","), "SecurityGroupIds": settings.security_group_ids.split(",")},
+                }
+            }
+            if settings.subnet_ids
+            else {}
+        ),
     }
 
 

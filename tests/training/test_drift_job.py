@@ -235,6 +235,25 @@ def test_processing_job_request_is_a_valid_create_processing_job_call():
     assert not report.has_errors(), report.generate_report()
     assert len(request["ProcessingJobName"]) <= 63
     assert "python3 -m training.drift" in request["AppSpecification"]["ContainerEntrypoint"][-1]
+    assert "NetworkConfig" not in request
+
+
+def test_a_processing_job_in_the_stack_vpc_is_a_valid_request_in_its_subnets():
+    import botocore.session
+
+    model = ServiceModel(botocore.session.get_session().get_service_data("sagemaker"))
+    request = processing_job_request(
+        settings(engine="processing", job_prefix="mlops-test-churn", processing_image="img:1", processing_role_arn=ROLE,
+                 processing_instance_type="ml.m5.large", processing_max_runtime_seconds=3600, code_uri="s3://b/code/x/sourcedir.tar.gz",
+                 subnet_ids="subnet-0123456789abcdef0,subnet-0123456789abcdef1", security_group_ids="sg-0123456789abcdef0"),
+        WHEN, "s3://b/churn/model.tar.gz",
+    )
+    report = ParamValidator().validate(request, model.operation_model("CreateProcessingJob").input_shape)
+    assert not report.has_errors(), report.generate_report()
+    assert request["NetworkConfig"] == {
+        "EnableNetworkIsolation": False,
+        "VpcConfig": {"Subnets": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"], "SecurityGroupIds": ["sg-0123456789abcdef0"]},
+    }
 
 
 def test_rejects_an_incomplete_environment():
