@@ -683,7 +683,7 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
             {
                 "Bucket": spec.models_bucket,
                 "Key.$": run_key("manifest.json"),
-                "Body.$": "States.JsonToString($.manifest)",
+                "Body.$": "$.manifest",  # an object: the integration stores it as JSON
                 "ContentType": "application/json",
                 # S3 checks and returns the body's SHA-256: lineage records it.
                 "ChecksumAlgorithm": "SHA256",
@@ -694,8 +694,15 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
             next_state="HasManifestChecksum",
             result_path="$.manifest_put",
         ),
-        "HasManifestChecksum": _choice([{"Variable": "$.manifest_put.ChecksumSHA256", "IsPresent": True, "Next": "HowManyDataObjects"}],
-                                       "ManifestUnverified"),
+        # botocore's model names it ChecksumSHA256; Step Functions' SDK integrations may spell it as the Java SDK
+        # does (ChecksumSha256, as LocalStack returns it): either is S3's SHA-256 of the body it stored.
+        "HasManifestChecksum": _choice(
+            [{"Variable": "$.manifest_put.ChecksumSHA256", "IsPresent": True, "Next": "ManifestChecksum"},
+             {"Variable": "$.manifest_put.ChecksumSha256", "IsPresent": True, "Next": "ManifestChecksumJavaCase"}],
+            "ManifestUnverified",
+        ),
+        "ManifestChecksum": _pass({"sha256.$": "$.manifest_put.ChecksumSHA256"}, "$.manifest_hash", "HowManyDataObjects"),
+        "ManifestChecksumJavaCase": _pass({"sha256.$": "$.manifest_put.ChecksumSha256"}, "$.manifest_hash", "HowManyDataObjects"),
         "ManifestUnverified": _failure("ManifestUnverified", "S3 returned no SHA-256 for the data manifest", "WriteDataManifest"),
         "HowManyDataObjects": _choice(
             [
@@ -711,7 +718,7 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
                 "s3_uri.$": "$.manifest.copy",
                 "version_id.$": "$.snapshot[0].version_id",
                 "manifest.$": f"States.Format('s3://{spec.models_bucket}/{snapshot}{{}}/manifest.json', $.run.id)",
-                "manifest_sha256.$": "$.manifest_put.ChecksumSHA256",
+                "manifest_sha256.$": "$.manifest_hash.sha256",
             },
             "$.data",
             next_state,
@@ -721,7 +728,7 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
                 "s3_uri.$": "$.manifest.copy",
                 "version_id.$": "States.Format('{} objects: see the manifest', States.ArrayLength($.snapshot))",
                 "manifest.$": f"States.Format('s3://{spec.models_bucket}/{snapshot}{{}}/manifest.json', $.run.id)",
-                "manifest_sha256.$": "$.manifest_put.ChecksumSHA256",
+                "manifest_sha256.$": "$.manifest_hash.sha256",
             },
             "$.data",
             next_state,

@@ -236,7 +236,7 @@ def test_register_request_fits_sagemakers_model_for_hostile_keys(key):
     version = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo"
     data = {"listing": {"KeyCount": 1, "Contents": [{"Key": key}]},
             "snapshot": [{"key": key, "version_id": version, "size": 10, "etag": '"5d41402abc4b2a76b9719d911017c592"'}],
-            "manifest_put": {"ChecksumSHA256": "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="},
+            "manifest_hash": {"sha256": "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="},
             "run": {"id": "20260101-000000-abcd", "execution_arn": spec.state_machine_arn.replace("stateMachine", "execution") + ":x",
                     "started": "2026-01-01T00:00:00.000Z"},
             "input": {"trigger": "new_data"}}
@@ -248,7 +248,7 @@ def test_register_request_fits_sagemakers_model_for_hostile_keys(key):
     request = resolve(register["Parameters"], data)
     assert problems(operation(register["Resource"]).input_shape, request, "RegisterModel") == []
     lineage = request["CustomerMetadataProperties"]
-    assert lineage["data:train:version_id"] == version and lineage["data:train:manifest_sha256"] == data["manifest_put"]["ChecksumSHA256"]
+    assert lineage["data:train:version_id"] == version and lineage["data:train:manifest_sha256"] == data["manifest_hash"]["sha256"]
     assert lineage["data:train:manifest"] == "s3://models-b/churn/snapshots/20260101-000000-abcd/manifest.json"
     assert lineage["data:train:s3_uri"] == "s3://models-b/churn/snapshots/20260101-000000-abcd/data/churn/train/", "what the jobs read"
 
@@ -260,20 +260,20 @@ def test_each_copy_lands_under_the_prefix_the_jobs_read_and_the_manifest_lists_i
     run = {"id": "20260101-000000-abcd", "execution_arn": "arn:x"}
     item = d["States"]["SnapshotTrainingData"]["ItemProcessor"]["States"]
     listed = {"Key": key, "ETag": '"e"', "Size": 10}
-    iteration = resolve(d["States"]["SnapshotTrainingData"]["ItemSelector"], {"run": run, "$$": None} | {"object": listed}) | {"object": listed}
+    iteration = resolve(d["States"]["SnapshotTrainingData"]["ItemSelector"], {"run": run}) | {"object": listed}
     copy = resolve(item["CopyTrainingObject"]["Parameters"], iteration)
     assert copy["CopySource"] == f"data-b/{key}" and copy["CopySourceIfMatch"] == '"e"'
     iteration["copy"] = {"CopySourceVersionId": "v1"}
     entry = resolve(item["VersionedEntry"]["Parameters"], iteration)
     assert entry == {"key": key, "version_id": "v1", "size": 10, "etag": '"e"'}
-    state = {"run": run, "snapshot": [entry], "manifest_put": {"ChecksumSHA256": "abc="}}
+    state = {"run": run, "snapshot": [entry], "manifest_hash": {"sha256": "abc="}}
     state["manifest"] = resolve(d["States"]["ManifestBody"]["Parameters"], state)
     assert state["manifest"]["objects"] == [entry] and state["manifest"]["source"] == "s3://data-b/churn/train/"
     data = resolve(d["States"]["OneDataObject"]["Parameters"], state)
     assert copy["Bucket"] == "models-b" and f"s3://models-b/{copy['Key']}".startswith(data["s3_uri"]), "the jobs read the copies"
     assert data["s3_uri"].endswith("/data/churn/train/") and "snapshots/20260101-000000-abcd/" in data["s3_uri"]
     put = resolve(d["States"]["WriteDataManifest"]["Parameters"], state)
-    assert f"s3://models-b/{put['Key']}" == data["manifest"] and json.loads(put["Body"]) == state["manifest"]
+    assert f"s3://models-b/{put['Key']}" == data["manifest"] and put["Body"] == state["manifest"]
 
 
 def test_the_shape_check_refuses_a_lineage_value_sagemaker_would_refuse():
