@@ -363,6 +363,32 @@ def test_serverless_endpoint_configs_carry_no_volume_key():
     assert "KmsKeyId" not in params and params["ProductionVariants"][0]["ServerlessConfig"]["MaxConcurrency"] == 5
 
 
+@pytest.mark.parametrize("variant", [{}, {"approval": "manual"}])
+def test_a_redrive_of_a_notified_failure_restarts_at_a_fail_state_and_reruns_no_work(variant):
+    """README "Redrive": RedriveExecution continues from the state that failed. After NotifyFailure every way
+    ends in a Fail state (the execution's failing state, so the redrive point) and passes no job, registry,
+    deploy or notify call on the way: a redrive of a notified failure fails again at once, nothing reruns."""
+    d = build_definition(make_spec(**variant))
+    states = d["States"]
+    seen, todo, ends = set(), [NOTIFY_FAILURE], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = states[name]
+        nexts = [s[k] for s in [state, *state.get("Choices", []), *state.get("Catch", [])] for k in ("Next", "Default") if k in s]
+        if not nexts:
+            ends.add(name)
+        todo += nexts
+    assert ends and all(states[e]["Type"] == "Fail" for e in ends), {e: states[e]["Type"] for e in ends}
+    assert ends == {"RunFailed", "StepFailed"}
+    after = {n: states[n]["Resource"].split(":::")[1] for n in seen - {NOTIFY_FAILURE} if states[n]["Type"] == "Task"}
+    # Only the queued-run check (its errors caught, never the outcome) runs between the notice and the Fail state.
+    assert set(after.values()) <= {"aws-sdk:s3:listObjectsV2", "aws-sdk:s3:deleteObject", "aws-sdk:sfn:startExecution"}, after
+    assert all(n.startswith(("CheckPending", "ClearPending", "StartPending")) for n in after), after
+
+
 def test_fail_states_never_use_reserved_error_names():
     for name, state, _ in all_states(build_definition(make_spec(approval="manual"))):
         if state["Type"] == "Fail" and "Error" in state:
