@@ -680,37 +680,61 @@ def snapshot_states(definition: dict) -> dict:
     return {"StartAt": "ListTrainingData", "States": states}
 
 
-def test_an_object_uploaded_after_the_snapshot_is_neither_in_the_manifest_nor_in_what_the_jobs_read(aws_client):
-    spec = fast_spec(data_bucket="snap-data-b", models_bucket="snap-models-b", state_machine_name="mlops-itest-churn-snapshot")
-    s3, sfn = aws_client("s3"), aws_client("stepfunctions")
-    for bucket in (spec.data_bucket, spec.models_bucket):
+class SnapshotFlow:
+    """The snapshot states of the deployed definition as a state machine of their own, on real LocalStack S3."""
+
+    def __init__(self, aws_client):
+        self.spec = spec = fast_spec(data_bucket="snap-data-b", models_bucket="snap-models-b", state_machine_name="mlops-itest-churn-snapshot")
+        self.s3, self.sfn = aws_client("s3"), aws_client("stepfunctions")
+        for bucket in (spec.data_bucket, spec.models_bucket):
+            try:
+                self.s3.create_bucket(Bucket=bucket)
+            except (self.s3.exceptions.BucketAlreadyOwnedByYou, self.s3.exceptions.BucketAlreadyExists):
+                pass
+        self.s3.put_bucket_versioning(Bucket=spec.data_bucket, VersioningConfiguration={"Status": "Enabled"})
+        self.arn = spec.state_machine_arn
+        self.delete()
+        self.sfn.create_state_machine(name=spec.state_machine_name, definition=json.dumps(snapshot_states(build_definition(spec))),
+                                      roleArn=f"arn:aws:iam::{spec.account_id}:role/snapshot")
+
+    def delete(self) -> None:
         try:
-            s3.create_bucket(Bucket=bucket)
-        except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+            self.sfn.delete_state_machine(stateMachineArn=self.arn)
+        except self.sfn.exceptions.ClientError:
             pass
-    s3.put_bucket_versioning(Bucket=spec.data_bucket, VersioningConfiguration={"Status": "Enabled"})
-    key = f"churn/train/churn (v2),final {uuid.uuid4().hex[:6]}.csv"
+
+    def run(self, run_id: str, test_case: str | None = None) -> tuple[dict, list[dict]]:
+        target = f"{self.arn}#{test_case}" if test_case else self.arn
+        execution = self.sfn.start_execution(stateMachineArn=target, input=json.dumps({"run": {"id": run_id, "execution_arn": "arn:run"}}))["executionArn"]
+        deadline = time.monotonic() + 600  # a hang guard, not a timing assumption
+        while (described := self.sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        events = self.sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        assert runtime_errors(events) == []
+        return described, events
+
+
+@pytest.fixture(scope="module")
+def snapshot_flow(aws_client):
+    f = SnapshotFlow(aws_client)
+    yield f
+    f.delete()
+
+
+def test_an_object_uploaded_after_the_snapshot_is_neither_in_the_manifest_nor_in_what_the_jobs_read(snapshot_flow):
+    spec, s3 = snapshot_flow.spec, snapshot_flow.s3
+    prefix_key = f"churn/train/{uuid.uuid4().hex[:6]}/"
+    for o in s3.list_objects_v2(Bucket=spec.data_bucket, Prefix="churn/train/").get("Contents", []):
+        s3.delete_object(Bucket=spec.data_bucket, Key=o["Key"])  # what an earlier session left
+    key = f"{prefix_key}churn (v2),final.csv"
     first = s3.put_object(Bucket=spec.data_bucket, Key=key, Body=b"a,b\n1,2\n")
-    definition = snapshot_states(build_definition(spec))
-    arn = f"arn:aws:states:{spec.region}:{spec.account_id}:stateMachine:{spec.state_machine_name}"
-    try:
-        sfn.delete_state_machine(stateMachineArn=arn)
-    except sfn.exceptions.ClientError:
-        pass
-    sfn.create_state_machine(name=spec.state_machine_name, definition=json.dumps(definition),
-                             roleArn=f"arn:aws:iam::{spec.account_id}:role/snapshot")
     run_id = f"20260101-000000-{uuid.uuid4().hex[:4]}"
-    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"run": {"id": run_id, "execution_arn": "arn:run"}}))["executionArn"]
-    deadline = time.monotonic() + 600  # a hang guard, not a timing assumption
-    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
-    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-    assert runtime_errors(events) == []
+    described, events = snapshot_flow.run(run_id)
     failures = [{k: v for k, v in e.items() if k.endswith("Details")} for e in events if "Fail" in e["type"] or "TaskSucceeded" in e["type"]]
     assert described["status"] == "SUCCEEDED", failures
     # After the snapshot: a new object arrives and the snapshotted one is overwritten.
-    s3.put_object(Bucket=spec.data_bucket, Key="churn/train/late.csv", Body=b"a,b\n3,4\n")
+    s3.put_object(Bucket=spec.data_bucket, Key=f"{prefix_key}late.csv", Body=b"a,b\n3,4\n")
     s3.put_object(Bucket=spec.data_bucket, Key=key, Body=b"a,b\n9,9\n")
     data = json.loads(described["output"])["data"]
     prefix = data["s3_uri"].removeprefix(f"s3://{spec.models_bucket}/")
@@ -724,8 +748,21 @@ def test_an_object_uploaded_after_the_snapshot_is_neither_in_the_manifest_nor_in
     assert data["version_id"] == first["VersionId"] and data["manifest"] == f"s3://{spec.models_bucket}/churn/snapshots/{run_id}/manifest.json"
     assert data["manifest_sha256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
     live = {o["Key"] for o in s3.list_objects_v2(Bucket=spec.data_bucket, Prefix="churn/train/")["Contents"]}
-    assert "churn/train/late.csv" in live and key in live
-    sfn.delete_state_machine(stateMachineArn=arn)
+    assert {key, f"{prefix_key}late.csv"} <= live
+
+
+def test_an_object_replaced_between_the_listing_and_its_copy_fails_the_run_and_copies_nothing(snapshot_flow):
+    # The mocked listing saw churn/train/replaced.csv with the ETag of b"a"; S3 holds other bytes by the copy.
+    spec, s3 = snapshot_flow.spec, snapshot_flow.s3
+    s3.put_object(Bucket=spec.data_bucket, Key="churn/train/replaced.csv", Body=b"replaced")
+    run_id = f"20260101-000000-{uuid.uuid4().hex[:4]}"
+    described, events = snapshot_flow.run(run_id, "ReplacedAfterListing")
+    assert described["status"] == "FAILED"
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    assert entered[-2:] == ["FailedSnapshotTrainingData", "NotifyFailure"] and "WriteDataManifest" not in entered
+    assert s3.list_objects_v2(Bucket=spec.models_bucket, Prefix=f"churn/snapshots/{run_id}/").get("KeyCount", 0) == 0
+    refused = [e["taskFailedEventDetails"] for e in events if e["type"] == "TaskFailed"]
+    assert refused and all("pre-conditions you specified did not hold" in d.get("cause", "") for d in refused), refused  # S3: 412
 
 
 # --- item 13: what a redrive does -----------------------------------------------------------------------------------
