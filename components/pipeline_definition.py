@@ -555,8 +555,9 @@ def _pending_states(spec: PipelineSpec, suffix: str, next_state: str) -> dict[st
 
 
 SNAPSHOT_MAX_OBJECTS = 100
-"""Objects a dataset may have: one ListObjectsV2 page, and the listing plus the manifest stay well within the
-256 KB a state's input and output may hold even with keys of S3's maximum length (1,024 bytes)."""
+"""Objects a dataset may have: one ListObjectsV2 page, and the state (which holds the listing, then the manifest,
+never both) stays within the 256 KB a state's input and output may hold even with keys of S3's maximum length
+(1,024 bytes): about 120 KB for the manifest then."""
 SNAPSHOT_COPY_CONCURRENCY = 10
 COPY_MAX_BYTES = 5 * 1024**3
 """CopyObject copies at most 5 GB in one call (larger objects need a multipart copy, which the flow does not do)."""
@@ -634,14 +635,14 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
             {"Bucket": spec.data_bucket, "Prefix": prefix, "MaxKeys": SNAPSHOT_MAX_OBJECTS},
             retry=_aux_retry(spec),
             next_state="CountTrainingData",
-            result_path="$.listing",
+            result_path="$.snapshot",
         ),
         # KeyCount, IsTruncated and Contents are optional in S3's model: tested for, like every optional member the flow reads.
         "CountTrainingData": _choice(
             [
-                {"And": [present("$.listing.IsTruncated"), {"Variable": "$.listing.IsTruncated", "BooleanEquals": True}],
+                {"And": [present("$.snapshot.IsTruncated"), {"Variable": "$.snapshot.IsTruncated", "BooleanEquals": True}],
                  "Next": "TooManyDataObjects"},
-                {"Variable": "$.listing.Contents[0].Key", "IsPresent": True, "Next": "SnapshotTrainingData"},
+                {"Variable": "$.snapshot.Contents[0].Key", "IsPresent": True, "Next": "SnapshotTrainingData"},
             ],
             "NoTrainingData",
         ),
@@ -659,10 +660,12 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
         "SnapshotTrainingData": {
             "Type": "Map",
             "Comment": "Copy each listed object under the run's snapshot prefix; each item is its manifest entry.",
-            "ItemsPath": "$.listing.Contents",
+            "ItemsPath": "$.snapshot.Contents",
             "ItemSelector": {"object.$": "$$.Map.Item.Value", "run_id.$": "$.run.id"},
             "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "CanCopyObject", "States": copy_states},
             "MaxConcurrency": SNAPSHOT_COPY_CONCURRENCY,
+            # One slot, $.snapshot: the listing, then the entries, then the manifest replace each other, so the
+            # state holds one copy of the (up to 100) keys, whatever their length.
             "ResultPath": "$.snapshot",
             "Catch": _catch(),
             "Next": "ManifestBody",
@@ -675,7 +678,7 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
                 "execution_arn.$": "$.run.execution_arn",
                 "objects.$": "$.snapshot",
             },
-            "$.manifest",
+            "$.snapshot",
             "WriteDataManifest",
         ),
         "WriteDataManifest": _task(
@@ -683,7 +686,7 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
             {
                 "Bucket": spec.models_bucket,
                 "Key.$": run_key("manifest.json"),
-                "Body.$": "$.manifest",  # an object: the integration stores it as JSON
+                "Body.$": "$.snapshot",  # an object: the integration stores it as JSON
                 "ContentType": "application/json",
                 # S3 checks and returns the body's SHA-256: lineage records it.
                 "ChecksumAlgorithm": "SHA256",
@@ -706,8 +709,8 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
         "ManifestUnverified": _failure("ManifestUnverified", "S3 returned no SHA-256 for the data manifest", "WriteDataManifest"),
         "HowManyDataObjects": _choice(
             [
-                {"Variable": "$.snapshot[1]", "IsPresent": True, "Next": "ManyDataObjects"},
-                {"Variable": "$.snapshot[0].version_id", "IsPresent": True, "Next": "OneDataObject"},
+                {"Variable": "$.snapshot.objects[1]", "IsPresent": True, "Next": "ManyDataObjects"},
+                {"Variable": "$.snapshot.objects[0].version_id", "IsPresent": True, "Next": "OneDataObject"},
             ],
             "ManyDataObjects",
         ),
@@ -715,8 +718,8 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
         # the data's URI is the snapshot the jobs read; the manifest names each object (key, version id, size, ETag).
         "OneDataObject": _pass(
             {
-                "s3_uri.$": "$.manifest.copy",
-                "version_id.$": "$.snapshot[0].version_id",
+                "s3_uri.$": "$.snapshot.copy",
+                "version_id.$": "$.snapshot.objects[0].version_id",
                 "manifest.$": f"States.Format('s3://{spec.models_bucket}/{snapshot}{{}}/manifest.json', $.run.id)",
                 "manifest_sha256.$": "$.manifest_hash.sha256",
             },
@@ -725,8 +728,8 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
         ),
         "ManyDataObjects": _pass(
             {
-                "s3_uri.$": "$.manifest.copy",
-                "version_id.$": "States.Format('{} objects: see the manifest', States.ArrayLength($.snapshot))",
+                "s3_uri.$": "$.snapshot.copy",
+                "version_id.$": "States.Format('{} objects: see the manifest', States.ArrayLength($.snapshot.objects))",
                 "manifest.$": f"States.Format('s3://{spec.models_bucket}/{snapshot}{{}}/manifest.json', $.run.id)",
                 "manifest_sha256.$": "$.manifest_hash.sha256",
             },

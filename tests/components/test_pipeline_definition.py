@@ -273,7 +273,7 @@ def test_the_jobs_read_a_snapshot_of_the_listed_objects_not_the_live_prefix():
     assert [c["Next"] for c in count["Choices"]] == ["TooManyDataObjects", "SnapshotTrainingData"] and count["Default"] == "NoTrainingData"
     assert states["TooManyDataObjects"]["Parameters"]["Error"] == "TooManyDataObjects", "a second page is refused, not dropped"
     snap = states["SnapshotTrainingData"]
-    assert snap["Type"] == "Map" and snap["ItemsPath"] == "$.listing.Contents" and 1 <= snap["MaxConcurrency"] <= 40
+    assert snap["Type"] == "Map" and snap["ItemsPath"] == "$.snapshot.Contents" and 1 <= snap["MaxConcurrency"] <= 40
     assert snap["Next"] == "ManifestBody" and states["ManifestBody"]["Next"] == "WriteDataManifest"
     item = snap["ItemProcessor"]["States"]
     copy = item["CopyTrainingObject"]["Parameters"]
@@ -295,7 +295,7 @@ def test_the_jobs_read_a_snapshot_of_the_listed_objects_not_the_live_prefix():
     readers = [n for n, t in tasks.items() if "s3://data-b/churn/train/" in json.dumps(t["Parameters"])]
     assert readers == [], readers
     for name in ("OneDataObject", "ManyDataObjects"):
-        assert states[name]["Parameters"]["s3_uri.$"] == "$.manifest.copy" and states[name]["Next"] == "ValidateData"
+        assert states[name]["Parameters"]["s3_uri.$"] == "$.snapshot.copy" and states[name]["Next"] == "ValidateData"
 
 
 @pytest.mark.parametrize(
