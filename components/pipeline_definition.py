@@ -6,6 +6,7 @@ Flow (the names in capitals of the issue are public: mock configs and dashboards
 
     Init → RunContext → [RouteMode] → CheckRunning ─(an older run is in progress)→ AlreadyRunning
       → IsNewData → [SettleNewData] → ListTrainingData ─(empty)→ NoTrainingData → NotifyFailure
+      → SnapshotTrainingData (copy each listed object under <model>/snapshots/<run id>/data/) → WriteDataManifest
       → ValidateData → Train → ListTestData → (holdout: <model>/test/ or the validation split train wrote)
       → FindProductionModel → (compare with the newest approved version, if any) → Evaluate
       → QualityGate → GateVerdict ─(fail)→ ModelRejected → NotifyFailure → RunFailed
@@ -347,11 +348,10 @@ def _processing_job(spec: PipelineSpec, step: str, module: str, output_leaf: str
 
 
 def _channel(name: str, uri: str, content_type: str) -> dict[str, Any]:
-    return {
-        "ChannelName": name,
-        "ContentType": content_type,
-        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}},
-    }
+    """A File-mode channel; ``uri`` starting with ``$.`` is a state path (filled at run time)."""
+    source: dict[str, Any] = {"S3DataType": "S3Prefix", "S3DataDistributionType": "FullyReplicated"}
+    source["S3Uri.$" if uri.startswith("$.") else "S3Uri"] = uri
+    return {"ChannelName": name, "ContentType": content_type, "DataSource": {"S3DataSource": source}}
 
 
 def _training_job(spec: PipelineSpec) -> dict[str, Any]:
@@ -375,7 +375,7 @@ def _training_job(spec: PipelineSpec) -> dict[str, Any]:
             "sagemaker_region": spec.region,
         },
         "InputDataConfig": [
-            _channel("train", f"s3://{spec.data_bucket}/{spec.prefix('train')}", "text/csv"),
+            _channel("train", "$.data.s3_uri", "text/csv"),  # the run's snapshot (ListTrainingData … WriteDataManifest)
             _channel("contract", f"s3://{spec.models_bucket}/{spec.contract_key}", "application/json"),
             _channel("code", spec.code_uri, "application/gzip"),
         ],
@@ -561,73 +561,184 @@ def _pending_states(spec: PipelineSpec, suffix: str, next_state: str) -> dict[st
     return states
 
 
+SNAPSHOT_MAX_OBJECTS = 100
+"""Objects a dataset may have: one ListObjectsV2 page, and the state (which holds the listing, then the manifest,
+never both) stays within the 256 KB a state's input and output may hold even with keys of S3's maximum length
+(1,024 bytes): about 120 KB for the manifest then."""
+SNAPSHOT_COPY_CONCURRENCY = 10
+COPY_MAX_BYTES = 5 * 1024**3
+"""CopyObject copies at most 5 GB in one call (larger objects need a multipart copy, which the flow does not do)."""
+
+
+def snapshot_prefix(spec: PipelineSpec) -> str:
+    """``<model>/snapshots/`` in the models bucket: ``<run id>/manifest.json`` and ``<run id>/data/<data key>``.
+
+    Not under ``<model>/runs/``: only the model's SageMaker role may write there (the bucket policy).
+    """
+    return f"{spec.model}/snapshots/"
+
+
 def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any]]:
-    """Record which data the run trains on: the object's version id, or the prefix and the time it was read."""
+    """Snapshot the training data: the jobs read a run-scoped copy of exactly the versions the manifest lists.
+
+    SageMaker's S3 inputs cannot pin object versions and the jobs are network-isolated, so the flow lists the
+    prefix, copies each object (``CopySourceIfMatch``: the listed ETag, so the copy is the listed object, and
+    S3 reports which version it copied) under ``<model>/snapshots/<run id>/data/`` and writes the manifest
+    (key, version id, size, ETag of each) with its SHA-256 next to it. An object uploaded after the listing is
+    in neither; the new-data trigger it raises trains it in a later run.
+    """
     prefix = spec.prefix("train")
+    snapshot = snapshot_prefix(spec)
+    run_key = lambda leaf: f"States.Format('{snapshot}{{}}/{leaf}', $.run.id)"  # noqa: E731
+    present = lambda path: {"Variable": path, "IsPresent": True}  # noqa: E731
+    obj = "$.object"
+    copy_states = {
+        "CanCopyObject": _choice(
+            [
+                {"And": [present(f"{obj}.Key"), present(f"{obj}.ETag"), present(f"{obj}.Size"),
+                         {"Variable": f"{obj}.Size", "NumericLessThanEquals": COPY_MAX_BYTES}],
+                 "Next": "CopyTrainingObject"},
+                {"And": [present(f"{obj}.Key"), present(f"{obj}.Size"), {"Variable": f"{obj}.Size", "NumericGreaterThan": COPY_MAX_BYTES}],
+                 "Next": "DataObjectTooLarge"},
+            ],
+            "DataObjectUnlisted",
+        ),
+        "CopyTrainingObject": _task(
+            "arn:aws:states:::aws-sdk:s3:copyObject",
+            {
+                "Bucket": spec.models_bucket,
+                "Key.$": f"States.Format('{snapshot}{{}}/data/{{}}', $.run_id, {obj}.Key)",
+                "CopySource.$": f"States.Format('{spec.data_bucket}/{{}}', {obj}.Key)",
+                # The object as listed, or no copy: its size and ETag in the manifest are the copy's.
+                "CopySourceIfMatch.$": f"{obj}.ETag",
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": spec.kms_key_arn,
+            },
+            retry=_aux_retry(spec), next_state="IsCopyVersioned", result_path="$.copy", catch=False,
+        ),
+        # CopySourceVersionId is absent when the data bucket is unversioned (the stack's is; a brought one may not be).
+        "IsCopyVersioned": _choice([{"Variable": "$.copy.CopySourceVersionId", "IsPresent": True, "Next": "VersionedEntry"}], "UnversionedEntry"),
+        "VersionedEntry": {
+            "Type": "Pass",
+            "Parameters": {"key.$": f"{obj}.Key", "version_id.$": "$.copy.CopySourceVersionId", "size.$": f"{obj}.Size", "etag.$": f"{obj}.ETag"},
+            "End": True,
+        },
+        "UnversionedEntry": {
+            "Type": "Pass",
+            "Parameters": {"key.$": f"{obj}.Key", "version_id": "null", "size.$": f"{obj}.Size", "etag.$": f"{obj}.ETag"},
+            "End": True,
+        },
+        "DataObjectTooLarge": {
+            "Type": "Fail",
+            "Error": "DataObjectTooLarge",
+            "CausePath": f"States.Format('{{}} is {{}} bytes; the flow copies objects of up to {COPY_MAX_BYTES} bytes (5 GB): split it', "
+                         f"{obj}.Key, {obj}.Size)",
+        },
+        "DataObjectUnlisted": {"Type": "Fail", "Error": "DataObjectUnlisted", "Cause": "a listed object has no key, ETag or size"},
+    }
     return {
         "ListTrainingData": _task(
             "arn:aws:states:::aws-sdk:s3:listObjectsV2",
-            {"Bucket": spec.data_bucket, "Prefix": prefix, "MaxKeys": 2},
+            {"Bucket": spec.data_bucket, "Prefix": prefix, "MaxKeys": SNAPSHOT_MAX_OBJECTS},
             retry=_aux_retry(spec),
             next_state="CountTrainingData",
-            result_path="$.listing",
+            result_path="$.snapshot",
         ),
-        # KeyCount is optional in S3's model: tested for, like every optional member the flow reads.
+        # KeyCount, IsTruncated and Contents are optional in S3's model: tested for, like every optional member the flow reads.
         "CountTrainingData": _choice(
             [
-                {"And": [{"Variable": "$.listing.KeyCount", "IsPresent": True}, {"Variable": "$.listing.KeyCount", "NumericEquals": 0}],
-                 "Next": "NoTrainingData"},
-                {
-                    "And": [
-                        {"Variable": "$.listing.KeyCount", "IsPresent": True},
-                        {"Variable": "$.listing.KeyCount", "NumericEquals": 1},
-                        {"Variable": "$.listing.Contents[0].Key", "IsPresent": True},
-                    ],
-                    "Next": "ReadDataVersion",
-                },
+                {"And": [present("$.snapshot.IsTruncated"), {"Variable": "$.snapshot.IsTruncated", "BooleanEquals": True}],
+                 "Next": "TooManyDataObjects"},
+                {"Variable": "$.snapshot.Contents[0].Key", "IsPresent": True, "Next": "SnapshotTrainingData"},
             ],
-            "ManyDataObjects",
+            "NoTrainingData",
         ),
         "NoTrainingData": _failure(
             "NoTrainingData",
             f"no objects under s3://{spec.data_bucket}/{prefix}: upload a dataset with `mlops data push --model {spec.model} FILE`",
             "ListTrainingData",
         ),
-        "ReadDataVersion": _task(
-            "arn:aws:states:::aws-sdk:s3:headObject",
-            {"Bucket": spec.data_bucket, "Key.$": "$.listing.Contents[0].Key"},
-            retry=_aux_retry(spec),
-            next_state="IsDataVersioned",
-            result_path="$.head",
+        "TooManyDataObjects": _failure(
+            "TooManyDataObjects",
+            f"more than {SNAPSHOT_MAX_OBJECTS} objects under s3://{spec.data_bucket}/{prefix}: the flow snapshots up to "
+            f"{SNAPSHOT_MAX_OBJECTS}; combine files",
+            "ListTrainingData",
         ),
-        # HeadObject has no VersionId when the bucket is unversioned (the stack's is, a brought one may not be).
-        "IsDataVersioned": _choice([{"Variable": "$.head.VersionId", "IsPresent": True, "Next": "OneDataObject"}], "OneUnversionedObject"),
+        "SnapshotTrainingData": {
+            "Type": "Map",
+            "Comment": "Copy each listed object under the run's snapshot prefix; each item is its manifest entry.",
+            "ItemsPath": "$.snapshot.Contents",
+            "ItemSelector": {"object.$": "$$.Map.Item.Value", "run_id.$": "$.run.id"},
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "CanCopyObject", "States": copy_states},
+            "MaxConcurrency": SNAPSHOT_COPY_CONCURRENCY,
+            # One slot, $.snapshot: the listing, then the entries, then the manifest replace each other, so the
+            # state holds one copy of the (up to 100) keys, whatever their length.
+            "ResultPath": "$.snapshot",
+            "Catch": _catch(),
+            "Next": "ManifestBody",
+        },
+        "ManifestBody": _pass(
+            {
+                "source": f"s3://{spec.data_bucket}/{prefix}",
+                "copy.$": f"States.Format('s3://{spec.models_bucket}/{snapshot}{{}}/data/{prefix}', $.run.id)",
+                "run_id.$": "$.run.id",
+                "execution_arn.$": "$.run.execution_arn",
+                "objects.$": "$.snapshot",
+            },
+            "$.snapshot",
+            "WriteDataManifest",
+        ),
+        "WriteDataManifest": _task(
+            "arn:aws:states:::aws-sdk:s3:putObject",
+            {
+                "Bucket": spec.models_bucket,
+                "Key.$": run_key("manifest.json"),
+                "Body.$": "$.snapshot",  # an object: the integration stores it as JSON
+                "ContentType": "application/json",
+                # S3 checks and returns the body's SHA-256: lineage records it.
+                "ChecksumAlgorithm": "SHA256",
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": spec.kms_key_arn,
+            },
+            retry=_aux_retry(spec),
+            next_state="HasManifestChecksum",
+            result_path="$.manifest_put",
+        ),
+        # botocore's model names it ChecksumSHA256; Step Functions' SDK integrations may spell it as the Java SDK
+        # does (ChecksumSha256, as LocalStack returns it): either is S3's SHA-256 of the body it stored.
+        "HasManifestChecksum": _choice(
+            [{"Variable": "$.manifest_put.ChecksumSHA256", "IsPresent": True, "Next": "ManifestChecksum"},
+             {"Variable": "$.manifest_put.ChecksumSha256", "IsPresent": True, "Next": "ManifestChecksumJavaCase"}],
+            "ManifestUnverified",
+        ),
+        "ManifestChecksum": _pass({"sha256.$": "$.manifest_put.ChecksumSHA256"}, "$.manifest_hash", "HowManyDataObjects"),
+        "ManifestChecksumJavaCase": _pass({"sha256.$": "$.manifest_put.ChecksumSha256"}, "$.manifest_hash", "HowManyDataObjects"),
+        "ManifestUnverified": _failure("ManifestUnverified", "S3 returned no SHA-256 for the data manifest", "WriteDataManifest"),
+        "HowManyDataObjects": _choice(
+            [
+                {"Variable": "$.snapshot.objects[1]", "IsPresent": True, "Next": "ManyDataObjects"},
+                {"Variable": "$.snapshot.objects[0].version_id", "IsPresent": True, "Next": "OneDataObject"},
+            ],
+            "ManyDataObjects",
+        ),
         # Lineage values allow only [letters digits space _ . : / = + - @] up to 256 characters, and S3 keys do not:
-        # the jobs read the whole prefix, so that is the data's URI; the object itself is named by its key's hash.
+        # the data's URI is the snapshot the jobs read; the manifest names each object (key, version id, size, ETag).
         "OneDataObject": _pass(
             {
-                "s3_uri": f"s3://{spec.data_bucket}/{prefix}",
-                "version_id.$": "$.head.VersionId",
-                "key_sha256.$": "States.Hash($.listing.Contents[0].Key, 'SHA-256')",
-            },
-            "$.data",
-            next_state,
-        ),
-        "OneUnversionedObject": _pass(
-            {
-                "s3_uri": f"s3://{spec.data_bucket}/{prefix}",
-                "version_id.$": "States.Format('unversioned-at:{}', $.run.started)",
-                "key_sha256.$": "States.Hash($.listing.Contents[0].Key, 'SHA-256')",
+                "s3_uri.$": "$.snapshot.copy",
+                "version_id.$": "$.snapshot.objects[0].version_id",
+                "manifest.$": f"States.Format('s3://{spec.models_bucket}/{snapshot}{{}}/manifest.json', $.run.id)",
+                "manifest_sha256.$": "$.manifest_hash.sha256",
             },
             "$.data",
             next_state,
         ),
         "ManyDataObjects": _pass(
             {
-                "s3_uri": f"s3://{spec.data_bucket}/{prefix}",
-                # The data bucket is versioned: the versions current at this time are the dataset.
-                "version_id.$": "States.Format('latest-at:{}', $.run.started)",
-                "key_sha256": "many-objects",
+                "s3_uri.$": "$.snapshot.copy",
+                "version_id.$": "States.Format('{} objects: see the manifest', States.ArrayLength($.snapshot.objects))",
+                "manifest.$": f"States.Format('s3://{spec.models_bucket}/{snapshot}{{}}/manifest.json', $.run.id)",
+                "manifest_sha256.$": "$.manifest_hash.sha256",
             },
             "$.data",
             next_state,
@@ -941,8 +1052,10 @@ def lineage_properties(spec: PipelineSpec) -> dict[str, str]:
             props[f"{key}.$"] = dynamic[key]
         else:
             props[key] = value
-    # S3 keys may hold characters lineage values refuse: the object is recorded by its key's sha256.
-    props["data:train:key_sha256.$"] = "$.data.key_sha256"
+    # The manifest of the snapshot the jobs read (key, version id, size and ETag of each object) and its SHA-256
+    # as S3 computed it (base64: within the characters lineage values allow).
+    props["data:train:manifest.$"] = "$.data.manifest"
+    props["data:train:manifest_sha256.$"] = "$.data.manifest_sha256"
     return props
 
 
@@ -1091,7 +1204,7 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
             inputs=[
                 _s3_input("code", CODE_DIR, spec.code_uri),
                 _s3_input("contract", CONTRACT_DIR, f"s3://{spec.models_bucket}/{spec.contract_key}"),
-                _s3_input("data", DATA_DIR, f"s3://{spec.data_bucket}/{spec.prefix('train')}"),
+                _s3_input("data", DATA_DIR, uri_path="$.data.s3_uri"),  # the run's snapshot, as Train reads it
             ],
             arguments=[
                 "--data", DATA_DIR,
@@ -1297,12 +1410,12 @@ def _notify(spec: PipelineSpec, subject_path: str, message: str, *, next_state: 
 
 
 def task_states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every Task state of a definition by name, including those inside Parallel branches."""
+    """Every Task state of a definition by name, including those inside Parallel branches and Map items."""
     found: dict[str, dict[str, Any]] = {}
     for name, state in definition["States"].items():
         if state["Type"] == "Task":
             found[name] = state
-        for branch in state.get("Branches", []):
+        for branch in [*state.get("Branches", []), *([state["ItemProcessor"]] if "ItemProcessor" in state else [])]:
             found.update(task_states(branch))
     return found
 
@@ -1314,7 +1427,7 @@ def task_states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def state_machine_statements(spec: PipelineSpec) -> list[iam.Statement]:
     """What the definition calls, scoped to this model's jobs, registry group, endpoint, topic and runs.
 
-    S3 reads (the data listing and version ids, evaluation.json) come from the buckets' ``grant_read``.
+    S3 reads (the data listing, the versions it copies, evaluation.json) come from the buckets' ``grant_read``.
     """
     p = spec.job_prefix
     events = f"arn:{spec.partition}:events:{spec.region}:{spec.account_id}:rule"
@@ -1372,6 +1485,15 @@ def state_machine_statements(spec: PipelineSpec) -> list[iam.Statement]:
             "Resource": f"arn:{spec.partition}:s3:::{spec.models_bucket}/{spec.model}/runs/{PENDING_KEY}",
         },
         {
+            # The training-data snapshot: CopyObject reads the listed version (the data bucket's grant_read) and
+            # writes the copy and the manifest here, with the stack key.
+            "Sid": "WriteDataSnapshots",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:PutObjectTagging"],
+            "Resource": f"arn:{spec.partition}:s3:::{spec.models_bucket}/{snapshot_prefix(spec)}*",
+        },
+        {
+            # The queued-trigger marker, the data snapshot and its manifest are written with the stack key.
             "Sid": "EncryptQueuedTrigger",
             "Effect": "Allow",
             "Action": "kms:GenerateDataKey",

@@ -106,8 +106,9 @@ def test_role_reads_only_its_data_listing_and_run_reports(manifests):
     data, models = m.outputs["data_bucket_name"], m.outputs["models_bucket_name"]
     assert reads == sorted([f"arn:aws:s3:::{data}/churn/test/*", f"arn:aws:s3:::{data}/churn/train/*", f"arn:aws:s3:::{models}/churn/runs/*"])
     writes = [s for s in statements if any(a.startswith("s3:Put") or a.startswith("s3:Delete") for a in s["Action"])]
-    # Its only write: the marker of a new-data trigger dropped while another run trained.
-    assert [w["Resource"] for w in writes] == [f"arn:aws:s3:::{models}/churn/runs/pending/new_data.json"]
+    # Its only writes: the training-data snapshots (copies and manifest) and the marker of a dropped new-data trigger.
+    assert sorted(w["Resource"] for w in writes) == [f"arn:aws:s3:::{models}/churn/runs/pending/new_data.json",
+                                                     f"arn:aws:s3:::{models}/churn/snapshots/*"]
     listing = [s["Condition"]["StringLike"]["s3:prefix"] for s in statements if "s3:ListBucket" in s["Action"]]
     assert sorted(listing) == [["churn/runs/*"], ["churn/test/*"], ["churn/train/*"]]
 
@@ -134,7 +135,8 @@ def test_definition_uses_the_stacks_buckets_images_key_and_contract(manifests):
     assert train["RoleArn"] == churn["role_arn"]
     assert train["OutputDataConfig"]["KmsKeyId"] == m.outputs["kms_key_arn"]
     assert train["EnableManagedSpotTraining"] is True and train["StoppingCondition"]["MaxWaitTimeInSeconds"] == 7200
-    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in train["InputDataConfig"]}
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"].get("S3Uri") or c["DataSource"]["S3DataSource"]["S3Uri.$"] for c in train["InputDataConfig"]}
+    assert channels["train"] == "$.data.s3_uri", "the run's snapshot, not the live prefix"
     assert channels["code"] == m.outputs["code_package_uri"]
     contract = only([o for o in m.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if o["name"] == "pipeline-churn-contract"])
     assert channels["contract"] == f"s3://{contract['inputs']['bucket']}/{contract['inputs']['key']}"

@@ -233,19 +233,46 @@ def _expr(expr: str, data: dict):
 def test_register_request_fits_sagemakers_model_for_hostile_keys(key):
     spec = make_spec()
     d = build_definition(spec)
-    listing = {"KeyCount": 1, "Contents": [{"Key": key}]}
-    data = {"listing": listing, "head": {"VersionId": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo"},
+    version = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo"
+    data = {"snapshot": [{"key": key, "version_id": version, "size": 10, "etag": '"5d41402abc4b2a76b9719d911017c592"'}],
+            "manifest_hash": {"sha256": "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="},
             "run": {"id": "20260101-000000-abcd", "execution_arn": spec.state_machine_arn.replace("stateMachine", "execution") + ":x",
                     "started": "2026-01-01T00:00:00.000Z"},
             "input": {"trigger": "new_data"}}
+    data["snapshot"] = resolve(d["States"]["ManifestBody"]["Parameters"], data)
     data["data"] = resolve(d["States"]["OneDataObject"]["Parameters"], data)
     data["training"] = {"job_name": "mlops-itest-churn-train-20260101-000000-abcd-0", "model_data": "s3://models-b/churn/runs/x/model.tar.gz"}
     data["evaluation"] = {"report": {"metrics": {m: 0.87 for m in ("roc_auc", "accuracy", "f1", "log_loss", "precision", "recall")}}}
     register = task_states(d)["RegisterModel"]
     request = resolve(register["Parameters"], data)
     assert problems(operation(register["Resource"]).input_shape, request, "RegisterModel") == []
-    assert request["CustomerMetadataProperties"]["data:train:key_sha256"] == hashlib.sha256(key.encode()).hexdigest()
-    assert request["CustomerMetadataProperties"]["data:train:s3_uri"] == "s3://data-b/churn/train/"
+    lineage = request["CustomerMetadataProperties"]
+    assert lineage["data:train:version_id"] == version and lineage["data:train:manifest_sha256"] == data["manifest_hash"]["sha256"]
+    assert lineage["data:train:manifest"] == "s3://models-b/churn/snapshots/20260101-000000-abcd/manifest.json"
+    assert lineage["data:train:s3_uri"] == "s3://models-b/churn/snapshots/20260101-000000-abcd/data/churn/train/", "what the jobs read"
+
+
+def test_each_copy_lands_under_the_prefix_the_jobs_read_and_the_manifest_lists_it():
+    spec = make_spec()
+    d = build_definition(spec)
+    key = "churn/train/sub dir/churn (v2),final.csv"
+    run = {"id": "20260101-000000-abcd", "execution_arn": "arn:x"}
+    item = d["States"]["SnapshotTrainingData"]["ItemProcessor"]["States"]
+    listed = {"Key": key, "ETag": '"e"', "Size": 10}
+    iteration = resolve(d["States"]["SnapshotTrainingData"]["ItemSelector"], {"run": run}) | {"object": listed}
+    copy = resolve(item["CopyTrainingObject"]["Parameters"], iteration)
+    assert copy["CopySource"] == f"data-b/{key}" and copy["CopySourceIfMatch"] == '"e"'
+    iteration["copy"] = {"CopySourceVersionId": "v1"}
+    entry = resolve(item["VersionedEntry"]["Parameters"], iteration)
+    assert entry == {"key": key, "version_id": "v1", "size": 10, "etag": '"e"'}
+    state = {"run": run, "snapshot": [entry], "manifest_hash": {"sha256": "abc="}}
+    state["snapshot"] = resolve(d["States"]["ManifestBody"]["Parameters"], state)  # the manifest replaces the entries
+    assert state["snapshot"]["objects"] == [entry] and state["snapshot"]["source"] == "s3://data-b/churn/train/"
+    data = resolve(d["States"]["OneDataObject"]["Parameters"], state)
+    assert copy["Bucket"] == "models-b" and f"s3://models-b/{copy['Key']}".startswith(data["s3_uri"]), "the jobs read the copies"
+    assert data["s3_uri"].endswith("/data/churn/train/") and "snapshots/20260101-000000-abcd/" in data["s3_uri"]
+    put = resolve(d["States"]["WriteDataManifest"]["Parameters"], state)
+    assert f"s3://models-b/{put['Key']}" == data["manifest"] and put["Body"] == state["snapshot"]
 
 
 def test_the_shape_check_refuses_a_lineage_value_sagemaker_would_refuse():

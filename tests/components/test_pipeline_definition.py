@@ -203,8 +203,8 @@ def test_training_runs_the_code_package_in_script_mode_with_the_contract_and_met
     assert hp["sagemaker_program"] == "training/train.py"
     assert hp["sagemaker_submit_directory"] == "/opt/ml/input/data/code/sourcedir.tar.gz"
     assert hp["max_iter"] == "300" and hp["learning_rate"] == "0.1"
-    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in train["InputDataConfig"]}
-    assert channels == {"train": "s3://data-b/churn/train/", "contract": f"s3://models-b/{spec.contract_key}", "code": spec.code_uri}
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"].get("S3Uri") or c["DataSource"]["S3DataSource"]["S3Uri.$"] for c in train["InputDataConfig"]}
+    assert channels == {"train": "$.data.s3_uri", "contract": f"s3://models-b/{spec.contract_key}", "code": spec.code_uri}
     assert train["Environment"]["MLOPS_CONTRACT"] == f"/opt/ml/input/data/contract/{spec.contract_key.rsplit('/', 1)[1]}"
     names = {m["Name"] for m in train["AlgorithmSpecification"]["MetricDefinitions"]}
     assert "validation:roc_auc" in names and "train:log_loss" in names
@@ -219,8 +219,8 @@ def test_processing_jobs_unpack_the_code_and_run_the_entry_points_with_their_rea
     args = validate["AppSpecification"]["ContainerArguments"]
     assert args[args.index("--data") + 1] == "/opt/ml/processing/input/data"
     assert args[args.index("--failure-file") + 1] == "/opt/ml/output/message", "the refusal reaches the job's ExitMessage"
-    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in validate["ProcessingInputs"]}
-    assert inputs["code"] == spec.code_uri and inputs["data"] == "s3://data-b/churn/train/"
+    inputs = {i["InputName"]: i["S3Input"].get("S3Uri") or i["S3Input"]["S3Uri.$"] for i in validate["ProcessingInputs"]}
+    assert inputs["code"] == spec.code_uri and inputs["data"] == "$.data.s3_uri"
     compare = d["States"]["CompareWithProduction"]["Parameters"]
     assert compare["arguments"][-2:] == ["--baseline-metrics", "/opt/ml/processing/input/production/evaluation.json"]
     assert "--baseline-metrics" not in d["States"]["NoProductionModel"]["Parameters"]["arguments"]
@@ -255,7 +255,7 @@ def test_lineage_keys_are_exactly_lineage_metadata_keys():
         data={"train": DataVersion(s3_uri="s3://data-b/churn/train/x.csv", version_id="v")},
         hyperparameters=Hyperparameters(max_iter=300), metrics={f"test:{m}": 0.5 for m in METRICS},
     ).to_customer_metadata()
-    assert {k.removesuffix(".$") for k in props} == set(expected) | {"data:train:key_sha256"}
+    assert {k.removesuffix(".$") for k in props} == set(expected) | {"data:train:manifest", "data:train:manifest_sha256"}
     assert props["hyperparameter:max_iter"] == "300" and props["code_sha256"] == spec.code_sha256
     assert props["data:train:version_id.$"] == "$.data.version_id" and props["training_job.$"] == "$.training.job_name"
     register = task_states(build_definition(spec))["RegisterModel"]["Parameters"]
@@ -264,15 +264,38 @@ def test_lineage_keys_are_exactly_lineage_metadata_keys():
     assert register["MetadataProperties"] == {"GeneratedBy.$": "$.run.execution_arn", "CommitId": spec.code_sha256, "Repository": spec.code_uri}
 
 
-def test_data_version_comes_from_the_object_or_the_time_the_prefix_was_read():
-    states = build_definition(make_spec())["States"]
-    count = states["CountTrainingData"]["Choices"]
-    assert [(c["And"][1]["NumericEquals"], c["Next"]) for c in count] == [(0, "NoTrainingData"), (1, "ReadDataVersion")]
-    assert states["ReadDataVersion"]["Resource"].endswith("s3:headObject")
-    assert states["OneDataObject"]["Parameters"]["version_id.$"] == "$.head.VersionId"
-    assert states["OneDataObject"]["Parameters"]["key_sha256.$"] == "States.Hash($.listing.Contents[0].Key, 'SHA-256')"
-    assert states["ManyDataObjects"]["Parameters"]["version_id.$"] == "States.Format('latest-at:{}', $.run.started)"
-    assert states["NoTrainingData"]["Parameters"]["Error"] == "NoTrainingData"
+def test_the_jobs_read_a_snapshot_of_the_listed_objects_not_the_live_prefix():
+    d = build_definition(make_spec())
+    states = d["States"]
+    assert states["ListTrainingData"]["Next"] == "CountTrainingData"
+    assert states["ListTrainingData"]["Parameters"] == {"Bucket": "data-b", "Prefix": "churn/train/", "MaxKeys": 100}
+    count = states["CountTrainingData"]
+    assert [c["Next"] for c in count["Choices"]] == ["TooManyDataObjects", "SnapshotTrainingData"] and count["Default"] == "NoTrainingData"
+    assert states["TooManyDataObjects"]["Parameters"]["Error"] == "TooManyDataObjects", "a second page is refused, not dropped"
+    snap = states["SnapshotTrainingData"]
+    assert snap["Type"] == "Map" and snap["ItemsPath"] == "$.snapshot.Contents" and 1 <= snap["MaxConcurrency"] <= 40
+    assert snap["Next"] == "ManifestBody" and states["ManifestBody"]["Next"] == "WriteDataManifest"
+    item = snap["ItemProcessor"]["States"]
+    copy = item["CopyTrainingObject"]["Parameters"]
+    assert item["CopyTrainingObject"]["Resource"] == "arn:aws:states:::aws-sdk:s3:copyObject"
+    assert copy["CopySourceIfMatch.$"] == "$.object.ETag", "the copy is the listed object or none"
+    assert (copy["ServerSideEncryption"], copy["SSEKMSKeyId"]) == ("aws:kms", KEY)
+    manifest = states["WriteDataManifest"]["Parameters"]
+    assert manifest["ChecksumAlgorithm"] == "SHA256" and manifest["SSEKMSKeyId"] == KEY
+    # Objects over CopyObject's 5 GB are refused by name, before any copy.
+    too_large = next(c for c in item["CanCopyObject"]["Choices"] if c["Next"] == "DataObjectTooLarge")
+    assert {"Variable": "$.object.Size", "NumericGreaterThan": 5 * 1024**3} in too_large["And"]
+    assert item["DataObjectTooLarge"]["Type"] == "Fail" and snap["Catch"][0]["Next"] == "FailedSnapshotTrainingData"
+    # Both jobs read what the snapshot wrote; nothing reads the live training prefix any more.
+    tasks = task_states(d)
+    assert {"InputName": "data", "S3Input": {"LocalPath": "/opt/ml/processing/input/data", "S3DataType": "S3Prefix", "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated", "S3Uri.$": "$.data.s3_uri"}} in tasks["ValidateData"]["Parameters"]["ProcessingInputs"]
+    train = {c["ChannelName"]: c for c in tasks["Train"]["Parameters"]["InputDataConfig"]}["train"]
+    assert train["DataSource"]["S3DataSource"]["S3Uri.$"] == "$.data.s3_uri"
+    readers = [n for n, t in tasks.items() if "s3://data-b/churn/train/" in json.dumps(t["Parameters"])]
+    assert readers == [], readers
+    for name in ("OneDataObject", "ManyDataObjects"):
+        assert states[name]["Parameters"]["s3_uri.$"] == "$.snapshot.copy" and states[name]["Next"] == "ValidateData"
 
 
 @pytest.mark.parametrize(
@@ -340,6 +363,32 @@ def test_serverless_endpoint_configs_carry_no_volume_key():
     assert "KmsKeyId" not in params and params["ProductionVariants"][0]["ServerlessConfig"]["MaxConcurrency"] == 5
 
 
+@pytest.mark.parametrize("variant", [{}, {"approval": "manual"}])
+def test_a_redrive_of_a_notified_failure_restarts_at_a_fail_state_and_reruns_no_work(variant):
+    """README "Redrive": RedriveExecution continues from the state that failed. After NotifyFailure every way
+    ends in a Fail state (the execution's failing state, so the redrive point) and passes no job, registry,
+    deploy or notify call on the way: a redrive of a notified failure fails again at once, nothing reruns."""
+    d = build_definition(make_spec(**variant))
+    states = d["States"]
+    seen, todo, ends = set(), [NOTIFY_FAILURE], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = states[name]
+        nexts = [s[k] for s in [state, *state.get("Choices", []), *state.get("Catch", [])] for k in ("Next", "Default") if k in s]
+        if not nexts:
+            ends.add(name)
+        todo += nexts
+    assert ends and all(states[e]["Type"] == "Fail" for e in ends), {e: states[e]["Type"] for e in ends}
+    assert ends == {"RunFailed", "StepFailed"}
+    after = {n: states[n]["Resource"].split(":::")[1] for n in seen - {NOTIFY_FAILURE} if states[n]["Type"] == "Task"}
+    # Only the queued-run check (its errors caught, never the outcome) runs between the notice and the Fail state.
+    assert set(after.values()) <= {"aws-sdk:s3:listObjectsV2", "aws-sdk:s3:deleteObject", "aws-sdk:sfn:startExecution"}, after
+    assert all(n.startswith(("CheckPending", "ClearPending", "StartPending")) for n in after), after
+
+
 def test_fail_states_never_use_reserved_error_names():
     for name, state, _ in all_states(build_definition(make_spec(approval="manual"))):
         if state["Type"] == "Fail" and "Error" in state:
@@ -399,7 +448,7 @@ def test_every_called_integration_is_granted():
         "describeModelPackage": "sagemaker:DescribeModelPackage", "createModel": "sagemaker:CreateModel",
         "createEndpointConfig": "sagemaker:CreateEndpointConfig", "updateEndpoint": "sagemaker:UpdateEndpoint",
         "describeEndpoint": "sagemaker:DescribeEndpoint", "listExecutions": "states:ListExecutions", "publish": "sns:Publish",
-        "listObjectsV2": "s3:ListBucket", "headObject": "s3:GetObject", "getObject": "s3:GetObject",
+        "listObjectsV2": "s3:ListBucket", "copyObject": "s3:PutObject", "getObject": "s3:GetObject",
         "putMetricData": "cloudwatch:PutMetricData", "putObject": "s3:PutObject", "deleteObject": "s3:DeleteObject", "startExecution": "states:StartExecution",
     }
     for name, state in task_states(build_definition(spec)).items():
