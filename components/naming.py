@@ -72,6 +72,11 @@ def model_role_name(prefix: str, stack: str, model: str) -> str:
     return resource_name(prefix, stack, model, "sagemaker", limit=64)
 
 
+def flow_role_name(prefix: str, stack: str, model: str) -> str:
+    """The role of a model's CT state machine."""
+    return resource_name(prefix, stack, model, "states", limit=64)
+
+
 def deploy_role_name(prefix: str, stack: str) -> str:
     """The GitHub Actions deploy role of a stack."""
     return resource_name(prefix, stack, "deploy", limit=64)

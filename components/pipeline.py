@@ -14,7 +14,7 @@ from components import iam
 from components.roles import service_role
 from components.endpoint import bootstrap_config_prefix, data_capture, flow_deployment_configs, production_variant
 from components.endpoint_config import EndpointConfig
-from components.naming import resource_name
+from components.naming import flow_role_name, resource_name
 from components.pipeline_config import PipelineConfig
 from components.pipeline_definition import (
     DEPLOY_ALIAS,
@@ -183,7 +183,7 @@ class TrainingPipeline(pulumi.ComponentResource):
         role = service_role(
             f"{name}-role",
             parent=self,
-            role_name=resource_name(args.name_prefix, args.stack, args.model, "states", limit=64),
+            role_name=flow_role_name(args.name_prefix, args.stack, args.model),
             service="states.amazonaws.com",
             description=f"Continuous-training flow of model {args.model} ({args.stack})",
             tags=args.tags,

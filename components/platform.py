@@ -41,7 +41,10 @@ class PlatformArgs:
     code_writers: tuple[str, ...] = ()
     """Role names that may write code packages, bootstrap artifacts and contracts (the deploy role); empty: unrestricted."""
     run_writers: dict[str, str] = field(default_factory=dict)
-    """Model → the role name that alone writes its run outputs (``<model>/runs/``)."""
+    """Model → the role name that writes its run outputs (``<model>/runs/``: the model's SageMaker role)."""
+    flow_writers: dict[str, str] = field(default_factory=dict)
+    """Model → its CT flow's role: it alone writes the data snapshots (``<model>/snapshots/``) and may write the
+    run markers under ``<model>/runs/`` (the pending new-data trigger)."""
     subnet_ids: tuple[str, ...] = ()
     """The stack's subnets: the boundary denies SageMaker workloads outside them."""
     sagemaker_log_groups: tuple[str, ...] = ()
@@ -134,7 +137,10 @@ class Platform(pulumi.ComponentResource):
                     out[f"{model}/bootstrap/"] = code
                     out[f"{model}/contract/"] = code
             for model, role in args.run_writers.items():
-                out[f"{model}/runs/"] = [role_arn(role)]
+                flow = [role_arn(args.flow_writers[model])] if model in args.flow_writers else []
+                out[f"{model}/runs/"] = [role_arn(role), *flow]
+                if flow:
+                    out[f"{model}/snapshots/"] = flow
             return out
 
         writers = pulumi.Output.all(args.partition, args.account_id, break_glass).apply(writer_map)

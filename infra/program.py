@@ -12,7 +12,7 @@ from components.dashboard import DashboardModel, StackDashboard
 from components.deploy_identity import DeployIdentity, DeployIdentityArgs
 from components.drift import DriftCode, DriftCodeArgs, DriftMonitor, DriftMonitorArgs, monitored
 from components.naming import (
-    deploy_role_name, drift_alarm_name, endpoint_name, job_prefix, model_role_name, overlapping_stems, resource_name, stem,
+    deploy_role_name, drift_alarm_name, endpoint_name, flow_role_name, job_prefix, model_role_name, overlapping_stems, resource_name, stem,
 )
 from components.naming import tags as make_tags
 from components.pipeline import TrainingPipeline, TrainingPipelineArgs
@@ -104,6 +104,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
             capture_expiration_days=cfg.storage.capture_expiration_days,
             code_writers=(deploy_role_name(cfg.name_prefix, stack),) if cfg.deploy is not None else (),
             run_writers={name: model_role_name(cfg.name_prefix, stack, name) for name in cfg.models},
+            flow_writers={name: flow_role_name(cfg.name_prefix, stack, name) for name in cfg.models},
             subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
             sagemaker_log_groups=sagemaker_log_groups(cfg, stack),
             sagemaker_log_days=cfg.storage.sagemaker_log_days,
