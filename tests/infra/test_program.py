@@ -66,14 +66,16 @@ def test_prod_buckets_encrypted_versioned_private_tls_only(manifests):
             assert statements["DenyUploadsNotEncryptedWithKms"]["Effect"] == "Deny"
 
 
-def test_models_bucket_lets_only_the_deploy_and_model_roles_write_what_jobs_execute(manifests):
+def test_models_bucket_lets_only_the_deploy_model_and_flow_roles_write_what_jobs_execute(manifests):
     m = manifests["prod"]
     statements = [s for s in policy(config_child(m, "aws:s3/bucketPolicy:BucketPolicy", "models"))["Statement"]
                   if s["Sid"].startswith("OnlyNamedWriters")]
     writers = {s["Resource"].split("/", 1)[1]: s["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] for s in statements}
     deploy = ["arn:aws:iam::123456789012:role/mlops-break-glass", "arn:aws:iam::123456789012:role/mlops-prod-deploy"]
+    flow = "arn:aws:iam::123456789012:role/mlops-prod-churn-states"
     assert writers == {"code/*": deploy, "churn/bootstrap/*": deploy, "churn/contract/*": deploy,
-                       "churn/runs/*": ["arn:aws:iam::123456789012:role/mlops-prod-churn-sagemaker"]}
+                       "churn/runs/*": ["arn:aws:iam::123456789012:role/mlops-prod-churn-sagemaker", flow],
+                       "churn/snapshots/*": [flow]}
     assert all(s["Effect"] == "Deny" and s["Principal"] == "*" and s["Action"] == "s3:PutObject" for s in statements)
 
 
