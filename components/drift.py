@@ -31,7 +31,7 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -43,6 +43,7 @@ from components.drift_config import DriftConfig
 from components.endpoint_config import EndpointConfig
 from components.model import Model
 from components.naming import drift_alarm_name, job_prefix, resource_name
+from components.network import as_input_list, in_vpc, lambda_vpc_statements
 from training.drift import METRIC_MAX, METRIC_PREDICTION, METRIC_RECORDS, REPORTS_PREFIX, JobSettings
 
 HANDLER = "training.drift.handler"
@@ -405,6 +406,9 @@ class DriftMonitorArgs:
     """Engine ``processing``: the framework image the job runs in."""
     code_package_uri: pulumi.Input[str] | None = None
     """Engine ``processing``: ``s3://.../sourcedir.tar.gz`` with ``training/`` at its root."""
+    subnet_ids: pulumi.Input[Sequence[str]] = ()
+    """Run the function in these subnets (strings, or a created network's Output); empty: outside any VPC."""
+    security_group_ids: pulumi.Input[Sequence[str]] = ()
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
 
@@ -519,6 +523,23 @@ class DriftMonitor(pulumi.ComponentResource):
             opts=child,
         )
 
+        network: list[pulumi.Resource] = []
+        vpc_config = None
+        if in_vpc(args.subnet_ids):
+            if not in_vpc(args.security_group_ids):
+                raise ValueError(f"DriftMonitor {name!r}: subnet_ids need security_group_ids (the function's ENIs carry them)")
+            network.append(
+                aws.iam.RolePolicy(
+                    f"{name}-network",
+                    role=role.id,
+                    policy=pulumi.Output.all(m.partition, m.account_id, args.subnet_ids, args.security_group_ids).apply(
+                        lambda a: json.dumps(iam.document(*lambda_vpc_statements(a[0], m.region, a[1], a[2], a[3])))
+                    ),
+                    opts=child,
+                )
+            )
+            vpc_config = {"subnet_ids": as_input_list(args.subnet_ids), "security_group_ids": as_input_list(args.security_group_ids)}
+
         def environment(a: list[Any]) -> dict[str, Any]:
             settings = JobSettings(
                 model=m.model,
@@ -563,11 +584,12 @@ class DriftMonitor(pulumi.ComponentResource):
             kms_key_arn=m.kms_key_arn,
             dead_letter_config={"target_arn": dlq.arn},
             tracing_config={"mode": "Active"},
+            vpc_config=vpc_config,
             reserved_concurrent_executions=cfg.lambda_reserved_concurrency,
             logging_config={"log_format": "JSON", "log_group": log_group.name, "application_log_level": "INFO", "system_log_level": "WARN"},
             tags=args.tags,
             # The first run must find its permissions and log group in place.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[runtime, failures, log_group, *grants]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[runtime, failures, log_group, *grants, *network]),
         )
 
         scheduler_role = service_role(

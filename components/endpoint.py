@@ -19,13 +19,14 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from components.code_package import deterministic_targz, sourcedir_entries, stored_artifact, write_artifact
 from components.naming import short_hash
+from components.network import as_input_list, in_vpc
 from components.endpoint_config import EndpointConfig
 
 VARIANT = "primary"  # blue/green deployments require the same variant name in every configuration
@@ -154,8 +155,9 @@ class ModelEndpointArgs:
     topic_arn: pulumi.Input[str]
     training_source: Path
     build_dir: Path
-    subnet_ids: tuple[str, ...] = ()
-    security_group_ids: tuple[str, ...] = ()
+    subnet_ids: pulumi.Input[Sequence[str]] = ()
+    """The model's subnets: strings, or a created network's Output."""
+    security_group_ids: pulumi.Input[Sequence[str]] = ()
     tags: dict[str, str] | None = None
 
 
@@ -194,7 +196,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             }
             model_tag = sha[:8]
 
-        vpc = {"subnets": list(args.subnet_ids), "security_group_ids": list(args.security_group_ids)} if args.subnet_ids else None
+        vpc = {"subnets": as_input_list(args.subnet_ids), "security_group_ids": as_input_list(args.security_group_ids)} if in_vpc(args.subnet_ids) else None
         model = aws.sagemaker.Model(
             f"{name}-model",
             name=f"{args.endpoint_name}-{'pin' if pinned else 'boot'}-{model_tag}"[:63],

@@ -233,6 +233,7 @@ BOUNDARY_SERVICES = (
     "lambda:InvokeFunction", "ecr:*", "xray:*", "sqs:SendMessage", "iam:PassRole",
     "ec2:Describe*", "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
     "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+    "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
 )
 
 
