@@ -344,6 +344,12 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
         "capture_bucket_name": platform.capture_bucket.bucket_name,
         "topic_arn": platform.topic.topic_arn,
         "code_package_uri": code.s3_uri,
+        "network": (
+            {"vpc_id": network.vpc_id, "subnet_ids": network.subnet_ids, "security_group_id": network.security_group_id,
+             "flow_log_group_name": network.flow_log_group_name}
+            if network is not None
+            else None
+        ),
         "code_sha256": pulumi.Output.from_input(code.sha256),
         "models": {
             name: {
