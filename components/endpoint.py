@@ -197,9 +197,16 @@ class ModelEndpoint(pulumi.ComponentResource):
             model_tag = sha[:8]
 
         vpc = {"subnets": as_input_list(args.subnet_ids), "security_group_ids": as_input_list(args.security_group_ids)} if in_vpc(args.subnet_ids) else None
+        model_name: pulumi.Input[str] = f"{args.endpoint_name}-{'pin' if pinned else 'boot'}-{model_tag}"[:63]
+        if vpc is not None:
+            # A model's VpcConfig cannot change in place: its name follows the network, so a replacement is a new
+            # model beside the retained one (a fixed name would collide with it).
+            model_name = pulumi.Output.all(vpc["subnets"], vpc["security_group_ids"]).apply(
+                lambda v, base=model_name: f"{base[:56]}-{short_hash(json.dumps(v))[:6]}"
+            )
         model = aws.sagemaker.Model(
             f"{name}-model",
-            name=f"{args.endpoint_name}-{'pin' if pinned else 'boot'}-{model_tag}"[:63],
+            name=model_name,
             execution_role_arn=args.role_arn,
             primary_container=container,
             enable_network_isolation=True,
