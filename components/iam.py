@@ -363,9 +363,16 @@ def sagemaker_execution_statements(
     ]
 
 
-def vpc_network_interface_statements(partition: str, region: str, account_id: str, subnet_ids: list[str]) -> list[Statement]:
-    """What SageMaker needs to place a job or model in the stack's subnets (and nothing in other subnets)."""
-    subnets = [f"arn:{partition}:ec2:{region}:{account_id}:subnet/{s}" for s in subnet_ids]
+def vpc_network_interface_statements(
+    partition: str, region: str, account_id: str, subnet_ids: list[str], security_group_ids: list[str] | None = None
+) -> list[Statement]:
+    """What SageMaker needs to place a job or model in the stack's subnets (and nothing in other subnets).
+
+    ``CreateNetworkInterface`` is scoped by its resources (the new interface, the subnets, the groups: the key
+    ``ec2:Subnet`` does not apply to it); the calls on existing interfaces by ``ec2:Subnet``."""
+    ec2 = f"arn:{partition}:ec2:{region}:{account_id}"
+    subnets = [f"{ec2}:subnet/{s}" for s in subnet_ids]
+    groups = [f"{ec2}:security-group/{g}" for g in security_group_ids] if security_group_ids else [f"{ec2}:security-group/*"]
     return [
         {
             "Sid": "DescribeNetwork",
@@ -380,15 +387,20 @@ def vpc_network_interface_statements(partition: str, region: str, account_id: st
             "Resource": "*",  # EC2 Describe* actions have no resource types
         },
         {
+            "Sid": "CreateInterfacesInStackSubnets",
+            "Effect": "Allow",
+            "Action": "ec2:CreateNetworkInterface",
+            "Resource": [f"{ec2}:network-interface/*", *subnets, *groups],
+        },
+        {
             "Sid": "NetworkInterfacesInStackSubnets",
             "Effect": "Allow",
             "Action": [
-                "ec2:CreateNetworkInterface",
                 "ec2:CreateNetworkInterfacePermission",
                 "ec2:DeleteNetworkInterface",
                 "ec2:DeleteNetworkInterfacePermission",
             ],
-            "Resource": "*",  # interfaces do not exist before creation; the subnet condition scopes them
+            "Resource": f"{ec2}:network-interface/*",
             "Condition": {"ArnEquals": {"ec2:Subnet": subnets}},
         },
     ]

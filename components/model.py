@@ -34,6 +34,8 @@ class ModelArgs:
     description: str = ""
     subnet_ids: pulumi.Input[Sequence[str]] = ()
     """The stack VPC's subnets (strings, or a created network's Output), when jobs and the model run in a VPC."""
+    security_group_ids: pulumi.Input[Sequence[str]] = ()
+    """Their security groups (the only ones the role may put interfaces in; empty: any of the account's)."""
     permissions_boundary_arn: pulumi.Input[str] | None = None
     """The stack's permissions boundary, carried by the model's role."""
     tags: dict[str, str] = field(default_factory=dict)
@@ -80,7 +82,7 @@ class Model(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-sagemaker-runtime",
             role=role.id,
-            policy=pulumi.Output.all(args.partition, args.account_id, args.kms_key_arn, args.subnet_ids).apply(
+            policy=pulumi.Output.all(args.partition, args.account_id, args.kms_key_arn, args.subnet_ids, args.security_group_ids).apply(
                 lambda a: json.dumps(
                     iam.document(
                         *iam.sagemaker_execution_statements(
@@ -92,7 +94,7 @@ class Model(pulumi.ComponentResource):
                             image_uris=args.image_uris,
                             kms_key_arn=a[2],
                         ),
-                        *(iam.vpc_network_interface_statements(a[0], args.region, a[1], list(a[3])) if a[3] else []),
+                        *(iam.vpc_network_interface_statements(a[0], args.region, a[1], list(a[3]), list(a[4] or [])) if a[3] else []),
                     )
                 )
             ),

@@ -178,6 +178,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 code_prefix=CODE_PREFIX,
                 image_uris=[images[name].training, images[name].inference],
                 subnet_ids=net.subnet_ids,
+                security_group_ids=net.security_group_ids,
                 permissions_boundary_arn=platform.boundary_arn,
                 description=model_cfg.description,
                 tags=model_tags,

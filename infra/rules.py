@@ -602,14 +602,8 @@ def _new_interface_in_named_subnets(actions: list[str], resources: list[Any]) ->
 
 
 def _linked(stack: Stack, token: str, prop: str, target: Record) -> list[Record]:
-    """Resources of ``token`` whose ``prop`` points at ``target``: by value or property dependency (``referencing``),
-    or, in a synth manifest (which records dependencies per resource), by a dependency on it with ``prop`` set."""
-    found = stack.referencing(token, prop, target)
-    urn = target.get("urn")
-    return found + [
-        r for r in stack.of_type(token)
-        if r not in found and urn and urn in (r.get("depends_on") or []) and inputs(r).get(prop) is not None
-    ]
+    """Resources of ``token`` whose ``prop`` points at ``target``, by value or by property dependency."""
+    return stack.referencing(token, prop, target)
 
 
 def _internet_route(route: dict[str, Any]) -> bool:

@@ -185,6 +185,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     "protect": bool(request.protect),
                     "retain_on_delete": bool(request.retainOnDelete),
                     "depends_on": sorted(request.dependencies),
+                    # Which input came from which resource, as the engine gives a policy pack (rules join on it).
+                    "property_dependencies": {k: sorted(v.urns) for k, v in request.propertyDependencies.items() if v.urns},
                     "ignore_changes": list(request.ignoreChanges),
                     **({"aliases": aliases} if aliases else {}),
                 }

@@ -161,3 +161,20 @@ def test_dev_has_no_vpc(manifests):
     assert not [r for r in m.resources if r["type"].startswith(("aws:ec2/", "aws:vpc/"))]
     assert m.outputs["network"] is None
     assert all(not f["inputs"].get("vpcConfig") for f in m.of_type("aws:lambda/function:Function"))
+
+
+def test_rejects_the_prod_vpc_without_flow_logs_or_with_an_internet_gateway(manifests):
+    """The rule on the real manifest, joined the way the policy pack joins (property dependencies)."""
+    import copy
+
+    from infra import rules
+
+    resources = copy.deepcopy(manifests["prod"].resources)
+    assert "vpc-private-with-flow-logs" not in {v.rule.id for v in rules.evaluate(resources)}
+    without_logs = [r for r in resources if r["type"] != rules.FLOW_LOG]
+    assert "vpc-private-with-flow-logs" in {v.rule.id for v in rules.evaluate(without_logs)}
+    vpc = only([r for r in resources if r["type"] == rules.VPC])
+    gateway = {"type": rules.INTERNET_GATEWAY, "name": "igw", "urn": "urn:pulumi:prod::p::aws:ec2/internetGateway:InternetGateway::igw",
+               "custom": True, "inputs": {"vpcId": "unknown"}, "property_dependencies": {"vpcId": [vpc["urn"]]}}
+    found = [v for v in rules.evaluate(resources + [gateway]) if v.rule.id == "vpc-private-with-flow-logs"]
+    assert found and "InternetGateway 'igw'" in found[0].message
