@@ -122,27 +122,12 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
     )
     network = None
     if created is not None:
-        network = PrivateNetwork(
-            "network",
-            PrivateNetworkArgs(
-                name_prefix=cfg.name_prefix,
-                stack=stack,
-                region=cfg.region,
-                account_id=identity.account_id,
-                partition=partition.partition,
-                cidr=created.cidr,
-                subnet_cidrs=tuple(created.subnet_cidrs()),
-                zones=None if isinstance(created.azs, int) else tuple(created.azs),
-                bucket_arns=[platform.data_bucket.bucket_arn, platform.models_bucket.bucket_arn, platform.capture_bucket.bucket_arn],
-                kms_key_arn=platform.kms_key_arn,
-                log_group_name=f"{platform.args.log_group_prefix}vpc-flow-logs",
-                flow_log_days=created.flow_log_days,
-                permissions_boundary_arn=platform.boundary_arn,
-                tags=base_tags,
-                protect=cfg.protected,
-            ),
-            providers,
-        )
+        try:
+            network = create_network(cfg, stack, created, identity, partition, platform, base_tags, providers)
+        except Exception as e:
+            # The boundary waits on the subnets: fail it too, rather than leave the program waiting or write it without them.
+            resolve_boundary_subnets(pulumi.Output.from_input(None).apply(lambda _, err=e: _raise(err)))
+            raise
         resolve_boundary_subnets(network.subnet_ids)
         net = StackNetwork(network.subnet_ids, network.security_group_id.apply(lambda g: [g]))
     code_args = CodePackageArgs(
@@ -367,6 +352,37 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
             for name, m in models.items()
         },
     }
+
+
+def create_network(cfg: StackConfig, stack: str, created, identity, partition, platform: Platform, tags: dict[str, str],
+                   providers: pulumi.ResourceOptions) -> PrivateNetwork:
+    """The private VPC of ``mlops:vpc.create``: flow logs under the stack's log-group prefix with the stack key,
+    the S3 gateway endpoint limited to the stack's buckets."""
+    return PrivateNetwork(
+        "network",
+        PrivateNetworkArgs(
+            name_prefix=cfg.name_prefix,
+            stack=stack,
+            region=cfg.region,
+            account_id=identity.account_id,
+            partition=partition.partition,
+            cidr=created.cidr,
+            subnet_cidrs=tuple(created.subnet_cidrs()),
+            zones=None if isinstance(created.azs, int) else tuple(created.azs),
+            bucket_arns=[platform.data_bucket.bucket_arn, platform.models_bucket.bucket_arn, platform.capture_bucket.bucket_arn],
+            kms_key_arn=platform.kms_key_arn,
+            log_group_name=f"{platform.args.log_group_prefix}vpc-flow-logs",
+            flow_log_days=created.flow_log_days,
+            permissions_boundary_arn=platform.boundary_arn,
+            tags=tags,
+            protect=cfg.protected,
+        ),
+        providers,
+    )
+
+
+def _raise(error: Exception):
+    raise error
 
 
 @dataclass(frozen=True)
