@@ -526,6 +526,16 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
                 "Resource": "*",  # EC2 Describe* actions have no resource types
             }
         )
+        # A function CI deploys into a VPC goes into the stack's subnets only (not into another subnet of the account).
+        orchestration.append(
+            {
+                "Sid": "NoFunctionsOutsideStackSubnets",
+                "Effect": "Deny",
+                "Action": ["lambda:CreateFunction", "lambda:UpdateFunctionConfiguration"],
+                "Resource": "*",
+                "Condition": {"ForAnyValue:StringNotEquals": {"lambda:SubnetIds": sorted(s.subnet_ids)}},
+            }
+        )
     out: dict[str, list[iam.Statement]] = {
         "storage": storage,
         "keys": keys,

@@ -301,7 +301,8 @@ CREATES = {
                              .rsplit(":", 1)[0] + ":" + r["inputs"]["name"])],
     "aws:scheduler/schedule:Schedule": [("scheduler:CreateSchedule", lambda r: f"arn:aws:scheduler:us-east-1:{MOCK_ACCOUNT}:schedule/default/{r['inputs']['name']}"),
                                         ("iam:PassRole", lambda r: r["inputs"]["target"]["roleArn"], "scheduler.amazonaws.com")],
-    "aws:lambda/function:Function": [("lambda:CreateFunction", lambda r: f"arn:aws:lambda:us-east-1:{MOCK_ACCOUNT}:function:{r['inputs']['name']}"),
+    "aws:lambda/function:Function": [("lambda:CreateFunction", lambda r: f"arn:aws:lambda:us-east-1:{MOCK_ACCOUNT}:function:{r['inputs']['name']}",
+                                      lambda r: {"lambda:SubnetIds": r["inputs"]["vpcConfig"]["subnetIds"]} if r["inputs"].get("vpcConfig") else {}),
                                      ("lambda:PutFunctionConcurrency", lambda r: f"arn:aws:lambda:us-east-1:{MOCK_ACCOUNT}:function:{r['inputs']['name']}"),
                                      ("iam:PassRole", lambda r: r["inputs"]["role"], "lambda.amazonaws.com"),
                                      ("s3:GetObject", lambda r: f"arn:aws:s3:::{r['inputs']['s3Bucket']}/{r['inputs']['s3Key']}"),
@@ -635,3 +636,19 @@ def test_the_boundary_leaves_every_stack_role_what_its_own_policies_grant(manife
             for action in s["Action"] if isinstance(s["Action"], list) else [s["Action"]]:
                 resource = (s["Resource"] if isinstance(s["Resource"], str) else s["Resource"][0]).replace("*", "x")
                 assert allowed(star, action, resource, ctx, boundary=boundary), (p["name"], action)
+
+
+def test_attacker_cannot_move_a_function_into_another_subnet_nor_change_the_network(prod):
+    """The created VPC is the administrator's: CI neither changes it nor puts a function in a subnet outside it."""
+    statements = deployed(prod)
+    function = f"arn:aws:lambda:us-east-1:{MOCK_ACCOUNT}:function:mlops-prod-churn-drift"
+    subnets = only([r for r in prod.of_type("aws:lambda/function:Function") if r["name"] == "drift-churn-function"])["inputs"]["vpcConfig"]["subnetIds"]
+    ctx = context("prod", prod)
+    assert allowed(statements, "lambda:UpdateFunctionConfiguration", function, {**ctx, "lambda:SubnetIds": subnets})
+    for action in ("lambda:UpdateFunctionConfiguration", "lambda:CreateFunction"):
+        assert not allowed(statements, action, function, {**ctx, "lambda:SubnetIds": [*subnets, "subnet-0123456789abcdef0"]}), action
+    for action, kind in (("ec2:AuthorizeSecurityGroupEgress", "security-group"), ("ec2:CreateRoute", "route-table"),
+                         ("ec2:CreateInternetGateway", "internet-gateway"), ("ec2:AttachInternetGateway", "vpc"),
+                         ("ec2:CreateNatGateway", "natgateway"), ("ec2:ModifyVpcEndpoint", "vpc-endpoint"),
+                         ("ec2:DeleteFlowLogs", "vpc-flow-log")):
+        assert not allowed(statements, action, f"arn:aws:ec2:us-east-1:{MOCK_ACCOUNT}:{kind}/x", ctx), action
