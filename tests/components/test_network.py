@@ -178,3 +178,37 @@ def test_rejects_the_prod_vpc_without_flow_logs_or_with_an_internet_gateway(mani
                "custom": True, "inputs": {"vpcId": "unknown"}, "property_dependencies": {"vpcId": [vpc["urn"]]}}
     found = [v for v in rules.evaluate(resources + [gateway]) if v.rule.id == "vpc-private-with-flow-logs"]
     assert found and "InternetGateway 'igw'" in found[0].message
+
+
+def _network(**overrides):
+    import pulumi
+
+    from components.network import PrivateNetwork, PrivateNetworkArgs
+
+    args = dict(name_prefix="mlops", stack="t", region="eu-west-1", account_id="123456789012", partition="aws",
+                cidr="10.9.0.0/16", subnet_cidrs=("10.9.0.0/18", "10.9.64.0/18", "10.9.128.0/18"),
+                bucket_arns=["arn:aws:s3:::b"], kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k",
+                log_group_name="/mlops/mlops-t/vpc-flow-logs")
+    args.update(overrides)
+    return lambda: PrivateNetwork("net", PrivateNetworkArgs(**args), pulumi.ResourceOptions())
+
+
+def test_named_zones_are_used_in_order_and_a_count_takes_the_first_available(register):
+    named = register(_network(zones=("eu-west-1c", "eu-west-1a", "eu-west-1b")), region="eu-west-1")
+    assert [s["inputs"]["availabilityZone"] for s in named.of_type("aws:ec2/subnet:Subnet")] == ["eu-west-1c", "eu-west-1a", "eu-west-1b"]
+    counted = register(_network(), region="eu-west-1")
+    assert [s["inputs"]["availabilityZone"] for s in counted.of_type("aws:ec2/subnet:Subnet")] == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    assert {e["inputs"]["serviceName"] for e in counted.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")} >= {"com.amazonaws.eu-west-1.s3", "com.amazonaws.eu-west-1.sts"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"subnet_cidrs": ("10.9.0.0/17",)}, "1 subnet(s); endpoints and jobs need two or more zones"),
+        ({"zones": ("eu-west-1a",)}, "1 zones for 3 subnets"),
+        ({"log_group_name": ""}, "flow logs need log_group_name and kms_key_arn"),
+    ],
+)
+def test_rejects_a_network_it_cannot_build(overrides, expected):
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        _network(**overrides)()
