@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -509,6 +509,32 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
             "Resource": arn("sqs", f"{n}-*"),
         },
     ]
+    if s.subnet_ids:
+        # The network itself is an administrator's (created and changed by their `pulumi up`, like roles): CI only
+        # reads it, which Lambda also requires of whoever creates or updates a function with a VpcConfig.
+        orchestration.append(
+            {
+                "Sid": "ReadNetwork",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSecurityGroupRules", "ec2:DescribeRouteTables", "ec2:DescribeVpcEndpoints",
+                    "ec2:DescribeFlowLogs", "ec2:DescribePrefixLists", "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeAvailabilityZones",
+                ],
+                "Resource": "*",  # EC2 Describe* actions have no resource types
+            }
+        )
+        # A function CI deploys into a VPC goes into the stack's subnets only (not into another subnet of the account).
+        orchestration.append(
+            {
+                "Sid": "NoFunctionsOutsideStackSubnets",
+                "Effect": "Deny",
+                "Action": ["lambda:CreateFunction", "lambda:UpdateFunctionConfiguration"],
+                "Resource": "*",
+                "Condition": {"ForAnyValue:StringNotEquals": {"lambda:SubnetIds": sorted(s.subnet_ids)}},
+            }
+        )
     out: dict[str, list[iam.Statement]] = {
         "storage": storage,
         "keys": keys,
@@ -604,7 +630,8 @@ class DeployIdentityArgs:
     models: tuple[str, ...] = ()
     passed_roles: tuple[tuple[str, str], ...] = ()
     """(service, role name) of each role the stack hands to a service."""
-    subnet_ids: tuple[str, ...] = ()
+    subnet_ids: pulumi.Input[Sequence[str]] = ()
+    """The stack's subnets (strings, or a created network's Output): SageMaker creates outside them are denied."""
     state_bucket: str | None = None
     pulumi_project: str = "mlops-stack"
     max_session_seconds: int = 7200
@@ -668,7 +695,7 @@ class DeployIdentity(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        scope = pulumi.Output.all(args.partition, args.account_id, self.oidc_provider_arn, args.key_arn, args.boundary_arn).apply(
+        scope = pulumi.Output.all(args.partition, args.account_id, self.oidc_provider_arn, args.key_arn, args.boundary_arn, args.subnet_ids).apply(
             lambda a: DeployScope(
                 partition=a[0],
                 region=args.region,
@@ -682,7 +709,7 @@ class DeployIdentity(pulumi.ComponentResource):
                 environment=args.environment_kind,
                 models=args.models,
                 passed_roles=args.passed_roles,
-                subnet_ids=args.subnet_ids,
+                subnet_ids=tuple(a[5] or ()),
                 preview_role_name=preview_name,
                 state_bucket=args.state_bucket,
                 pulumi_project=args.pulumi_project,

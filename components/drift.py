@@ -31,13 +31,13 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.scheduled_job import job_function, job_role, job_schedule
+from components.scheduled_job import job_function, job_network, job_role, job_schedule
 from components.code_package import CodePackageArgs, deterministic_zip, pip_download, stored_artifact, write_artifact
 from components.drift_config import DriftConfig
 from components.endpoint_config import EndpointConfig
@@ -375,6 +375,9 @@ class DriftMonitorArgs:
     """Engine ``processing``: the framework image the job runs in."""
     code_package_uri: pulumi.Input[str] | None = None
     """Engine ``processing``: ``s3://.../sourcedir.tar.gz`` with ``training/`` at its root."""
+    subnet_ids: pulumi.Input[Sequence[str]] = ()
+    """Run the function in these subnets (strings, or a created network's Output); empty: outside any VPC."""
+    security_group_ids: pulumi.Input[Sequence[str]] = ()
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
 
@@ -443,6 +446,8 @@ class DriftMonitor(pulumi.ComponentResource):
             opts=child,
         )
 
+        network, vpc_config = job_network(name, self, m=m, role=role, subnet_ids=args.subnet_ids, security_group_ids=args.security_group_ids)
+
         def environment(a: list[Any]) -> dict[str, Any]:
             settings = JobSettings(
                 model=m.model,
@@ -463,6 +468,9 @@ class DriftMonitor(pulumi.ComponentResource):
                         processing_max_runtime_seconds=cfg.processing_max_runtime_seconds,
                         code_uri=a[2],
                         kms_key_arn=a[3],
+                        # In the stack's subnets, where the VPC endpoints give it S3 and CloudWatch without internet.
+                        subnet_ids=",".join(a[4] or ()),
+                        security_group_ids=",".join(a[5] or ()),
                     )
                     if processing
                     else {}
@@ -474,8 +482,10 @@ class DriftMonitor(pulumi.ComponentResource):
             name, self, m=m, job="drift", physical=physical, role=role, log_group=log_group, code=args.code, handler=HANDLER,
             description=f"Drift of model {m.model}'s captured requests against its training baseline ({cfg.engine} engine)",
             memory_mb=cfg.lambda_memory_mb, timeout_seconds=cfg.lambda_timeout_seconds, reserved_concurrency=cfg.lambda_reserved_concurrency,
-            environment=pulumi.Output.all(m.capture_bucket.bucket_name, args.model.role_arn, args.code_package_uri or "", m.kms_key_arn).apply(environment),
-            depends_on=[runtime, *grants], topic_arn=args.topic_arn, tags=args.tags,
+            environment=pulumi.Output.all(
+                m.capture_bucket.bucket_name, args.model.role_arn, args.code_package_uri or "", m.kms_key_arn, args.subnet_ids, args.security_group_ids
+            ).apply(environment),
+            depends_on=[runtime, *grants, *network], vpc_config=vpc_config, topic_arn=args.topic_arn, tags=args.tags,
         )
         schedule = job_schedule(
             name, self, m=m, job="drift", physical=physical, function=function, expression=cfg.schedule, period_seconds=cfg.period_seconds,

@@ -20,13 +20,14 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from components.code_package import deterministic_targz, sourcedir_entries, stored_artifact, write_artifact
 from components.naming import short_hash
+from components.network import as_input_list, in_vpc
 from components.endpoint_config import EndpointConfig
 from training._deps import SERVING_ENVIRONMENT
 
@@ -183,8 +184,9 @@ class ModelEndpointArgs:
     topic_arn: pulumi.Input[str]
     training_source: Path
     build_dir: Path
-    subnet_ids: tuple[str, ...] = ()
-    security_group_ids: tuple[str, ...] = ()
+    subnet_ids: pulumi.Input[Sequence[str]] = ()
+    """The model's subnets: strings, or a created network's Output."""
+    security_group_ids: pulumi.Input[Sequence[str]] = ()
     tags: dict[str, str] | None = None
 
 
@@ -223,10 +225,17 @@ class ModelEndpoint(pulumi.ComponentResource):
             }
             model_tag = sha[:8]
 
-        vpc = {"subnets": list(args.subnet_ids), "security_group_ids": list(args.security_group_ids)} if args.subnet_ids else None
+        vpc = {"subnets": as_input_list(args.subnet_ids), "security_group_ids": as_input_list(args.security_group_ids)} if in_vpc(args.subnet_ids) else None
+        model_name: pulumi.Input[str] = f"{args.endpoint_name}-{'pin' if pinned else 'boot'}-{model_tag}"[:63]
+        if vpc is not None:
+            # A model's VpcConfig cannot change in place: its name follows the network, so a replacement is a new
+            # model beside the retained one (a fixed name would collide with it).
+            model_name = pulumi.Output.all(vpc["subnets"], vpc["security_group_ids"]).apply(
+                lambda v, base=model_name: f"{base[:56]}-{short_hash(json.dumps(v))[:6]}"
+            )
         model = aws.sagemaker.Model(
             f"{name}-model",
-            name=f"{args.endpoint_name}-{'pin' if pinned else 'boot'}-{model_tag}"[:63],
+            name=model_name,
             execution_role_arn=args.role_arn,
             primary_container=container,
             enable_network_isolation=True,

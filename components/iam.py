@@ -233,16 +233,24 @@ BOUNDARY_SERVICES = (
     "lambda:InvokeFunction", "ecr:*", "xray:*", "sqs:SendMessage", "iam:PassRole",
     "ec2:Describe*", "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
     "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+    "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
 )
 
 
 def sagemaker_isolation_denies(subnet_ids: list[str]) -> list[Statement]:
-    """Deny SageMaker jobs and models that are not network-isolated, and with ``subnet_ids`` those outside them."""
+    """Deny SageMaker jobs and models that are not network-isolated, and with ``subnet_ids`` those outside them.
+
+    With the stack's subnets, a *processing* job may run without isolation inside them (and only there: the
+    statements below deny any other subnet and no VPC at all): the drift job's processing engine reads S3 and
+    publishes metrics through the VPC's endpoints, and the stack's VPC has no route to the internet. Training
+    jobs and models are isolated always; without a VPC every processing job is too.
+    """
+    isolated = [a for a in SAGEMAKER_ISOLATED_CREATES if a != "sagemaker:CreateProcessingJob"] if subnet_ids else list(SAGEMAKER_ISOLATED_CREATES)
     stmts: list[Statement] = [
         {
             "Sid": "NoSageMakerWorkloadWithoutNetworkIsolation",
             "Effect": "Deny",
-            "Action": list(SAGEMAKER_ISOLATED_CREATES),
+            "Action": isolated,
             "Resource": "*",
             # IfExists: a request that does not ask for isolation is denied too.
             "Condition": {"BoolIfExists": {"sagemaker:NetworkIsolation": "false"}},
@@ -362,9 +370,16 @@ def sagemaker_execution_statements(
     ]
 
 
-def vpc_network_interface_statements(partition: str, region: str, account_id: str, subnet_ids: list[str]) -> list[Statement]:
-    """What SageMaker needs to place a job or model in the stack's subnets (and nothing in other subnets)."""
-    subnets = [f"arn:{partition}:ec2:{region}:{account_id}:subnet/{s}" for s in subnet_ids]
+def vpc_network_interface_statements(
+    partition: str, region: str, account_id: str, subnet_ids: list[str], security_group_ids: list[str] | None = None
+) -> list[Statement]:
+    """What SageMaker needs to place a job or model in the stack's subnets (and nothing in other subnets).
+
+    ``CreateNetworkInterface`` is scoped by its resources (the new interface, the subnets, the groups: the key
+    ``ec2:Subnet`` does not apply to it); the calls on existing interfaces by ``ec2:Subnet``."""
+    ec2 = f"arn:{partition}:ec2:{region}:{account_id}"
+    subnets = [f"{ec2}:subnet/{s}" for s in subnet_ids]
+    groups = [f"{ec2}:security-group/{g}" for g in security_group_ids] if security_group_ids else [f"{ec2}:security-group/*"]
     return [
         {
             "Sid": "DescribeNetwork",
@@ -379,15 +394,20 @@ def vpc_network_interface_statements(partition: str, region: str, account_id: st
             "Resource": "*",  # EC2 Describe* actions have no resource types
         },
         {
+            "Sid": "CreateInterfacesInStackSubnets",
+            "Effect": "Allow",
+            "Action": "ec2:CreateNetworkInterface",
+            "Resource": [f"{ec2}:network-interface/*", *subnets, *groups],
+        },
+        {
             "Sid": "NetworkInterfacesInStackSubnets",
             "Effect": "Allow",
             "Action": [
-                "ec2:CreateNetworkInterface",
                 "ec2:CreateNetworkInterfacePermission",
                 "ec2:DeleteNetworkInterface",
                 "ec2:DeleteNetworkInterfacePermission",
             ],
-            "Resource": "*",  # interfaces do not exist before creation; the subnet condition scopes them
+            "Resource": f"{ec2}:network-interface/*",
             "Condition": {"ArnEquals": {"ec2:Subnet": subnets}},
         },
     ]

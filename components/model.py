@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -31,8 +32,10 @@ class ModelArgs:
     image_uris: list[str]
     """Container images the model's jobs and endpoint run (training, inference)."""
     description: str = ""
-    subnet_ids: tuple[str, ...] = ()
-    """The stack VPC's subnets, when jobs and the model run in a VPC."""
+    subnet_ids: pulumi.Input[Sequence[str]] = ()
+    """The stack VPC's subnets (strings, or a created network's Output), when jobs and the model run in a VPC."""
+    security_group_ids: pulumi.Input[Sequence[str]] = ()
+    """Their security groups (the only ones the role may put interfaces in; empty: any of the account's)."""
     permissions_boundary_arn: pulumi.Input[str] | None = None
     """The stack's permissions boundary, carried by the model's role."""
     tags: dict[str, str] = field(default_factory=dict)
@@ -79,7 +82,7 @@ class Model(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-sagemaker-runtime",
             role=role.id,
-            policy=pulumi.Output.all(args.partition, args.account_id, args.kms_key_arn).apply(
+            policy=pulumi.Output.all(args.partition, args.account_id, args.kms_key_arn, args.subnet_ids, args.security_group_ids).apply(
                 lambda a: json.dumps(
                     iam.document(
                         *iam.sagemaker_execution_statements(
@@ -91,7 +94,7 @@ class Model(pulumi.ComponentResource):
                             image_uris=args.image_uris,
                             kms_key_arn=a[2],
                         ),
-                        *(iam.vpc_network_interface_statements(a[0], args.region, a[1], list(args.subnet_ids)) if args.subnet_ids else []),
+                        *(iam.vpc_network_interface_statements(a[0], args.region, a[1], list(a[3]), list(a[4] or [])) if a[3] else []),
                     )
                 )
             ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -15,6 +15,7 @@ from components.roles import service_role
 from components.endpoint import bootstrap_config_prefix, data_capture, flow_deployment_configs, production_variant
 from components.endpoint_config import EndpointConfig
 from components.naming import flow_role_name, resource_name
+from components.network import in_vpc
 from components.pipeline_config import PipelineConfig
 from components.pipeline_definition import (
     DEPLOY_ALIAS,
@@ -88,8 +89,9 @@ class TrainingPipelineArgs:
     """The model's serving config; None (no endpoint) or a pinned model package: runs end after registration."""
     capture_uri: pulumi.Input[str] | None = None
     """Where the endpoint captures requests (the serving component's ``capture_uri``)."""
-    subnet_ids: tuple[str, ...] = ()
-    security_group_ids: tuple[str, ...] = ()
+    subnet_ids: pulumi.Input[Sequence[str]] = ()
+    """The jobs' subnets: strings, or a created network's Output."""
+    security_group_ids: pulumi.Input[Sequence[str]] = ()
     quality_alarm_name: str | None = None
     """The model's live-quality alarm; when given, its ALARM state starts a training run (``quality.retrain_on_alarm``)."""
     permissions_boundary_arn: pulumi.Input[str] | None = None
@@ -112,10 +114,9 @@ class TrainingPipelineArgs:
 
 def validate_args(args: TrainingPipelineArgs) -> None:
     """The flow's plain-value checks, run before any resource (``PipelineSpec`` repeats them for direct use)."""
-    if bool(args.subnet_ids) != bool(args.security_group_ids):
+    if in_vpc(args.subnet_ids) != in_vpc(args.security_group_ids):
         raise ValueError(
-            f"TrainingPipeline {args.model!r}: subnet_ids {list(args.subnet_ids)} and security_group_ids "
-            f"{list(args.security_group_ids)} go together; a VPC job needs both (or neither)"
+            f"TrainingPipeline {args.model!r}: subnet_ids and security_group_ids go together; a VPC job needs both (or neither)"
         )
     if len(args.job_prefix) > 32:
         raise ValueError(
@@ -169,6 +170,8 @@ class TrainingPipeline(pulumi.ComponentResource):
             args.code_uri,
             contract.key,
             args.capture_uri,
+            args.subnet_ids,
+            args.security_group_ids,
         ).apply(lambda v: self._spec(*v))
 
         log_group = aws.cloudwatch.LogGroup(
@@ -331,7 +334,7 @@ class TrainingPipeline(pulumi.ComponentResource):
 
     def _spec(self, account_id: str, partition: str, kms_key_arn: str, topic_arn: str, role_arn: str, group: str,
               data_bucket: str, models_bucket: str, capture_bucket: str, code_uri: str, contract_key: str,
-              capture_uri: str | None) -> PipelineSpec:
+              capture_uri: str | None, subnet_ids: list[str], security_group_ids: list[str]) -> PipelineSpec:
         a, cfg = self.args, self.args.config
         serving: dict[str, Any] = {}
         if a.deploy_enabled:
@@ -381,8 +384,8 @@ class TrainingPipeline(pulumi.ComponentResource):
             approval=cfg.approval_for(a.environment),
             deploy_enabled=a.deploy_enabled,
             **serving,
-            subnet_ids=a.subnet_ids,
-            security_group_ids=a.security_group_ids,
+            subnet_ids=tuple(subnet_ids or ()),
+            security_group_ids=tuple(security_group_ids or ()),
             settle_seconds=cfg.triggers.settle_seconds,
             tags=a.tags,
         )

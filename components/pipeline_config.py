@@ -5,14 +5,15 @@ Kept apart from ``components/pipeline.py`` so reading a stack's config never imp
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.drift_config import LogRetentionDays, check_schedule
 
-__all__ = ["check_schedule", "PipelineConfig", "TriggersConfig", "VpcConfig"]
+__all__ = ["check_schedule", "CreateVpcConfig", "PipelineConfig", "TriggersConfig", "VpcConfig"]
 
 Approval = Literal["auto", "manual"]
 
@@ -76,21 +77,90 @@ class PipelineConfig(_Strict):
         return "auto" if environment == "dev" else "manual"
 
 
-class VpcConfig(_Strict):
-    subnet_ids: list[str] = Field(
-        ..., min_length=1, description="Private subnets of the stack's SageMaker jobs and models (two or more AZs for endpoints)."
+class CreateVpcConfig(_Strict):
+    """A private VPC the stack creates (``mlops:vpc.create``): see ``components/network.py``."""
+
+    cidr: str = Field("10.42.0.0/16", description="IPv4 CIDR of the VPC, /16 to /24; split evenly into one private subnet per AZ.")
+    azs: int | list[str] = Field(
+        2,
+        description="Availability zones of the private subnets: a count (2-6; the region's first available zones, "
+        "in name order) or their names (e.g. [us-east-1a, us-east-1b]).",
     )
-    security_group_ids: list[str] = Field(..., min_length=1, description="Security groups of those jobs and models.")
+    flow_log_days: LogRetentionDays = Field(365, description="Retention of the VPC flow logs, in days (a CloudWatch Logs value).")
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(v)
+        except ValueError as e:
+            raise ValueError(f"cidr {v!r} is not an IPv4 network ({e}); expected e.g. 10.42.0.0/16") from None
+        if not 16 <= net.prefixlen <= 24:
+            raise ValueError(f"cidr {v!r} is /{net.prefixlen}; AWS VPCs here are /16 to /24 (e.g. 10.42.0.0/16)")
+        if not net.is_private:
+            raise ValueError(f"cidr {v!r} is not a private range; use one of 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16")
+        return str(net)
+
+    @field_validator("azs")
+    @classmethod
+    def _azs(cls, v: int | list[str]) -> int | list[str]:
+        if isinstance(v, int):
+            if not 2 <= v <= 6:
+                raise ValueError(f"azs: {v} zones; expected 2 to 6 (endpoints need two or more)")
+            return v
+        bad = [z for z in v if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d[a-z]", z)]
+        if bad:
+            raise ValueError(f"azs {bad} are not availability zone names; expected e.g. us-east-1a")
+        if len(set(v)) != len(v) or not 2 <= len(v) <= 6:
+            raise ValueError(f"azs {v}: expected 2 to 6 distinct zone names")
+        return v
+
+    @property
+    def zone_count(self) -> int:
+        return self.azs if isinstance(self.azs, int) else len(self.azs)
+
+    def subnet_cidrs(self) -> list[str]:
+        """One CIDR per zone: the VPC split into the fewest equal parts that give each zone one (a /24 in six
+        zones gives /27s, within AWS's /28 minimum)."""
+        net = ipaddress.IPv4Network(self.cidr)
+        bits = max(1, (self.zone_count - 1).bit_length())
+        return [str(s) for s in list(net.subnets(prefixlen_diff=bits))[: self.zone_count]]
+
+
+class VpcConfig(_Strict):
+    """Either existing subnets and security groups (``subnet_ids`` + ``security_group_ids``) or ``create``."""
+
+    subnet_ids: list[str] | None = Field(
+        None, min_length=1, description="Existing private subnets of the stack's SageMaker jobs and models (two or more AZs for endpoints)."
+    )
+    security_group_ids: list[str] | None = Field(None, min_length=1, description="Security groups of those jobs and models.")
+    create: CreateVpcConfig | None = Field(
+        None, description="Create a private VPC (no internet gateway, no NAT, VPC endpoints, flow logs) instead of naming subnets."
+    )
 
     @field_validator("subnet_ids")
     @classmethod
-    def _subnets(cls, v: list[str]) -> list[str]:
-        return _ids(v, "subnet")
+    def _subnets(cls, v: list[str] | None) -> list[str] | None:
+        return v if v is None else _ids(v, "subnet")
 
     @field_validator("security_group_ids")
     @classmethod
-    def _groups(cls, v: list[str]) -> list[str]:
-        return _ids(v, "sg")
+    def _groups(cls, v: list[str] | None) -> list[str] | None:
+        return v if v is None else _ids(v, "sg")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> "VpcConfig":
+        existing = self.subnet_ids is not None or self.security_group_ids is not None
+        if self.create is not None and existing:
+            raise ValueError(
+                "vpc: give either create (the stack makes a private VPC) or subnet_ids + security_group_ids "
+                "(existing network), not both"
+            )
+        if self.create is None and (self.subnet_ids is None or self.security_group_ids is None):
+            raise ValueError(
+                "vpc: existing network needs both subnet_ids and security_group_ids; or give create: {cidr: 10.42.0.0/16, azs: 2}"
+            )
+        return self
 
 
 def _ids(values: list[str], kind: str) -> list[str]:

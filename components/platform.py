@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import json
 
@@ -45,8 +46,8 @@ class PlatformArgs:
     flow_writers: dict[str, str] = field(default_factory=dict)
     """Model → its CT flow's role: it alone writes the data snapshots (``<model>/snapshots/``) and may write the
     run markers under ``<model>/runs/`` (the pending new-data trigger)."""
-    subnet_ids: tuple[str, ...] = ()
-    """The stack's subnets: the boundary denies SageMaker workloads outside them."""
+    subnet_ids: pulumi.Input[Sequence[str]] = ()
+    """The stack's subnets (strings, or a created network's Output): the boundary denies SageMaker workloads outside them."""
     sagemaker_log_groups: tuple[str, ...] = ()
     """SageMaker log groups to create before SageMaker does (stack key, retention): endpoints', jobs'."""
     sagemaker_log_days: int = 365
@@ -118,8 +119,8 @@ class Platform(pulumi.ComponentResource):
             f"{name}-boundary",
             name=boundary_name(args.name_prefix, args.stack),
             description=f"Permissions boundary of every role of stack {args.stack}: no IAM writes, no role assumption, isolated jobs",
-            policy=pulumi.Output.all(args.partition, args.account_id).apply(
-                lambda a: json.dumps(iam.permissions_boundary(a[0], args.region, a[1], list(args.subnet_ids)))
+            policy=pulumi.Output.all(args.partition, args.account_id, args.subnet_ids).apply(
+                lambda a: json.dumps(iam.permissions_boundary(a[0], args.region, a[1], list(a[2] or [])))
             ),
             tags=args.tags,
             opts=parent,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -29,7 +30,7 @@ from components.drift import AlarmDefinition, DriftCode, job_error_alarm, score_
 from components.model import Model
 from components.naming import job_prefix, resource_name
 from components.quality_config import QualityConfig
-from components.scheduled_job import job_function, job_role, job_schedule
+from components.scheduled_job import job_function, job_network, job_role, job_schedule
 from training.quality import GROUND_TRUTH_PREFIX, METRIC_LABELS, QUALITY_METRIC_PREFIX, QualityJob
 
 HANDLER = "training.quality.handler"
@@ -98,6 +99,9 @@ class QualityMonitorArgs:
     code: DriftCode
     topic_arn: pulumi.Input[str]
     log_group_prefix: str
+    subnet_ids: pulumi.Input[Sequence[str]] = ()
+    """The stack's subnets (strings, or a created network's Output): the function runs in them."""
+    security_group_ids: pulumi.Input[Sequence[str]] = ()
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
 
@@ -152,6 +156,7 @@ class QualityMonitor(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        network, vpc_config = job_network(name, self, m=m, role=role, subnet_ids=args.subnet_ids, security_group_ids=args.security_group_ids)
         function = job_function(
             name, self, m=m, job="quality", physical=physical, role=role, log_group=log_group, code=args.code, handler=HANDLER,
             description=f"Live quality of model {m.model}: captured predictions joined with ground truth",
@@ -159,7 +164,7 @@ class QualityMonitor(pulumi.ComponentResource):
             environment=pulumi.Output.all(m.capture_bucket.bucket_name, m.data_bucket.bucket_name).apply(
                 lambda a: {"variables": QualityJob(capture_bucket=a[0], data_bucket=a[1], **settings).to_env()}  # type: ignore[arg-type]
             ),
-            depends_on=[runtime, *grants], topic_arn=args.topic_arn, tags=args.tags,
+            depends_on=[runtime, *grants, *network], vpc_config=vpc_config, topic_arn=args.topic_arn, tags=args.tags,
         )
         schedule = job_schedule(
             name, self, m=m, job="quality", physical=physical, function=function, expression=cfg.schedule, period_seconds=cfg.period_seconds,

@@ -61,6 +61,28 @@ def job_role(name: str, parent: pulumi.Resource, m: Any, physical: str, descript
     )
 
 
+def job_network(
+    name: str, parent: pulumi.Resource, *, m: Any, role: aws.iam.Role, subnet_ids: Any, security_group_ids: Any,
+) -> tuple[list[pulumi.Resource], dict[str, Any] | None]:
+    """In the stack's VPC (when it has one): the function's ENI permissions, only in those subnets and groups, and
+    its ``vpc_config``. Returns (resources the function must wait for, vpc_config or None)."""
+    from components.network import as_input_list, in_vpc, lambda_vpc_statements
+
+    if not in_vpc(subnet_ids):
+        return [], None
+    if not in_vpc(security_group_ids):
+        raise ValueError(f"{name!r}: subnet_ids need security_group_ids (the function's ENIs carry them)")
+    policy = aws.iam.RolePolicy(
+        f"{name}-network",
+        role=role.id,
+        policy=pulumi.Output.all(m.partition, m.account_id, subnet_ids, security_group_ids).apply(
+            lambda a: json.dumps(iam.document(*lambda_vpc_statements(a[0], m.region, a[1], a[2], a[3])))
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return [policy], {"subnet_ids": as_input_list(subnet_ids), "security_group_ids": as_input_list(security_group_ids)}
+
+
 def job_function(
     name: str,
     parent: pulumi.Resource,
@@ -80,6 +102,7 @@ def job_function(
     depends_on: list[pulumi.Resource],
     topic_arn: pulumi.Input[str],
     tags: dict[str, str],
+    vpc_config: Any = None,
 ) -> aws.lambda_.Function:
     """The job's function, its dead-letter queue and the alarm on it (see the module docstring)."""
     child = pulumi.ResourceOptions(parent=parent)
@@ -126,6 +149,7 @@ def job_function(
         kms_key_arn=m.kms_key_arn,
         dead_letter_config={"target_arn": dlq.arn},
         tracing_config={"mode": "Active"},
+        vpc_config=vpc_config,
         reserved_concurrent_executions=reserved_concurrency,
         logging_config={"log_format": "JSON", "log_group": log_group.name, "application_log_level": "INFO", "system_log_level": "WARN"},
         tags=tags,

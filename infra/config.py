@@ -283,7 +283,7 @@ class StackConfig(Strict):
     )
     aws_profile: str | None = Field(None, description="Named AWS CLI profile for the provider (default: environment).")
     vpc: VpcConfig | None = Field(
-        None, description="Private subnets for SageMaker jobs and models (network isolation, encrypted traffic). Null: none."
+        None, description="The network of SageMaker jobs, models and the drift function: existing subnets, or create a private VPC. Null: none."
     )
     models: dict[ModelName, ModelConfig] = Field(
         default_factory=dict, description="The models this stack hosts, by name; they share the platform layer."
@@ -314,6 +314,17 @@ class StackConfig(Strict):
                 )
             if self.localstack is not None:
                 raise ValueError(f"localstack is for dev stacks only, not {self.environment.value}")
+        if self.vpc is not None and self.vpc.create is not None and not isinstance(self.vpc.create.azs, int):
+            foreign = [z for z in self.vpc.create.azs if not z.startswith(self.region)]
+            if foreign:
+                raise ValueError(f"vpc.create.azs {foreign} are not zones of region {self.region}; name zones such as {self.region}a")
+        processing = [name for name, m in self.models.items() if m.drift.enabled and m.drift.engine == "processing"]
+        if processing and self.vpc is None:
+            raise ValueError(
+                f"models {processing}: drift.engine: processing runs a SageMaker job that reads S3 and publishes metrics, "
+                "which the permissions boundary allows only inside the stack's private VPC; set mlops:vpc "
+                "(create: {} or existing subnet_ids and security_group_ids) or use drift.engine: lambda"
+            )
         if self.environment is Environment.prod:
             short = [
                 f"models.{name}.{part}.log_retention_days ({days})"
@@ -321,6 +332,8 @@ class StackConfig(Strict):
                 for part, days in (("pipeline", m.pipeline.log_retention_days), ("drift", m.drift.log_retention_days))
                 if days < MIN_PROD_LOG_RETENTION_DAYS
             ]
+            if self.vpc is not None and self.vpc.create is not None and self.vpc.create.flow_log_days < MIN_PROD_LOG_RETENTION_DAYS:
+                short.append(f"vpc.create.flow_log_days ({self.vpc.create.flow_log_days})")
             if short:
                 raise ValueError(
                     f"prod keeps logs at least {MIN_PROD_LOG_RETENTION_DAYS} days (Security Hub CloudWatch.16); "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Sequence
+
 import pulumi
 import pulumi_aws as aws
 
@@ -17,6 +20,7 @@ from components.naming import (
 from components.naming import tags as make_tags
 from components.pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.pipeline_definition import JobResources
+from components.network import PrivateNetwork, PrivateNetworkArgs
 from components.platform import Platform, PlatformArgs
 from components.quality import QualityMonitor, QualityMonitorArgs
 from components.secure_bucket import ObjectLock
@@ -82,6 +86,11 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
         identity.account_id.apply(lambda account: check_pinned_account(pinned, account))
     base_tags = make_tags(stack, cfg.environment.value, cfg.tags)
 
+    # A created network needs the platform's key and buckets, and the platform's boundary names the network's
+    # subnets: the boundary takes them through a deferred Output, resolved right after the network exists.
+    created = cfg.vpc.create if cfg.vpc is not None else None
+    boundary_subnets, resolve_boundary_subnets = pulumi.deferred_output() if created else (None, None)
+    net = StackNetwork.existing(cfg)
     platform = Platform(
         "platform",
         PlatformArgs(
@@ -105,13 +114,23 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
             code_writers=(deploy_role_name(cfg.name_prefix, stack),) if cfg.deploy is not None else (),
             run_writers={name: model_role_name(cfg.name_prefix, stack, name) for name in cfg.models},
             flow_writers={name: flow_role_name(cfg.name_prefix, stack, name) for name in cfg.models},
-            subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
+            subnet_ids=boundary_subnets if created else net.subnet_ids,
             sagemaker_log_groups=sagemaker_log_groups(cfg, stack),
             sagemaker_log_days=cfg.storage.sagemaker_log_days,
             protect=cfg.protected,
         ),
         providers,
     )
+    network = None
+    if created is not None:
+        try:
+            network = create_network(cfg, stack, created, identity, partition, platform, base_tags, providers)
+        except Exception as e:
+            # The boundary waits on the subnets: fail it too, rather than leave the program waiting or write it without them.
+            resolve_boundary_subnets(pulumi.Output.from_input(None).apply(lambda _, err=e: _raise(err)))
+            raise
+        resolve_boundary_subnets(network.subnet_ids)
+        net = StackNetwork(network.subnet_ids, network.security_group_id.apply(lambda g: [g]))
     code_args = CodePackageArgs(
         source_dir=TRAINING_SOURCE,
         bucket_name=platform.models_bucket.bucket_name,
@@ -144,7 +163,8 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 kms_key_arn=platform.kms_key_arn,
                 code_prefix=CODE_PREFIX,
                 image_uris=[images[name].training, images[name].inference],
-                subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
+                subnet_ids=net.subnet_ids,
+                security_group_ids=net.security_group_ids,
                 permissions_boundary_arn=platform.boundary_arn,
                 description=model_cfg.description,
                 tags=model_tags,
@@ -168,8 +188,8 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                     topic_arn=platform.topic.topic_arn,
                     training_source=TRAINING_SOURCE,
                     build_dir=BUILD_DIR,
-                    subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
-                    security_group_ids=tuple(cfg.vpc.security_group_ids) if cfg.vpc else (),
+                    subnet_ids=net.subnet_ids,
+                    security_group_ids=net.security_group_ids,
                     tags=model_tags,
                 ),
                 providers,
@@ -187,6 +207,8 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                     log_group_prefix=platform.args.log_group_prefix,
                     processing_image=images[name].training,
                     code_package_uri=code.s3_uri,
+                    subnet_ids=net.subnet_ids,
+                    security_group_ids=net.security_group_ids,
                     tags=model_tags,
                     protect=cfg.protected,
                 ),
@@ -208,6 +230,8 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                     code=drift_code,
                     topic_arn=platform.topic.topic_arn,
                     log_group_prefix=platform.args.log_group_prefix,
+                    subnet_ids=net.subnet_ids,
+                    security_group_ids=net.security_group_ids,
                     tags=model_tags,
                     protect=cfg.protected,
                 ),
@@ -250,8 +274,8 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 max_wait_seconds=t.max_wait_seconds,
                 endpoint=model_cfg.endpoint if name in endpoints else None,
                 capture_uri=endpoints[name].capture_uri if name in endpoints else None,
-                subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
-                security_group_ids=tuple(cfg.vpc.security_group_ids) if cfg.vpc else (),
+                subnet_ids=net.subnet_ids,
+                security_group_ids=net.security_group_ids,
                 permissions_boundary_arn=platform.boundary_arn,
                 tags=model_tags,
                 protect=cfg.protected,
@@ -292,7 +316,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 environment_kind=cfg.environment.value,
                 models=tuple(cfg.models),
                 passed_roles=passed_roles(cfg, stack, pipelines, monitors, quality),
-                subnet_ids=tuple(cfg.vpc.subnet_ids) if cfg.vpc else (),
+                subnet_ids=net.subnet_ids,
                 state_bucket=cfg.deploy.state_bucket,
                 pulumi_project=pulumi.get_project(),
                 tags=base_tags,
@@ -309,6 +333,12 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
         "capture_bucket_name": platform.capture_bucket.bucket_name,
         "topic_arn": platform.topic.topic_arn,
         "code_package_uri": code.s3_uri,
+        "network": (
+            {"vpc_id": network.vpc_id, "subnet_ids": network.subnet_ids, "security_group_id": network.security_group_id,
+             "flow_log_group_name": network.flow_log_group_name}
+            if network is not None
+            else None
+        ),
         "code_sha256": pulumi.Output.from_input(code.sha256),
         "models": {
             name: {
@@ -325,6 +355,51 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
             for name, m in models.items()
         },
     }
+
+
+def create_network(cfg: StackConfig, stack: str, created, identity, partition, platform: Platform, tags: dict[str, str],
+                   providers: pulumi.ResourceOptions) -> PrivateNetwork:
+    """The private VPC of ``mlops:vpc.create``: flow logs under the stack's log-group prefix with the stack key,
+    the S3 gateway endpoint limited to the stack's buckets."""
+    return PrivateNetwork(
+        "network",
+        PrivateNetworkArgs(
+            name_prefix=cfg.name_prefix,
+            stack=stack,
+            region=cfg.region,
+            account_id=identity.account_id,
+            partition=partition.partition,
+            cidr=created.cidr,
+            subnet_cidrs=tuple(created.subnet_cidrs()),
+            zones=None if isinstance(created.azs, int) else tuple(created.azs),
+            bucket_arns=[platform.data_bucket.bucket_arn, platform.models_bucket.bucket_arn, platform.capture_bucket.bucket_arn],
+            kms_key_arn=platform.kms_key_arn,
+            log_group_name=f"{platform.args.log_group_prefix}vpc-flow-logs",
+            flow_log_days=created.flow_log_days,
+            permissions_boundary_arn=platform.boundary_arn,
+            tags=tags,
+            protect=cfg.protected,
+        ),
+        providers,
+    )
+
+
+def _raise(error: Exception):
+    raise error
+
+
+@dataclass(frozen=True)
+class StackNetwork:
+    """What every VPC consumer takes: existing subnets as strings, or a created network's Outputs (empty: no VPC)."""
+
+    subnet_ids: pulumi.Input[Sequence[str]] = ()
+    security_group_ids: pulumi.Input[Sequence[str]] = ()
+
+    @classmethod
+    def existing(cls, cfg: StackConfig) -> "StackNetwork":
+        if cfg.vpc is None or cfg.vpc.create is not None:
+            return cls()
+        return cls(tuple(cfg.vpc.subnet_ids or ()), tuple(cfg.vpc.security_group_ids or ()))
 
 
 def passed_roles(cfg: StackConfig, stack: str, pipelines: dict, monitors: dict, quality: dict) -> tuple[tuple[str, str], ...]:

@@ -81,6 +81,15 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+VPC = "aws:ec2/vpc:Vpc"
+SUBNET = "aws:ec2/subnet:Subnet"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+ROUTE = "aws:ec2/route:Route"
+INTERNET_GATEWAY = "aws:ec2/internetGateway:InternetGateway"
+INTERNET_GATEWAY_ATTACHMENT = "aws:ec2/internetGatewayAttachment:InternetGatewayAttachment"
+EGRESS_ONLY_GATEWAY = "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
@@ -107,10 +116,16 @@ ACTIONS_WITHOUT_RESOURCE_TYPES = frozenset(
         "cloudwatch:PutMetricData",
         "cloudwatch:GetMetricData",
         "cloudwatch:ListMetrics",
+        "ec2:DescribeAvailabilityZones",
         "ec2:DescribeDhcpOptions",
+        "ec2:DescribeFlowLogs",
         "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribePrefixLists",
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeSecurityGroupRules",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSubnets",
+        "ec2:DescribeVpcEndpoints",
         "ec2:DescribeVpcs",
         "ecr:GetAuthorizationToken",
         "events:ListRules",
@@ -566,15 +581,54 @@ def check_no_unconstrained_resources(r: Record, stack: Stack) -> Iterator[str]:
                 yield f"{_sid(s, i)} uses NotResource; name the resources it applies to"
                 continue
             unscoped = [x for x in _as_list(s.get("Resource")) if isinstance(x, str) and _is_unscoped_resource(x)]
+            actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
+            if _new_interface_in_named_subnets(actions, _as_list(s.get("Resource"))):
+                unscoped = [x for x in unscoped if not x.endswith(":network-interface/*")]
             if not unscoped or _has_scoping_condition(s):
                 continue
-            actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
             scopable = [a for a in actions if a not in ACTIONS_WITHOUT_RESOURCE_TYPES]
             if scopable:
                 yield (
                     f"{_sid(s, i)} grants {', '.join(scopable)} on {', '.join(unscoped)}; these actions accept "
                     "resource ARNs: name the resources (or add a condition that scopes them, e.g. aws:ResourceTag)"
                 )
+
+
+def _new_interface_in_named_subnets(actions: list[str], resources: list[Any]) -> bool:
+    """``ec2:CreateNetworkInterface`` on ``network-interface/*`` plus named subnets: the interface does not exist
+    before the call, the subnets scope it (the EC2 User Guide's example policy for this)."""
+    subnets = [r for r in resources if isinstance(r, str) and ":subnet/" in r and not r.endswith("/*")]
+    return actions == ["ec2:CreateNetworkInterface"] and bool(subnets)
+
+
+def _linked(stack: Stack, token: str, prop: str, target: Record) -> list[Record]:
+    """Resources of ``token`` whose ``prop`` points at ``target``, by value or by property dependency."""
+    return stack.referencing(token, prop, target)
+
+
+def _internet_route(route: dict[str, Any]) -> bool:
+    gateway = str(route.get("gatewayId") or "")
+    return gateway.startswith(("igw-", "eigw-")) or bool(route.get("natGatewayId") or route.get("egressOnlyGatewayId"))
+
+
+def check_vpc_private(vpc: Record, stack: Stack) -> Iterator[str]:
+    for token in (INTERNET_GATEWAY, INTERNET_GATEWAY_ATTACHMENT, EGRESS_ONLY_GATEWAY):
+        for gw in _linked(stack, token, "vpcId", vpc):
+            yield f"{token.rsplit(':', 1)[1]} {gw['name']!r} gives the VPC a way to the internet; remove it (use VPC endpoints)"
+    subnets = _linked(stack, SUBNET, "vpcId", vpc)
+    for subnet in subnets:
+        if truthy(inputs(subnet).get("mapPublicIpOnLaunch")):
+            yield f"subnet {subnet['name']!r} gives instances public IPs (mapPublicIpOnLaunch); set it false"
+        for nat in _linked(stack, NAT_GATEWAY, "subnetId", subnet):
+            yield f"NAT gateway {nat['name']!r} in subnet {subnet['name']!r} lets the VPC reach the internet; remove it"
+    for table in _linked(stack, ROUTE_TABLE, "vpcId", vpc):
+        routes = [r for r in _as_list(inputs(table).get("routes")) if isinstance(r, dict)]
+        routes += [inputs(r) for r in _linked(stack, ROUTE, "routeTableId", table)]
+        if any(_internet_route(r) for r in routes):
+            yield f"route table {table['name']!r} routes to an internet or NAT gateway; private subnets route only locally and to endpoints"
+    logs = [f for f in _linked(stack, FLOW_LOG, "vpcId", vpc) if str(inputs(f).get("trafficType", "")).upper() == "ALL"]
+    if not logs:
+        yield "no flow log records ALL traffic of the VPC; add an aws.ec2.FlowLog (traffic_type ALL) to an encrypted log group"
 
 
 def check_passrole_conditioned(r: Record, stack: Stack) -> Iterator[str]:
@@ -1277,6 +1331,10 @@ RULES += (
     Rule("sagemaker-jobs-network-isolated", "high",
          "SageMaker training, processing and tuning jobs a state machine starts are network-isolated.",
          (STATE_MACHINE,), check_state_machine_jobs_isolated),
+    Rule("vpc-private-with-flow-logs", "high",
+         "A VPC the stack creates has no internet, egress-only or NAT gateway, no public subnets or internet routes, "
+         "and flow logs of all its traffic.",
+         (VPC,), check_vpc_private, needs_stack=True),
     Rule("logs-prod-retention", "medium", "Prod log groups keep events at least 365 days (Security Hub CloudWatch.16).",
          (LOG_GROUP,), check_prod_log_retention),
 )

@@ -7,6 +7,7 @@ what a reviewer (and ``mlops diff``/``mlops check``) need from a PR.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import runpy
 import uuid
@@ -28,6 +29,21 @@ from infra.config import PROJECT_ROOT, StackConfig, config_from_keys, read_stack
 PROJECT = "mlops-stack"
 MOCK_ACCOUNT = "123456789012"
 PROGRAM = Path(__file__).resolve().parent / "__main__.py"
+
+
+EC2_ID_PREFIXES = {
+    "aws:ec2/vpc:Vpc": ("vpc", "vpc"),
+    "aws:ec2/subnet:Subnet": ("subnet", "subnet"),
+    "aws:ec2/routeTable:RouteTable": ("rtb", "route-table"),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": ("rtbassoc", "route-table-association"),
+    "aws:ec2/securityGroup:SecurityGroup": ("sg", "security-group"),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": ("sg", "security-group"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("sgr", "security-group-rule"),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ("sgr", "security-group-rule"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("vpce", "vpc-endpoint"),
+    "aws:ec2/flowLog:FlowLog": ("fl", "vpc-flow-log"),
+}
+"""Mock ids of the network's resources: ``<prefix>-<17 hex>`` as EC2 names them, and the ARN's resource type."""
 
 
 class SynthMocks(pulumi.runtime.Mocks):
@@ -71,6 +87,14 @@ class SynthMocks(pulumi.runtime.Mocks):
             version = state["routingConfigurations"][0]["stateMachineVersionArn"]
             state.setdefault("arn", f"{version.rsplit(':', 1)[0]}:{physical}")
             return state["arn"], state
+        if token in EC2_ID_PREFIXES:
+            # EC2 ids as AWS makes them (``subnet-`` and 17 hex digits), stable per logical name.
+            prefix, kind = EC2_ID_PREFIXES[token]
+            ec2_id = f"{prefix}-{hashlib.sha256(args.name.encode()).hexdigest()[:17]}"
+            state.setdefault("arn", f"arn:aws:ec2:{self.region}:{self.account}:{kind}/{ec2_id}")
+            if token == "aws:ec2/vpcEndpoint:VpcEndpoint" and state.get("vpcEndpointType") == "Gateway":
+                state.setdefault("prefixListId", f"pl-{hashlib.sha256(args.name.encode()).hexdigest()[:8]}")
+            return ec2_id, state
         kind = token.rsplit(":", 1)[1].lower()
         state.setdefault("arn", f"arn:aws:{service}:{self.region}:{self.account}:{kind}/{physical}")
         return physical, state
@@ -85,6 +109,9 @@ class SynthMocks(pulumi.runtime.Mocks):
             }
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{self.region}{z}" for z in "abcdef"]
+            return {"names": names, "zoneIds": [f"use1-az{i + 1}" for i in range(len(names))], "id": self.region}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region}
         return {}
@@ -158,6 +185,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     "protect": bool(request.protect),
                     "retain_on_delete": bool(request.retainOnDelete),
                     "depends_on": sorted(request.dependencies),
+                    # Which input came from which resource, as the engine gives a policy pack (rules join on it).
+                    "property_dependencies": {k: sorted(v.urns) for k, v in request.propertyDependencies.items() if v.urns},
                     "ignore_changes": list(request.ignoreChanges),
                     **({"aliases": aliases} if aliases else {}),
                 }

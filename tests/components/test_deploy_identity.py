@@ -228,6 +228,27 @@ def _sm(kind):
 
 
 # What `pulumi up` calls to create each resource type of the stack: (action, ARN of the resource).
+def _ec2(kind: str):
+    return lambda r: f"arn:aws:ec2:us-east-1:{MOCK_ACCOUNT}:{kind}/*"
+
+
+# The network (mlops:vpc.create) is the perimeter of every job: like roles, an administrator's `pulumi up`
+# creates and changes it; CI only reads it (ReadNetwork), so a deploy cannot open a way out of the VPC.
+NETWORK_CREATES = {
+    "aws:ec2/vpc:Vpc": [("ec2:CreateVpc", _ec2("vpc")), ("ec2:ModifyVpcAttribute", _ec2("vpc"))],
+    "aws:ec2/subnet:Subnet": [("ec2:CreateSubnet", _ec2("subnet"))],
+    "aws:ec2/routeTable:RouteTable": [("ec2:CreateRouteTable", _ec2("route-table"))],
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": [("ec2:AssociateRouteTable", _ec2("route-table"))],
+    "aws:ec2/securityGroup:SecurityGroup": [("ec2:CreateSecurityGroup", _ec2("security-group")),
+                                            ("ec2:RevokeSecurityGroupEgress", _ec2("security-group"))],
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": [("ec2:RevokeSecurityGroupIngress", _ec2("security-group"))],
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": [("ec2:AuthorizeSecurityGroupIngress", _ec2("security-group"))],
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": [("ec2:AuthorizeSecurityGroupEgress", _ec2("security-group"))],
+    "aws:ec2/vpcEndpoint:VpcEndpoint": [("ec2:CreateVpcEndpoint", _ec2("vpc-endpoint")), ("ec2:ModifyVpcEndpoint", _ec2("vpc-endpoint"))],
+    "aws:ec2/flowLog:FlowLog": [("ec2:CreateFlowLogs", _ec2("vpc-flow-log")),
+                                ("iam:PassRole", lambda r: r["inputs"]["iamRoleArn"], "vpc-flow-logs.amazonaws.com")],
+}
+
 CREATES = {
     "aws:s3/bucket:Bucket": [("s3:CreateBucket", _s3)],
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": [("s3:PutBucketOwnershipControls", _s3)],
@@ -260,7 +281,9 @@ CREATES = {
     "aws:sns/topicPolicy:TopicPolicy": [("sns:SetTopicAttributes", lambda r: r["inputs"]["arn"])],
     "aws:sns/topicSubscription:TopicSubscription": [("sns:Subscribe", lambda r: r["inputs"]["topic"])],
     "aws:sagemaker/modelPackageGroup:ModelPackageGroup": [("sagemaker:CreateModelPackageGroup", lambda r: _sm("model-package-group")(r, "modelPackageGroupName"))],
-    "aws:sagemaker/model:Model": [("sagemaker:CreateModel", _sm("model")), ("iam:PassRole", lambda r: r["inputs"]["executionRoleArn"])],
+    "aws:sagemaker/model:Model": [("sagemaker:CreateModel", _sm("model"),
+                                   lambda r: {"sagemaker:VpcSubnets": r["inputs"]["vpcConfig"]["subnets"]} if r["inputs"].get("vpcConfig") else {}),
+                                  ("iam:PassRole", lambda r: r["inputs"]["executionRoleArn"])],
     "aws:sagemaker/endpointConfiguration:EndpointConfiguration": [("sagemaker:CreateEndpointConfig", _sm("endpoint-config")),
                                                                    ("kms:CreateGrant", lambda r: "key/new")],
     "aws:sagemaker/endpoint:Endpoint": [("sagemaker:CreateEndpoint", _sm("endpoint"))],
@@ -278,11 +301,16 @@ CREATES = {
                              .rsplit(":", 1)[0] + ":" + r["inputs"]["name"])],
     "aws:scheduler/schedule:Schedule": [("scheduler:CreateSchedule", lambda r: f"arn:aws:scheduler:us-east-1:{MOCK_ACCOUNT}:schedule/default/{r['inputs']['name']}"),
                                         ("iam:PassRole", lambda r: r["inputs"]["target"]["roleArn"], "scheduler.amazonaws.com")],
-    "aws:lambda/function:Function": [("lambda:CreateFunction", lambda r: f"arn:aws:lambda:us-east-1:{MOCK_ACCOUNT}:function:{r['inputs']['name']}"),
+    "aws:lambda/function:Function": [("lambda:CreateFunction", lambda r: f"arn:aws:lambda:us-east-1:{MOCK_ACCOUNT}:function:{r['inputs']['name']}",
+                                      lambda r: {"lambda:SubnetIds": r["inputs"]["vpcConfig"]["subnetIds"]} if r["inputs"].get("vpcConfig") else {}),
                                      ("lambda:PutFunctionConcurrency", lambda r: f"arn:aws:lambda:us-east-1:{MOCK_ACCOUNT}:function:{r['inputs']['name']}"),
                                      ("iam:PassRole", lambda r: r["inputs"]["role"], "lambda.amazonaws.com"),
                                      ("s3:GetObject", lambda r: f"arn:aws:s3:::{r['inputs']['s3Bucket']}/{r['inputs']['s3Key']}"),
-                                     ("kms:CreateGrant", lambda r: "key/new")],
+                                     ("kms:CreateGrant", lambda r: "key/new"),
+                                     # Lambda requires these of whoever creates or updates a function with a VpcConfig.
+                                     *((describe, lambda r: "*" if r["inputs"].get("vpcConfig") else None)
+                                       for describe in ("ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"))],
+    **NETWORK_CREATES,
     "aws:sqs/queue:Queue": [("sqs:CreateQueue", lambda r: f"arn:aws:sqs:us-east-1:{MOCK_ACCOUNT}:{r['inputs']['name']}")],
     # A queue policy is the queue's Policy attribute; its statements name the queue (by the mock's
     # arn:...:queue/<name>; AWS's is arn:...:<name>).
@@ -304,6 +332,7 @@ ADMINISTRATIVE = {
     ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "s3:PutBucketOwnershipControls"),
     ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
     ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "s3:PutLifecycleConfiguration"),
+    *((token, call[0]) for token, calls in NETWORK_CREATES.items() for call in calls),
 }
 
 
@@ -422,8 +451,35 @@ def test_attacker_with_a_star_policy_on_a_bounded_role_still_cannot_escalate(pro
         assert not allowed(star, action, resource, {}, boundary=boundary), action
     job = f"arn:aws:sagemaker:us-east-1:{MOCK_ACCOUNT}:training-job/x"
     assert not allowed(star, "sagemaker:CreateTrainingJob", job, {"sagemaker:NetworkIsolation": "false"}, boundary=boundary)
-    assert not allowed(star, "sagemaker:CreateProcessingJob", job, {}, boundary=boundary)  # isolation not asked for
-    assert allowed(star, "sagemaker:CreateTrainingJob", job, {"sagemaker:NetworkIsolation": "true"}, boundary=boundary)
+    assert not allowed(star, "sagemaker:CreateProcessingJob", job, {}, boundary=boundary)  # isolation not asked for, no VPC
+    # Prod creates its VPC: an isolated job is allowed in the stack's subnets only, never outside a VPC.
+    subnets = next(s for s in boundary if s.get("Sid") == "NoSageMakerWorkloadOutsideStackSubnets")["Condition"][
+        "ForAnyValue:StringNotEquals"]["sagemaker:VpcSubnets"]
+    isolated = {"sagemaker:NetworkIsolation": "true"}
+    assert allowed(star, "sagemaker:CreateTrainingJob", job, {**isolated, "sagemaker:VpcSubnets": subnets}, boundary=boundary)
+    assert not allowed(star, "sagemaker:CreateTrainingJob", job, isolated, boundary=boundary)
+    assert not allowed(star, "sagemaker:CreateTrainingJob", job, {**isolated, "sagemaker:VpcSubnets": [subnets[0], "subnet-0123456789abcdef0"]},
+                       boundary=boundary)
+
+
+def test_a_processing_job_may_skip_isolation_only_inside_the_stacks_private_subnets(prod, manifests):
+    """The drift job's processing engine talks to S3 and CloudWatch through the VPC's endpoints (no internet
+    route there); training jobs and models stay isolated, and without a VPC (dev) every processing job does."""
+    star = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+    boundary = boundary_of(prod)
+    job = f"arn:aws:sagemaker:us-east-1:{MOCK_ACCOUNT}:processing-job/x"
+    subnets = next(s for s in boundary if s.get("Sid") == "NoSageMakerWorkloadOutsideStackSubnets")["Condition"][
+        "ForAnyValue:StringNotEquals"]["sagemaker:VpcSubnets"]
+    open_in_stack = {"sagemaker:NetworkIsolation": "false", "sagemaker:VpcSubnets": subnets}
+    assert allowed(star, "sagemaker:CreateProcessingJob", job, open_in_stack, boundary=boundary)
+    assert not allowed(star, "sagemaker:CreateTrainingJob", job, open_in_stack, boundary=boundary)
+    assert not allowed(star, "sagemaker:CreateModel", job, open_in_stack, boundary=boundary)
+    assert not allowed(star, "sagemaker:CreateProcessingJob", job, {"sagemaker:NetworkIsolation": "false"}, boundary=boundary)
+    assert not allowed(star, "sagemaker:CreateProcessingJob", job,
+                       {"sagemaker:NetworkIsolation": "false", "sagemaker:VpcSubnets": ["subnet-0123456789abcdef0"]}, boundary=boundary)
+    dev = boundary_of(manifests["dev"])
+    assert not allowed(star, "sagemaker:CreateProcessingJob", job,
+                       {"sagemaker:NetworkIsolation": "false", "sagemaker:VpcSubnets": ["subnet-0123456789abcdef0"]}, boundary=dev)
 
 
 def test_every_stack_role_is_bounded_and_its_own_policies_reach_no_iam_write(prod):
@@ -583,10 +639,14 @@ def test_each_policy_fits_the_managed_policy_size_limit():
 @pytest.mark.parametrize("stack", ("dev", "staging", "prod"))
 def test_the_boundary_leaves_every_stack_role_what_its_own_policies_grant(manifests, stack):
     """A boundary that cut a needed action would break the flow at run time: every Allow of every stack role's
-    policies is inside it (for isolated jobs, which is all the stack starts)."""
+    policies is inside it (for isolated jobs in the stack's subnets, which is all the stack starts)."""
     m = manifests[stack]
     boundary = boundary_of(m)
     star = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+    ctx = {"sagemaker:NetworkIsolation": "true"}
+    inside = [s for s in boundary if s.get("Sid") == "NoSageMakerWorkloadOutsideStackSubnets"]
+    if inside:
+        ctx["sagemaker:VpcSubnets"] = inside[0]["Condition"]["ForAnyValue:StringNotEquals"]["sagemaker:VpcSubnets"]
     for p in m.of_type("aws:iam/rolePolicy:RolePolicy"):
         if DEPLOY_TYPE in p["urn"]:
             continue
@@ -595,4 +655,20 @@ def test_the_boundary_leaves_every_stack_role_what_its_own_policies_grant(manife
                 continue
             for action in s["Action"] if isinstance(s["Action"], list) else [s["Action"]]:
                 resource = (s["Resource"] if isinstance(s["Resource"], str) else s["Resource"][0]).replace("*", "x")
-                assert allowed(star, action, resource, {"sagemaker:NetworkIsolation": "true"}, boundary=boundary), (p["name"], action)
+                assert allowed(star, action, resource, ctx, boundary=boundary), (p["name"], action)
+
+
+def test_attacker_cannot_move_a_function_into_another_subnet_nor_change_the_network(prod):
+    """The created VPC is the administrator's: CI neither changes it nor puts a function in a subnet outside it."""
+    statements = deployed(prod)
+    function = f"arn:aws:lambda:us-east-1:{MOCK_ACCOUNT}:function:mlops-prod-churn-drift"
+    subnets = only([r for r in prod.of_type("aws:lambda/function:Function") if r["name"] == "drift-churn-function"])["inputs"]["vpcConfig"]["subnetIds"]
+    ctx = context("prod", prod)
+    assert allowed(statements, "lambda:UpdateFunctionConfiguration", function, {**ctx, "lambda:SubnetIds": subnets})
+    for action in ("lambda:UpdateFunctionConfiguration", "lambda:CreateFunction"):
+        assert not allowed(statements, action, function, {**ctx, "lambda:SubnetIds": [*subnets, "subnet-0123456789abcdef0"]}), action
+    for action, kind in (("ec2:AuthorizeSecurityGroupEgress", "security-group"), ("ec2:CreateRoute", "route-table"),
+                         ("ec2:CreateInternetGateway", "internet-gateway"), ("ec2:AttachInternetGateway", "vpc"),
+                         ("ec2:CreateNatGateway", "natgateway"), ("ec2:ModifyVpcEndpoint", "vpc-endpoint"),
+                         ("ec2:DeleteFlowLogs", "vpc-flow-log")):
+        assert not allowed(statements, action, f"arn:aws:ec2:us-east-1:{MOCK_ACCOUNT}:{kind}/x", ctx), action

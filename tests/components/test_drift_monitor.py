@@ -241,6 +241,7 @@ def test_program_monitors_models_with_capture_and_shares_one_package():
         {
             "mlops:environment": "dev",
             "mlops:region": "us-east-1",
+            "mlops:vpc": {"create": {}},  # the processing engine runs in the stack's private VPC
             "mlops:models": {
                 "churn": churn,
                 "upsell": {**churn, "drift": {"engine": "processing"}},
@@ -257,6 +258,10 @@ def test_program_monitors_models_with_capture_and_shares_one_package():
     upsell = only([f for f in m.of_type("aws:lambda/function:Function") if f["inputs"]["name"] == "mlops-multi-upsell-drift"])
     assert upsell["inputs"]["environment"]["variables"]["MLOPS_DRIFT_CODE_URI"] == m.outputs["code_package_uri"]
     assert upsell["inputs"]["environment"]["variables"]["MLOPS_DRIFT_PROCESSING_IMAGE"] == m.outputs["models"]["upsell"]["training_image"]
+    subnets = sorted(s["inputs"]["id"] if "id" in s["inputs"] else s["urn"] for s in m.of_type("aws:ec2/subnet:Subnet"))
+    env_subnets = upsell["inputs"]["environment"]["variables"]["MLOPS_DRIFT_SUBNET_IDS"].split(",")
+    assert len(env_subnets) == len(subnets) == 2 and all(x.startswith("subnet-") for x in env_subnets), "its jobs run in the stack's subnets"
+    assert upsell["inputs"]["environment"]["variables"]["MLOPS_DRIFT_SECURITY_GROUP_IDS"].startswith("sg-")
     assert m.outputs["models"]["churn"]["drift_function_name"] == "mlops-multi-churn-drift"
     assert m.outputs["models"]["quiet"]["drift_function_name"] is None
 

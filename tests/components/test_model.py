@@ -61,7 +61,13 @@ def test_runtime_policy_scopes_logs_metrics_images_and_key(manifests):
     assert by_sid["UseStackKey"]["Resource"] == m.outputs["kms_key_arn"]
     assert by_sid["GrantKeyToSageMakerVolumes"]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
     wildcard = [s for s in doc["Statement"] if s["Resource"] == "*"]
-    assert {s["Sid"] for s in wildcard} == {"PublishOwnMetrics", "EcrLogin"}, "only actions without resource types"
+    # Prod runs in its created VPC: EC2 Describe* (no resource types) and interfaces only in the stack's subnets.
+    assert {s["Sid"] for s in wildcard} == {"PublishOwnMetrics", "EcrLogin", "DescribeNetwork"}
+    subnets = {f"arn:aws:ec2:us-east-1:123456789012:subnet/{s}" for s in m.outputs["network"]["subnet_ids"]}
+    assert set(by_sid["NetworkInterfacesInStackSubnets"]["Condition"]["ArnEquals"]["ec2:Subnet"]) == subnets
+    created = set(by_sid["CreateInterfacesInStackSubnets"]["Resource"])
+    assert created == {"arn:aws:ec2:us-east-1:123456789012:network-interface/*", *subnets,
+                       f"arn:aws:ec2:us-east-1:123456789012:security-group/{m.outputs['network']['security_group_id']}"}
 
 
 def test_images_come_from_the_sdk_for_the_stack_region(manifests):

@@ -190,3 +190,17 @@ def test_rejects_a_quality_schedule_cloudwatch_cannot_alarm_on(quality, message)
 
     with pytest.raises(ValidationError, match=message):
         QualityConfig(enabled=True, **quality)
+
+
+def test_in_a_stack_with_a_vpc_the_quality_function_runs_in_its_private_subnets():
+    from infra.config import STACKS_DIR, read_stack_keys
+    from infra.synth import synth_keys
+
+    keys = read_stack_keys(STACKS_DIR / "Pulumi.staging.yaml")
+    keys["mlops:models"]["churn"]["quality"] = {"enabled": True, "threshold": 0.7}
+    m = synth_keys("stagingq", keys, "us-east-1")
+    fn = only([f for f in m.of_type("aws:lambda/function:Function") if f["inputs"]["name"] == "mlops-stagingq-churn-quality"])["inputs"]
+    drift = only([f for f in m.of_type("aws:lambda/function:Function") if f["inputs"]["name"] == "mlops-stagingq-churn-drift"])["inputs"]
+    assert fn["vpcConfig"] == drift["vpcConfig"] and len(fn["vpcConfig"]["subnetIds"]) == 2, "the drift job's subnets and group"
+    [network] = [p for p in m.of_type("aws:iam/rolePolicy:RolePolicy") if p["name"] == "quality-churn-network"]
+    assert network["inputs"]["role"] == "mlops-stagingq-churn-quality"

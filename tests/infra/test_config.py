@@ -205,3 +205,55 @@ def test_config_commands_import_no_pulumi_numpy_or_sagemaker(args):
     )
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
     assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
+
+
+# --- mlops:vpc: existing subnets or a created private VPC, never both -------------------------------------------
+
+EXISTING_VPC = {"subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}
+
+
+def test_vpc_create_and_existing_load_and_split_the_cidr():
+    created = config_from_keys({**VALID, "mlops:vpc": {"create": {"cidr": "10.42.0.0/16", "azs": 3}}}, "t").vpc.create
+    assert created.subnet_cidrs() == ["10.42.0.0/18", "10.42.64.0/18", "10.42.128.0/18"]
+    assert config_from_keys({**VALID, "mlops:vpc": EXISTING_VPC}, "t").vpc.create is None
+
+
+def test_rejects_vpc_create_together_with_existing_subnets():
+    msg = problems({**VALID, "mlops:vpc": {**EXISTING_VPC, "create": {"cidr": "10.42.0.0/16"}}})
+    assert "either create" in msg and "subnet_ids + security_group_ids" in msg
+
+
+def test_rejects_vpc_with_subnets_but_no_security_groups():
+    msg = problems({**VALID, "mlops:vpc": {"subnet_ids": EXISTING_VPC["subnet_ids"]}})
+    assert "needs both subnet_ids and security_group_ids" in msg and "create:" in msg
+
+
+@pytest.mark.parametrize(
+    ("create", "expected"),
+    [
+        ({"cidr": "10.42.0.0"}, "/32; AWS VPCs here are /16 to /24"),
+        ({"cidr": "10.0.0.0/8"}, "/8; AWS VPCs here are /16 to /24"),
+        ({"cidr": "not-a-cidr"}, "is not an IPv4 network"),
+        ({"cidr": "52.0.0.0/16"}, "is not a private range"),
+        ({"azs": 1}, "expected 2 to 6"),
+        ({"azs": ["us-east-1a", "us-east-1a"]}, "2 to 6 distinct zone names"),
+        ({"azs": ["east"]}, "are not availability zone names"),
+        ({"azs": ["eu-west-1a", "eu-west-1b"]}, "are not zones of region us-east-1"),
+        ({"flow_log_days": 10}, "flow_log_days"),
+    ],
+)
+def test_rejects_bad_vpc_create(create, expected):
+    assert expected in problems({**VALID, "mlops:vpc": {"create": create}})
+
+
+def test_rejects_short_flow_log_retention_in_prod():
+    msg = problems({**VALID, "mlops:environment": "prod", "mlops:vpc": {"create": {"flow_log_days": 90}}})
+    assert "vpc.create.flow_log_days (90)" in msg
+
+
+
+def test_rejects_the_drift_processing_engine_without_a_vpc():
+    keys = {**VALID, "mlops:models": {"churn": {"data_contract": "training/sample/contract.json", "drift": {"engine": "processing"}}}}
+    msg = problems(keys)
+    assert "drift.engine: processing runs a SageMaker job" in msg and "set mlops:vpc" in msg
+    assert config_from_keys({**keys, "mlops:vpc": {"create": {}}}, "t").models["churn"].drift.engine == "processing"

@@ -363,7 +363,7 @@ def test_state_machines_are_logged_and_traced():
 
 def test_unknown_types_and_components_are_ignored():
     """A resource of a type no rule knows is ignored, and components (custom=False) are never checked."""
-    assert evaluate([res("aws:ec2/vpc:Vpc", "v"), {**res(rules.BUCKET, "c"), "custom": False}]) == []
+    assert evaluate([res("aws:ec2/internetGateway:InternetGateway", "v"), {**res(rules.BUCKET, "c"), "custom": False}]) == []
 
 
 def test_actions_listed_as_without_resource_types_have_none():
@@ -433,7 +433,38 @@ FAILING_EXAMPLES = {
     "s3-capture-expires": lambda: tagged(bucket("mlops-t-capture"), "capture") + log_bucket(),
     "logs-prod-retention": lambda: [res(rules.LOG_GROUP, "g", kmsKeyId=KEY_ARN, retentionInDays=90, tags={"mlops:environment": "prod"})],
     "sagemaker-jobs-network-isolated": lambda: [state_machine({"Train": UNISOLATED_TRAIN})],
+    "vpc-private-with-flow-logs": lambda: [r for r in private_vpc() if r["type"] != rules.FLOW_LOG],
 }
+
+
+def private_vpc() -> list[dict]:
+    """A VPC as PrivateNetwork makes it (referenced by id, as the policy pack sees resolved values)."""
+    return [
+        res(rules.VPC, "vpc", id="vpc-1", cidrBlock="10.42.0.0/16"),
+        res(rules.SUBNET, "subnet-0", id="subnet-0", vpcId="vpc-1", cidrBlock="10.42.0.0/17", mapPublicIpOnLaunch=False),
+        res(rules.ROUTE_TABLE, "routes-0", id="rtb-0", vpcId="vpc-1"),
+        res(rules.FLOW_LOG, "flow-log", vpcId="vpc-1", trafficType="ALL", logDestinationType="cloud-watch-logs"),
+    ]
+
+
+def test_rejects_a_vpc_with_a_way_to_the_internet_or_without_flow_logs():
+    assert "vpc-private-with-flow-logs" not in violated(private_vpc())
+    flawed = {
+        "internet gateway": private_vpc() + [res(rules.INTERNET_GATEWAY, "igw", vpcId="vpc-1")],
+        "gateway attachment": private_vpc() + [res(rules.INTERNET_GATEWAY_ATTACHMENT, "igw-attach", vpcId="vpc-1", internetGatewayId="igw-1")],
+        "NAT": private_vpc() + [res(rules.NAT_GATEWAY, "nat", subnetId="subnet-0", allocationId="eipalloc-1")],
+        "public IPs": [res(rules.SUBNET, "subnet-0", id="subnet-0", vpcId="vpc-1", mapPublicIpOnLaunch=True) if r["name"] == "subnet-0" else r
+                       for r in private_vpc()],
+        "inline route": [res(rules.ROUTE_TABLE, "routes-0", id="rtb-0", vpcId="vpc-1", routes=[{"cidrBlock": "0.0.0.0/0", "gatewayId": "igw-9"}])
+                         if r["name"] == "routes-0" else r for r in private_vpc()],
+        "route": private_vpc() + [res(rules.ROUTE, "default", routeTableId="rtb-0", destinationCidrBlock="0.0.0.0/0", natGatewayId="nat-1")],
+        "rejected-only flow log": [res(rules.FLOW_LOG, "flow-log", vpcId="vpc-1", trafficType="REJECT") if r["type"] == rules.FLOW_LOG else r
+                                   for r in private_vpc()],
+    }
+    for what, resources in flawed.items():
+        assert "vpc-private-with-flow-logs" in violated(resources), what
+    # Another VPC's gateway is not this one's.
+    assert "vpc-private-with-flow-logs" not in violated(private_vpc() + [res(rules.INTERNET_GATEWAY, "igw", vpcId="vpc-2")])
 
 
 def test_every_rule_has_a_failing_example():
