@@ -64,6 +64,7 @@ METRIC_PREDICTION = "PredictionDrift"
 """PSI of the model's predicted probabilities against the validation split's (``baseline.json`` ``prediction``)."""
 
 EXIT_NO_DRIFT, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
+EVENT_BASELINE_FLAG = "MLOPS_DRIFT_EVENT_BASELINE"
 
 
 class DriftError(Exception):
@@ -812,13 +813,19 @@ def _when(value: str | None) -> datetime:
 
 
 def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
-    """Lambda entry point. Event (from the schedule): ``{"scheduled_time": "<ISO time>"}``, optionally
-    ``"baseline_uri"`` to score against a given baseline instead of the live model's."""
+    """Lambda entry point. Event (from the schedule): ``{"scheduled_time": "<ISO time>"}``.
+
+    ``"baseline_uri"`` in the event (score against a given baseline instead of the live model's) is honoured only
+    where ``MLOPS_DRIFT_EVENT_BASELINE=1`` is set: local runs and tests. The deployed function never sets it, so
+    whoever may invoke it cannot point it at a baseline of their choosing (an archive the job would read)."""
     logging.getLogger().setLevel(logging.INFO)
     event = event or {}
     settings = JobSettings.from_env(os.environ)
     if event.get("baseline_uri"):
-        settings = JobSettings(**{**asdict(settings), "baseline_uri": event["baseline_uri"]})
+        if os.environ.get(EVENT_BASELINE_FLAG) != "1":
+            LOG.warning("ignoring the event's baseline_uri: this function scores against the live model's baseline only")
+        else:
+            settings = JobSettings(**{**asdict(settings), "baseline_uri": event["baseline_uri"]})
     report = run_job(settings, _when(event.get("scheduled_time")), Clients.default(), score_here=settings.engine == "lambda")
     # The return value is the async invocation's record; the report itself is in S3.
     return {k: report[k] for k in ("status", "max_psi", "drifted_features", "records", "processing_job", "baseline") if k in report}

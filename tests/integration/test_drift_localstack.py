@@ -128,6 +128,7 @@ def run_hourly(lambda_env, buckets, stack, model, baseline_uri, runs=3) -> list[
     )
     for key, value in settings.to_env().items():
         lambda_env.setenv(key, value)
+    lambda_env.setenv("MLOPS_DRIFT_EVENT_BASELINE", "1")  # no SageMaker in LocalStack: the test names the baseline
     # Minutes back, not now: LocalStack's alarm reads [now - period, now) when it is created, and a datapoint
     # from that very second would fall outside it (the alarm would go OK or ALARM by the clock).
     now = datetime.now(timezone.utc) - timedelta(minutes=5)

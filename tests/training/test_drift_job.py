@@ -188,9 +188,24 @@ def test_handler_reads_its_settings_from_the_environment_and_the_schedule_time(a
     put_capture(aws, WHEN - timedelta(hours=2), capture_file(generate(300, seed=8)))
     for key, value in settings().to_env().items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLOPS_DRIFT_EVENT_BASELINE", "1")  # local use: the event may name the baseline
     result = handler({"scheduled_time": "2026-11-28T12:00:07Z", "baseline_uri": f"s3://{MODELS}/fixtures/baseline.json"})
     assert result["status"] == "no_drift" and result["records"]["scored"] == 300
     assert aws.s3.head_object(Bucket=CAPTURE, Key="churn/drift-reports/2026/11/28/12.json")
+
+
+def test_the_deployed_handler_ignores_a_caller_supplied_baseline(aws, baseline, monkeypatch, caplog):
+    """Without the local flag an invoker cannot make the job read an archive of their choosing: it resolves the
+    live model (none here, so nothing is scored) and says why."""
+    aws.s3.put_object(Bucket=MODELS, Key="fixtures/baseline.json", Body=json.dumps(baseline).encode())
+    for key, value in settings().to_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MLOPS_DRIFT_EVENT_BASELINE", raising=False)
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="DescribeEndpoint"):  # it went for the live model (none here), not the event's file
+        handler({"scheduled_time": "2026-11-28T12:00:07Z", "baseline_uri": f"s3://{MODELS}/fixtures/baseline.json"})
+    assert "ignoring the event's baseline_uri" in caplog.text
 
 
 def test_processing_engine_starts_the_same_job_in_sagemaker(aws, baseline, monkeypatch):
