@@ -46,7 +46,7 @@ from components.naming import drift_alarm_name, job_prefix, resource_name
 from training.drift import METRIC_MAX, METRIC_PREDICTION, METRIC_RECORDS, REPORTS_PREFIX, JobSettings
 
 HANDLER = "training.drift.handler"
-LAMBDA_MODULES = ("__init__.py", "capture.py", "drift.py", "metric_names.py", "metrics.py", "quality.py")
+LAMBDA_MODULES = ("__init__.py", "capture.py", "code_check.py", "drift.py", "metric_names.py", "metrics.py", "quality.py")
 """The part of training/ the drift and quality jobs import: numpy, boto3 (in the runtime) and the standard library only."""
 
 

@@ -29,6 +29,7 @@ from typing import Any, Literal, Mapping
 from components import iam
 from components.naming import resource_name
 from training._deps import SERVING_ENVIRONMENT, TRAINING_ENTRYPOINT
+from training.code_check import CODE_SHA_ENV, verify_code
 from training.contract import METRICS, DataVersion, Hyperparameters, LineageMetadata
 
 # --- state names ------------------------------------------------------------------------------------------------
@@ -294,13 +295,16 @@ def _contract_file(spec: PipelineSpec, directory: str) -> str:
 
 
 def _entrypoint(module: str, prepare: str = "") -> list[str]:
-    """Processing jobs do not unpack a source dir as script-mode training does: extract the code package
-    (the ``training`` package and the wheels of its pinned dependencies, installed offline by the package
+    """Processing jobs do not unpack a source dir as script-mode training does: check the code package, extract
+    it (the ``training`` package and the wheels of its pinned dependencies, installed offline by the package
     itself), then run the module with the job's ``ContainerArguments`` as ``"$@"``."""
     script = f"cd {CODE_DIR} && tar xzf sourcedir.tar.gz && {prepare}exec python -m training.{module} \"$@\""
-    if len(script) > 256:  # CreateProcessingJob's limit per ContainerEntrypoint item
-        raise ValueError(f"the {module} entry point script is {len(script)} characters; SageMaker takes 256")
-    return ["/bin/bash", "-c", script, module]
+    check = verify_code(f"{CODE_DIR}/sourcedir.tar.gz", "/opt/ml/output/message")
+    for item in (script, check):
+        if len(item) > 256:  # CreateProcessingJob's limit per ContainerEntrypoint item
+            raise ValueError(f"the {module} entry point script is {len(item)} characters; SageMaker takes 256")
+    # bash -c CHECK: $0 is bash and $@ the run script with its own $0 (the module) and the job's arguments.
+    return ["/bin/bash", "-c", check, "/bin/bash", "-c", script, module]
 
 
 def _processing_job(spec: PipelineSpec, step: str, module: str, output_leaf: str, *, inputs: list[dict[str, Any]] | None = None,
@@ -335,7 +339,7 @@ def _processing_job(spec: PipelineSpec, step: str, module: str, output_leaf: str
                 }
             },
             "StoppingCondition": {"MaxRuntimeInSeconds": p.max_runtime_seconds},
-            "Environment": {"MLOPS_MODEL": spec.model, "MLOPS_RUN_ID.$": "$.run.id"},
+            "Environment": {"MLOPS_MODEL": spec.model, "MLOPS_RUN_ID.$": "$.run.id", CODE_SHA_ENV: spec.code_sha256},
             "Tags": spec.tag_list(),
         }
     )
@@ -345,6 +349,10 @@ def _processing_job(spec: PipelineSpec, step: str, module: str, output_leaf: str
         network.update({"EnableInterContainerTrafficEncryption": True, "VpcConfig": spec.vpc})
     params["NetworkConfig"] = network
     return params
+
+
+TRAINING_CODE = "/opt/ml/input/data/code/sourcedir.tar.gz"
+"""Where the training job's code channel puts the package (script mode reads its submit directory from there)."""
 
 
 def _channel(name: str, uri: str, content_type: str) -> dict[str, Any]:
@@ -363,7 +371,9 @@ def _training_job(spec: PipelineSpec) -> dict[str, Any]:
             "TrainingImage": spec.training_image,
             "TrainingInputMode": "File",
             "MetricDefinitions": [dict(m) for m in spec.metric_definitions],
-            "ContainerEntrypoint": list(TRAINING_ENTRYPOINT),  # not the image's ambiguous `train` (training._deps)
+            # The code channel's package is checked, then sagemaker-training's `train` runs (not the image's
+            # ambiguous `train`, see training._deps) and unpacks it as the submit directory.
+            "ContainerEntrypoint": ["/bin/sh", "-c", verify_code(TRAINING_CODE, "/opt/ml/output/failure"), *TRAINING_ENTRYPOINT],
         },
         "HyperParameters": {
             **spec.hyperparameters.to_hyperparameters(),
@@ -371,7 +381,7 @@ def _training_job(spec: PipelineSpec) -> dict[str, Any]:
             "sagemaker_program": "training/train.py",
             # Script mode reads the code from its channel rather than fetching it from S3: that works under
             # network isolation too, and the job's inputs record exactly which code package it ran.
-            "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz",
+            "sagemaker_submit_directory": TRAINING_CODE,
             "sagemaker_region": spec.region,
         },
         "InputDataConfig": [
@@ -387,7 +397,9 @@ def _training_job(spec: PipelineSpec) -> dict[str, Any]:
             "VolumeKmsKeyId": spec.kms_key_arn,
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": t.max_runtime_seconds},
-        "Environment": {"MLOPS_CONTRACT": _contract_file(spec, "/opt/ml/input/data/contract"), "MLOPS_MODEL": spec.model},
+        "Environment": {
+            "MLOPS_CONTRACT": _contract_file(spec, "/opt/ml/input/data/contract"), "MLOPS_MODEL": spec.model, CODE_SHA_ENV: spec.code_sha256,
+        },
         "Tags": spec.tag_list(),
         # Isolated always: no egress from the container; SageMaker itself fetches the channels and the image.
         "EnableNetworkIsolation": True,

@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from training.code_check import CODE_SHA_ENV, sha_of_code_uri, verify_code
 from training.capture import MALFORMED_REASONS, Batch, line_chunks, read_probabilities, read_records
 
 LOG = logging.getLogger("mlops.drift")
@@ -716,6 +717,7 @@ def processing_job_request(settings: JobSettings, when: datetime, baseline_uri: 
     env = {
         **JobSettings(**{**asdict(settings), "engine": "lambda", "baseline_uri": baseline_uri}).to_env(),
         f"{JobSettings.PREFIX}SCHEDULED_TIME": when.isoformat(),
+        CODE_SHA_ENV: sha_of_code_uri(settings.code_uri),
     }
     return {
         "ProcessingJobName": f"{settings.job_prefix}-drift-{when:%Y%m%d%H%M%S}",
@@ -723,6 +725,9 @@ def processing_job_request(settings: JobSettings, when: datetime, baseline_uri: 
         "AppSpecification": {
             "ImageUri": settings.processing_image,
             "ContainerEntrypoint": [
+                "/bin/sh",
+                "-c",
+                verify_code(f"{code_dir}/sourcedir.tar.gz", "/opt/ml/output/message"),  # then the run script below
                 "/bin/sh",
                 "-c",
                 f"mkdir -p /opt/ml/code && tar -xzf {code_dir}/sourcedir.tar.gz -C /opt/ml/code && cd /opt/ml/code && exec python3 -m training.drift",

@@ -194,10 +194,15 @@ def _network(**overrides):
 
 
 def test_named_zones_are_used_in_order_and_a_count_takes_the_first_available(register):
+    def zones(m) -> list[str]:
+        # By the subnet's own index (its name), not by registration order: the engine registers as inputs resolve.
+        subnets = sorted(m.of_type("aws:ec2/subnet:Subnet"), key=lambda s: s["name"])
+        return [s["inputs"]["availabilityZone"] for s in subnets]
+
     named = register(_network(zones=("eu-west-1c", "eu-west-1a", "eu-west-1b")), region="eu-west-1")
-    assert [s["inputs"]["availabilityZone"] for s in named.of_type("aws:ec2/subnet:Subnet")] == ["eu-west-1c", "eu-west-1a", "eu-west-1b"]
+    assert zones(named) == ["eu-west-1c", "eu-west-1a", "eu-west-1b"]
     counted = register(_network(), region="eu-west-1")
-    assert [s["inputs"]["availabilityZone"] for s in counted.of_type("aws:ec2/subnet:Subnet")] == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    assert zones(counted) == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
     assert {e["inputs"]["serviceName"] for e in counted.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")} >= {"com.amazonaws.eu-west-1.s3", "com.amazonaws.eu-west-1.sts"}
 
 

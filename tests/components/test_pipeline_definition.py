@@ -215,7 +215,10 @@ def test_processing_jobs_unpack_the_code_and_run_the_entry_points_with_their_rea
     d = build_definition(spec)
     validate = task_states(d)["ValidateData"]["Parameters"]
     entry = validate["AppSpecification"]["ContainerEntrypoint"]
-    assert entry[:2] == ["/bin/bash", "-c"] and "tar xzf sourcedir.tar.gz" in entry[2] and "pip" not in entry[2] and 'python -m training.validate "$@"' in entry[2]
+    # First the package's digest is checked, then the run script unpacks it and runs the module.
+    assert entry[:2] == ["/bin/bash", "-c"] and "sha256sum -c" in entry[2] and entry[3:5] == ["/bin/bash", "-c"]
+    assert validate["Environment"]["MLOPS_CODE_SHA256"] == spec.code_sha256
+    assert "tar xzf sourcedir.tar.gz" in entry[5] and "pip" not in entry[5] and 'python -m training.validate "$@"' in entry[5]
     args = validate["AppSpecification"]["ContainerArguments"]
     assert args[args.index("--data") + 1] == "/opt/ml/processing/input/data"
     assert args[args.index("--failure-file") + 1] == "/opt/ml/output/message", "the refusal reaches the job's ExitMessage"

@@ -27,14 +27,17 @@ SAMPLE = PROJECT_ROOT / "training" / "sample"
 
 
 @pytest.fixture(scope="module")
-def flow():
-    spec = make_spec()
-    return spec, build_definition(spec)
+def sourcedir() -> bytes:
+    return build_sourcedir(PROJECT_ROOT / "training")
 
 
 @pytest.fixture(scope="module")
-def sourcedir() -> bytes:
-    return build_sourcedir(PROJECT_ROOT / "training")
+def flow(sourcedir):
+    """The flow of a stack that deployed this very package (its sha256 is what the jobs check)."""
+    import hashlib
+
+    spec = make_spec(code_sha256=hashlib.sha256(sourcedir).hexdigest())
+    return spec, build_definition(spec)
 
 
 @pytest.fixture
@@ -60,9 +63,11 @@ def container(tmp_path, flow, sourcedir):
 def run(flow, container, state: str, arguments: list[str]) -> subprocess.CompletedProcess:
     _, definition = flow
     root, tmp = container
-    entry = task_states(definition)[state]["Parameters"]["AppSpecification"]["ContainerEntrypoint"]
+    params = task_states(definition)[state]["Parameters"]
+    entry = params["AppSpecification"]["ContainerEntrypoint"]
     local = [part.replace(PROCESSING, str(root)).replace(EXIT_MESSAGE, str(tmp / "message")) for part in entry + arguments]
-    env = {**os.environ, "PATH": f"{tmp / 'bin'}:{os.environ['PATH']}"}
+    job_env = {k: v for k, v in params["Environment"].items() if not k.endswith(".$")}  # as SageMaker sets it
+    env = {**os.environ, **job_env, "PATH": f"{tmp / 'bin'}:{os.environ['PATH']}"}
     return subprocess.run(local, capture_output=True, text=True, env=env, timeout=180)
 
 
@@ -134,3 +139,15 @@ def test_evaluate_scores_the_holdout_and_judges_against_production(flow, contain
         assert report["production_metrics"] == {"roc_auc": 0.99} and report["verdict"] == "fail"
     else:
         assert report["production_metrics"] is None
+
+
+def test_a_changed_code_package_never_runs(flow, container):
+    """The jobs check the package against the digest the stack deployed before any of it runs."""
+    root, tmp = container
+    package = root / "input" / "code" / "sourcedir.tar.gz"
+    package.write_bytes(package.read_bytes() + b"\0")
+    args = task_states(flow[1])["ValidateData"]["Parameters"]["AppSpecification"]["ContainerArguments"]
+    done = run(flow, container, "ValidateData", args)
+    assert done.returncode == 1
+    assert "the code package is not sha256" in (tmp / "message").read_text()
+    assert not (root / "input" / "code" / "training").exists(), "nothing was unpacked, nothing ran"

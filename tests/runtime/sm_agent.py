@@ -26,7 +26,9 @@ from image import IMAGE_ENV
 
 # A job must finish well within this; it bounds a hung job, it is not a timing assertion.
 JOB_TIMEOUT = 900
-RUN = {"$.run.id": "run-1"}  # the execution input paths every job of one CT run reads
+# The execution paths every job of one CT run reads: its id, and the run's snapshot of the training data
+# (ListTrainingData ... WriteDataManifest copy the listed objects there; the jobs read only that copy).
+RUN = {"$.run.id": "run-1", "$.data.s3_uri": "s3://models/churn/snapshots/run-1/data/churn/train/"}
 PING_BOUND = 600  # generous: first /ping on a loaded 2-core machine took up to 120 s before the import was cut
 
 
@@ -94,8 +96,9 @@ class Container:
     def command(self, argv: list[str], environment: dict[str, str]) -> list[str]:
         nginx = self.runtime / "nginx"
         env = {**IMAGE_ENV, **environment}
-        # The image has nginx at /usr/sbin; here it is Debian's, unpacked under the runtime folder.
-        env["PATH"] = f"{env['PATH']}:{nginx}/usr/sbin"
+        # The image has nginx at /usr/sbin; here it is Debian's, unpacked under the runtime folder and bound to
+        # /opt/nginx, a path the container's own /tmp cannot hide (a checkout may live under the host's /tmp).
+        env["PATH"] = f"{env['PATH']}:/opt/nginx/usr/sbin"
         prelude = " && ".join(
             [
                 "set -e",
@@ -103,7 +106,8 @@ class Container:
                 f"mkdir -p {self.scratch}/etc/upper {self.scratch}/etc/work {self.scratch}/var/upper {self.scratch}/var/work"
                 f" {self.scratch}/venv/upper {self.scratch}/venv/work",
                 "mount -t tmpfs tmpfs /opt",  # the image's /opt holds only the venv and ml/
-                "mkdir /opt/venv /opt/ml",
+                "mkdir /opt/venv /opt/ml /opt/nginx",
+                f"mount --bind {shlex.quote(str(nginx))} /opt/nginx",
                 # The cached environment is the image's layer: read-only underneath, each container writes its own
                 # copy (what the package installs at run time must not leak into the next container).
                 f"mount -t overlay overlay -o lowerdir={shlex.quote(str(self.runtime / 'venv'))},"

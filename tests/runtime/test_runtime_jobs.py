@@ -6,6 +6,7 @@ Each job's request is the synthesized state machine's own task parameters; only 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import shutil
@@ -172,7 +173,20 @@ def test_tier_catches_a_package_that_imports_a_dependency_before_installing_it(r
     archive = tmp_path / "sourcedir.tar.gz"
     archive.write_bytes(build_sourcedir(package))
     params = resolve(dev.parameters("ValidateData"), RUN)
+    # A stack that deployed this package: the job's digest is the package's (else the check refuses it first).
+    params["Environment"]["MLOPS_CODE_SHA256"] = hashlib.sha256(archive.read_bytes()).hexdigest()
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in params["ProcessingInputs"]}
     result = run_processing_job(runtime, tmp_path / "job", params, dev.s3(**{inputs["data"]: data, inputs["code"]: archive}))
     assert result.returncode != 0, result.logs()
     assert "No module named 'pandera'" in result.stderr, result.logs()
+
+
+def test_a_job_refuses_a_code_package_other_than_the_deployed_one(runtime, dev, data, tmp_path):
+    """In the image: a package swapped in the bucket after deployment is refused before any of it runs."""
+    params = resolve(dev.parameters("ValidateData"), RUN)
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in params["ProcessingInputs"]}
+    swapped = tmp_path / "sourcedir.tar.gz"
+    swapped.write_bytes(dev.s3()[inputs["code"]].read_bytes() + b"\0")
+    result = run_processing_job(runtime, tmp_path / "job", params, dev.s3(**{inputs["data"]: data, inputs["code"]: swapped}))
+    assert result.returncode == 1, result.logs()
+    assert "the code package is not sha256" in result.failure_reason, result.logs()

@@ -213,7 +213,7 @@ def test_processing_engine_starts_the_same_job_in_sagemaker(aws, baseline, monke
     proc = settings(
         engine="processing", job_prefix="mlops-test-churn", processing_image="img:1", processing_role_arn=ROLE,
         processing_instance_type="ml.m5.xlarge", processing_max_runtime_seconds=1800,
-        code_uri=f"s3://{MODELS}/code/abc/sourcedir.tar.gz", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        code_uri=f"s3://{MODELS}/code/abababababababababababababababababababababababababababababababab/sourcedir.tar.gz", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
     )
     sent = []  # moto keeps only part of the request; record what the client sent
     aws.sagemaker.meta.events.register("provide-client-params.sagemaker.CreateProcessingJob", lambda params, **_: sent.append(params))
@@ -243,13 +243,16 @@ def test_processing_job_request_is_a_valid_create_processing_job_call():
     model = ServiceModel(botocore.session.get_session().get_service_data("sagemaker"))
     request = processing_job_request(
         settings(engine="processing", job_prefix="mlops-test-churn", processing_image="img:1", processing_role_arn=ROLE,
-                 processing_instance_type="ml.m5.large", processing_max_runtime_seconds=3600, code_uri="s3://b/code/x/sourcedir.tar.gz"),
+                 processing_instance_type="ml.m5.large", processing_max_runtime_seconds=3600, code_uri="s3://b/code/abababababababababababababababababababababababababababababababab/sourcedir.tar.gz"),
         WHEN, "s3://b/churn/model.tar.gz",
     )
     report = ParamValidator().validate(request, model.operation_model("CreateProcessingJob").input_shape)
     assert not report.has_errors(), report.generate_report()
     assert len(request["ProcessingJobName"]) <= 63
-    assert "python3 -m training.drift" in request["AppSpecification"]["ContainerEntrypoint"][-1]
+    entry = request["AppSpecification"]["ContainerEntrypoint"]
+    assert "python3 -m training.drift" in entry[-1]
+    assert "sha256sum -c" in entry[2] and request["Environment"]["MLOPS_CODE_SHA256"] == "ab" * 32, "the package is checked first"
+    assert all(len(item) <= 256 for item in entry), "CreateProcessingJob's limit per entry point item"
     assert "NetworkConfig" not in request
 
 
@@ -259,7 +262,7 @@ def test_a_processing_job_in_the_stack_vpc_is_a_valid_request_in_its_subnets():
     model = ServiceModel(botocore.session.get_session().get_service_data("sagemaker"))
     request = processing_job_request(
         settings(engine="processing", job_prefix="mlops-test-churn", processing_image="img:1", processing_role_arn=ROLE,
-                 processing_instance_type="ml.m5.large", processing_max_runtime_seconds=3600, code_uri="s3://b/code/x/sourcedir.tar.gz",
+                 processing_instance_type="ml.m5.large", processing_max_runtime_seconds=3600, code_uri="s3://b/code/abababababababababababababababababababababababababababababababab/sourcedir.tar.gz",
                  subnet_ids="subnet-0123456789abcdef0,subnet-0123456789abcdef1", security_group_ids="sg-0123456789abcdef0"),
         WHEN, "s3://b/churn/model.tar.gz",
     )
