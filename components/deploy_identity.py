@@ -63,22 +63,21 @@ def github_subject(repository: str, environment: str) -> str:
     return f"repo:{repository}:environment:{environment}"
 
 
-def trust_policy(provider_arn: str, repository: str, environment: str) -> dict[str, Any]:
-    """Only jobs of ``repository`` running in GitHub environment ``environment`` may assume the role."""
+def _oidc_trust(sid: str, provider_arn: str, subject: str) -> dict[str, Any]:
     return iam.document(
         {
-            "Sid": "GitHubEnvironmentOnly",
+            "Sid": sid,
             "Effect": "Allow",
             "Principal": {"Federated": provider_arn},
             "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {
-                "StringEquals": {
-                    f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE,
-                    f"{GITHUB_OIDC_HOST}:sub": github_subject(repository, environment),
-                }
-            },
+            "Condition": {"StringEquals": {f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE, f"{GITHUB_OIDC_HOST}:sub": subject}},
         }
     )
+
+
+def trust_policy(provider_arn: str, repository: str, environment: str) -> dict[str, Any]:
+    """Only jobs of ``repository`` running in GitHub environment ``environment`` may assume the role."""
+    return _oidc_trust("GitHubEnvironmentOnly", provider_arn, github_subject(repository, environment))
 
 
 def preview_subject(repository: str) -> str:
@@ -89,20 +88,7 @@ def preview_subject(repository: str) -> str:
 
 def preview_trust_policy(provider_arn: str, repository: str) -> dict[str, Any]:
     """Only pull-request jobs of ``repository`` may assume the read-only preview role."""
-    return iam.document(
-        {
-            "Sid": "GitHubPullRequestsOnly",
-            "Effect": "Allow",
-            "Principal": {"Federated": provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {
-                "StringEquals": {
-                    f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE,
-                    f"{GITHUB_OIDC_HOST}:sub": preview_subject(repository),
-                }
-            },
-        }
-    )
+    return _oidc_trust("GitHubPullRequestsOnly", provider_arn, preview_subject(repository))
 
 
 @dataclass(frozen=True)

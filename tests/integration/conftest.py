@@ -100,3 +100,24 @@ def aws_client(localstack):
         )
 
     return make
+
+
+@pytest.fixture
+def stack_buckets(aws_client):
+    """``stack_buckets(stack, *roles)``: fresh ``mlops-<stack>-<role>`` buckets, emptied and deleted after the test."""
+    made: list[str] = []
+    s3 = aws_client("s3")
+
+    def make(stack: str, *roles: str) -> dict[str, str]:
+        names = {role: f"mlops-{stack}-{role}" for role in roles}
+        for name in names.values():
+            s3.create_bucket(Bucket=name)
+            made.append(name)
+        return names
+
+    yield make
+    for name in made:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for obj in page.get("Contents", []):
+                s3.delete_object(Bucket=name, Key=obj["Key"])
+        s3.delete_bucket(Bucket=name)

@@ -40,17 +40,8 @@ def stack() -> str:
 
 
 @pytest.fixture
-def buckets(aws_client, stack):
-    s3 = aws_client("s3")
-    names = {role: f"{PREFIX}-{stack}-{role}" for role in ("capture", "models")}
-    for name in names.values():
-        s3.create_bucket(Bucket=name)
-    yield names
-    for name in names.values():
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-            for obj in page.get("Contents", []):
-                s3.delete_object(Bucket=name, Key=obj["Key"])
-        s3.delete_bucket(Bucket=name)
+def buckets(stack_buckets, stack):
+    return stack_buckets(stack, "capture", "models")
 
 
 @pytest.fixture
