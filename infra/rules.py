@@ -1036,24 +1036,21 @@ def check_preview_role_read_only(role: Record, stack: Stack) -> Iterator[str]:
                     yield f"is trusted for pull requests and {_sid(s, i)} writes outside the backend's locks"
 
 
-def check_service_trust_source_account(role: Record, _: Stack) -> Iterator[str]:
-    doc = policy_document(inputs(role).get("assumeRolePolicy"))
+def _service_grants_without(doc: Any, condition_key: str) -> Iterator[tuple[str, Any]]:
+    """(statement label, service principal) of each Allow to a service principal that does not condition on ``condition_key``."""
     for i, s in enumerate(statements(doc or {})):
-        if s.get("Effect") == "Allow" and _dig(s, "Principal", "Service") and "aws:sourceaccount" not in _condition_keys(s):
-            yield (
-                f"{_sid(s, i)} lets {_dig(s, 'Principal', 'Service')} assume the role on anyone's behalf; condition on "
-                "aws:SourceAccount (confused deputy)"
-            )
+        if s.get("Effect") == "Allow" and _dig(s, "Principal", "Service") and condition_key not in _condition_keys(s):
+            yield _sid(s, i), _dig(s, "Principal", "Service")
+
+
+def check_service_trust_source_account(role: Record, _: Stack) -> Iterator[str]:
+    for label, service in _service_grants_without(policy_document(inputs(role).get("assumeRolePolicy")), "aws:sourceaccount"):
+        yield f"{label} lets {service} assume the role on anyone's behalf; condition on aws:SourceAccount (confused deputy)"
 
 
 def check_topic_publishers(policy: Record, _: Stack) -> Iterator[str]:
-    doc = policy_document(inputs(policy).get("policy"))
-    for i, s in enumerate(statements(doc or {})):
-        if s.get("Effect") == "Allow" and _dig(s, "Principal", "Service") and "aws:sourcearn" not in _condition_keys(s):
-            yield (
-                f"{_sid(s, i)} lets every {_dig(s, 'Principal', 'Service')} source of the account publish; condition on "
-                "aws:SourceArn (the stack's alarms and rules)"
-            )
+    for label, service in _service_grants_without(policy_document(inputs(policy).get("policy")), "aws:sourcearn"):
+        yield f"{label} lets every {service} source of the account publish; condition on aws:SourceArn (the stack's alarms and rules)"
 
 
 def check_bucket_eventbridge(bucket: Record, stack: Stack) -> Iterator[str]:
