@@ -1,27 +1,40 @@
 """Synth benchmark: our program's cost against the bare cost of registering the same resources.
 
-For the dev stack and stacks of 1, 10 and 50 models it times ``synth_keys`` (config validation, the
-components, policy builders, the recording monitor) and a floor that registers the very same
-resources (types, names, parents, inputs copied from the manifest) straight to the same mock
-engine with no program logic. Prints a markdown table; run with ``make bench``.
+Two measures, each against two floors (see ``benchmarks/synth_floor.py``):
+
+* **warm** (in one process, after a warm-up): ``synth_keys`` (config validation, the components, policy builders,
+  the recording monitor) against the same resources replayed to the same mock engine: the *fair* floor (inputs
+  that were Outputs of other resources are Outputs of the same resources, through pulumi-aws's classes) and the
+  *constant* floor (plain values: what no real program can reach).
+* **cold** (what a user waits for): CPU seconds (user + system) and peak memory of a new ``mlops synth`` process
+  against a new process replaying the manifest (the cold fair floor), alternated, medians. The image-URI cache
+  and the build folder are warm (the first run, which fills them, is not counted).
+
+Stacks: the dev stack and stacks of 1, 10 and 50 copies of its model. ``make bench`` runs it; ``--quick`` runs
+fewer repeats.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import pulumi
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
+from benchmarks.synth_floor import replay  # noqa: E402
 from infra.config import STACKS_DIR  # noqa: E402
-from infra.review.synth import Manifest, run_program, synth_keys  # noqa: E402
+from infra.review.synth import run_program, synth_keys  # noqa: E402
 
 
 def stack_keys(models: int | None) -> dict:
@@ -32,41 +45,76 @@ def stack_keys(models: int | None) -> dict:
     return keys
 
 
-def floor(manifest: Manifest) -> None:
-    """Register the manifest's resources as they are: the engine's cost, none of ours."""
-    made: dict[str, pulumi.Resource] = {}
-    for r in manifest.resources:
-        parent = made.get(r["parent"]) if r["parent"] else None
-        opts = pulumi.ResourceOptions(parent=parent)
-        if r["custom"]:
-            made[r["urn"]] = pulumi.CustomResource(r["type"], r["name"], dict(r["inputs"]), opts)
-        else:
-            made[r["urn"]] = pulumi.ComponentResource(r["type"], r["name"], None, opts)
-
-
-def timed(fn, repeats: int) -> float:
+def cpu(fn, repeats: int) -> float:
     samples = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = time.process_time()
         fn()
-        samples.append(time.perf_counter() - t)
+        samples.append(time.process_time() - t)
     return statistics.median(samples)
+
+
+def run(cmd: list[str]) -> tuple[float, float]:
+    """CPU seconds (user + system) and peak RSS (MB) of one run of ``cmd``, from GNU time."""
+    proc = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", *cmd], cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    user, system, rss = proc.stderr.strip().splitlines()[-1].split()
+    return float(user) + float(system), int(rss) / 1024
+
+
+def cold(stack_file: Path, manifest: Path, repeats: int) -> dict[str, float]:
+    program = [sys.executable, "-c", "from infra.cli import main; main()", "synth", "--file", str(stack_file),
+               "--out", str(manifest), "--format", "json"]
+    floor = [sys.executable, str(ROOT / "benchmarks" / "synth_floor.py"), str(manifest)]
+    run(program)  # fills the image cache and build folder, writes the manifest the floor replays
+    ours, base = [], []
+    for _ in range(repeats):  # alternated: a busy spell hits both
+        ours.append(run(program))
+        base.append(run(floor))
+    return {"ours": statistics.median(c for c, _ in ours), "floor": statistics.median(c for c, _ in base),
+            "ours_mb": max(m for _, m in ours), "floor_mb": max(m for _, m in base)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="3 repeats, no 50-model cold case")
     args = ap.parse_args()
+    repeats = 3 if args.quick else args.repeats
     cases = [("dev stack", None), ("1 model", 1), ("10 models", 10), ("50 models", 50)]
-    print("| stack | resources | program (s) | floor (s) | overhead | per model (ms) |")
-    print("|---|---:|---:|---:|---:|---:|")
+
+    print("## warm (one process)\n")
+    print("| stack | resources | program (CPU-s) | fair floor | ratio | constant floor | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for label, models in cases:
         keys = stack_keys(models)
         manifest = synth_keys("bench", keys, "us-east-1")  # warm-up, and the resources to replay
-        ours = timed(lambda: synth_keys("bench", keys, "us-east-1"), args.repeats)
-        bare = timed(lambda: run_program(lambda: floor(manifest), stack="bench", region="us-east-1"), args.repeats)
-        per_model = f"{ours / models * 1000:.1f}" if models else "-"
-        print(f"| {label} | {len(manifest.resources)} | {ours:.3f} | {bare:.3f} | {(ours / bare - 1) * 100:+.0f}% | {per_model} |")
+        ours = cpu(lambda: synth_keys("bench", keys, "us-east-1"), repeats)
+        fair = cpu(lambda: run_program(lambda: replay(manifest), stack="bench", region="us-east-1"), repeats)
+        const = cpu(lambda: run_program(lambda: replay(manifest, fair=False), stack="bench", region="us-east-1"), repeats)
+        print(f"| {label} | {len(manifest.resources)} | {ours:.3f} | {fair:.3f} | {ours / fair:.2f}x | {const:.3f} | {ours / const:.2f}x |")
+
+    print("\n## cold (a new process each; CPU-s = user + system, medians of alternated runs)\n")
+    print("| stack | resources | `mlops synth` CPU-s | cold fair floor | ratio | peak MB (ours / floor) | per model (ms) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    previous = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, models in cases if not args.quick else cases[:3]:
+            stack_file = Path(tmp) / f"Pulumi.bench{models or ''}.yaml"
+            stack_file.write_text(yaml.safe_dump({"config": stack_keys(models)}))
+            manifest = Path(tmp) / f"bench{models or ''}.json"
+            r = cold(stack_file, manifest, repeats)
+            count = len(json.loads(manifest.read_text())["resources"])
+            marginal = "-"
+            if models and previous and previous[0]:
+                marginal = f"{(r['ours'] - previous[1]) / (models - previous[0]) * 1000:.0f}"
+            if models:
+                previous = (models, r["ours"])
+            print(f"| {label} | {count} | {r['ours']:.2f} | {r['floor']:.2f} | {r['ours'] / r['floor']:.2f}x | "
+                  f"{r['ours_mb']:.0f} / {r['floor_mb']:.0f} | {marginal} |")
+    print(f"\n{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; load average {os.getloadavg()[0]:.1f} at the end.")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import pulumi_aws as aws
 
 from components.security import iam
 from components.monitoring.jobs import job_function, job_network, job_role, job_schedule
-from components.code.package import CodePackageArgs, deterministic_zip, pip_download, stored_artifact, write_artifact
+from components.code.package import BUILDER_DIGEST, CodePackageArgs, cached_artifact, deterministic_zip, pip_download, stored_artifact
 from components.monitoring.drift_config import DriftConfig
 from components.serving.config import EndpointConfig
 from components.model.registry import Model
@@ -116,14 +116,10 @@ def build_lambda_package(source: Path, build_dir: Path, wheel_cache: Path | None
 
     Compressing numpy takes seconds, so the zip is looked up by a hash of its inputs first.
     """
-    wheel = fetch_wheel(NUMPY, wheel_cache or build_dir / "wheels")
     inputs = _sha256(json.dumps([[n, _sha256((source / n).read_bytes())] for n in LAMBDA_MODULES] + [NUMPY.sha256]).encode())[:16]
-    stem = f"drift-lambda-{inputs}"
-    for cached in sorted(build_dir.glob(f"{stem}-*.zip")):
-        digest = cached.name.removeprefix(f"{stem}-").removesuffix(".zip")
-        if _sha256(cached.read_bytes()) == digest:
-            return cached, digest
-    return write_artifact(deterministic_zip(lambda_entries(source, wheel)), build_dir, stem, ".zip")
+    # The pinned wheel's hash is an input: a hit needs neither the wheel nor its (re-)hashing.
+    return cached_artifact(f"{inputs}-{BUILDER_DIGEST}", build_dir, f"drift-lambda-{inputs}", ".zip",
+                           lambda: deterministic_zip(lambda_entries(source, fetch_wheel(NUMPY, wheel_cache or build_dir / "wheels"))))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.code.package import deterministic_targz, sourcedir_entries, stored_artifact, write_artifact
+from components.code.package import cached_artifact, deterministic_targz, entries_digest, sourcedir_entries, stored_artifact
 from components.naming import short_hash
 from components.network.vpc import as_input_list, in_vpc
 from components.serving.config import EndpointConfig
@@ -152,10 +152,15 @@ def bootstrap_model_archive(training_source: Path) -> bytes:
     answers every request with 503 "no model has been trained yet", so a fresh stack has a real,
     monitored endpoint from the first ``pulumi up``.
     """
+    return deterministic_targz(bootstrap_model_entries(training_source))
+
+
+def bootstrap_model_entries(training_source: Path) -> list[tuple[str, bytes]]:
+    """The placeholder archive's entries (see :func:`bootstrap_model_archive`)."""
     entries = [(f"code/{name}", data) for name, data in sourcedir_entries(training_source)]
     marker = {"bootstrap": True, "reason": "no model has been trained and deployed yet"}
     entries.append((BOOTSTRAP_MARKER, json.dumps(marker, sort_keys=True).encode()))
-    return deterministic_targz(entries)
+    return entries
 
 
 def pulumi_args(d: Any) -> Any:
@@ -211,7 +216,9 @@ class ModelEndpoint(pulumi.ComponentResource):
             container = {"model_package_name": cfg.model_package}
             model_tag = short_hash(cfg.model_package)
         else:
-            path, sha = write_artifact(bootstrap_model_archive(args.training_source), args.build_dir, "bootstrap-model")
+            entries = bootstrap_model_entries(args.training_source)
+            path, sha = cached_artifact(entries_digest(entries, "model.tar.gz"), args.build_dir, "bootstrap-model", ".tar.gz",
+                                        lambda: deterministic_targz(entries))
             artifact = stored_artifact(
                 f"{name}-bootstrap-artifact", self, bucket_name=args.models_bucket_name, kms_key_arn=args.kms_key_arn,
                 tags=tags, key=f"{args.model}/bootstrap/{sha}/model.tar.gz", path=path, sha256=sha,

@@ -89,3 +89,28 @@ def test_object_is_keyed_by_hash_kms_encrypted_and_retained(register, tmp_path):
     assert obj["inputs"]["source"]["asset"] == "file"
     assert (tmp_path / f"sourcedir-{sha}.tar.gz").read_bytes() == build_sourcedir(TRAINING)
     assert obj["parent"].endswith("mlops:code:CodePackage::code")
+
+
+def test_artifacts_are_found_by_their_inputs_without_building(tmp_path):
+    from components.code.package import cached_artifact, deterministic_targz, entries_digest
+
+    entries = [("a.txt", b"a" * 1000), ("b/c.py", b"print(1)\n")]
+    builds = []
+
+    def build():
+        builds.append(1)
+        return deterministic_targz(entries)
+
+    key = entries_digest(entries, "t.tar.gz")
+    path, sha = cached_artifact(key, tmp_path, "t", ".tar.gz", build)
+    assert builds == [1] and path.name == f"t-{sha}.tar.gz"
+    # Another process (nothing memoized that matters): the index answers, nothing is built.
+    assert cached_artifact(key, tmp_path, "t", ".tar.gz", build) == (path, sha) and builds == [1]
+    # A truncated artifact is rebuilt, not uploaded.
+    path.write_bytes(path.read_bytes()[:10])
+    assert cached_artifact(key, tmp_path, "t", ".tar.gz", build)[1] == sha and builds == [1, 1]
+    assert path.stat().st_size > 10
+    # Changed content is another key, hence another artifact.
+    changed = [("a.txt", b"a" * 999 + b"b"), ("b/c.py", b"print(1)\n")]
+    assert entries_digest(changed, "t.tar.gz") != key
+    assert entries_digest(list(reversed(entries)), "t.tar.gz") == key  # order-free, like the archive
