@@ -172,7 +172,7 @@ def write_artifact(data: bytes, build_dir: Path, stem: str, suffix: str = ".tar.
         _DIGESTS[data] = hashlib.sha256(data).hexdigest()
     digest = _DIGESTS[data]
     path = build_dir / f"{stem}-{digest}{suffix}"
-    if not path.exists():
+    if not path.exists() or path.stat().st_size != len(data):  # absent, or a damaged earlier write
         build_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
