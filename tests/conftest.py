@@ -9,6 +9,18 @@ from infra.review.synth import Manifest, run_program, synth_file
 
 SHIPPED_STACKS = ("dev", "staging", "prod", "local")
 
+# Under `pytest -n N --dist loadgroup` (make test) each tier that owns a service stays on one worker: one
+# LocalStack per run, one container environment build. Without xdist the marker is inert.
+GROUPS = {"integration": "localstack", "runtime": "runtime"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = item.path.parts
+        for folder, group in GROUPS.items():
+            if "tests" in parts and folder in parts[parts.index("tests"):]:
+                item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture(scope="session")
 def manifests() -> dict[str, Manifest]:

@@ -6,6 +6,8 @@ every earlier package stays in the bucket (``retain_on_delete``) for lineage and
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import io
@@ -80,15 +82,28 @@ def vendored_wheels(requirements: Path, cache_root: Path) -> list[Path]:
     cache = cache_root / hashlib.sha256("\n".join([*pins, VENDOR_PLATFORM, *VENDOR_PYTHONS]).encode()).hexdigest()[:16]
     if not (cache / ".complete").exists():
         cache.mkdir(parents=True, exist_ok=True)
-        for version in VENDOR_PYTHONS:
-            proc = pip_download(pins, cache, platform=VENDOR_PLATFORM, python_version=version)
-            if proc.returncode != 0:
-                raise VendoringError(
-                    f"could not download the training package's wheels for Python {version} from the package index "
-                    f"(needed once, then cached in {cache_root}):\n{proc.stderr.strip()[-2000:]}"
-                )
-        (cache / ".complete").write_text("\n".join(pins))
+        with exclusive(cache / ".lock"):  # two synths (or test workers) at once: one downloads, the other waits
+            if not (cache / ".complete").exists():
+                for version in VENDOR_PYTHONS:
+                    proc = pip_download(pins, cache, platform=VENDOR_PLATFORM, python_version=version)
+                    if proc.returncode != 0:
+                        raise VendoringError(
+                            f"could not download the training package's wheels for Python {version} from the package "
+                            f"index (needed once, then cached in {cache_root}):\n{proc.stderr.strip()[-2000:]}"
+                        )
+                (cache / ".complete").write_text("\n".join(pins))
     return sorted(cache.glob("*.whl"))
+
+
+@contextlib.contextmanager
+def exclusive(lock: Path):
+    """An advisory lock on ``lock`` (created if absent), held for the block."""
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _fingerprint(source: Path) -> tuple:
@@ -174,7 +189,7 @@ def write_artifact(data: bytes, build_dir: Path, stem: str, suffix: str = ".tar.
     path = build_dir / f"{stem}-{digest}{suffix}"
     if not path.exists() or path.stat().st_size != len(data):  # absent, or a damaged earlier write
         build_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")  # concurrent builders never share a temp file
         tmp.write_bytes(data)
         tmp.replace(path)
     return path, digest

@@ -38,7 +38,7 @@ import pulumi_aws as aws
 
 from components.security import iam
 from components.monitoring.jobs import job_function, job_network, job_role, job_schedule
-from components.code.package import BUILDER_DIGEST, CodePackageArgs, cached_artifact, deterministic_zip, pip_download, stored_artifact
+from components.code.package import BUILDER_DIGEST, CodePackageArgs, cached_artifact, exclusive, deterministic_zip, pip_download, stored_artifact
 from components.monitoring.drift_config import DriftConfig
 from components.serving.config import EndpointConfig
 from components.model.registry import Model
@@ -92,6 +92,13 @@ def fetch_wheel(wheel: PinnedWheel, cache: Path) -> Path:
     if path.is_file() and _sha256(path.read_bytes()) == wheel.sha256:
         return path
     cache.mkdir(parents=True, exist_ok=True)
+    with exclusive(cache / f"{wheel.filename}.lock"):  # concurrent synths download it once
+        if path.is_file() and _sha256(path.read_bytes()) == wheel.sha256:
+            return path
+        return _download_wheel(wheel, cache, path)
+
+
+def _download_wheel(wheel: PinnedWheel, cache: Path, path: Path) -> Path:
     requirement = cache / f"{wheel.filename}.requirement.txt"
     requirement.write_text(f"{wheel.requirement} --hash=sha256:{wheel.sha256}\n")
     result = pip_download(["--require-hashes", "-r", str(requirement)], cache, platform=wheel.platform, python_version=wheel.python_version)
