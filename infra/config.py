@@ -25,6 +25,7 @@ from components.monitoring.quality_config import QualityConfig
 from training.metric_names import TASK_METRICS
 from components.pipeline.config import PipelineConfig, VpcConfig
 from training.contract import DataContract, EvaluationRule, Hyperparameters
+from infra.errors import UserError
 
 NAMESPACE = "mlops"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -371,7 +372,7 @@ def pinned_package_problems(cfg: StackConfig, stack: str) -> list[str]:
     return problems
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A stack's configuration is invalid. ``str()`` is the full, user-facing report."""
 
     def __init__(self, source: str, problems: list[str]):

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.config import PROJECT_ROOT, ModelConfig
+from infra.errors import UserError
 
 SAMPLE_DATA = PROJECT_ROOT / "training" / "sample" / "churn.csv"
 SAMPLE_CONTRACT = PROJECT_ROOT / "training" / "sample" / "contract.json"
 METRIC_LINE = re.compile(r"^(?P<split>[a-z]+):(?P<name>[a-z_0-9]+)=(?P<value>-?[0-9.eE+-]+|nan|inf)$")
 
 
-class LocalRunError(Exception):
+class LocalRunError(UserError):
     """A user-facing problem with the local run's inputs."""
 
 

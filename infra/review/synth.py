@@ -289,20 +289,6 @@ def synth_file(path: Path) -> tuple[StackConfig, Manifest]:
 # Views of a manifest
 
 
-def tree(manifest: Manifest):
-    """A rich Tree of components and resources, as nested in the program."""
-    from rich.tree import Tree
-
-    root = Tree(f"[bold]{manifest.project}[/] / [bold cyan]{manifest.stack}[/]")
-    nodes: dict[str | None, Any] = {None: root}
-    for r in manifest.resources:  # registration order: parents come before their children
-        parent = nodes.get(r["parent"], root)
-        flags = " [yellow]protected[/]" if r["protect"] else ""
-        label = f"[green]{r['name']}[/] [dim]{r['type']}[/]{flags}" if r["custom"] else f"[bold]{r['name']}[/] [magenta]{r['type']}[/]"
-        nodes[r["urn"]] = parent.add(label)
-    return root
-
-
 def mermaid(manifest: Manifest) -> str:
     """Architecture diagram: components nested as subgraphs, arrows where one uses another's resource."""
     by_urn = {r["urn"]: r for r in manifest.resources}
