@@ -19,7 +19,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from training._deps import SERVING_SHIM
+from training.container_contract import SERVING_SHIM
 
 # Not code: caches, compiled files, and the sample dataset (jobs get their data through channels).
 EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ipynb_checkpoints", "sample"}

@@ -29,7 +29,7 @@ from components.code.package import deterministic_targz, sourcedir_entries, stor
 from components.naming import short_hash
 from components.network.vpc import as_input_list, in_vpc
 from components.serving.config import EndpointConfig
-from training._deps import SERVING_ENVIRONMENT
+from training.container_contract import SERVING_ENVIRONMENT
 
 VARIANT = "primary"  # blue/green deployments require the same variant name in every configuration
 ENDPOINT_NAMESPACE = "AWS/SageMaker"
@@ -221,7 +221,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "image": args.inference_image,
                 "model_data_url": pulumi.Output.concat("s3://", artifact.bucket, "/", artifact.key),
                 # With network isolation the container cannot fetch code: it ships inside the model archive.
-                "environment": dict(SERVING_ENVIRONMENT),  # see training._deps: pip must not need the index
+                "environment": dict(SERVING_ENVIRONMENT),  # see training.container_contract: pip must not need the index
             }
             model_tag = sha[:8]
 
