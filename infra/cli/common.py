@@ -53,15 +53,15 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) i
 
 def stack_path(stack: Optional[str], file: Optional[Path]) -> Path:
     """The stack file: ``--file`` as given, or ``stacks/Pulumi.<stack>.yaml`` of the project."""
-    from infra.config import STACKS_DIR, stack_file
+    from infra.config import stack_file, stacks_dir
 
     if (stack is None) == (file is None):
         raise UserError("give exactly one of --stack NAME (reads stacks/Pulumi.NAME.yaml) or --file PATH")
     if file is not None:
         return file
-    path = stack_file(stack)
+    path = stack_file(stack, stacks_dir())
     if not path.exists():
-        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in path.parent.glob("Pulumi.*.yaml"))
         raise UserError(f"no stack {stack!r}: {path} does not exist; known stacks: {', '.join(known) or 'none'}")
     return path
 

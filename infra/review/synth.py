@@ -24,7 +24,7 @@ from pulumi.runtime.settings import get_root_resource, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import PROJECT_ROOT, StackConfig, config_from_keys, read_stack_keys
+from infra.config import StackConfig, base_dir, config_from_keys, read_stack_keys
 
 PROJECT = "mlops-stack"
 MOCK_ACCOUNT = "123456789012"
@@ -210,8 +210,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, pulumi.FileAsset):
-        path = Path(value.path)
-        return {"asset": "file", "path": str(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path)}
+        path, root = Path(value.path), base_dir()
+        return {"asset": "file", "path": str(path.relative_to(root) if path.is_relative_to(root) else path)}
     return str(value)
 
 
