@@ -1,11 +1,9 @@
-"""Pulumi entry point (``main: infra/`` in Pulumi.yaml). Thin: read the typed config, compose components."""
+"""Pulumi entry point (``main: infra/`` in Pulumi.yaml). Thin: read the typed config, compose components.
 
-import sys
-from pathlib import Path
+Pulumi runs it in the project's virtualenv (Pulumi.yaml ``virtualenv: .venv``), where the project is installed
+(``make install`` / ``make deploy-install``): ``infra`` imports as the installed package, no ``sys.path`` edit.
+"""
 
-# Pulumi runs this file by path; make the project's packages importable without an install step.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from infra.program import main  # noqa: E402
+from infra.program import main
 
 main()

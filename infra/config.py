@@ -25,11 +25,58 @@ from components.monitoring.quality_config import QualityConfig
 from training.metric_names import TASK_METRICS
 from components.pipeline.config import PipelineConfig, VpcConfig
 from training.contract import DataContract, EvaluationRule, Hyperparameters
+from infra.errors import UserError
 
 NAMESPACE = "mlops"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-STACKS_DIR = PROJECT_ROOT / "stacks"
 SCHEMA_FILE = "mlops-stack.schema.json"
+PROJECT_FILE = "Pulumi.yaml"
+
+
+class ProjectNotFound(UserError):
+    """No Pulumi project (a ``Pulumi.yaml``) in the working directory or any directory above it."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The Pulumi project the command runs in: the nearest directory holding ``Pulumi.yaml``, from ``start`` (default:
+    the working directory) upwards. The CLI finds the project from where it runs, never from where it is installed."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / PROJECT_FILE).is_file():
+            return directory
+    raise ProjectNotFound(
+        f"no {PROJECT_FILE} in {here} or any directory above it; run mlops inside a Pulumi project "
+        f"(the directory holding {PROJECT_FILE} and its stack files), or give the stack file with --file PATH"
+    )
+
+
+def stacks_dir(root: Path | None = None) -> Path:
+    """Where the project keeps ``Pulumi.<stack>.yaml``: its ``stackConfigDir`` (Pulumi's default: the project itself)."""
+    root = root or project_root()
+    try:
+        project = yaml.safe_load((root / PROJECT_FILE).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ProjectNotFound(f"{root / PROJECT_FILE} is not readable YAML: {e}") from None
+    configured = project.get("stackConfigDir") if isinstance(project, dict) else None
+    return root / configured if isinstance(configured, str) and configured else root
+
+
+def base_dir() -> Path:
+    """What relative paths (a stack file's data contract, a manifest's asset paths) are relative to: the project, else
+    the working directory."""
+    try:
+        return project_root()
+    except ProjectNotFound:
+        return Path.cwd()
+
+
+def __getattr__(name: str) -> Path:
+    # PROJECT_ROOT / STACKS_DIR: resolved from the working directory when read (not from this file's location).
+    if name == "PROJECT_ROOT":
+        return project_root()
+    if name == "STACKS_DIR":
+        return stacks_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Lowercase DNS-style label: bucket names, SageMaker names and IAM names all accept it.
 _LABEL = r"^[a-z][a-z0-9-]*[a-z0-9]$"
@@ -220,7 +267,7 @@ class ModelConfig(Strict):
     def _load_contract(cls, v: DataContract | str) -> DataContract:
         if isinstance(v, DataContract):
             return v
-        path = (PROJECT_ROOT / v) if not Path(v).is_absolute() else Path(v)
+        path = Path(v) if Path(v).is_absolute() else base_dir() / v
         try:
             raw = _json_or_yaml(path.read_text())
         except OSError as e:
@@ -371,7 +418,7 @@ def pinned_package_problems(cfg: StackConfig, stack: str) -> list[str]:
     return problems
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A stack's configuration is invalid. ``str()`` is the full, user-facing report."""
 
     def __init__(self, source: str, problems: list[str]):
@@ -384,8 +431,9 @@ class ConfigError(Exception):
 # Loading
 
 
-def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
-    return stacks_dir / f"Pulumi.{stack}.yaml"
+def stack_file(stack: str, directory: Path | None = None) -> Path:
+    """``Pulumi.<stack>.yaml`` in ``directory`` (default: the stack config directory of the working directory's project)."""
+    return (directory or stacks_dir()) / f"Pulumi.{stack}.yaml"
 
 
 def load_stack_file(path: Path) -> StackConfig:

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.code.package import CodePackage, CodePackageArgs
+from components.code.paths import package_source, work_dir
 from components.serving.endpoint import ModelEndpoint, ModelEndpointArgs
 from components.model.registry import Model, ModelArgs
 from components.monitoring.dashboard import DashboardModel, StackDashboard
@@ -25,11 +26,11 @@ from components.platform.platform import Platform, PlatformArgs
 from components.monitoring.quality import QualityMonitor, QualityMonitorArgs
 from components.storage.bucket import ObjectLock
 from infra import images as image_registry
-from infra.config import PROJECT_ROOT, STACKS_DIR, ConfigError, StackConfig, config_from_pulumi, pinned_package_problems
+from infra.config import STACKS_DIR, ConfigError, StackConfig, config_from_pulumi, pinned_package_problems
 from training.contract import METRIC_DEFINITIONS
 
-TRAINING_SOURCE = PROJECT_ROOT / "training"
-BUILD_DIR = PROJECT_ROOT / ".mlops" / "build"
+TRAINING_SOURCE = package_source("training")  # the installed package, read only
+BUILD_DIR = work_dir() / "build"  # .mlops/build in the working directory
 CODE_PREFIX = "code"
 
 # Services the stack touches; the local stack points each at LocalStack.

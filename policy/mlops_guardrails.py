@@ -8,9 +8,7 @@ during a preview reach the rules as ``infra.review.rules.UNKNOWN``, which no rul
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -23,11 +21,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-# The project root, so `infra.review.rules` resolves to this checkout's module even without an install
-# (the same reason infra/__main__.py does it).
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from infra.review import rules  # noqa: E402
+# The pack runs in the project's virtualenv (PulumiPolicy.yaml), where the project is installed: this is the
+# installed `infra.review.rules`, which imports the standard library only.
+from infra.review import rules
 
 PACK_NAME = "mlops-stack-guardrails"
 

@@ -7,6 +7,7 @@ one policy per rule of infra.review.rules, and reports exactly what `mlops check
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,23 @@ def test_a_preview_with_unknown_values_is_judged_on_what_is_known(analyzer, mani
     # Still joined by dependency: without its versioning the data bucket is reported.
     resources = [r for r in resources if not (r["type"] == rules.VERSIONING and r.get("property_dependencies"))]
     assert ("s3-versioned", bucket["urn"]) in pack_findings(analyzer, resources)
+
+
+def test_the_rules_import_only_the_standard_library():
+    """The pack's interpreter imports infra.review.rules as it is: nothing outside the stdlib may load with it."""
+    code = (
+        "import sys\nbefore = set(sys.modules)\nimport infra.review.rules\n"
+        "print(sorted({m.split('.')[0] for m in set(sys.modules) - before} - set(sys.stdlib_module_names) - {'infra'}))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert run.stdout.strip() == "[]", run.stdout
+
+
+def test_the_pack_imports_the_installed_rules_without_a_path_hack():
+    """The pack resolves `infra` through the project's install in its virtualenv, not by editing sys.path."""
+    source = (ROOT / "policy" / "mlops_guardrails.py").read_text() + (ROOT / "policy" / "__main__.py").read_text()
+    assert not re.search(r"sys\.path\.(insert|append)|sys\.path\s*[+]?=", source)
+    code = "import mlops_guardrails, infra.review.rules as r\nassert mlops_guardrails.rules is r\nprint(r.__file__)\n"
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "policy", capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert Path(run.stdout.strip()) == ROOT / "infra" / "review" / "rules.py"

@@ -29,7 +29,7 @@ import sys
 import tarfile
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,6 +38,10 @@ import numpy as np
 
 from training.code_check import CODE_SHA_ENV, sha_of_code_uri, verify_code
 from training.capture import MALFORMED_REASONS, Batch, line_chunks, read_probabilities, read_records
+from training.monitoring_contract import DRIFT_REPORTS_PREFIX as REPORTS_PREFIX  # noqa: F401  (the components share these)
+from training.monitoring_contract import (  # noqa: F401
+    METRIC_JS, METRIC_MALFORMED, METRIC_MAX, METRIC_PREDICTION, METRIC_PSI, METRIC_RECORDS, DriftError, EnvSettings, JobSettings,
+)
 
 LOG = logging.getLogger("mlops.drift")
 
@@ -49,27 +53,12 @@ BASELINE_FILE = "baseline.json"
 BOOL_TOKENS = {"true": "true", "false": "false", "1": "true", "0": "false", "1.0": "true", "0.0": "false"}
 
 REPORT_FORMAT = "mlops-drift-report/1"
-REPORTS_PREFIX = "drift-reports"
-"""Reports live under ``<model>/drift-reports/YYYY/MM/DD/HH.json`` in the capture bucket."""
 PSI_FLOOR = 1e-4
 MAX_UNSEEN_TRACKED = 1000
 """Distinct unseen categories named in the report per feature; more are counted together (bounded memory)."""
 
-# CloudWatch metric names (the alarms in components.drift watch MaxDriftScore and RecordsScored).
-METRIC_PSI = "PSI"
-METRIC_JS = "JensenShannon"
-METRIC_MAX = "MaxDriftScore"
-METRIC_RECORDS = "RecordsScored"
-METRIC_MALFORMED = "MalformedRecords"
-METRIC_PREDICTION = "PredictionDrift"
-"""PSI of the model's predicted probabilities against the validation split's (``baseline.json`` ``prediction``)."""
-
 EXIT_NO_DRIFT, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 EVENT_BASELINE_FLAG = "MLOPS_DRIFT_EVENT_BASELINE"
-
-
-class DriftError(Exception):
-    """Input a person must fix (a missing file, an invalid baseline): a one-line message, no traceback."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -612,64 +601,6 @@ def capture_keys(s3, bucket: str, model: str, endpoint: str, hours: list[datetim
 
 # ---------------------------------------------------------------------------------------------------------------
 # The scheduled job
-
-
-class EnvSettings:
-    """A frozen dataclass that travels as ``<PREFIX><FIELD>`` environment variables (Lambda, processing job)."""
-
-    PREFIX = "MLOPS_"
-
-    def to_env(self) -> dict[str, str]:
-        return {f"{self.PREFIX}{k.upper()}": str(v) for k, v in asdict(self).items() if v not in ("", 0)}  # type: ignore[call-overload]
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]):
-        values: dict[str, Any] = {}
-        missing = []
-        for f in fields(cls):  # type: ignore[arg-type]
-            raw = env.get(f"{cls.PREFIX}{f.name.upper()}")
-            if raw is None:
-                if f.default is MISSING:
-                    missing.append(f"{cls.PREFIX}{f.name.upper()}")
-                continue
-            try:
-                values[f.name] = {"int": int, "float": float}.get(str(f.type), str)(raw)
-            except ValueError:
-                raise DriftError(f"{cls.PREFIX}{f.name.upper()}={raw!r} is not a {f.type}") from None
-        if missing:
-            raise DriftError(f"the job's environment lacks {', '.join(missing)}")
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class JobSettings(EnvSettings):
-    """What a run needs; travels as ``MLOPS_DRIFT_*`` environment variables (Lambda, processing job)."""
-
-    model: str
-    endpoint_name: str
-    capture_bucket: str
-    metric_namespace: str
-    report_prefix: str
-    window_hours: int = 24
-    threshold: float = 0.2
-    min_records: int = 200
-    engine: str = "lambda"
-    baseline_uri: str = ""
-    """Score against this baseline (``baseline.json`` or model archive) instead of the live model's."""
-    # engine "processing": the job the Lambda starts
-    job_prefix: str = ""
-    processing_image: str = ""
-    processing_role_arn: str = ""
-    processing_instance_type: str = ""
-    processing_max_runtime_seconds: int = 0
-    code_uri: str = ""
-    kms_key_arn: str = ""
-    subnet_ids: str = ""
-    """Comma-separated: the stack's private subnets the processing job runs in (it reads S3 and publishes metrics
-    through the VPC's endpoints, so it cannot be network-isolated; the permissions boundary allows exactly that)."""
-    security_group_ids: str = ""
-
-    PREFIX = "MLOPS_DRIFT_"
 
 
 @dataclass

@@ -42,18 +42,13 @@ from typing import Any
 import numpy as np
 
 from training.capture import _OUTPUT_KEY, _PROBABILITY, _SUFFIX
-from training.drift import DriftError, EnvSettings, capture_keys
+from training.drift import DriftError, capture_keys
+from training.monitoring_contract import QUALITY_REPORTS_PREFIX as REPORTS_PREFIX  # noqa: F401  (the components share these)
+from training.monitoring_contract import GROUND_TRUTH_PREFIX, METRIC_JOINED, METRIC_LABELS, METRIC_UNMATCHED, QUALITY_METRIC_PREFIX, QualityJob  # noqa: F401
 from training.metrics import HIGHER_IS_BETTER, TASK_METRICS, task_metrics
 
-GROUND_TRUTH_PREFIX = "ground-truth"
 REPORT_FORMAT = "mlops-quality/1"
-METRIC_JOINED = "QualityJoinedRecords"
-METRIC_LABELS = "QualityLabelsReceived"
-METRIC_UNMATCHED = "QualityUnmatchedLabels"
-QUALITY_METRIC_PREFIX = "Quality_"
-"""CloudWatch metric of a task metric: ``Quality_roc_auc``, ``Quality_rmse`` … (dimension ``Model``)."""
 MALFORMED_REASONS = ("bad_json", "no_id", "bad_output", "bad_label", "label_count_mismatch")
-REPORTS_PREFIX = "quality-reports"
 # Compact layouts read without a JSON parse (anything else is parsed in full): the ground-truth line
 # `ground_truth_record` writes, and a capture record's id as SageMaker writes eventMetadata. An unescaped
 # `"inferenceId":"` can only be a key (inside a string value its quotes are escaped).
@@ -358,27 +353,6 @@ def lines_of(chunks: Iterator[bytes]) -> Iterator[str]:
 
 # ---------------------------------------------------------------------------------------------------------------
 # The scheduled run
-
-
-@dataclass(frozen=True)
-class QualityJob(EnvSettings):
-    """Where a run reads and writes; travels as ``MLOPS_QUALITY_*`` environment variables to the Lambda."""
-
-    model: str
-    task: str
-    endpoint_name: str
-    capture_bucket: str
-    data_bucket: str
-    metric_namespace: str
-    window_hours: int = 24
-    label_delay_hours: int = 24
-    min_records: int = 100
-
-    PREFIX = "MLOPS_QUALITY_"
-
-    @property
-    def report_prefix(self) -> str:
-        return f"{self.model}/{REPORTS_PREFIX}/"
 
 
 def _keys(s3, bucket: str, prefixes: Iterable[str]) -> Iterator[str]:

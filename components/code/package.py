@@ -24,7 +24,8 @@ from typing import Callable
 import pulumi
 import pulumi_aws as aws
 
-from training._deps import SERVING_SHIM
+from components.code.paths import package_source, work_dir  # noqa: F401  (re-exported)
+from training.container_contract import SERVING_SHIM
 
 # Not code: caches, compiled files, and the sample dataset (jobs get their data through channels).
 EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ipynb_checkpoints", "sample"}
@@ -141,7 +142,7 @@ def _sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tup
     ]
     requirements = source / "requirements.txt"
     if requirements.is_file():
-        cache = cache_root or source.parent / ".mlops" / "wheels"
+        cache = cache_root or work_dir() / "wheels"
         entries += [(f"{WHEELS_DIR}/{w.name}", w.read_bytes()) for w in vendored_wheels(requirements, cache)]
     entries.append(("inference.py", INFERENCE_SHIM))
     return entries
@@ -176,9 +177,10 @@ def deterministic_zip(entries: list[tuple[str, bytes]]) -> bytes:
     return raw.getvalue()
 
 
-def build_sourcedir(source: Path) -> bytes:
-    """The ``sourcedir.tar.gz`` bytes for the package at ``source``."""
-    return deterministic_targz(sourcedir_entries(source))
+def build_sourcedir(source: Path, wheel_cache: Path | None = None) -> bytes:
+    """The ``sourcedir.tar.gz`` bytes for the package at ``source`` (pinned wheels cached in ``wheel_cache``, default
+    ``.mlops/wheels`` in the working directory)."""
+    return deterministic_targz(sourcedir_entries(source, wheel_cache))
 
 
 def write_artifact(data: bytes, build_dir: Path, stem: str, suffix: str = ".tar.gz") -> tuple[Path, str]:
@@ -232,9 +234,9 @@ def cached_artifact(inputs: str, build_dir: Path, stem: str, suffix: str, build:
     return path, digest
 
 
-def write_package(source: Path, build_dir: Path) -> tuple[Path, str]:
+def write_package(source: Path, build_dir: Path, wheel_cache: Path | None = None) -> tuple[Path, str]:
     """Build the code archive into ``build_dir`` (named by its hash) and return its path and sha256."""
-    entries = sourcedir_entries(source)
+    entries = sourcedir_entries(source, wheel_cache)
     return cached_artifact(entries_digest(entries, "sourcedir.tar.gz"), build_dir, "sourcedir", ".tar.gz",
                            lambda: deterministic_targz(entries))
 
@@ -244,10 +246,13 @@ class CodePackageArgs:
     source_dir: Path
     bucket_name: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
-    build_dir: Path
+    build_dir: Path = field(default_factory=lambda: work_dir() / "build")
+    """Where the archive is written before upload (default ``.mlops/build`` in the working directory)."""
     prefix: str = "code"
     tags: dict[str, str] = field(default_factory=dict)
     """Only the ``mlops:*`` tags are kept: S3 objects take at most 10 tags."""
+    wheel_cache: Path | None = None
+    """Where the pinned wheels are cached (default ``.mlops/wheels`` in the working directory)."""
 
 
 def stored_artifact(
@@ -291,7 +296,7 @@ class CodePackage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CodePackageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:code:CodePackage", name, None, opts)
-        path, self.sha256 = write_package(args.source_dir, args.build_dir)
+        path, self.sha256 = write_package(args.source_dir, args.build_dir, args.wheel_cache)
         self.key = f"{args.prefix}/{self.sha256}/sourcedir.tar.gz"
         obj = stored_artifact(
             f"{name}-sourcedir", self, bucket_name=args.bucket_name, kms_key_arn=args.kms_key_arn, tags=args.tags,

@@ -10,8 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.serving.endpoint import ENDPOINT_NAMESPACE, VARIANT
-from training.drift import METRIC_MAX, METRIC_PREDICTION
-from training.quality import METRIC_JOINED, METRIC_LABELS, QUALITY_METRIC_PREFIX
+from training.monitoring_contract import METRIC_JOINED, METRIC_LABELS, METRIC_MAX, METRIC_PREDICTION, QUALITY_METRIC_PREFIX
 
 
 @dataclass(frozen=True)

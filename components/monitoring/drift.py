@@ -43,10 +43,11 @@ from components.monitoring.drift_config import DriftConfig
 from components.serving.config import EndpointConfig
 from components.model.registry import Model
 from components.naming import drift_alarm_name, job_prefix, resource_name
-from training.drift import METRIC_MAX, METRIC_PREDICTION, METRIC_RECORDS, REPORTS_PREFIX, JobSettings
+from training.monitoring_contract import DRIFT_REPORTS_PREFIX as REPORTS_PREFIX
+from training.monitoring_contract import METRIC_MAX, METRIC_PREDICTION, METRIC_RECORDS, JobSettings
 
 HANDLER = "training.drift.handler"
-LAMBDA_MODULES = ("__init__.py", "capture.py", "code_check.py", "drift.py", "metric_names.py", "metrics.py", "quality.py")
+LAMBDA_MODULES = ("__init__.py", "capture.py", "code_check.py", "drift.py", "metric_names.py", "metrics.py", "monitoring_contract.py", "quality.py")
 """The part of training/ the drift and quality jobs import: numpy, boto3 (in the runtime) and the standard library only."""
 
 

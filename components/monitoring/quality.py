@@ -31,7 +31,7 @@ from components.model.registry import Model
 from components.naming import job_prefix, resource_name
 from components.monitoring.quality_config import QualityConfig
 from components.monitoring.jobs import job_function, job_network, job_role, job_schedule
-from training.quality import GROUND_TRUTH_PREFIX, METRIC_LABELS, QUALITY_METRIC_PREFIX, QualityJob
+from training.monitoring_contract import GROUND_TRUTH_PREFIX, METRIC_LABELS, QUALITY_METRIC_PREFIX, QualityJob
 
 HANDLER = "training.quality.handler"
 

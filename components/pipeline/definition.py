@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from training._deps import SERVING_ENVIRONMENT, TRAINING_ENTRYPOINT
+from training.container_contract import SERVING_ENVIRONMENT, TRAINING_ENTRYPOINT
 from training.code_check import CODE_SHA_ENV, verify_code
 from training.contract import METRICS, DataVersion, LineageMetadata
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,10 +26,11 @@ import pulumi
 import pulumi_aws as aws
 
 from components.code.package import cached_artifact, deterministic_targz, entries_digest, sourcedir_entries, stored_artifact
+from components.code.paths import package_source, work_dir
 from components.naming import short_hash
 from components.network.vpc import as_input_list, in_vpc
 from components.serving.config import EndpointConfig
-from training._deps import SERVING_ENVIRONMENT
+from training.container_contract import SERVING_ENVIRONMENT
 
 VARIANT = "primary"  # blue/green deployments require the same variant name in every configuration
 ENDPOINT_NAMESPACE = "AWS/SageMaker"
@@ -187,8 +188,10 @@ class ModelEndpointArgs:
     models_bucket_name: pulumi.Input[str]
     capture_bucket_name: pulumi.Input[str]
     topic_arn: pulumi.Input[str]
-    training_source: Path
-    build_dir: Path
+    training_source: Path = field(default_factory=lambda: package_source("training"))
+    """The training package the bootstrap model's archive carries (default: the installed ``training``)."""
+    build_dir: Path = field(default_factory=lambda: work_dir() / "build")
+    """Where the bootstrap archive is written before upload (default ``.mlops/build`` in the working directory)."""
     subnet_ids: pulumi.Input[Sequence[str]] = ()
     """The model's subnets: strings, or a created network's Output."""
     security_group_ids: pulumi.Input[Sequence[str]] = ()
@@ -228,7 +231,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "image": args.inference_image,
                 "model_data_url": pulumi.Output.concat("s3://", artifact.bucket, "/", artifact.key),
                 # With network isolation the container cannot fetch code: it ships inside the model archive.
-                "environment": dict(SERVING_ENVIRONMENT),  # see training._deps: pip must not need the index
+                "environment": dict(SERVING_ENVIRONMENT),  # see training.container_contract: pip must not need the index
             }
             model_tag = sha[:8]
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError, NoCredentialsError
 
+from infra.errors import UserError
 from infra.ops.session import StackSession
 
 
-class DataError(Exception):
+class DataError(UserError):
     """A user-facing problem with a data command (message says what and how to fix it)."""
 
 

@@ -19,14 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.config import PROJECT_ROOT, ModelConfig
+from components.code.paths import package_source
+from infra.config import ModelConfig
+from infra.errors import UserError
 
-SAMPLE_DATA = PROJECT_ROOT / "training" / "sample" / "churn.csv"
-SAMPLE_CONTRACT = PROJECT_ROOT / "training" / "sample" / "contract.json"
+TRAINING = package_source("training")
+SAMPLE_DATA = TRAINING / "sample" / "churn.csv"
+SAMPLE_CONTRACT = TRAINING / "sample" / "contract.json"
 METRIC_LINE = re.compile(r"^(?P<split>[a-z]+):(?P<name>[a-z_0-9]+)=(?P<value>-?[0-9.eE+-]+|nan|inf)$")
 
 
-class LocalRunError(Exception):
+class LocalRunError(UserError):
     """A user-facing problem with the local run's inputs."""
 
 
@@ -136,7 +139,7 @@ def run_local(
         "SM_MODEL_DIR": str(model_dir),
         "SM_OUTPUT_DATA_DIR": str(output_dir),
         "MLOPS_CONTRACT": str(contract),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(TRAINING.parent), os.environ.get("PYTHONPATH")])),
     }
     failure = ml / "output" / "failure"
     rule = model.evaluation

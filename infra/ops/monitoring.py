@@ -17,8 +17,8 @@ from components.naming import endpoint_name, job_prefix
 from components.pipeline.spec import state_machine_name
 from infra.ops.session import StackSession
 from infra.ops.serving import OpsError
-from training.drift import REPORTS_PREFIX as DRIFT_REPORTS
-from training.quality import REPORTS_PREFIX as QUALITY_REPORTS
+from training.monitoring_contract import DRIFT_REPORTS_PREFIX as DRIFT_REPORTS
+from training.monitoring_contract import QUALITY_REPORTS_PREFIX as QUALITY_REPORTS
 
 
 @dataclass(frozen=True)

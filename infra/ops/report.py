@@ -16,8 +16,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from infra.ops.monitoring import VersionRow
-from training.drift import REPORTS_PREFIX as DRIFT_REPORTS
-from training.quality import REPORTS_PREFIX as QUALITY_REPORTS
+from training.monitoring_contract import DRIFT_REPORTS_PREFIX as DRIFT_REPORTS
+from training.monitoring_contract import QUALITY_REPORTS_PREFIX as QUALITY_REPORTS
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 """One color per series, in order; the markers are drawn in exactly this color (tests find them in a screenshot)."""

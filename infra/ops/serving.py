@@ -13,8 +13,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from infra.errors import UserError
 
-class OpsError(Exception):
+
+class OpsError(UserError):
     """A user-facing refusal: says what is wrong and what would be accepted."""
 
 

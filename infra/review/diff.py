@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from infra.errors import UserError
 from infra.review import rules
 
 # Resources whose deletion or replacement loses data (objects, key material, subscriptions, events,
@@ -104,7 +105,7 @@ class DiffReport:
         )
 
 
-class ManifestError(Exception):
+class ManifestError(UserError):
     """A manifest file cannot be read or is not a synth manifest."""
 
 

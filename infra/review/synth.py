@@ -213,10 +213,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, pulumi.FileAsset):
-        path = Path(value.path)
-        from infra.config import PROJECT_ROOT
+        from infra.config import base_dir
 
-        return {"asset": "file", "path": str(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path)}
+        path, root = Path(value.path), base_dir()
+        return {"asset": "file", "path": str(path.relative_to(root) if path.is_relative_to(root) else path)}
     return str(value)
 
 
@@ -306,20 +306,6 @@ def synth_file(path: Path) -> tuple["StackConfig", Manifest]:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Views of a manifest
-
-
-def tree(manifest: Manifest):
-    """A rich Tree of components and resources, as nested in the program."""
-    from rich.tree import Tree
-
-    root = Tree(f"[bold]{manifest.project}[/] / [bold cyan]{manifest.stack}[/]")
-    nodes: dict[str | None, Any] = {None: root}
-    for r in manifest.resources:  # registration order: parents come before their children
-        parent = nodes.get(r["parent"], root)
-        flags = " [yellow]protected[/]" if r["protect"] else ""
-        label = f"[green]{r['name']}[/] [dim]{r['type']}[/]{flags}" if r["custom"] else f"[bold]{r['name']}[/] [magenta]{r['type']}[/]"
-        nodes[r["urn"]] = parent.add(label)
-    return root
 
 
 def mermaid(manifest: Manifest) -> str:

@@ -114,3 +114,30 @@ def test_artifacts_are_found_by_their_inputs_without_building(tmp_path):
     changed = [("a.txt", b"a" * 999 + b"b"), ("b/c.py", b"print(1)\n")]
     assert entries_digest(changed, "t.tar.gz") != key
     assert entries_digest(list(reversed(entries)), "t.tar.gz") == key  # order-free, like the archive
+
+
+def test_builds_and_the_wheel_cache_default_under_the_working_directory(tmp_path, monkeypatch):
+    """Nothing is written beside the installed package: the defaults follow the working directory."""
+    from components.code.paths import package_source, work_dir
+    from components.serving.endpoint import ModelEndpointArgs
+
+    seen = []
+    monkeypatch.setattr(code_package, "vendored_wheels", lambda requirements, cache_root: seen.append(cache_root) or [])
+    monkeypatch.chdir(tmp_path)
+    code_package._ENTRIES.clear()
+    code_package.sourcedir_entries(package_source("training"))
+    assert seen == [tmp_path / ".mlops" / "wheels"]
+    assert work_dir() == tmp_path / ".mlops"
+    args = CodePackageArgs(source_dir=TRAINING, bucket_name="b", kms_key_arn="k")
+    assert args.build_dir == tmp_path / ".mlops" / "build" and args.wheel_cache is None
+    assert package_source("training") == TRAINING.resolve()
+    assert {f.name: f.default_factory() for f in ModelEndpointArgs.__dataclass_fields__.values() if f.name in ("build_dir", "training_source")} == {
+        "build_dir": tmp_path / ".mlops" / "build", "training_source": TRAINING.resolve()}
+    code_package._ENTRIES.clear()
+
+
+def test_rejects_a_source_that_is_not_a_package():
+    from components.code.paths import package_source
+
+    with pytest.raises(ValueError, match="'no_such_package_here' is not an importable package"):
+        package_source("no_such_package_here")

@@ -12,12 +12,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Annotated, Any, Callable, Iterable, Optional
 
 import typer
 
 from components.pipeline.spec import ALREADY_DEPLOYING, ALREADY_RUNNING, TRAINING_ALIAS, state_machine_name
+from infra.cli.common import ModelName, StackFile, StackName, err, load_stack, out, require_model
+from infra.errors import UserError
 
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -60,73 +61,69 @@ def execution_name() -> str:
     return f"manual-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
 
 
-def register(app: typer.Typer) -> None:
-    from infra.cli.app import FileOpt, StackOpt, err, fail, load_stack, out, require_model
+def retrain(
+    model: ModelName,
+    stack: StackName = None,
+    file: StackFile = None,
+    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Follow the run until it ends (default) or only start it.")] = True,
+    test_case: Annotated[
+        Optional[str], typer.Option("--test-case", help="LocalStack only: run this scenario of the Step Functions mock config (SFN_MOCK_CONFIG).")
+    ] = None,
+    poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.2, help="How often the run's history is read.")] = 5.0,
+) -> None:
+    """Start a retraining run of a model (validate, train, evaluate, gate, register, deploy) and follow it."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-    @app.command()
-    def retrain(
-        stack: Optional[str] = StackOpt,
-        file: Optional[Path] = FileOpt,
-        model: str = typer.Option(..., "--model", "-m", help="Model name (a key of mlops:models)."),
-        follow: bool = typer.Option(True, "--follow/--no-follow", help="Follow the run until it ends (default) or only start it."),
-        test_case: Optional[str] = typer.Option(
-            None, "--test-case", help="LocalStack only: run this scenario of the Step Functions mock config (SFN_MOCK_CONFIG)."
-        ),
-        poll_seconds: float = typer.Option(5.0, "--poll-seconds", min=0.2, help="How often the run's history is read."),
-    ) -> None:
-        """Start a retraining run of a model (validate, train, evaluate, gate, register, deploy) and follow it."""
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from infra.ops.session import StackSession
 
-        from infra.ops.session import StackSession
-
-        name, cfg = load_stack(stack, file)
-        require_model(cfg, model, name)
-        if test_case is not None and cfg.localstack is None:
-            raise fail(f"--test-case runs a LocalStack mock scenario; stack {name!r} does not target LocalStack (mlops:localstack)")
-        session = StackSession(cfg, name)
-        sfn = session.client("stepfunctions")
-        try:
-            caller = session.client("sts").get_caller_identity()
-            target = alias_arn(caller["Arn"].split(":")[1], cfg.region, caller["Account"], state_machine_name(cfg.name_prefix, name, model))
-            started = sfn.start_execution(
-                stateMachineArn=target + (f"#{test_case}" if test_case else ""),
-                name=execution_name(),
-                input=json.dumps({"trigger": "manual", "requested_by": caller["Arn"]}),
-            )
-        except NoCredentialsError:
-            raise fail("no AWS credentials found; configure a profile (mlops:aws_profile) or the AWS_* variables") from None
-        except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "")
-            if code in ("StateMachineDoesNotExist", "ResourceNotFound", "InvalidArn"):
-                raise fail(f"the training flow of {model!r} is not deployed ({target} not found); run `pulumi up --stack {name}` first") from None
-            raise fail(f"Step Functions refused to start the run: {code}: {e.response['Error'].get('Message', '')}") from None
-        except BotoCoreError as e:
-            raise fail(f"cannot reach AWS: {e}") from None
-        arn = started["executionArn"]
-        out.print(f"started run [bold]{arn.rsplit(':', 1)[-1]}[/] of {model} ({name})", highlight=False, soft_wrap=True)
-        out.print(f"  {arn}", style="dim", highlight=False, soft_wrap=True)
-        if not follow:
+    name, cfg = load_stack(stack, file)
+    require_model(cfg, model, name)
+    if test_case is not None and cfg.localstack is None:
+        raise UserError(f"--test-case runs a LocalStack mock scenario; stack {name!r} does not target LocalStack (mlops:localstack)")
+    session = StackSession(cfg, name)
+    sfn = session.client("stepfunctions")
+    try:
+        caller = session.client("sts").get_caller_identity()
+        target = alias_arn(caller["Arn"].split(":")[1], cfg.region, caller["Account"], state_machine_name(cfg.name_prefix, name, model))
+        started = sfn.start_execution(
+            stateMachineArn=target + (f"#{test_case}" if test_case else ""),
+            name=execution_name(),
+            input=json.dumps({"trigger": "manual", "requested_by": caller["Arn"]}),
+        )
+    except NoCredentialsError:
+        raise UserError("no AWS credentials found; configure a profile (mlops:aws_profile) or the AWS_* variables") from None
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code", "")
+        if code in ("StateMachineDoesNotExist", "ResourceNotFound", "InvalidArn"):
+            raise UserError(f"the training flow of {model!r} is not deployed ({target} not found); run `pulumi up --stack {name}` first") from None
+        raise UserError(f"Step Functions refused to start the run: {code}: {e.response['Error'].get('Message', '')}") from None
+    except BotoCoreError as e:
+        raise UserError(f"cannot reach AWS: {e}") from None
+    arn = started["executionArn"]
+    out.print(f"started run [bold]{arn.rsplit(':', 1)[-1]}[/] of {model} ({name})", highlight=False, soft_wrap=True)
+    out.print(f"  {arn}", style="dim", highlight=False, soft_wrap=True)
+    if not follow:
+        return
+    try:
+        result = _follow(sfn, arn, poll_seconds, out)
+    except KeyboardInterrupt:
+        err.print(f"stopped following; the run goes on: {arn}", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    except ClientError as e:
+        raise UserError(f"cannot read the run's history: {e.response['Error'].get('Message', e)}") from None
+    status, steps = result["status"], result["steps"]
+    last = steps[-1].state if steps else ""
+    if status == "SUCCEEDED":
+        if last in (ALREADY_RUNNING, ALREADY_DEPLOYING):
+            out.print(f"[yellow]another run of {model} is in progress; it covers this request[/]", highlight=False, soft_wrap=True)
             return
-        try:
-            result = _follow(sfn, arn, poll_seconds, out)
-        except KeyboardInterrupt:
-            err.print(f"stopped following; the run goes on: {arn}", highlight=False, soft_wrap=True)
-            raise typer.Exit(130) from None
-        except ClientError as e:
-            raise fail(f"cannot read the run's history: {e.response['Error'].get('Message', e)}") from None
-        status, steps = result["status"], result["steps"]
-        last = steps[-1].state if steps else ""
-        if status == "SUCCEEDED":
-            if last in (ALREADY_RUNNING, ALREADY_DEPLOYING):
-                out.print(f"[yellow]another run of {model} is in progress; it covers this request[/]", highlight=False, soft_wrap=True)
-                return
-            notice = result["output"].get("notice", {}) if isinstance(result["output"], dict) else {}
-            out.print(f"[green]run succeeded[/]: {notice.get('message', 'done')}", highlight=False, soft_wrap=True)
-            return
-        err.print(f"[bold red]run {status.lower().replace('_', ' ')}[/] in {last or 'its first state'}", highlight=False, soft_wrap=True)
-        if result.get("error") or result.get("cause"):
-            err.print(f"{result.get('error', '')}: {result.get('cause', '')}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        notice = result["output"].get("notice", {}) if isinstance(result["output"], dict) else {}
+        out.print(f"[green]run succeeded[/]: {notice.get('message', 'done')}", highlight=False, soft_wrap=True)
+        return
+    err.print(f"[bold red]run {status.lower().replace('_', ' ')}[/] in {last or 'its first state'}", highlight=False, soft_wrap=True)
+    if result.get("error") or result.get("cause"):
+        err.print(f"{result.get('error', '')}: {result.get('cause', '')}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
 
 
 def _follow(sfn: Any, arn: str, poll_seconds: float, console: Any, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
@@ -163,3 +160,6 @@ def _follow(sfn: Any, arn: str, poll_seconds: float, console: Any, sleep: Callab
             current = steps[-1].state if steps else "starting"
             status.update(f"{current} ({len(steps)} states so far)")
             sleep(poll_seconds)
+
+
+COMMANDS = [(retrain, "retrain", None)]

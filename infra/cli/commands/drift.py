@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+
+from infra.cli.common import out
+from infra.errors import UserError
 
 
 def render(report: dict[str, Any]) -> Table:
@@ -32,38 +35,37 @@ def render(report: dict[str, Any]) -> Table:
     return table
 
 
-def register(app: typer.Typer) -> None:
-    from infra.cli.app import fail, out
+def drift(
+    baseline: Annotated[Path, typer.Option("--baseline", "-b", help="baseline.json written by training, or a model.tar.gz holding one.")],
+    current: Annotated[Path, typer.Option("--current", "-c", help="A capture file (JSON Lines) or a directory of *.jsonl capture files.")],
+    threshold: Annotated[float, typer.Option("--threshold", min=0.0, help="PSI above which a feature counts as drifted.")] = 0.2,
+    min_records: Annotated[int, typer.Option("--min-records", min=1, help="Fewest scored records to judge drift at all.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report (as the scheduled job writes it) instead of a table.")] = False,
+) -> None:
+    """Score capture files against a training baseline: PSI and Jensen-Shannon per feature.
 
-    @app.command()
-    def drift(
-        baseline: Path = typer.Option(..., "--baseline", "-b", help="baseline.json written by training, or a model.tar.gz holding one."),
-        current: Path = typer.Option(..., "--current", "-c", help="A capture file (JSON Lines) or a directory of *.jsonl capture files."),
-        threshold: float = typer.Option(0.2, "--threshold", min=0.0, help="PSI above which a feature counts as drifted."),
-        min_records: int = typer.Option(1, "--min-records", min=1, help="Fewest scored records to judge drift at all."),
-        as_json: bool = typer.Option(False, "--json", help="Print the JSON report (as the scheduled job writes it) instead of a table."),
-    ) -> None:
-        """Score capture files against a training baseline: PSI and Jensen-Shannon per feature.
+    Exit code 0: no drift; 1: drift detected; 2: bad input.
+    """
+    from training.drift import EXIT_DRIFT, EXIT_NO_DRIFT, DriftError, score_paths
 
-        Exit code 0: no drift; 1: drift detected; 2: bad input.
-        """
-        from training.drift import EXIT_DRIFT, EXIT_NO_DRIFT, DriftError, score_paths
+    try:
+        report = score_paths(baseline, current, threshold, min_records)
+    except DriftError as e:  # the container runtime's own error (training cannot import infra)
+        raise UserError(str(e)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        records = report["records"]
+        reasons = ", ".join(f"{k} {v}" for k, v in records["malformed_by_reason"].items())
+        status = {"drift": "[bold red]drift[/]", "no_drift": "[green]no drift[/]", "insufficient_data": "[yellow]insufficient data[/]"}[report["status"]]
+        out.print(
+            f"{status}: {records['scored']} records scored from {report['files']} file(s), "
+            f"{records['malformed']} malformed{f' ({reasons})' if reasons else ''}; "
+            f"drifted: {', '.join(report['drifted_features']) or 'none'}",
+            highlight=False,
+        )
+        out.print(render(report))
+    raise typer.Exit(EXIT_DRIFT if report["status"] == "drift" else EXIT_NO_DRIFT)
 
-        try:
-            report = score_paths(baseline, current, threshold, min_records)
-        except DriftError as e:
-            raise fail(str(e)) from None
-        if as_json:
-            sys.stdout.write(json.dumps(report, indent=2) + "\n")
-        else:
-            records = report["records"]
-            reasons = ", ".join(f"{k} {v}" for k, v in records["malformed_by_reason"].items())
-            status = {"drift": "[bold red]drift[/]", "no_drift": "[green]no drift[/]", "insufficient_data": "[yellow]insufficient data[/]"}[report["status"]]
-            out.print(
-                f"{status}: {records['scored']} records scored from {report['files']} file(s), "
-                f"{records['malformed']} malformed{f' ({reasons})' if reasons else ''}; "
-                f"drifted: {', '.join(report['drifted_features']) or 'none'}",
-                highlight=False,
-            )
-            out.print(render(report))
-        raise typer.Exit(EXIT_DRIFT if report["status"] == "drift" else EXIT_NO_DRIFT)
+
+COMMANDS = [(drift, "drift", None)]
