@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pulumi
 import pulumi_aws as aws
 
 from components.security import iam
-from components.naming import short_hash
+
+if TYPE_CHECKING:
+    from components.storage.ref import BucketRef
 
 
 @dataclass(frozen=True)
@@ -173,36 +175,20 @@ class SecureBucket(pulumi.ComponentResource):
 
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
-        self.kms_key_arn = args.kms_key_arn
+        self.kms_key_arn: pulumi.Input[str] | None = args.kms_key_arn
         self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn})
 
-    # ------------------------------------------------------------------------------------------------------
-    # Grants (CDK style): the bucket knows its ARN and key, so call sites never hand-write S3/KMS policies.
+    @property
+    def ref(self) -> "BucketRef":
+        """This bucket as a reference: what consumers take (and what grants come from)."""
+        from components.storage.ref import BucketRef
 
-    def read_statements(self, prefix: str = "") -> pulumi.Output[list[dict]]:
-        return pulumi.Output.all(self.bucket_arn, self.kms_key_arn).apply(
-            lambda a: iam.bucket_read_statements(a[0], prefix, a[1])
-        )
-
-    def write_statements(self, prefix: str = "") -> pulumi.Output[list[dict]]:
-        return pulumi.Output.all(self.bucket_arn, self.kms_key_arn).apply(
-            lambda a: iam.bucket_write_statements(a[0], prefix, a[1])
-        )
+        return BucketRef.from_bucket(self)
 
     def grant_read(self, role: aws.iam.Role, prefix: str = "") -> aws.iam.RolePolicy:
-        """Let ``role`` read (and list) objects under ``prefix``, including the KMS decrypt it needs."""
-        return self._grant("read", role, prefix, self.read_statements(prefix))
+        """``self.ref.grant_read``: the policy is the role's child."""
+        return self.ref.grant_read(role, prefix)
 
     def grant_write(self, role: aws.iam.Role, prefix: str = "") -> aws.iam.RolePolicy:
-        """Let ``role`` write objects under ``prefix``, including the KMS data-key permissions it needs."""
-        return self._grant("write", role, prefix, self.write_statements(prefix))
-
-    def _grant(self, verb: str, role: aws.iam.Role, prefix: str, statements: pulumi.Output[list[dict]]) -> aws.iam.RolePolicy:
-        suffix = short_hash(f"{role.pulumi_resource_name}/{prefix}")
-        return aws.iam.RolePolicy(
-            f"{self.pulumi_resource_name}-{verb}-{suffix}",
-            role=role.id,
-            policy=statements.apply(lambda s: json.dumps(iam.document(*s))),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
+        """``self.ref.grant_write``: the policy is the role's child."""
+        return self.ref.grant_write(role, prefix)
