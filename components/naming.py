@@ -58,9 +58,15 @@ def endpoint_name(prefix: str, stack: str, model: str) -> str:
     return job_prefix(prefix, stack, model)
 
 
+def model_alarm_name(prefix: str, stack: str, model: str, suffix: str) -> str:
+    """A model's monitoring alarm, ``<job prefix>-<suffix>``: ``drift``, ``prediction-drift``, ``capture-stopped``,
+    ``quality``, ``labels-stopped``, ``<job>-job-errors`` and the endpoint's (``<endpoint>-<suffix>``)."""
+    return f"{job_prefix(prefix, stack, model)}-{suffix}"
+
+
 def drift_alarm_name(prefix: str, stack: str, model: str) -> str:
     """The alarm on the model's maximum drift score; its ALARM state triggers retraining."""
-    return f"{job_prefix(prefix, stack, model)}-drift"
+    return model_alarm_name(prefix, stack, model, "drift")
 
 
 def stem(prefix: str, stack: str) -> str:
@@ -256,6 +262,9 @@ class ModelNames:
 
     def monitor(self, job: str) -> str:
         return monitor_name(self.prefix, self.stack, self.model, job)
+
+    def monitor_schedule_role(self, job: str) -> str:
+        return monitor_name(self.prefix, self.stack, self.model, f"{job}-schedule")
 
     def monitor_log_group(self, job: str) -> str:
         return monitor_log_group_name(self.prefix, self.stack, self.model, job)

@@ -235,6 +235,7 @@ class CodePackage(pulumi.ComponentResource):
     def __init__(self, name: str, args: CodePackageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:code:CodePackage", name, None, opts)
         path, self.sha256 = write_package(args.source_dir, args.build_dir)
+        self.prefix = args.prefix
         self.key = f"{args.prefix}/{self.sha256}/sourcedir.tar.gz"
         obj = stored_artifact(
             f"{name}-sourcedir", self, bucket_name=args.bucket_name, kms_key_arn=args.kms_key_arn, tags=args.tags,

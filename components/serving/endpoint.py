@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from components.code.package import deterministic_targz, sourcedir_entries, stored_artifact, write_artifact
+from components.context import StackContext
 from components.naming import short_hash
+from components.platform.ref import PlatformRef
 from components.network.vpc import as_input_list, in_vpc
 from components.serving.config import EndpointConfig
 from training._deps import SERVING_ENVIRONMENT
@@ -173,21 +175,55 @@ def pulumi_args(d: Any) -> Any:
 @dataclass(frozen=True)
 class ModelEndpointArgs:
     model: str
-    environment: str
-    endpoint_name: str
+    """The model's name (the endpoint is ``components.naming.endpoint_name``)."""
+    context: StackContext
+    """The stack (names, tags, environment: capacity and instance defaults depend on it)."""
+    platform: PlatformRef
+    """Models bucket (the bootstrap model), capture bucket, key and topic (alarms)."""
     config: EndpointConfig
+    """Kind, capacity, capture, deployment guardrails and alarms of the endpoint."""
     role_arn: pulumi.Input[str]
+    """The model's SageMaker execution role."""
     inference_image: str
-    kms_key_arn: pulumi.Input[str]
-    models_bucket_name: pulumi.Input[str]
-    capture_bucket_name: pulumi.Input[str]
-    topic_arn: pulumi.Input[str]
+    """The serving image."""
     training_source: Path
+    """The model's code directory (the bootstrap model archive ships it)."""
     build_dir: Path
+    """Where build artifacts (the bootstrap archive) are written."""
     subnet_ids: pulumi.Input[Sequence[str]] = ()
-    """The model's subnets: strings, or a created network's Output."""
+    """The model's subnets: strings, or a created network's Output. Default: no VPC."""
     security_group_ids: pulumi.Input[Sequence[str]] = ()
-    tags: dict[str, str] | None = None
+    """Its security groups (with ``subnet_ids``). Default: none."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of this model's resources besides the stack's. Default: none."""
+
+    @property
+    def environment(self) -> str:
+        return self.context.environment
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.context.names(self.model).endpoint
+
+    @property
+    def kms_key_arn(self) -> pulumi.Input[str]:
+        return self.platform.key.key_arn
+
+    @property
+    def models_bucket_name(self) -> pulumi.Input[str]:
+        return self.platform.models.bucket_name
+
+    @property
+    def capture_bucket_name(self) -> pulumi.Input[str]:
+        return self.platform.capture.bucket_name
+
+    @property
+    def topic_arn(self) -> pulumi.Input[str]:
+        return self.platform.topic.topic_arn
+
+    @property
+    def all_tags(self) -> dict[str, str]:
+        return self.context.model_tags(self.model, self.tags)
 
 
 class ModelEndpoint(pulumi.ComponentResource):
@@ -201,7 +237,7 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:serving:ModelEndpoint", name, None, opts)
-        cfg, tags = args.config, args.tags or {}
+        cfg, tags = args.config, args.all_tags
         child = pulumi.ResourceOptions(parent=self)
         pinned = cfg.model_package is not None
         self.capture_uri = pulumi.Output.concat("s3://", args.capture_bucket_name, f"/{args.model}/")
@@ -333,7 +369,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             treat_missing_data="notBreaching",  # no traffic is not an outage
             alarm_actions=[args.topic_arn],
             ok_actions=[args.topic_arn],
-            tags=args.tags or {},
+            tags=args.all_tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
         if spec.rate_of is not None:

@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterable, Optional
 
 import typer
 
-from components.pipeline.spec import ALREADY_DEPLOYING, ALREADY_RUNNING, TRAINING_ALIAS, state_machine_name
+from components.naming import state_machine_name
+from components.pipeline.spec import ALREADY_DEPLOYING, ALREADY_RUNNING, TRAINING_ALIAS
 
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 

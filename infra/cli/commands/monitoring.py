@@ -51,13 +51,13 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table."),
     ) -> None:
         """The model's registered versions: approval, evaluation metrics, data version, code hash, training job; the live one marked."""
-        from components.naming import endpoint_name, resource_name
+        from components.naming import endpoint_name, registry_group_name
         from infra.ops.monitoring import OpsError, model_versions
 
         session = _session(stack, file, model)
         cfg = session.cfg
         try:
-            rows = model_versions(session.client("sagemaker"), resource_name(cfg.name_prefix, session.stack, model), endpoint_name(cfg.name_prefix, session.stack, model))
+            rows = model_versions(session.client("sagemaker"), registry_group_name(cfg.name_prefix, session.stack, model), endpoint_name(cfg.name_prefix, session.stack, model))
         except OpsError as e:
             raise fail(str(e)) from None
         if as_json:
@@ -120,7 +120,7 @@ def register_report(app: typer.Typer) -> None:
         """A self-contained HTML page: metric history across versions, per-feature drift and live quality over time."""
         from datetime import datetime, timezone
 
-        from components.naming import endpoint_name, resource_name
+        from components.naming import endpoint_name, registry_group_name
         from infra.ops.monitoring import OpsError, _call, model_versions
         from infra.ops.report import gather, render
 
@@ -128,7 +128,7 @@ def register_report(app: typer.Typer) -> None:
         cfg, name = session.cfg, session.stack
         model_cfg = cfg.models[model]
         try:
-            versions = model_versions(session.client("sagemaker"), resource_name(cfg.name_prefix, name, model), endpoint_name(cfg.name_prefix, name, model))
+            versions = model_versions(session.client("sagemaker"), registry_group_name(cfg.name_prefix, name, model), endpoint_name(cfg.name_prefix, name, model))
             capture = session.bucket("capture")
             drift, quality = _call(lambda: gather(session.client("s3"), capture, model, days), f"reading reports in s3://{capture}")
         except OpsError as e:

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from components.naming import endpoint_name, resource_name
+from components.naming import endpoint_name, registry_group_name
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
             plan = plan_rollback(
                 sm,
                 endpoint_name=endpoint,
-                group=resource_name(cfg.name_prefix, name, model),
+                group=registry_group_name(cfg.name_prefix, name, model),
                 to=to,
                 pinned=cfg.models[model].endpoint.model_package,
                 run_id=time.strftime("%Y%m%d%H%M%S"),
