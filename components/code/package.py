@@ -185,10 +185,15 @@ def write_package(source: Path, build_dir: Path) -> tuple[Path, str]:
 @dataclass(frozen=True)
 class CodePackageArgs:
     source_dir: Path
+    """The code directory to package (``training/`` for the built-in recipe)."""
     bucket_name: pulumi.Input[str]
+    """The bucket the package is stored in (the models bucket)."""
     kms_key_arn: pulumi.Input[str]
+    """The key the package object is encrypted with."""
     build_dir: Path
+    """Where the archive is built (e.g. ``Path.cwd() / ".mlops" / "build"``)."""
     prefix: str = "code"
+    """Key prefix of the packages in the bucket. Default ``code``."""
     tags: dict[str, str] = field(default_factory=dict)
     """Only the ``mlops:*`` tags are kept: S3 objects take at most 10 tags."""
 

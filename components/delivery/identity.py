@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -744,7 +745,7 @@ class DeployIdentity(pulumi.ComponentResource):
                 f"{name}-{concern}",
                 name=resource_name(args.name_prefix, args.stack, "deploy", concern, limit=128),
                 description=f"Deploys of stack {args.stack}: {concern}",
-                policy=scope.apply(lambda sc, c=concern: json.dumps(iam.document(*deploy_statements(sc)[c]))),
+                policy=scope.apply(partial(_concern_document, concern)),
                 tags=args.tags,
                 opts=child,
             )
@@ -757,3 +758,8 @@ class DeployIdentity(pulumi.ComponentResource):
              "preview_role_arn": self.preview_role_arn}
         )
 
+
+
+def _concern_document(concern: str, scope: Any) -> str:
+    """One of the deploy role's managed policies (``concern``) as JSON."""
+    return json.dumps(iam.document(*deploy_statements(scope)[concern]))

@@ -17,9 +17,13 @@ from training.quality import METRIC_JOINED, METRIC_LABELS, QUALITY_METRIC_PREFIX
 @dataclass(frozen=True)
 class DashboardModel:
     model: str
+    """The model's name (a row title)."""
     endpoint_name: str | None
+    """Its endpoint (``None``: no serving panels)."""
     metric_namespace: str
+    """Its own metrics' namespace (``components.naming.metric_namespace``)."""
     state_machine_arn: pulumi.Input[str] | None = None
+    """Its CT flow (run outcome panels). Default: none."""
     quality: tuple[str, float] | None = None
     """(metric, production standard) when the model's live quality is monitored."""
 

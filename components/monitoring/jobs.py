@@ -98,7 +98,7 @@ def job_function(
     memory_mb: int,
     timeout_seconds: int,
     reserved_concurrency: int,
-    environment: pulumi.Input[dict[str, Any]],
+    environment: Any,  # {"variables": {...}}, or an Output of it
     depends_on: list[pulumi.Resource],
     topic_arn: pulumi.Input[str],
     tags: dict[str, str],

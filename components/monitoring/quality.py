@@ -89,10 +89,13 @@ class QualityMonitorArgs:
     model: Model
     """The model's platform component (names, buckets, key, metric namespace)."""
     config: QualityConfig
+    """Schedule, window, label delay and alarm settings of the quality job."""
     task: str
     """``binary``, ``multiclass`` or ``regression`` (training.metrics.TASK_METRICS)."""
     metric: str
+    """The metric judged (one of the task's)."""
     threshold: float
+    """The production standard."""
     direction: str
     """The production standard (:meth:`QualityConfig.standard`): metric, threshold, ``higher``/``lower`` is better."""
     code: DriftCode

@@ -9,6 +9,7 @@ the stack key.
 from __future__ import annotations
 
 import json
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -217,7 +218,7 @@ class PrivateNetwork(pulumi.ComponentResource):
                     raise ValueError(f"region {args.region} has {len(ordered)} available zones; mlops:vpc.create.azs asks for {count}")
                 return ordered[i]
 
-            zone_names = [available.names.apply(lambda n, i=i: pick(n, i)) for i in range(count)]
+            zone_names = [available.names.apply(partial(_pick_zone, pick, i)) for i in range(count)]
 
         subnets, tables = [], []
         for i, cidr in enumerate(args.subnet_cidrs):
@@ -265,7 +266,7 @@ class PrivateNetwork(pulumi.ComponentResource):
             tags=named("s3"),
             opts=child,
         )
-        https = {"ip_protocol": "tcp", "from_port": 443, "to_port": 443}
+        https: Any = {"ip_protocol": "tcp", "from_port": 443, "to_port": 443}
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-sagemaker-to-endpoints", security_group_id=workloads.id, referenced_security_group_id=endpoints_sg.id,
             description="HTTPS to the interface endpoints", **https, opts=child,
@@ -352,3 +353,7 @@ class PrivateNetwork(pulumi.ComponentResource):
                 "flow_log_group_name": self.flow_log_group_name,
             }
         )
+
+
+def _pick_zone(pick: Any, i: int, names: list[str]) -> str:
+    return str(pick(names, i))

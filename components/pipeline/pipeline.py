@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -42,7 +42,7 @@ EXECUTION_ALARMS = {
     "ExecutionsAborted": "aborted",
 }
 # Triggers that cannot start a run: EventBridge and Scheduler retry for an hour, then park the event here.
-TRIGGER_RETRY = {"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10}
+TRIGGER_RETRY: Any = {"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10}
 
 
 @dataclass(frozen=True)
@@ -260,7 +260,8 @@ class TrainingPipeline(pulumi.ComponentResource):
         if cfg.triggers.on_drift:
             rules.append(("drift", self.spec.apply(lambda s: drift_rule(s, args.drift_alarm_name)), alias))
         if args.quality_alarm_name:
-            rules.append(("quality", self.spec.apply(lambda s: quality_rule(s, args.quality_alarm_name)), alias))
+            quality_alarm = args.quality_alarm_name
+            rules.append(("quality", self.spec.apply(lambda s: quality_rule(s, quality_alarm)), alias))
         if self._deploy_mode:
             deploy_alias = aws.sfn.Alias(
                 f"{name}-deploy-alias",
@@ -314,13 +315,13 @@ class TrainingPipeline(pulumi.ComponentResource):
                 description=f"Retrain {args.model} on {cfg.triggers.schedule} (UTC)",
                 schedule_expression=cfg.triggers.schedule,
                 flexible_time_window={"mode": "OFF"},
-                target={
+                target=cast(Any, {
                     "arn": SCHEDULER_TARGET,
                     "role_arn": scheduler_role.arn,
                     "input": self.spec.apply(schedule_target_input),
                     "retry_policy": TRIGGER_RETRY,
                     "dead_letter_config": {"arn": dlq.arn},
-                },
+                }),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[alias]),
             )
 
@@ -497,10 +498,10 @@ class TrainingPipeline(pulumi.ComponentResource):
             target_id="start-run",
             arn=alias.arn,
             role_arn=role.arn,
-            input_transformer={
+            input_transformer=cast(Any, {
                 "input_paths": rule_spec.apply(lambda r: r.input_paths),
                 "input_template": rule_spec.apply(lambda r: r.input_template),
-            },
+            }),
             retry_policy=TRIGGER_RETRY,
             dead_letter_config={"arn": dlq.arn},
             opts=pulumi.ResourceOptions(parent=self),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -242,8 +243,9 @@ class ModelEndpoint(pulumi.ComponentResource):
         pinned = cfg.model_package is not None
         self.capture_uri = pulumi.Output.concat("s3://", args.capture_bucket_name, f"/{args.model}/")
 
-        container: dict[str, Any]
+        container: Any  # ModelPrimaryContainerArgsDict
         if pinned:
+            assert cfg.model_package is not None
             container = {"model_package_name": cfg.model_package}
             model_tag = short_hash(cfg.model_package)
         else:
@@ -261,14 +263,12 @@ class ModelEndpoint(pulumi.ComponentResource):
             }
             model_tag = sha[:8]
 
-        vpc = {"subnets": as_input_list(args.subnet_ids), "security_group_ids": as_input_list(args.security_group_ids)} if in_vpc(args.subnet_ids) else None
+        vpc: Any = {"subnets": as_input_list(args.subnet_ids), "security_group_ids": as_input_list(args.security_group_ids)} if in_vpc(args.subnet_ids) else None
         model_name: pulumi.Input[str] = f"{args.endpoint_name}-{'pin' if pinned else 'boot'}-{model_tag}"[:63]
         if vpc is not None:
             # A model's VpcConfig cannot change in place: its name follows the network, so a replacement is a new
             # model beside the retained one (a fixed name would collide with it).
-            model_name = pulumi.Output.all(vpc["subnets"], vpc["security_group_ids"]).apply(
-                lambda v, base=model_name: f"{base[:56]}-{short_hash(json.dumps(v))[:6]}"
-            )
+            model_name = pulumi.Output.all(vpc["subnets"], vpc["security_group_ids"]).apply(partial(_vpc_model_name, str(model_name)))
         model = aws.sagemaker.Model(
             f"{name}-model",
             name=model_name,
@@ -359,7 +359,7 @@ class ModelEndpoint(pulumi.ComponentResource):
     def _alarm(self, name: str, args: ModelEndpointArgs, spec: AlarmSpec) -> aws.cloudwatch.MetricAlarm:
         a = args.config.alarms
         dims = {"EndpointName": args.endpoint_name, "VariantName": VARIANT}
-        common = dict(
+        common: Any = dict(
             name=f"{args.endpoint_name}-{spec.suffix}",
             alarm_description=f"{args.model}: {spec.description}",
             comparison_operator="GreaterThanThreshold",
@@ -375,7 +375,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         if spec.rate_of is not None:
             numerator, denominator = spec.rate_of
 
-            def metric(metric_id: str, metric_name: str) -> dict[str, Any]:
+            def metric(metric_id: str, metric_name: str) -> Any:  # MetricAlarmMetricQueryArgsDict
                 return {
                     "id": metric_id,
                     "return_data": False,
@@ -401,3 +401,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         return aws.cloudwatch.MetricAlarm(
             f"{name}-{spec.suffix}", dimensions=dims, period=a.period_seconds, **spec.metric, **common
         )
+
+
+def _vpc_model_name(base: str, network: list[Any]) -> str:
+    """A VPC model's name follows its network (subnets and groups), so a new network is a new model."""
+    return f"{base[:56]}-{short_hash(json.dumps(network))[:6]}"

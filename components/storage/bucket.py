@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -18,18 +18,24 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ObjectLock:
     mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    """``GOVERNANCE`` (privileged users may shorten) or ``COMPLIANCE`` (nobody may). Default ``GOVERNANCE``."""
     days: int = 30
+    """Default retention of each object version, in days. Default 30."""
 
 
 @dataclass(frozen=True)
 class SecureBucketArgs:
     bucket_name: pulumi.Input[str]
+    """The bucket's globally unique name (``components.naming.bucket_name``)."""
     account_id: pulumi.Input[str]
+    """The owning account (the access-log delivery condition)."""
     kms_key_arn: pulumi.Input[str] | None = None
     """SSE-KMS with this key. ``None`` means SSE-S3, which only an access-log target bucket should use:
     S3 server access logging cannot deliver to a bucket whose default encryption is SSE-KMS."""
     noncurrent_version_days: int = 90
+    """Noncurrent versions expire after this many days. Default 90."""
     abort_incomplete_upload_days: int = 7
+    """Incomplete multipart uploads are aborted after this many days. Default 7."""
     expire_current_days: int | None = None
     """Expire current objects after this many days (for log buckets); ``None`` keeps them."""
     access_log_bucket: pulumi.Input[str] | None = None
@@ -41,10 +47,15 @@ class SecureBucketArgs:
     writers: pulumi.Input[dict[str, list[str]]] | None = None
     """Key prefix → the only principal ARNs that may put objects under it (bucket policy)."""
     eventbridge_notifications: bool = False
+    """Send the bucket's events to EventBridge (new-data triggers). Default off."""
     object_lock: ObjectLock | None = None
+    """Object lock (WORM) with a default retention. Default: none."""
     force_destroy: bool = False
+    """Let ``pulumi destroy`` empty the bucket (ephemeral stacks only). Default off."""
     tags: dict[str, str] = field(default_factory=dict)
+    """Tags of the bucket. Default: none."""
     protect: bool = False
+    """Protect the bucket from deletion by Pulumi. Default off."""
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -96,7 +107,7 @@ class SecureBucket(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=child([ownership]),
         )
-        sse = {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn} if args.kms_key_arn is not None else {"sse_algorithm": "AES256"}
+        sse: Any = {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn} if args.kms_key_arn is not None else {"sse_algorithm": "AES256"}
         encryption = aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
@@ -109,7 +120,7 @@ class SecureBucket(pulumi.ComponentResource):
             versioning_configuration={"status": "Enabled"},
             opts=child([encryption]),
         )
-        rules = [
+        rules: list[Any] = [
             {
                 "id": "expire-noncurrent-versions",
                 "status": "Enabled",
