@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 
 PROJECT = "mlops-stack"
 BUCKET_ROLES = ("data", "models", "capture", "logs")
@@ -57,9 +58,15 @@ def endpoint_name(prefix: str, stack: str, model: str) -> str:
     return job_prefix(prefix, stack, model)
 
 
+def model_alarm_name(prefix: str, stack: str, model: str, suffix: str) -> str:
+    """A model's monitoring alarm, ``<job prefix>-<suffix>``: ``drift``, ``prediction-drift``, ``capture-stopped``,
+    ``quality``, ``labels-stopped``, ``<job>-job-errors`` and the endpoint's (``<endpoint>-<suffix>``)."""
+    return f"{job_prefix(prefix, stack, model)}-{suffix}"
+
+
 def drift_alarm_name(prefix: str, stack: str, model: str) -> str:
     """The alarm on the model's maximum drift score; its ALARM state triggers retraining."""
-    return f"{job_prefix(prefix, stack, model)}-drift"
+    return model_alarm_name(prefix, stack, model, "drift")
 
 
 def stem(prefix: str, stack: str) -> str:
@@ -93,7 +100,174 @@ def boundary_name(prefix: str, stack: str) -> str:
 
 
 def topic_name(prefix: str, stack: str) -> str:
+    """The stack's notification topic."""
     return resource_name(prefix, stack, "notifications", limit=256)
+
+
+def key_alias(prefix: str, stack: str) -> str:
+    """The stack key's alias (``alias/<this>``) and the dashboard's name."""
+    return resource_name(prefix, stack)
+
+
+def dashboard_name(prefix: str, stack: str) -> str:
+    """The stack's CloudWatch dashboard."""
+    return resource_name(prefix, stack)
+
+
+def break_glass_role_name(prefix: str) -> str:
+    """The default break-glass role (account-wide, one per prefix): the only one that may retire the stack key."""
+    return f"{prefix}-break-glass"
+
+
+def log_group_prefix(prefix: str, stack: str) -> str:
+    """Every log group of the stack starts with this (the key policy scopes CloudWatch Logs to it)."""
+    return f"/mlops/{prefix}-{stack}/"
+
+
+def key_event_rule_name(prefix: str, stack: str, suffix: str) -> str:
+    """The EventBridge rules that tell the topic about changes to the stack key (``key-changes``, ``key-deleted``)."""
+    return resource_name(prefix, stack, suffix, limit=64)
+
+
+def vpc_flow_log_group_name(prefix: str, stack: str) -> str:
+    """The created network's flow-log group."""
+    return f"{log_group_prefix(prefix, stack)}vpc-flow-logs"
+
+
+def metric_namespace(stack: str, model: str) -> str:
+    """The CloudWatch namespace of a model's own metrics (drift, quality, CT heartbeat dimensions)."""
+    return f"mlops/{stack}/{model}"
+
+
+def registry_group_name(prefix: str, stack: str, model: str) -> str:
+    """The model's SageMaker model package group (its registry)."""
+    return resource_name(prefix, stack, model)
+
+
+def state_machine_name(prefix: str, stack: str, model: str) -> str:
+    """``<prefix>-<stack>-<model>-training``: the model's CT state machine."""
+    return resource_name(prefix, stack, model, "training", limit=80)
+
+
+def state_machine_log_group_name(prefix: str, stack: str, model: str) -> str:
+    """The CT state machine's execution log group."""
+    return f"{log_group_prefix(prefix, stack)}states/{state_machine_name(prefix, stack, model)}"
+
+
+def starter_role_name(prefix: str, stack: str, model: str, kind: str) -> str:
+    """The role EventBridge (``kind="events"``) or Scheduler (``"scheduler"``) assumes to start CT runs."""
+    return resource_name(prefix, stack, model, f"{kind}-start", limit=64)
+
+
+def trigger_rule_name(prefix: str, stack: str, model: str, trigger: str) -> str:
+    """An EventBridge rule that starts CT runs (``new-data``, ``drift``, ``quality``, ``approved``)."""
+    return resource_name(prefix, stack, model, trigger, limit=64)
+
+
+def trigger_dlq_name(prefix: str, stack: str, model: str) -> str:
+    """The dead-letter queue of the CT triggers."""
+    return resource_name(prefix, stack, model, "trigger-dlq", limit=80)
+
+
+def retrain_schedule_name(prefix: str, stack: str, model: str) -> str:
+    """The Scheduler schedule of periodic retraining."""
+    return resource_name(prefix, stack, model, "retrain", limit=64)
+
+
+def ct_alarm_name(prefix: str, stack: str, model: str, what: str) -> str:
+    """A CT-flow alarm: ``ct-runs-failed|timed-out|aborted``, ``ct-stale``."""
+    return resource_name(prefix, stack, model, f"ct-{what}", limit=255)
+
+
+def monitor_name(prefix: str, stack: str, model: str, job: str) -> str:
+    """A monitoring job's function, role and schedule stem (``job``: ``drift`` or ``quality``)."""
+    return resource_name(prefix, stack, model, job, limit=64)
+
+
+def monitor_log_group_name(prefix: str, stack: str, model: str, job: str) -> str:
+    """A monitoring job's log group."""
+    return f"{log_group_prefix(prefix, stack)}{job}/{model}"
+
+
+def endpoint_log_group_name(prefix: str, stack: str, model: str) -> str:
+    """SageMaker's log group of the model's endpoint (created by the stack before SageMaker would)."""
+    return f"/aws/sagemaker/Endpoints/{endpoint_name(prefix, stack, model)}"
+
+
+@dataclass(frozen=True)
+class ModelNames:
+    """Every physical name of one model of a stack, from the stack's prefix and name alone (no Pulumi state):
+    the components name their resources with it, and the CLI finds them with it."""
+
+    prefix: str
+    stack: str
+    model: str
+
+    @property
+    def job_prefix(self) -> str:
+        return job_prefix(self.prefix, self.stack, self.model)
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint_name(self.prefix, self.stack, self.model)
+
+    @property
+    def endpoint_log_group(self) -> str:
+        return endpoint_log_group_name(self.prefix, self.stack, self.model)
+
+    @property
+    def role(self) -> str:
+        return model_role_name(self.prefix, self.stack, self.model)
+
+    @property
+    def flow_role(self) -> str:
+        return flow_role_name(self.prefix, self.stack, self.model)
+
+    @property
+    def registry_group(self) -> str:
+        return registry_group_name(self.prefix, self.stack, self.model)
+
+    @property
+    def state_machine(self) -> str:
+        return state_machine_name(self.prefix, self.stack, self.model)
+
+    @property
+    def state_machine_log_group(self) -> str:
+        return state_machine_log_group_name(self.prefix, self.stack, self.model)
+
+    @property
+    def metric_namespace(self) -> str:
+        return metric_namespace(self.stack, self.model)
+
+    @property
+    def drift_alarm(self) -> str:
+        return drift_alarm_name(self.prefix, self.stack, self.model)
+
+    def starter_role(self, kind: str) -> str:
+        return starter_role_name(self.prefix, self.stack, self.model, kind)
+
+    def trigger_rule(self, trigger: str) -> str:
+        return trigger_rule_name(self.prefix, self.stack, self.model, trigger)
+
+    @property
+    def trigger_dlq(self) -> str:
+        return trigger_dlq_name(self.prefix, self.stack, self.model)
+
+    @property
+    def retrain_schedule(self) -> str:
+        return retrain_schedule_name(self.prefix, self.stack, self.model)
+
+    def ct_alarm(self, what: str) -> str:
+        return ct_alarm_name(self.prefix, self.stack, self.model, what)
+
+    def monitor(self, job: str) -> str:
+        return monitor_name(self.prefix, self.stack, self.model, job)
+
+    def monitor_schedule_role(self, job: str) -> str:
+        return monitor_name(self.prefix, self.stack, self.model, f"{job}-schedule")
+
+    def monitor_log_group(self, job: str) -> str:
+        return monitor_log_group_name(self.prefix, self.stack, self.model, job)
 
 
 def overlapping_stems(stems: dict[str, str]) -> list[tuple[str, str]]:

@@ -400,7 +400,7 @@ def pinned_package_problems(cfg: StackConfig, stack: str) -> list[str]:
     The account is compared when the caller identity is known (``infra/program.py``); the flow checks the
     approval status of whatever it deploys at run time.
     """
-    from components.naming import resource_name
+    from components.naming import registry_group_name
 
     problems = []
     for name, model in cfg.models.items():
@@ -409,7 +409,7 @@ def pinned_package_problems(cfg: StackConfig, stack: str) -> list[str]:
             continue
         parts = arn.split(":")
         region, group = parts[3], parts[5].split("/")[1]
-        expected = resource_name(cfg.name_prefix, stack, name)
+        expected = registry_group_name(cfg.name_prefix, stack, name)
         if region != cfg.region or group != expected:
             problems.append(
                 f"config.mlops:models.{name}.endpoint.model_package: {arn} is not a version of this model's group; "

@@ -10,23 +10,18 @@ import pulumi_aws as aws
 
 from components.code.package import CodePackage, CodePackageArgs
 from components.code.paths import package_source, work_dir
-from components.serving.endpoint import ModelEndpoint, ModelEndpointArgs
-from components.model.registry import Model, ModelArgs
-from components.monitoring.dashboard import DashboardModel, StackDashboard
+from components.context import StackContext
 from components.delivery.identity import DeployIdentity, DeployIdentityArgs
-from components.monitoring.drift import DriftCode, DriftCodeArgs, DriftMonitor, DriftMonitorArgs, monitored
-from components.naming import (
-    deploy_role_name, drift_alarm_name, endpoint_name, flow_role_name, job_prefix, model_role_name, overlapping_stems, resource_name, stem,
-)
-from components.naming import tags as make_tags
-from components.pipeline.pipeline import TrainingPipeline, TrainingPipelineArgs
-from components.pipeline.spec import JobResources
+from components.model.hosted import HostedModel, HostedModelArgs, ModelImages, QualityStandard
+from components.monitoring.dashboard import DashboardModel, StackDashboard
+from components.monitoring.drift import DriftCode, DriftCodeArgs, monitored
+from components.naming import dashboard_name, deploy_role_name, overlapping_stems, stem, vpc_flow_log_group_name
 from components.network.vpc import PrivateNetwork, PrivateNetworkArgs
+from components.pipeline.spec import JobResources
 from components.platform.platform import Platform, PlatformArgs
-from components.monitoring.quality import QualityMonitor, QualityMonitorArgs
 from components.storage.bucket import ObjectLock
 from infra import images as image_registry
-from infra.config import STACKS_DIR, ConfigError, StackConfig, config_from_pulumi, pinned_package_problems
+from infra.config import STACKS_DIR, ConfigError, ModelConfig, StackConfig, config_from_pulumi, pinned_package_problems
 from training.contract import METRIC_DEFINITIONS
 
 TRAINING_SOURCE = package_source("training")  # the installed package, read only
@@ -69,8 +64,75 @@ def check_pinned_account(pinned: dict[str, str], account: str) -> None:
         )
 
 
+def stack_context(cfg: StackConfig, stack: str, identity, partition) -> StackContext:
+    """The stack context of a stack file: prefix, stack, environment, region, account, partition, tags, protect."""
+    return StackContext(
+        prefix=cfg.name_prefix, stack=stack, environment=cfg.environment.value, region=cfg.region,
+        account_id=identity.account_id, partition=partition.partition, tags=dict(cfg.tags), protect=cfg.protected,
+    )
+
+
+def platform_args(cfg: StackConfig, ctx: StackContext, subnet_ids) -> PlatformArgs:
+    s, k = cfg.storage, cfg.keys
+    return PlatformArgs(
+        context=ctx,
+        existing_key_arn=k.key_arn,
+        key_deletion_window_days=k.deletion_window_days,
+        noncurrent_version_days=s.noncurrent_version_days,
+        abort_incomplete_upload_days=s.abort_incomplete_upload_days,
+        model_object_lock=ObjectLock(**s.model_object_lock.model_dump()) if s.model_object_lock else None,
+        access_logs=s.access_logs,
+        access_log_days=s.access_log_days,
+        force_destroy=s.force_destroy,
+        emails=list(cfg.notifications.emails),
+        break_glass_arn=k.break_glass_principal_arn,
+        capture_expiration_days=s.capture_expiration_days,
+        code_writers=(deploy_role_name(ctx.prefix, ctx.stack),) if cfg.deploy is not None else (),
+        models=tuple(cfg.models),
+        subnet_ids=subnet_ids,
+        endpoint_log_groups=tuple(n for n, m in cfg.models.items() if m.endpoint.enabled),
+        sagemaker_job_log_groups=s.sagemaker_job_log_groups,
+        sagemaker_log_days=s.sagemaker_log_days,
+    )
+
+
+def hosted_model_args(name: str, m: ModelConfig, ctx: StackContext, platform: Platform, code: CodePackage, images: ModelImages,
+                      monitor_code: DriftCode | None, net: "StackNetwork") -> HostedModelArgs:
+    """A model of the stack file as the library's per-model component takes it."""
+    t = m.training
+    quality = None
+    if m.quality_monitored:
+        metric, threshold, direction = m.quality_standard
+        quality = QualityStandard(m.quality, m.task, metric, threshold, direction)
+    return HostedModelArgs(
+        context=ctx,
+        platform=platform.ref,
+        code=code,
+        images=ModelImages(images.training, images.inference),
+        contract_json=m.data_contract.model_dump_json(),
+        source_dir=TRAINING_SOURCE,
+        build_dir=BUILD_DIR,
+        description=m.description,
+        training=JobResources(t.instance_type, t.instance_count, t.volume_size_gb, t.max_runtime_seconds),
+        hyperparameters=t.hyperparameters,
+        evaluation_args=tuple(m.evaluation.to_cli_args()),
+        metric_definitions=tuple(METRIC_DEFINITIONS),
+        spot=t.spot,
+        max_wait_seconds=t.max_wait_seconds,
+        pipeline=m.pipeline,
+        endpoint=m.endpoint,
+        drift=m.drift,
+        quality=quality,
+        monitor_code=monitor_code,
+        subnet_ids=net.subnet_ids,
+        security_group_ids=net.security_group_ids,
+        tags=m.tags,
+    )
+
+
 def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
-    """Register every resource of the stack and return its outputs."""
+    """Register every resource of the stack and return its outputs: provider, platform, code package, one
+    HostedModel per model, dashboard, deploy identity."""
     stack = pulumi.get_stack()
     problems = pinned_package_problems(cfg, stack)
     if problems:
@@ -85,47 +147,18 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
     pinned = {n: m.endpoint.model_package for n, m in cfg.models.items() if m.endpoint.model_package}
     if pinned:
         identity.account_id.apply(lambda account: check_pinned_account(pinned, account))
-    base_tags = make_tags(stack, cfg.environment.value, cfg.tags)
+    ctx = stack_context(cfg, stack, identity, partition)
 
     # A created network needs the platform's key and buckets, and the platform's boundary names the network's
     # subnets: the boundary takes them through a deferred Output, resolved right after the network exists.
     created = cfg.vpc.create if cfg.vpc is not None else None
     boundary_subnets, resolve_boundary_subnets = pulumi.deferred_output() if created else (None, None)
     net = StackNetwork.existing(cfg)
-    platform = Platform(
-        "platform",
-        PlatformArgs(
-            name_prefix=cfg.name_prefix,
-            stack=stack,
-            region=cfg.region,
-            account_id=identity.account_id,
-            partition=partition.partition,
-            tags=base_tags,
-            existing_key_arn=cfg.keys.key_arn,
-            key_deletion_window_days=cfg.keys.deletion_window_days,
-            noncurrent_version_days=cfg.storage.noncurrent_version_days,
-            abort_incomplete_upload_days=cfg.storage.abort_incomplete_upload_days,
-            model_object_lock=ObjectLock(**cfg.storage.model_object_lock.model_dump()) if cfg.storage.model_object_lock else None,
-            access_logs=cfg.storage.access_logs,
-            access_log_days=cfg.storage.access_log_days,
-            force_destroy=cfg.storage.force_destroy,
-            emails=list(cfg.notifications.emails),
-            break_glass_arn=cfg.keys.break_glass_principal_arn,
-            capture_expiration_days=cfg.storage.capture_expiration_days,
-            code_writers=(deploy_role_name(cfg.name_prefix, stack),) if cfg.deploy is not None else (),
-            run_writers={name: model_role_name(cfg.name_prefix, stack, name) for name in cfg.models},
-            flow_writers={name: flow_role_name(cfg.name_prefix, stack, name) for name in cfg.models},
-            subnet_ids=boundary_subnets if created else net.subnet_ids,
-            sagemaker_log_groups=sagemaker_log_groups(cfg, stack),
-            sagemaker_log_days=cfg.storage.sagemaker_log_days,
-            protect=cfg.protected,
-        ),
-        providers,
-    )
+    platform = Platform("platform", platform_args(cfg, ctx, boundary_subnets if created else net.subnet_ids), providers)
     network = None
     if created is not None:
         try:
-            network = create_network(cfg, stack, created, identity, partition, platform, base_tags, providers)
+            network = create_network(ctx, created, platform, providers)
         except Exception as e:
             # The boundary waits on the subnets: fail it too, rather than leave the program waiting or write it without them.
             resolve_boundary_subnets(pulumi.Output.from_input(None).apply(lambda _, err=e: _raise(err)))
@@ -133,169 +166,33 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
         resolve_boundary_subnets(network.subnet_ids)
         net = StackNetwork(network.subnet_ids, network.security_group_id.apply(lambda g: [g]))
     code_args = CodePackageArgs(
-        source_dir=TRAINING_SOURCE,
-        bucket_name=platform.models_bucket.bucket_name,
-        kms_key_arn=platform.kms_key_arn,
-        build_dir=BUILD_DIR,
-        prefix=CODE_PREFIX,
-        tags=base_tags,
+        source_dir=TRAINING_SOURCE, bucket_name=platform.models_bucket.bucket_name, kms_key_arn=platform.kms_key_arn,
+        build_dir=BUILD_DIR, prefix=CODE_PREFIX, tags=ctx.stack_tags,
     )
     code = CodePackage("code", code_args, providers)
-    models = {}
-    endpoints: dict[str, ModelEndpoint] = {}
-    pipelines: dict[str, TrainingPipeline] = {}
-    monitors: dict[str, DriftMonitor] = {}
-    quality: dict[str, QualityMonitor] = {}
-    drift_code: DriftCode | None = None  # one Lambda package per stack, made when a model first needs it
-    for name, model_cfg in cfg.models.items():
-        model_tags = make_tags(stack, cfg.environment.value, {**cfg.tags, **model_cfg.tags}, model=name)
-        models[name] = Model(
-            f"model-{name}",
-            ModelArgs(
-                model=name,
-                name_prefix=cfg.name_prefix,
-                stack=stack,
-                region=cfg.region,
-                account_id=identity.account_id,
-                partition=partition.partition,
-                data_bucket=platform.data_bucket,
-                models_bucket=platform.models_bucket,
-                capture_bucket=platform.capture_bucket,
-                kms_key_arn=platform.kms_key_arn,
-                code_prefix=CODE_PREFIX,
-                image_uris=[images[name].training, images[name].inference],
-                subnet_ids=net.subnet_ids,
-                security_group_ids=net.security_group_ids,
-                permissions_boundary_arn=platform.boundary_arn,
-                description=model_cfg.description,
-                tags=model_tags,
-                protect=cfg.protected,
-            ),
-            providers,
-        )
-        if model_cfg.endpoint.enabled:
-            endpoints[name] = ModelEndpoint(
-                f"endpoint-{name}",
-                ModelEndpointArgs(
-                    model=name,
-                    environment=cfg.environment.value,
-                    endpoint_name=endpoint_name(cfg.name_prefix, stack, name),
-                    config=model_cfg.endpoint,
-                    role_arn=models[name].role_arn,
-                    inference_image=images[name].inference,
-                    kms_key_arn=platform.kms_key_arn,
-                    models_bucket_name=platform.models_bucket.bucket_name,
-                    capture_bucket_name=platform.capture_bucket.bucket_name,
-                    topic_arn=platform.topic.topic_arn,
-                    training_source=TRAINING_SOURCE,
-                    build_dir=BUILD_DIR,
-                    subnet_ids=net.subnet_ids,
-                    security_group_ids=net.security_group_ids,
-                    tags=model_tags,
-                ),
-                providers,
-            )
-        if name in endpoints and monitored(model_cfg.endpoint, model_cfg.drift):
-            drift_code = drift_code or DriftCode("drift-code", DriftCodeArgs(**vars(code_args)), providers)
-            monitors[name] = DriftMonitor(
-                f"drift-{name}",
-                DriftMonitorArgs(
-                    model=models[name],
-                    config=model_cfg.drift,
-                    endpoint_name=endpoint_name(cfg.name_prefix, stack, name),
-                    code=drift_code,
-                    topic_arn=platform.topic.topic_arn,
-                    log_group_prefix=platform.args.log_group_prefix,
-                    processing_image=images[name].training,
-                    code_package_uri=code.s3_uri,
-                    subnet_ids=net.subnet_ids,
-                    security_group_ids=net.security_group_ids,
-                    tags=model_tags,
-                    protect=cfg.protected,
-                ),
-                providers,
-            )
-        if name in endpoints and model_cfg.quality_monitored:
-            drift_code = drift_code or DriftCode("drift-code", DriftCodeArgs(**vars(code_args)), providers)
-            metric, threshold, direction = model_cfg.quality_standard
-            quality[name] = QualityMonitor(
-                f"quality-{name}",
-                QualityMonitorArgs(
-                    model=models[name],
-                    config=model_cfg.quality,
-                    task=model_cfg.task,
-                    metric=metric,
-                    threshold=threshold,
-                    direction=direction,
-                    endpoint_name=endpoint_name(cfg.name_prefix, stack, name),
-                    code=drift_code,
-                    topic_arn=platform.topic.topic_arn,
-                    log_group_prefix=platform.args.log_group_prefix,
-                    subnet_ids=net.subnet_ids,
-                    security_group_ids=net.security_group_ids,
-                    tags=model_tags,
-                    protect=cfg.protected,
-                ),
-                providers,
-            )
-        t = model_cfg.training
-        pipelines[name] = TrainingPipeline(
-            f"pipeline-{name}",
-            TrainingPipelineArgs(
-                model=name,
-                name_prefix=cfg.name_prefix,
-                stack=stack,
-                environment=cfg.environment.value,
-                region=cfg.region,
-                account_id=identity.account_id,
-                partition=partition.partition,
-                config=model_cfg.pipeline,
-                training=JobResources(t.instance_type, t.instance_count, t.volume_size_gb, t.max_runtime_seconds),
-                contract_json=model_cfg.data_contract.model_dump_json(),
-                data_bucket=platform.data_bucket,
-                models_bucket=platform.models_bucket,
-                capture_bucket_name=platform.capture_bucket.bucket_name,
-                kms_key_arn=platform.kms_key_arn,
-                topic_arn=platform.topic.topic_arn,
-                role_arn=models[name].role_arn,
-                model_package_group_name=models[name].model_package_group_name,
-                code_uri=code.s3_uri,
-                code_sha256=code.sha256,
-                training_image=images[name].training,
-                inference_image=images[name].inference,
-                job_prefix=job_prefix(cfg.name_prefix, stack, name),
-                endpoint_name=endpoint_name(cfg.name_prefix, stack, name),
-                drift_alarm_name=drift_alarm_name(cfg.name_prefix, stack, name),
-                quality_alarm_name=quality[name].quality_alarm_name if name in quality and model_cfg.quality.retrain_on_alarm else None,
-                log_group_prefix=platform.args.log_group_prefix,
-                hyperparameters=t.hyperparameters,
-                evaluation_args=tuple(model_cfg.evaluation.to_cli_args()),
-                metric_definitions=tuple(METRIC_DEFINITIONS),
-                spot=t.spot,
-                max_wait_seconds=t.max_wait_seconds,
-                endpoint=model_cfg.endpoint if name in endpoints else None,
-                capture_uri=endpoints[name].capture_uri if name in endpoints else None,
-                subnet_ids=net.subnet_ids,
-                security_group_ids=net.security_group_ids,
-                permissions_boundary_arn=platform.boundary_arn,
-                tags=model_tags,
-                protect=cfg.protected,
-            ),
-            providers,
-        )
+    # One Lambda package for every model's monitors, made when a model first needs it.
+    monitor_code = (
+        DriftCode("drift-code", DriftCodeArgs(**vars(code_args)), providers)
+        if any(monitored(m.endpoint, m.drift) or m.quality_monitored for m in cfg.models.values())
+        else None
+    )
+    models = {
+        name: HostedModel(name, hosted_model_args(name, m, ctx, platform, code, images[name], monitor_code, net), providers)
+        for name, m in cfg.models.items()
+    }
     StackDashboard(
         "dashboard",
-        resource_name(cfg.name_prefix, stack),
+        dashboard_name(ctx.prefix, stack),
         cfg.region,
         [
             DashboardModel(
                 model=name,
-                endpoint_name=endpoint_name(cfg.name_prefix, stack, name) if name in endpoints else None,
-                metric_namespace=m.args.metric_namespace,
-                state_machine_arn=pipelines[name].state_machine_arn,
-                quality=cfg.models[name].quality_standard[:2] if name in quality else None,
+                endpoint_name=hm.names.endpoint if hm.endpoint is not None else None,
+                metric_namespace=hm.names.metric_namespace,
+                state_machine_arn=hm.state_machine_arn,
+                quality=cfg.models[name].quality_standard[:2] if hm.quality is not None else None,
             )
-            for name, m in models.items()
+            for name, hm in models.items()
         ],
         providers,
     )
@@ -306,21 +203,15 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
             DeployIdentityArgs(
                 github_repository=cfg.deploy.github_repository,
                 environment=cfg.deploy.environment_name or cfg.environment.value,
-                name_prefix=cfg.name_prefix,
-                stack=stack,
-                region=cfg.region,
-                account_id=identity.account_id,
-                partition=partition.partition,
+                context=ctx,
                 oidc_provider_arn=cfg.deploy.oidc_provider_arn,
                 key_arn=platform.kms_key_arn,
                 boundary_arn=platform.boundary_arn,
-                environment_kind=cfg.environment.value,
                 models=tuple(cfg.models),
-                passed_roles=passed_roles(cfg, stack, pipelines, monitors, quality),
+                passed_roles=tuple(r for hm in models.values() for r in hm.passed_roles()),
                 subnet_ids=net.subnet_ids,
                 state_bucket=cfg.deploy.state_bucket,
                 pulumi_project=pulumi.get_project(),
-                tags=base_tags,
             ),
             providers,
         )
@@ -343,43 +234,36 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
         "code_sha256": pulumi.Output.from_input(code.sha256),
         "models": {
             name: {
-                "role_arn": m.role_arn,
-                "model_package_group_name": m.model_package_group_name,
+                "role_arn": hm.role_arn,
+                "model_package_group_name": hm.model_package_group_name,
                 "training_image": images[name].training,
                 "inference_image": images[name].inference,
-                "endpoint_name": endpoints[name].endpoint_name if name in endpoints else None,
-                "state_machine_arn": pipelines[name].state_machine_arn,
-                "pipeline_alias_arn": pipelines[name].alias_arn,
-                "drift_function_name": monitors[name].function_name if name in monitors else None,
-                "quality_function_name": quality[name].function_name if name in quality else None,
+                "endpoint_name": hm.endpoint_name,
+                "state_machine_arn": hm.state_machine_arn,
+                "pipeline_alias_arn": hm.pipeline_alias_arn,
+                "drift_function_name": hm.drift_function_name,
+                "quality_function_name": hm.quality_function_name,
             }
-            for name, m in models.items()
+            for name, hm in models.items()
         },
     }
 
 
-def create_network(cfg: StackConfig, stack: str, created, identity, partition, platform: Platform, tags: dict[str, str],
-                   providers: pulumi.ResourceOptions) -> PrivateNetwork:
+def create_network(ctx: StackContext, created, platform: Platform, providers: pulumi.ResourceOptions) -> PrivateNetwork:
     """The private VPC of ``mlops:vpc.create``: flow logs under the stack's log-group prefix with the stack key,
     the S3 gateway endpoint limited to the stack's buckets."""
     return PrivateNetwork(
         "network",
         PrivateNetworkArgs(
-            name_prefix=cfg.name_prefix,
-            stack=stack,
-            region=cfg.region,
-            account_id=identity.account_id,
-            partition=partition.partition,
+            context=ctx,
             cidr=created.cidr,
             subnet_cidrs=tuple(created.subnet_cidrs()),
             zones=None if isinstance(created.azs, int) else tuple(created.azs),
             bucket_arns=[platform.data_bucket.bucket_arn, platform.models_bucket.bucket_arn, platform.capture_bucket.bucket_arn],
             kms_key_arn=platform.kms_key_arn,
-            log_group_name=f"{platform.args.log_group_prefix}vpc-flow-logs",
+            log_group_name=vpc_flow_log_group_name(ctx.prefix, ctx.stack),
             flow_log_days=created.flow_log_days,
             permissions_boundary_arn=platform.boundary_arn,
-            tags=tags,
-            protect=cfg.protected,
         ),
         providers,
     )
@@ -401,37 +285,6 @@ class StackNetwork:
         if cfg.vpc is None or cfg.vpc.create is not None:
             return cls()
         return cls(tuple(cfg.vpc.subnet_ids or ()), tuple(cfg.vpc.security_group_ids or ()))
-
-
-def passed_roles(cfg: StackConfig, stack: str, pipelines: dict, monitors: dict, quality: dict) -> tuple[tuple[str, str], ...]:
-    """(service, role name) of every role the stack hands to a service: the deploy role may pass each only to its own."""
-    p = cfg.name_prefix
-    out = []
-    for name, m in cfg.models.items():
-        out += [("sagemaker.amazonaws.com", model_role_name(p, stack, name)),
-                ("states.amazonaws.com", resource_name(p, stack, name, "states", limit=64))]
-        t = m.pipeline.triggers
-        quality_rule = name in quality and m.quality.retrain_on_alarm
-        if t.on_new_data or t.on_drift or quality_rule or pipelines[name].deploy_alias_arn is not None:
-            out.append(("events.amazonaws.com", resource_name(p, stack, name, "events-start", limit=64)))
-        if t.schedule is not None:
-            out.append(("scheduler.amazonaws.com", resource_name(p, stack, name, "scheduler-start", limit=64)))
-        if name in monitors:
-            out += [("lambda.amazonaws.com", resource_name(p, stack, name, "drift", limit=64)),
-                    ("scheduler.amazonaws.com", resource_name(p, stack, name, "drift-schedule", limit=64))]
-        if name in quality:
-            out += [("lambda.amazonaws.com", resource_name(p, stack, name, "quality", limit=64)),
-                    ("scheduler.amazonaws.com", resource_name(p, stack, name, "quality-schedule", limit=64))]
-    return tuple(out)
-
-
-def sagemaker_log_groups(cfg: StackConfig, stack: str) -> tuple[str, ...]:
-    """The SageMaker log groups this stack creates before SageMaker does: its endpoints', and (when the stack owns
-    them) the account's training and processing job groups."""
-    groups = [f"/aws/sagemaker/Endpoints/{endpoint_name(cfg.name_prefix, stack, n)}" for n, m in cfg.models.items() if m.endpoint.enabled]
-    if cfg.storage.sagemaker_job_log_groups:
-        groups += ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs"]
-    return tuple(groups)
 
 
 def refuse_overlapping_scopes(cfg: StackConfig, stack: str, stacks_dir=STACKS_DIR) -> None:

@@ -244,11 +244,15 @@ def write_package(source: Path, build_dir: Path, wheel_cache: Path | None = None
 @dataclass(frozen=True)
 class CodePackageArgs:
     source_dir: Path
+    """The code directory to package (``training/`` for the built-in recipe)."""
     bucket_name: pulumi.Input[str]
+    """The bucket the package is stored in (the models bucket)."""
     kms_key_arn: pulumi.Input[str]
+    """The key the package object is encrypted with."""
     build_dir: Path = field(default_factory=lambda: work_dir() / "build")
     """Where the archive is written before upload (default ``.mlops/build`` in the working directory)."""
     prefix: str = "code"
+    """Key prefix of the packages in the bucket. Default ``code``."""
     tags: dict[str, str] = field(default_factory=dict)
     """Only the ``mlops:*`` tags are kept: S3 objects take at most 10 tags."""
     wheel_cache: Path | None = None
@@ -297,6 +301,7 @@ class CodePackage(pulumi.ComponentResource):
     def __init__(self, name: str, args: CodePackageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:code:CodePackage", name, None, opts)
         path, self.sha256 = write_package(args.source_dir, args.build_dir, args.wheel_cache)
+        self.prefix = args.prefix
         self.key = f"{args.prefix}/{self.sha256}/sourcedir.tar.gz"
         obj = stored_artifact(
             f"{name}-sourcedir", self, bucket_name=args.bucket_name, kms_key_arn=args.kms_key_arn, tags=args.tags,

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import pulumi
 import pulumi_aws as aws
+
+from components.context import StackContext
 
 from components.security import iam
 from components.naming import BUCKET_ROLES, REPOSITORY, bucket_name, deploy_role_name, preview_role_name, resource_name
@@ -600,29 +603,56 @@ class DeployIdentityArgs:
     """``<owner>/<repo>`` whose workflows deploy the stack."""
     environment: str
     """The GitHub environment the deploy jobs run in (the role trusts only that environment)."""
-    name_prefix: str
-    stack: str
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
+    context: StackContext
+    """The stack (names, tags, and which environment kind it is)."""
     oidc_provider_arn: str | None = None
     """Use this existing GitHub OIDC provider (one per account and URL) instead of creating one."""
     key_arn: pulumi.Input[str] = ""
     """The stack key (``Platform.kms_key_arn``): the deploy role reaches it by this ARN only."""
     boundary_arn: pulumi.Input[str] = ""
     """The stack's permissions boundary (``Platform.boundary_arn``)."""
-    environment_kind: str = "prod"
-    """dev, staging or prod (the stack's ``mlops:environment``)."""
     models: tuple[str, ...] = ()
+    """The stack's models (the deploy role manages their resources by name). Default: none."""
     passed_roles: tuple[tuple[str, str], ...] = ()
     """(service, role name) of each role the stack hands to a service."""
     subnet_ids: pulumi.Input[Sequence[str]] = ()
     """The stack's subnets (strings, or a created network's Output): SageMaker creates outside them are denied."""
     state_bucket: str | None = None
+    """The Pulumi state bucket the deploy role may use. Default: none (Pulumi Cloud)."""
     pulumi_project: str = "mlops-stack"
+    """The Pulumi project (its state objects' prefix). Default ``mlops-stack``."""
     max_session_seconds: int = 7200
-    """An update that deploys an endpoint with canary traffic shifting can take over an hour."""
-    tags: dict[str, str] = field(default_factory=dict)
+    """An update that deploys an endpoint with canary traffic shifting can take over an hour. Default 7200."""
+
+    @property
+    def environment_kind(self) -> str:
+        """dev, staging or prod (the stack's ``mlops:environment``)."""
+        return self.context.environment
+
+    # The stack's values, from the context (never restated by the caller).
+    @property
+    def name_prefix(self) -> str:
+        return self.context.prefix
+
+    @property
+    def stack(self) -> str:
+        return self.context.stack
+
+    @property
+    def region(self) -> str:
+        return self.context.region
+
+    @property
+    def account_id(self) -> pulumi.Input[str]:
+        return self.context.account_id
+
+    @property
+    def partition(self) -> pulumi.Input[str]:
+        return self.context.partition
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.context.stack_tags
 
 
 class DeployIdentity(pulumi.ComponentResource):
@@ -715,7 +745,7 @@ class DeployIdentity(pulumi.ComponentResource):
                 f"{name}-{concern}",
                 name=resource_name(args.name_prefix, args.stack, "deploy", concern, limit=128),
                 description=f"Deploys of stack {args.stack}: {concern}",
-                policy=scope.apply(lambda sc, c=concern: json.dumps(iam.document(*deploy_statements(sc)[c]))),
+                policy=scope.apply(partial(_concern_document, concern)),
                 tags=args.tags,
                 opts=child,
             )
@@ -728,3 +758,8 @@ class DeployIdentity(pulumi.ComponentResource):
              "preview_role_arn": self.preview_role_arn}
         )
 
+
+
+def _concern_document(concern: str, scope: Any) -> str:
+    """One of the deploy role's managed policies (``concern``) as JSON."""
+    return json.dumps(iam.document(*deploy_statements(scope)[concern]))

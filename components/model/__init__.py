@@ -1,1 +1,38 @@
-"""A model: its registry, role and (composed) CT flow, endpoint and monitoring."""
+"""A model: its registry, role and (composed) CT flow, endpoint and monitoring.
+
+The names below load on first use (``__getattr__``), so importing the package alone registers nothing and
+pulls in no SDK; type checkers see them through the ``TYPE_CHECKING`` imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from components.model.hosted import HostedModel, HostedModelArgs, ModelImages, QualityStandard
+    from components.model.registry import Model, ModelArgs
+
+_EXPORTS = {
+    "HostedModel": "hosted",
+    "HostedModelArgs": "hosted",
+    "ModelImages": "hosted",
+    "QualityStandard": "hosted",
+    "Model": "registry",
+    "ModelArgs": "registry",
+}
+
+__all__ = [
+    "HostedModel",
+    "HostedModelArgs",
+    "Model",
+    "ModelArgs",
+    "ModelImages",
+    "QualityStandard",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

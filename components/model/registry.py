@@ -4,51 +4,98 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from components.security import iam
 from components.security.roles import service_role
-from components.naming import job_prefix, model_role_name, resource_name
-from components.storage.bucket import SecureBucket
+from components.context import StackContext
+from components.naming import ModelNames
+from components.platform.ref import PlatformRef
+from components.storage.ref import BucketRef
 
 
 @dataclass(frozen=True)
 class ModelArgs:
     model: str
-    name_prefix: str
-    stack: str
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    data_bucket: SecureBucket
-    models_bucket: SecureBucket
-    capture_bucket: SecureBucket
-    kms_key_arn: pulumi.Input[str]
-    code_prefix: str
-    """Key prefix of the code packages in the models bucket (read-only for the model)."""
+    """The model's name (a key of ``mlops:models``): part of every physical name of the model."""
+    context: StackContext
+    """The stack the model belongs to."""
+    platform: PlatformRef
+    """The buckets, key and boundary the model's role is granted on (``Platform.ref`` or ``PlatformRef.from_stack``)."""
     image_uris: list[str]
     """Container images the model's jobs and endpoint run (training, inference)."""
+    code_prefix: str = "code"
+    """Key prefix of the code packages in the models bucket (read-only for the model). Default ``code``."""
     description: str = ""
+    """What the model predicts, for people (the registry's description). Default: ``Versions of model <model>``."""
     subnet_ids: pulumi.Input[Sequence[str]] = ()
-    """The stack VPC's subnets (strings, or a created network's Output), when jobs and the model run in a VPC."""
+    """The stack VPC's subnets (strings, or a created network's Output), when jobs and the model run in a VPC.
+    Default: no VPC."""
     security_group_ids: pulumi.Input[Sequence[str]] = ()
     """Their security groups (the only ones the role may put interfaces in; empty: any of the account's)."""
-    permissions_boundary_arn: pulumi.Input[str] | None = None
-    """The stack's permissions boundary, carried by the model's role."""
-    tags: dict[str, str] = field(default_factory=dict)
-    protect: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of this model's resources besides the stack's (``StackContext.model_tags``). Default: none."""
+
+    @property
+    def names(self) -> ModelNames:
+        return self.context.names(self.model)
 
     @property
     def job_prefix(self) -> str:
         """Every job, endpoint and model of this model is named with this prefix (IAM scopes to it)."""
-        return job_prefix(self.name_prefix, self.stack, self.model)
+        return self.names.job_prefix
 
     @property
     def metric_namespace(self) -> str:
-        return f"mlops/{self.stack}/{self.model}"
+        return self.names.metric_namespace
+
+    @property
+    def all_tags(self) -> dict[str, str]:
+        return self.context.model_tags(self.model, self.tags)
+
+    # Read by the monitors of this model (same package family): the stack's values, through the context.
+    @property
+    def name_prefix(self) -> str:
+        return self.context.prefix
+
+    @property
+    def stack(self) -> str:
+        return self.context.stack
+
+    @property
+    def region(self) -> str:
+        return self.context.region
+
+    @property
+    def account_id(self) -> pulumi.Input[str]:
+        return self.context.account_id
+
+    @property
+    def partition(self) -> pulumi.Input[str]:
+        return self.context.partition
+
+    @property
+    def kms_key_arn(self) -> pulumi.Input[str]:
+        return self.platform.key.key_arn
+
+    @property
+    def data_bucket(self) -> BucketRef:
+        return self.platform.data
+
+    @property
+    def models_bucket(self) -> BucketRef:
+        return self.platform.models
+
+    @property
+    def capture_bucket(self) -> BucketRef:
+        return self.platform.capture
+
+    @property
+    def permissions_boundary_arn(self) -> pulumi.Input[str] | None:
+        return self.platform.boundary_arn
 
 
 class Model(pulumi.ComponentResource):
@@ -62,15 +109,17 @@ class Model(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:model:Model", name, None, opts)
         self.args = args
+        self.context = args.context
+        self.names = args.names
         child = pulumi.ResourceOptions(parent=self)
         role = service_role(
             f"{name}-sagemaker-role",
             parent=self,
-            role_name=model_role_name(args.name_prefix, args.stack, args.model),
+            role_name=args.names.role,
             permissions_boundary=args.permissions_boundary_arn,
             service="sagemaker.amazonaws.com",
             description=f"SageMaker jobs and endpoint of model {args.model} ({args.stack})",
-            tags=args.tags,
+            tags=args.all_tags,
             source_account=args.account_id,
         )
         prefix = f"{args.model}/"
@@ -102,10 +151,10 @@ class Model(pulumi.ComponentResource):
         )
         group = aws.sagemaker.ModelPackageGroup(
             f"{name}-registry",
-            model_package_group_name=resource_name(args.name_prefix, args.stack, args.model),
+            model_package_group_name=args.names.registry_group,
             model_package_group_description=(args.description or f"Versions of model {args.model}")[:1024],
-            tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            tags=args.all_tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.context.protect),
         )
         self.role = role
         self.role_arn = role.arn

@@ -16,9 +16,13 @@ from training.monitoring_contract import METRIC_JOINED, METRIC_LABELS, METRIC_MA
 @dataclass(frozen=True)
 class DashboardModel:
     model: str
+    """The model's name (a row title)."""
     endpoint_name: str | None
+    """Its endpoint (``None``: no serving panels)."""
     metric_namespace: str
+    """Its own metrics' namespace (``components.naming.metric_namespace``)."""
     state_machine_arn: pulumi.Input[str] | None = None
+    """Its CT flow (run outcome panels). Default: none."""
     quality: tuple[str, float] | None = None
     """(metric, production standard) when the model's live quality is monitored."""
 

@@ -42,7 +42,7 @@ from components.code.package import BUILDER_DIGEST, CodePackageArgs, cached_arti
 from components.monitoring.drift_config import DriftConfig
 from components.serving.config import EndpointConfig
 from components.model.registry import Model
-from components.naming import drift_alarm_name, job_prefix, resource_name
+from components.naming import drift_alarm_name, model_alarm_name
 from training.monitoring_contract import DRIFT_REPORTS_PREFIX as REPORTS_PREFIX
 from training.monitoring_contract import METRIC_MAX, METRIC_PREDICTION, METRIC_RECORDS, JobSettings
 
@@ -76,7 +76,7 @@ def monitored(endpoint: EndpointConfig, drift: DriftConfig) -> bool:
 
 def capture_stopped_alarm_name(prefix: str, stack: str, model: str) -> str:
     """The alarm on the model's drift job scoring nothing (capture stopped, or the job stopped)."""
-    return f"{job_prefix(prefix, stack, model)}-capture-stopped"
+    return model_alarm_name(prefix, stack, model, "capture-stopped")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -263,13 +263,13 @@ def alarm_definitions(prefix: str, stack: str, model: str, namespace: str, cfg: 
 
 def prediction_drift_alarm_name(prefix: str, stack: str, model: str) -> str:
     """The alarm on the model's answers drifting (notifies; retraining follows the input-drift alarm)."""
-    return f"{job_prefix(prefix, stack, model)}-prediction-drift"
+    return model_alarm_name(prefix, stack, model, "prediction-drift")
 
 
 def job_error_alarm(prefix: str, stack: str, model: str, function_name: str, job: str = "drift") -> AlarmDefinition:
     """A monitoring job itself failing (an error in its Lambda; the drift one also starts the processing engine's job)."""
     return AlarmDefinition(
-        name=f"{job_prefix(prefix, stack, model)}-{job}-job-errors",
+        name=model_alarm_name(prefix, stack, model, f"{job}-job-errors"),
         description=f"{model}: the {job} job failed (Lambda {function_name} errors); {job} is not being measured",
         namespace="AWS/Lambda",
         metric_name="Errors",
@@ -370,20 +370,38 @@ class DriftMonitorArgs:
     model: Model
     """The model's platform component (names, buckets, key, metric namespace, SageMaker role)."""
     config: DriftConfig
-    endpoint_name: str
+    """Schedule, window, thresholds and engine of the drift job."""
     code: DriftCode
-    topic_arn: pulumi.Input[str]
-    log_group_prefix: str
-    """The stack's log-group prefix (the stack key lets CloudWatch Logs encrypt only there)."""
+    """The monitoring jobs' Lambda package (one per stack, shared by every model's monitors)."""
     processing_image: str | None = None
-    """Engine ``processing``: the framework image the job runs in."""
+    """Engine ``processing``: the framework image the job runs in. Default: none (required by that engine)."""
     code_package_uri: pulumi.Input[str] | None = None
-    """Engine ``processing``: ``s3://.../sourcedir.tar.gz`` with ``training/`` at its root."""
+    """Engine ``processing``: ``s3://.../sourcedir.tar.gz`` with ``training/`` at its root. Default: none."""
     subnet_ids: pulumi.Input[Sequence[str]] = ()
-    """Run the function in these subnets (strings, or a created network's Output); empty: outside any VPC."""
+    """Run the function in these subnets (strings, or a created network's Output). Default: outside any VPC."""
     security_group_ids: pulumi.Input[Sequence[str]] = ()
-    tags: dict[str, str] = field(default_factory=dict)
-    protect: bool = False
+    """The function's security groups (with ``subnet_ids``). Default: none."""
+
+    # Derived from the model (its context and platform), never restated by the caller.
+    @property
+    def endpoint_name(self) -> str:
+        return self.model.args.names.endpoint
+
+    @property
+    def topic_arn(self) -> pulumi.Input[str]:
+        return self.model.args.platform.topic.topic_arn
+
+    @property
+    def log_group_prefix(self) -> str:
+        return self.model.args.platform.log_group_prefix
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.model.args.all_tags
+
+    @property
+    def protect(self) -> bool:
+        return self.model.args.context.protect
 
 
 class DriftMonitor(pulumi.ComponentResource):
@@ -407,12 +425,12 @@ class DriftMonitor(pulumi.ComponentResource):
                 "(the job runs the code package in the framework image)"
             )
         child = pulumi.ResourceOptions(parent=self)
-        physical = resource_name(m.name_prefix, m.stack, m.model, "drift", limit=64)
+        physical = m.names.monitor("drift")
         self.report_prefix = f"{m.model}/{REPORTS_PREFIX}/"
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"{args.log_group_prefix}drift/{m.model}",
+            name=m.names.monitor_log_group("drift"),
             retention_in_days=cfg.log_retention_days,
             kms_key_id=m.kms_key_arn,
             tags=args.tags,

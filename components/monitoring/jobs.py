@@ -98,7 +98,7 @@ def job_function(
     memory_mb: int,
     timeout_seconds: int,
     reserved_concurrency: int,
-    environment: pulumi.Input[dict[str, Any]],
+    environment: Any,  # {"variables": {...}}, or an Output of it
     depends_on: list[pulumi.Resource],
     topic_arn: pulumi.Input[str],
     tags: dict[str, str],
@@ -163,12 +163,11 @@ def job_schedule(
     period_seconds: int, tags: dict[str, str],
 ) -> aws.scheduler.Schedule:
     """The schedule that invokes the function with the scheduled time, and the role it runs as."""
-    from components.naming import resource_name
 
     scheduler_role = service_role(
         f"{name}-schedule-role",
         parent=parent,
-        role_name=resource_name(m.name_prefix, m.stack, m.model, f"{job}-schedule", limit=64),
+        role_name=m.names.monitor_schedule_role(job),
         service="scheduler.amazonaws.com",
         description=f"EventBridge Scheduler: run the {job} job of model {m.model} ({m.stack})",
         tags=tags,

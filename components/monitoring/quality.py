@@ -28,7 +28,7 @@ import pulumi_aws as aws
 from components.security import iam
 from components.monitoring.drift import AlarmDefinition, DriftCode, job_error_alarm, score_alarm, stopped_alarm
 from components.model.registry import Model
-from components.naming import job_prefix, resource_name
+from components.naming import model_alarm_name
 from components.monitoring.quality_config import QualityConfig
 from components.monitoring.jobs import job_function, job_network, job_role, job_schedule
 from training.monitoring_contract import GROUND_TRUTH_PREFIX, METRIC_LABELS, QUALITY_METRIC_PREFIX, QualityJob
@@ -37,11 +37,11 @@ HANDLER = "training.quality.handler"
 
 
 def quality_alarm_name(prefix: str, stack: str, model: str) -> str:
-    return f"{job_prefix(prefix, stack, model)}-quality"
+    return model_alarm_name(prefix, stack, model, "quality")
 
 
 def labels_stopped_alarm_name(prefix: str, stack: str, model: str) -> str:
-    return f"{job_prefix(prefix, stack, model)}-labels-stopped"
+    return model_alarm_name(prefix, stack, model, "labels-stopped")
 
 
 def alarm_definitions(
@@ -89,21 +89,42 @@ class QualityMonitorArgs:
     model: Model
     """The model's platform component (names, buckets, key, metric namespace)."""
     config: QualityConfig
+    """Schedule, window, label delay and alarm settings of the quality job."""
     task: str
     """``binary``, ``multiclass`` or ``regression`` (training.metrics.TASK_METRICS)."""
     metric: str
+    """The metric judged (one of the task's)."""
     threshold: float
+    """The production standard."""
     direction: str
     """The production standard (:meth:`QualityConfig.standard`): metric, threshold, ``higher``/``lower`` is better."""
-    endpoint_name: str
     code: DriftCode
-    topic_arn: pulumi.Input[str]
-    log_group_prefix: str
+    """The monitoring jobs' Lambda package (one per stack, shared by every model's monitors)."""
     subnet_ids: pulumi.Input[Sequence[str]] = ()
-    """The stack's subnets (strings, or a created network's Output): the function runs in them."""
+    """The stack's subnets (strings, or a created network's Output): the function runs in them. Default: no VPC."""
     security_group_ids: pulumi.Input[Sequence[str]] = ()
-    tags: dict[str, str] = field(default_factory=dict)
-    protect: bool = False
+    """The function's security groups (with ``subnet_ids``). Default: none."""
+
+    # Derived from the model (its context and platform), never restated by the caller.
+    @property
+    def endpoint_name(self) -> str:
+        return self.model.args.names.endpoint
+
+    @property
+    def topic_arn(self) -> pulumi.Input[str]:
+        return self.model.args.platform.topic.topic_arn
+
+    @property
+    def log_group_prefix(self) -> str:
+        return self.model.args.platform.log_group_prefix
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.model.args.all_tags
+
+    @property
+    def protect(self) -> bool:
+        return self.model.args.context.protect
 
 
 class QualityMonitor(pulumi.ComponentResource):
@@ -121,7 +142,7 @@ class QualityMonitor(pulumi.ComponentResource):
         super().__init__("mlops:monitoring:QualityMonitor", name, None, opts)
         cfg, m = args.config, args.model.args
         child = pulumi.ResourceOptions(parent=self)
-        physical = resource_name(m.name_prefix, m.stack, m.model, "quality", limit=64)
+        physical = m.names.monitor("quality")
         settings = dict(
             model=m.model, task=args.task, endpoint_name=args.endpoint_name, metric_namespace=m.metric_namespace,
             window_hours=cfg.window_hours, label_delay_hours=cfg.label_delay_hours, min_records=cfg.min_records,
@@ -130,7 +151,7 @@ class QualityMonitor(pulumi.ComponentResource):
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"{args.log_group_prefix}quality/{m.model}",
+            name=m.names.monitor_log_group("quality"),
             retention_in_days=cfg.log_retention_days,
             kms_key_id=m.kms_key_arn,
             tags=args.tags,

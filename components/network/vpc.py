@@ -9,11 +9,14 @@ the stack key.
 from __future__ import annotations
 
 import json
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import pulumi
 import pulumi_aws as aws
+
+from components.context import StackContext
 
 from components.security import iam
 from components.naming import resource_name
@@ -121,25 +124,54 @@ def lambda_vpc_statements(partition: str, region: str, account_id: str, subnet_i
 
 @dataclass(frozen=True)
 class PrivateNetworkArgs:
-    name_prefix: str
-    stack: str
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
+    context: StackContext
+    """The stack (names, tags, ``protect`` of the flow-log group)."""
     cidr: str
+    """The VPC's CIDR block."""
     subnet_cidrs: tuple[str, ...]
     """One per zone (``CreateVpcConfig.subnet_cidrs()``)."""
     zones: tuple[str, ...] | None = None
-    """Zone names; None: the region's first ``len(subnet_cidrs)`` available zones."""
+    """Zone names. Default None: the region's first ``len(subnet_cidrs)`` available zones."""
     bucket_arns: Sequence[pulumi.Input[str]] = ()
-    """Buckets the workloads reach through the S3 gateway endpoint."""
+    """Buckets the workloads reach through the S3 gateway endpoint. Default: none."""
     kms_key_arn: pulumi.Input[str] | None = None
-    """Encrypts the flow-log group (the key policy allows CloudWatch Logs under the stack's log-group prefix)."""
+    """Encrypts the flow-log group (the key policy allows CloudWatch Logs under the stack's log-group prefix).
+    Required (no default key)."""
     log_group_name: str = ""
+    """The flow-log group (``components.naming.vpc_flow_log_group_name``). Required."""
     flow_log_days: int = 365
+    """Flow-log retention. Default 365."""
     permissions_boundary_arn: pulumi.Input[str] | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    protect: bool = False
+    """The stack's permissions boundary, carried by the flow-log role. Default: none."""
+
+    @property
+    def protect(self) -> bool:
+        return self.context.protect
+
+    # The stack's values, from the context (never restated by the caller).
+    @property
+    def name_prefix(self) -> str:
+        return self.context.prefix
+
+    @property
+    def stack(self) -> str:
+        return self.context.stack
+
+    @property
+    def region(self) -> str:
+        return self.context.region
+
+    @property
+    def account_id(self) -> pulumi.Input[str]:
+        return self.context.account_id
+
+    @property
+    def partition(self) -> pulumi.Input[str]:
+        return self.context.partition
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.context.stack_tags
 
 
 class PrivateNetwork(pulumi.ComponentResource):
@@ -186,7 +218,7 @@ class PrivateNetwork(pulumi.ComponentResource):
                     raise ValueError(f"region {args.region} has {len(ordered)} available zones; mlops:vpc.create.azs asks for {count}")
                 return ordered[i]
 
-            zone_names = [available.names.apply(lambda n, i=i: pick(n, i)) for i in range(count)]
+            zone_names = [available.names.apply(partial(_pick_zone, pick, i)) for i in range(count)]
 
         subnets, tables = [], []
         for i, cidr in enumerate(args.subnet_cidrs):
@@ -234,7 +266,7 @@ class PrivateNetwork(pulumi.ComponentResource):
             tags=named("s3"),
             opts=child,
         )
-        https = {"ip_protocol": "tcp", "from_port": 443, "to_port": 443}
+        https: Any = {"ip_protocol": "tcp", "from_port": 443, "to_port": 443}
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-sagemaker-to-endpoints", security_group_id=workloads.id, referenced_security_group_id=endpoints_sg.id,
             description="HTTPS to the interface endpoints", **https, opts=child,
@@ -321,3 +353,7 @@ class PrivateNetwork(pulumi.ComponentResource):
                 "flow_log_group_name": self.flow_log_group_name,
             }
         )
+
+
+def _pick_zone(pick: Any, i: int, names: list[str]) -> str:
+    return str(pick(names, i))

@@ -16,15 +16,23 @@ from components.naming import short_hash
 @dataclass(frozen=True)
 class NotificationTopicArgs:
     topic_name: str
+    """The topic's name (``components.naming.topic_name``)."""
     kms_key_arn: pulumi.Input[str]
+    """The key the topic is encrypted with."""
     account_id: pulumi.Input[str]
+    """The account whose alarms and rules may publish."""
     partition: pulumi.Input[str] = "aws"
+    """The AWS partition. Default ``aws``."""
     region: str = "us-east-1"
+    """The topic's region. Default ``us-east-1``."""
     stem: str | None = None
     """Only alarms and rules whose names start with ``<stem>-`` may publish (``None``: any of the account's)."""
     emails: list[str] = field(default_factory=list)
+    """Addresses subscribed to the topic. Default: none."""
     tags: dict[str, str] = field(default_factory=dict)
+    """Tags of the topic. Default: none."""
     protect: bool = False
+    """Protect the topic from deletion by Pulumi. Default off."""
 
 
 class NotificationTopic(pulumi.ComponentResource):

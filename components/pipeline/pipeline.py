@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -14,10 +14,12 @@ from components.security import iam
 from components.security.roles import service_role
 from components.serving.endpoint import bootstrap_config_prefix, data_capture, flow_deployment_configs, production_variant
 from components.serving.config import EndpointConfig
-from components.naming import flow_role_name, resource_name
+from components.context import StackContext
+from components.naming import ModelNames
+from components.platform.ref import PlatformRef
 from components.network.vpc import in_vpc
 from components.pipeline.config import PipelineConfig
-from components.pipeline.spec import DEPLOY_ALIAS, TRAINING_ALIAS, JobResources, PipelineSpec, state_machine_name
+from components.pipeline.spec import DEPLOY_ALIAS, TRAINING_ALIAS, JobResources, PipelineSpec
 from components.pipeline.definition import TRAINED_METRIC, build_definition
 from components.pipeline.permissions import state_machine_statements
 from components.pipeline.triggers import (
@@ -29,7 +31,6 @@ from components.pipeline.triggers import (
     schedule_target_input,
     start_execution_statement,
 )
-from components.storage.bucket import SecureBucket
 from training.contract import Hyperparameters
 
 SCHEDULER_TARGET = "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
@@ -41,58 +42,82 @@ EXECUTION_ALARMS = {
     "ExecutionsAborted": "aborted",
 }
 # Triggers that cannot start a run: EventBridge and Scheduler retry for an hour, then park the event here.
-TRIGGER_RETRY = {"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10}
+TRIGGER_RETRY: Any = {"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10}
 
 
 @dataclass(frozen=True)
 class TrainingPipelineArgs:
     model: str
-    name_prefix: str
-    stack: str
-    environment: str
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
+    """The model's name: part of every physical name of the flow."""
+    context: StackContext
+    """The stack (names, tags, environment, ``protect`` of the log group)."""
+    platform: PlatformRef
+    """Data and models buckets (grants), capture bucket, key, topic, log-group prefix and boundary."""
     config: PipelineConfig
+    """Triggers, approval, processing resources, log retention of the flow."""
     training: JobResources
+    """The training job's instances, volume and time limit."""
     contract_json: str
     """The model's data contract as JSON (stored next to the runs, read by every job)."""
-    data_bucket: SecureBucket
-    models_bucket: SecureBucket
-    capture_bucket_name: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
-    topic_arn: pulumi.Input[str]
     role_arn: pulumi.Input[str]
     """The model's SageMaker execution role."""
     model_package_group_name: pulumi.Input[str]
+    """The model's registry group (the flow registers every trained version there)."""
     code_uri: pulumi.Input[str]
+    """``s3://.../sourcedir.tar.gz``: the code package the jobs run."""
     code_sha256: str
+    """The package's SHA-256 (a changed package changes the definition, so a new version is published)."""
     training_image: str
+    """Image of the training and processing jobs."""
     inference_image: str
-    job_prefix: str
-    endpoint_name: str
-    drift_alarm_name: str
-    log_group_prefix: str
-    """The stack's log-group prefix (the key policy lets CloudWatch Logs use the key only there)."""
+    """Image of the models the flow deploys."""
     hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+    """The training job's hyperparameters. Default: the recipe's defaults."""
     evaluation_args: tuple[str, ...] = ()
-    """The model's evaluation rule as evaluate.py arguments (``EvaluationRule.to_cli_args()``)."""
+    """The model's evaluation rule as evaluate.py arguments (``EvaluationRule.to_cli_args()``). Default: none."""
     metric_definitions: tuple[Mapping[str, str], ...] = ()
+    """Regexes SageMaker extracts training metrics with. Default: none."""
     spot: bool = False
+    """Managed spot training. Default off."""
     max_wait_seconds: int = 0
+    """With ``spot``: how long to wait for capacity plus training. Default 0 (no spot)."""
     endpoint: EndpointConfig | None = None
     """The model's serving config; None (no endpoint) or a pinned model package: runs end after registration."""
     capture_uri: pulumi.Input[str] | None = None
-    """Where the endpoint captures requests (the serving component's ``capture_uri``)."""
+    """Where the endpoint captures requests (the serving component's ``capture_uri``). Default: none."""
     subnet_ids: pulumi.Input[Sequence[str]] = ()
-    """The jobs' subnets: strings, or a created network's Output."""
+    """The jobs' subnets: strings, or a created network's Output. Default: no VPC."""
     security_group_ids: pulumi.Input[Sequence[str]] = ()
+    """The jobs' security groups (with ``subnet_ids``). Default: none."""
     quality_alarm_name: str | None = None
-    """The model's live-quality alarm; when given, its ALARM state starts a training run (``quality.retrain_on_alarm``)."""
-    permissions_boundary_arn: pulumi.Input[str] | None = None
-    """The stack's permissions boundary, carried by the flow's roles."""
-    tags: dict[str, str] = field(default_factory=dict)
-    protect: bool = False
+    """The model's live-quality alarm; when given, its ALARM state starts a training run (``quality.retrain_on_alarm``).
+    Default: none."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of this model's resources besides the stack's. Default: none."""
+
+    @property
+    def names(self) -> ModelNames:
+        return self.context.names(self.model)
+
+    @property
+    def environment(self) -> str:
+        return self.context.environment
+
+    @property
+    def job_prefix(self) -> str:
+        return self.names.job_prefix
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.names.endpoint
+
+    @property
+    def drift_alarm_name(self) -> str:
+        return self.names.drift_alarm
+
+    @property
+    def all_tags(self) -> dict[str, str]:
+        return self.context.model_tags(self.model, self.tags)
 
     @property
     def deploy_enabled(self) -> bool:
@@ -104,7 +129,7 @@ class TrainingPipelineArgs:
 
     @property
     def state_machine_name(self) -> str:
-        return state_machine_name(self.name_prefix, self.stack, self.model)
+        return self.names.state_machine
 
 
 def validate_args(args: TrainingPipelineArgs) -> None:
@@ -112,11 +137,6 @@ def validate_args(args: TrainingPipelineArgs) -> None:
     if in_vpc(args.subnet_ids) != in_vpc(args.security_group_ids):
         raise ValueError(
             f"TrainingPipeline {args.model!r}: subnet_ids and security_group_ids go together; a VPC job needs both (or neither)"
-        )
-    if len(args.job_prefix) > 32:
-        raise ValueError(
-            f"TrainingPipeline {args.model!r}: job_prefix {args.job_prefix!r} is {len(args.job_prefix)} characters; at most 32 "
-            "(job names add a step, a run id and the retry count within SageMaker's 63)"
         )
     if args.deploy_enabled and args.capture_uri is None:
         raise ValueError(f"TrainingPipeline {args.model!r}: a flow that deploys needs the endpoint's capture_uri")
@@ -136,32 +156,33 @@ class TrainingPipeline(pulumi.ComponentResource):
         validate_args(args)  # before anything is registered, the component itself included
         super().__init__("mlops:pipeline:TrainingPipeline", name, None, opts)
         self.args = args
-        cfg = args.config
+        cfg, c, p = args.config, args.context, args.platform
+        tags = args.all_tags
         child = pulumi.ResourceOptions(parent=self)
         sm_name = args.state_machine_name
 
         contract = aws.s3.BucketObjectv2(
             f"{name}-contract",
-            bucket=args.models_bucket.bucket_name,
+            bucket=p.models.bucket_name,
             key=args.contract_key,
             content=args.contract_json,
             content_type="application/json",
             server_side_encryption="aws:kms",
-            kms_key_id=args.kms_key_arn,
+            kms_key_id=p.key.key_arn,
             # Named by content: every contract a registered model was validated against stays readable.
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
 
         self.spec: pulumi.Output[PipelineSpec] = pulumi.Output.all(
-            args.account_id,
-            args.partition,
-            args.kms_key_arn,
-            args.topic_arn,
+            c.account_id,
+            c.partition,
+            p.key.key_arn,
+            p.topic.topic_arn,
             args.role_arn,
             args.model_package_group_name,
-            args.data_bucket.bucket_name,
-            args.models_bucket.bucket_name,
-            args.capture_bucket_name,
+            p.data.bucket_name,
+            p.models.bucket_name,
+            p.capture.bucket_name,
             args.code_uri,
             contract.key,
             args.capture_uri,
@@ -171,22 +192,22 @@ class TrainingPipeline(pulumi.ComponentResource):
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"{args.log_group_prefix}states/{sm_name}",
+            name=f"{p.log_group_prefix}states/{sm_name}",
             retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.kms_key_arn,
-            tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            kms_key_id=p.key.key_arn,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=c.protect),
         )
 
         role = service_role(
             f"{name}-role",
             parent=self,
-            role_name=flow_role_name(args.name_prefix, args.stack, args.model),
+            role_name=args.names.flow_role,
             service="states.amazonaws.com",
-            description=f"Continuous-training flow of model {args.model} ({args.stack})",
-            tags=args.tags,
-            source_account=args.account_id,
-            permissions_boundary=args.permissions_boundary_arn,
+            description=f"Continuous-training flow of model {args.model} ({c.stack})",
+            tags=tags,
+            source_account=c.account_id,
+            permissions_boundary=p.boundary_arn,
         )
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
@@ -195,9 +216,9 @@ class TrainingPipeline(pulumi.ComponentResource):
             opts=child,
         )
         grants = [
-            args.data_bucket.grant_read(role, f"{args.model}/train/"),  # list the data, read its version id
-            args.data_bucket.grant_read(role, f"{args.model}/test/"),  # is there a holdout?
-            args.models_bucket.grant_read(role, f"{args.model}/runs/"),  # the QualityGate reads evaluation.json
+            p.data.grant_read(role, f"{args.model}/train/"),  # list the data, read its version id
+            p.data.grant_read(role, f"{args.model}/test/"),  # is there a holdout?
+            p.models.grant_read(role, f"{args.model}/runs/"),  # the QualityGate reads evaluation.json
         ]
 
         state_machine = aws.sfn.StateMachine(
@@ -213,7 +234,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                 "level": "ALL",
             },
             tracing_configuration={"enabled": True},
-            tags=args.tags,
+            tags=tags,
             # Step Functions checks the role can deliver logs when the state machine is created.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *grants]),
         )
@@ -239,7 +260,8 @@ class TrainingPipeline(pulumi.ComponentResource):
         if cfg.triggers.on_drift:
             rules.append(("drift", self.spec.apply(lambda s: drift_rule(s, args.drift_alarm_name)), alias))
         if args.quality_alarm_name:
-            rules.append(("quality", self.spec.apply(lambda s: quality_rule(s, args.quality_alarm_name)), alias))
+            quality_alarm = args.quality_alarm_name
+            rules.append(("quality", self.spec.apply(lambda s: quality_rule(s, quality_alarm)), alias))
         if self._deploy_mode:
             deploy_alias = aws.sfn.Alias(
                 f"{name}-deploy-alias",
@@ -256,10 +278,10 @@ class TrainingPipeline(pulumi.ComponentResource):
             # Encrypted with SQS-managed keys: EventBridge may write to it without a grant on the stack key.
             dlq = aws.sqs.Queue(
                 f"{name}-trigger-dlq",
-                name=resource_name(args.name_prefix, args.stack, args.model, "trigger-dlq", limit=80),
+                name=args.names.trigger_dlq,
                 sqs_managed_sse_enabled=True,
                 message_retention_seconds=cfg.dead_letter_retention_days * 86400,
-                tags=args.tags,
+                tags=tags,
                 opts=child,
             )
         if rules:
@@ -289,17 +311,17 @@ class TrainingPipeline(pulumi.ComponentResource):
             scheduler_role = self._starter_role(name, "scheduler", "scheduler.amazonaws.com", [TRAINING_ALIAS], dlq_arn=dlq.arn)
             aws.scheduler.Schedule(
                 f"{name}-schedule",
-                name=resource_name(args.name_prefix, args.stack, args.model, "retrain", limit=64),
+                name=args.names.retrain_schedule,
                 description=f"Retrain {args.model} on {cfg.triggers.schedule} (UTC)",
                 schedule_expression=cfg.triggers.schedule,
                 flexible_time_window={"mode": "OFF"},
-                target={
+                target=cast(Any, {
                     "arn": SCHEDULER_TARGET,
                     "role_arn": scheduler_role.arn,
                     "input": self.spec.apply(schedule_target_input),
                     "retry_policy": TRIGGER_RETRY,
                     "dead_letter_config": {"arn": dlq.arn},
-                },
+                }),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[alias]),
             )
 
@@ -345,9 +367,9 @@ class TrainingPipeline(pulumi.ComponentResource):
             }
         return PipelineSpec(
             model=a.model,
-            stack=a.stack,
+            stack=a.context.stack,
             partition=partition,
-            region=a.region,
+            region=a.context.region,
             account_id=account_id,
             state_machine_name=a.state_machine_name,
             job_prefix=a.job_prefix,
@@ -382,7 +404,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             subnet_ids=tuple(subnet_ids or ()),
             security_group_ids=tuple(security_group_ids or ()),
             settle_seconds=cfg.triggers.settle_seconds,
-            tags=a.tags,
+            tags=a.all_tags,
         )
 
     def _alarms(self, name: str, state_machine: aws.sfn.StateMachine) -> None:
@@ -391,7 +413,7 @@ class TrainingPipeline(pulumi.ComponentResource):
         for metric, what in EXECUTION_ALARMS.items():
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{what}-alarm",
-                name=resource_name(a.name_prefix, a.stack, a.model, f"ct-runs-{what}", limit=255),
+                name=a.names.ct_alarm(f"runs-{what}"),
                 alarm_description=f"{a.model}: a continuous-training run {what.replace('-', ' ')} (see the execution in the Step Functions console)",
                 namespace="AWS/States",
                 metric_name=metric,
@@ -403,8 +425,8 @@ class TrainingPipeline(pulumi.ComponentResource):
                 comparison_operator="GreaterThanThreshold",
                 threshold=0,
                 treat_missing_data="notBreaching",
-                alarm_actions=[a.topic_arn],
-                tags=a.tags,
+                alarm_actions=[a.platform.topic.topic_arn],
+                tags=a.all_tags,
                 opts=pulumi.ResourceOptions(parent=self),
             )
         days = cfg.effective_staleness_days
@@ -412,7 +434,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             namespace, metric = TRAINED_METRIC
             aws.cloudwatch.MetricAlarm(
                 f"{name}-stale-alarm",
-                name=resource_name(a.name_prefix, a.stack, a.model, "ct-stale", limit=255),
+                name=a.names.ct_alarm("stale"),
                 alarm_description=f"{a.model}: no run has trained and registered a model for {days} days",
                 namespace=namespace,
                 metric_name=metric,
@@ -425,9 +447,9 @@ class TrainingPipeline(pulumi.ComponentResource):
                 threshold=1,
                 # No datapoint is no training: missing data breaches.
                 treat_missing_data="breaching",
-                alarm_actions=[a.topic_arn],
-                ok_actions=[a.topic_arn],
-                tags=a.tags,
+                alarm_actions=[a.platform.topic.topic_arn],
+                ok_actions=[a.platform.topic.topic_arn],
+                tags=a.all_tags,
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
@@ -437,12 +459,12 @@ class TrainingPipeline(pulumi.ComponentResource):
         role = service_role(
             f"{name}-{kind}-role",
             parent=self,
-            role_name=resource_name(a.name_prefix, a.stack, a.model, f"{kind}-start", limit=64),
+            role_name=a.names.starter_role(kind),
             service=service,
-            description=f"Lets {service} start runs of the {a.model} flow ({a.stack})",
-            tags=a.tags,
-            source_account=a.account_id,
-            permissions_boundary=a.permissions_boundary_arn,
+            description=f"Lets {service} start runs of the {a.model} flow ({a.context.stack})",
+            tags=a.all_tags,
+            source_account=a.context.account_id,
+            permissions_boundary=a.platform.boundary_arn,
         )
         def document(v: list[Any]) -> str:
             statements = [start_execution_statement(v[0], tuple(aliases))]
@@ -464,10 +486,10 @@ class TrainingPipeline(pulumi.ComponentResource):
         a = self.args
         rule = aws.cloudwatch.EventRule(
             f"{name}-{suffix}",
-            name=resource_name(a.name_prefix, a.stack, a.model, suffix, limit=64),
+            name=a.names.trigger_rule(suffix),
             description=rule_spec.apply(lambda r: r.description),
             event_pattern=rule_spec.apply(lambda r: r.pattern_json),
-            tags=a.tags,
+            tags=a.all_tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.cloudwatch.EventTarget(
@@ -476,10 +498,10 @@ class TrainingPipeline(pulumi.ComponentResource):
             target_id="start-run",
             arn=alias.arn,
             role_arn=role.arn,
-            input_transformer={
+            input_transformer=cast(Any, {
                 "input_paths": rule_spec.apply(lambda r: r.input_paths),
                 "input_template": rule_spec.apply(lambda r: r.input_template),
-            },
+            }),
             retry_policy=TRIGGER_RETRY,
             dead_letter_config={"arn": dlq.arn},
             opts=pulumi.ResourceOptions(parent=self),

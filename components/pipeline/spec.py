@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-from components.naming import resource_name
+from components.naming import state_machine_name  # noqa: F401 (re-exported: the CLI imported it from here)
 from training.contract import Hyperparameters
 
 # --- state names ------------------------------------------------------------------------------------------------
@@ -220,6 +220,3 @@ class PipelineSpec:
         return [{"Key": k, "Value": v} for k, v in sorted(self.tags.items())][:50]
 
 
-def state_machine_name(prefix: str, stack: str, model: str) -> str:
-    """``<prefix>-<stack>-<model>-training``: the CLI computes it from the config alone."""
-    return resource_name(prefix, stack, model, "training", limit=80)

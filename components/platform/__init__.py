@@ -1,1 +1,32 @@
-"""The platform: the stack key, buckets, topic and boundary every model shares."""
+"""The platform: the stack key, buckets, topic and boundary every model shares.
+
+The names below load on first use (``__getattr__``), so importing the package alone registers nothing and
+pulls in no SDK; type checkers see them through the ``TYPE_CHECKING`` imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from components.platform.platform import Platform, PlatformArgs
+    from components.platform.ref import PlatformRef
+
+_EXPORTS = {
+    "Platform": "platform",
+    "PlatformArgs": "platform",
+    "PlatformRef": "ref",
+}
+
+__all__ = [
+    "Platform",
+    "PlatformArgs",
+    "PlatformRef",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -12,55 +12,77 @@ import pulumi_aws as aws
 
 from components.security import iam
 from components.security.key import StackKey, StackKeyArgs
-from components.naming import boundary_name, bucket_name, resource_name, stem, topic_name
+from components import naming
+from components.context import StackContext
+from components.naming import boundary_name, break_glass_role_name, bucket_name, key_alias, key_event_rule_name, topic_name
+from components.notifications.ref import TopicRef
+from components.platform.ref import PlatformRef
+from components.security.ref import KeyRef
 from components.notifications.topic import NotificationTopic, NotificationTopicArgs
 from components.storage.bucket import ObjectLock, SecureBucket, SecureBucketArgs
 
 
 @dataclass(frozen=True)
 class PlatformArgs:
-    name_prefix: str
-    stack: str
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    tags: dict[str, str] = field(default_factory=dict)
+    context: StackContext
+    """The stack: every name (``<prefix>-<stack>-...``), tag and the ``protect`` of stateful resources come from it."""
     existing_key_arn: str | None = None
-    """Use this KMS key instead of creating one."""
+    """Use this KMS key instead of creating one. Default: a new key (``StackKey``)."""
     key_deletion_window_days: int = 30
+    """Waiting period before a created key is deleted. Default 30."""
     noncurrent_version_days: int = 90
+    """Noncurrent object versions expire after this many days. Default 90."""
     abort_incomplete_upload_days: int = 7
+    """Incomplete multipart uploads are aborted after this many days. Default 7."""
     model_object_lock: ObjectLock | None = None
+    """Object lock (WORM) on the models bucket. Default: none."""
     access_logs: bool = True
+    """Server access logs of every bucket to a logs bucket. Default on."""
     access_log_days: int = 365
+    """Days access-log objects are kept. Default 365."""
     force_destroy: bool = False
+    """Let ``pulumi destroy`` empty the buckets (ephemeral stacks only). Default off."""
     emails: list[str] = field(default_factory=list)
+    """Addresses subscribed to the stack topic. Default: none."""
     break_glass_arn: str | None = None
     """The only principal that may delete, disable or re-policy the stack key. Default: role ``<prefix>-break-glass``."""
     capture_expiration_days: int = 30
-    """Captured request/response payloads are deleted this many days after capture."""
+    """Captured request/response payloads are deleted this many days after capture. Default 30."""
     code_writers: tuple[str, ...] = ()
-    """Role names that may write code packages, bootstrap artifacts and contracts (the deploy role); empty: unrestricted."""
-    run_writers: dict[str, str] = field(default_factory=dict)
-    """Model → the role name that writes its run outputs (``<model>/runs/``: the model's SageMaker role)."""
-    flow_writers: dict[str, str] = field(default_factory=dict)
-    """Model → its CT flow's role: it alone writes the data snapshots (``<model>/snapshots/``) and may write the
-    run markers under ``<model>/runs/`` (the pending new-data trigger)."""
+    """Role names that may write code packages, bootstrap artifacts and contracts (the deploy role). Default
+    empty: unrestricted."""
+    models: tuple[str, ...] = ()
+    """The models of the stack: each one's SageMaker role alone writes its run outputs (``<model>/runs/``), its CT
+    flow's role alone the data snapshots (``<model>/snapshots/``) and the run markers (names from
+    ``components.naming``). Default: none (no writer restrictions on those prefixes)."""
     subnet_ids: pulumi.Input[Sequence[str]] = ()
-    """The stack's subnets (strings, or a created network's Output): the boundary denies SageMaker workloads outside them."""
-    sagemaker_log_groups: tuple[str, ...] = ()
-    """SageMaker log groups to create before SageMaker does (stack key, retention): endpoints', jobs'."""
+    """The stack's subnets (strings, or a created network's Output): the boundary denies SageMaker workloads
+    outside them. Default: no VPC."""
+    endpoint_log_groups: tuple[str, ...] = ()
+    """Models whose endpoint log group the platform creates before SageMaker does (stack key, retention).
+    Default: none."""
+    sagemaker_job_log_groups: bool = False
+    """Also create the account's ``/aws/sagemaker/TrainingJobs`` and ``ProcessingJobs`` groups. Default off."""
+
+    @property
+    def sagemaker_log_groups(self) -> tuple[str, ...]:
+        """SageMaker log groups to create before SageMaker does: endpoints', then (when owned) the jobs'."""
+        c = self.context
+        groups = [naming.endpoint_log_group_name(c.prefix, c.stack, m) for m in self.endpoint_log_groups]
+        if self.sagemaker_job_log_groups:
+            groups += ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs"]
+        return tuple(groups)
     sagemaker_log_days: int = 365
-    protect: bool = False
+    """Retention of those log groups. Default 365."""
 
     @property
     def stem(self) -> str:
-        return stem(self.name_prefix, self.stack)
+        return self.context.stem
 
     @property
     def log_group_prefix(self) -> str:
         """Every log group of the stack starts with this (the key policy scopes CloudWatch Logs to it)."""
-        return f"/mlops/{self.name_prefix}-{self.stack}/"
+        return self.context.log_group_prefix
 
 
 class Platform(pulumi.ComponentResource):
@@ -76,15 +98,16 @@ class Platform(pulumi.ComponentResource):
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:platform:Platform", name, None, opts)
         self.args = args
+        c = args.context
         parent = pulumi.ResourceOptions(parent=self)
 
-        break_glass = pulumi.Output.all(args.partition, args.account_id).apply(
-            lambda a: args.break_glass_arn or f"arn:{a[0]}:iam::{a[1]}:role/{args.name_prefix}-break-glass"
+        break_glass = pulumi.Output.all(c.partition, c.account_id).apply(
+            lambda a: args.break_glass_arn or f"arn:{a[0]}:iam::{a[1]}:role/{break_glass_role_name(c.prefix)}"
         )
         self.break_glass_arn = break_glass
-        topic_physical = topic_name(args.name_prefix, args.stack)
-        topic_arn = pulumi.Output.all(args.partition, args.account_id).apply(
-            lambda a: f"arn:{a[0]}:sns:{args.region}:{a[1]}:{topic_physical}"
+        topic_physical = topic_name(c.prefix, c.stack)
+        topic_arn = pulumi.Output.all(c.partition, c.account_id).apply(
+            lambda a: f"arn:{a[0]}:sns:{c.region}:{a[1]}:{topic_physical}"
         )
         if args.existing_key_arn:
             self.key = None
@@ -93,36 +116,36 @@ class Platform(pulumi.ComponentResource):
             self.key = StackKey(
                 f"{name}-key",
                 StackKeyArgs(
-                    alias=resource_name(args.name_prefix, args.stack),
-                    account_id=args.account_id,
-                    partition=args.partition,
-                    region=args.region,
+                    alias=key_alias(c.prefix, c.stack),
+                    account_id=c.account_id,
+                    partition=c.partition,
+                    region=c.region,
                     log_group_prefix=args.log_group_prefix,
                     topic_arn=topic_arn,
                     stem=args.stem,
                     break_glass_arn=break_glass,
                     deletion_window_days=args.key_deletion_window_days,
-                    tags=args.tags,
-                    protect=args.protect,
+                    tags=c.stack_tags,
+                    protect=c.protect,
                 ),
                 parent,
             )
             self.kms_key_arn = self.key.key_arn
 
         def physical(role: str) -> pulumi.Output[str]:
-            return pulumi.Output.from_input(args.account_id).apply(
-                lambda acct: bucket_name(args.name_prefix, args.stack, role, acct, args.region)
+            return pulumi.Output.from_input(c.account_id).apply(
+                lambda acct: bucket_name(c.prefix, c.stack, role, acct, c.region)
             )
 
         # The permissions boundary of every role the stack creates (the deploy identity's own roles excepted).
         self.boundary = aws.iam.Policy(
             f"{name}-boundary",
-            name=boundary_name(args.name_prefix, args.stack),
-            description=f"Permissions boundary of every role of stack {args.stack}: no IAM writes, no role assumption, isolated jobs",
-            policy=pulumi.Output.all(args.partition, args.account_id, args.subnet_ids).apply(
-                lambda a: json.dumps(iam.permissions_boundary(a[0], args.region, a[1], list(a[2] or [])))
+            name=boundary_name(c.prefix, c.stack),
+            description=f"Permissions boundary of every role of stack {c.stack}: no IAM writes, no role assumption, isolated jobs",
+            policy=pulumi.Output.all(c.partition, c.account_id, args.subnet_ids).apply(
+                lambda a: json.dumps(iam.permissions_boundary(a[0], c.region, a[1], list(a[2] or [])))
             ),
-            tags=args.tags,
+            tags=c.stack_tags,
             opts=parent,
         )
         self.boundary_arn = self.boundary.arn
@@ -134,17 +157,17 @@ class Platform(pulumi.ComponentResource):
             if args.code_writers:
                 code = [role_arn(r) for r in args.code_writers] + [glass]
                 out["code/"] = code
-                for model in args.run_writers:
+                for model in args.models:
                     out[f"{model}/bootstrap/"] = code
                     out[f"{model}/contract/"] = code
-            for model, role in args.run_writers.items():
-                flow = [role_arn(args.flow_writers[model])] if model in args.flow_writers else []
-                out[f"{model}/runs/"] = [role_arn(role), *flow]
-                if flow:
-                    out[f"{model}/snapshots/"] = flow
+            for model in args.models:
+                names = c.names(model)
+                flow = [role_arn(names.flow_role)]
+                out[f"{model}/runs/"] = [role_arn(names.role), *flow]
+                out[f"{model}/snapshots/"] = flow
             return out
 
-        writers = pulumi.Output.all(args.partition, args.account_id, break_glass).apply(writer_map)
+        writers = pulumi.Output.all(c.partition, c.account_id, break_glass).apply(writer_map)
 
         self.logs_bucket = None
         log_target = None
@@ -168,13 +191,13 @@ class Platform(pulumi.ComponentResource):
             NotificationTopicArgs(
                 topic_name=topic_physical,
                 kms_key_arn=self.kms_key_arn,
-                account_id=args.account_id,
-                partition=args.partition,
-                region=args.region,
+                account_id=c.account_id,
+                partition=c.partition,
+                region=c.region,
                 stem=args.stem,
                 emails=args.emails,
-                tags=args.tags,
-                protect=args.protect,
+                tags=c.stack_tags,
+                protect=c.protect,
             ),
             parent,
         )
@@ -186,8 +209,8 @@ class Platform(pulumi.ComponentResource):
                 name=group,
                 retention_in_days=args.sagemaker_log_days,
                 kms_key_id=self.kms_key_arn,
-                tags=args.tags,
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+                tags=c.stack_tags,
+                opts=pulumi.ResourceOptions(parent=self, protect=c.protect),
             )
         self.register_outputs(
             {
@@ -199,6 +222,19 @@ class Platform(pulumi.ComponentResource):
                 "logs_bucket_name": self.logs_bucket.bucket_name if self.logs_bucket else None,
                 "topic_arn": self.topic.topic_arn,
             }
+        )
+
+    @property
+    def ref(self) -> PlatformRef:
+        """This platform as a reference: what a model takes."""
+        return PlatformRef(
+            data=self.data_bucket.ref,
+            models=self.models_bucket.ref,
+            capture=self.capture_bucket.ref,
+            key=KeyRef(self.kms_key_arn),
+            topic=TopicRef.from_topic(self.topic),
+            log_group_prefix=self.args.log_group_prefix,
+            boundary_arn=self.boundary_arn,
         )
 
     def _bucket(
@@ -217,11 +253,12 @@ class Platform(pulumi.ComponentResource):
         writers: pulumi.Input[dict] | None = None,
     ) -> SecureBucket:
         a = self.args
+        c = a.context
         return SecureBucket(
             f"{name}-{role}",
             SecureBucketArgs(
                 bucket_name=physical,
-                account_id=a.account_id,
+                account_id=c.account_id,
                 kms_key_arn=self.kms_key_arn if kms == "stack" else None,
                 noncurrent_version_days=a.noncurrent_version_days,
                 abort_incomplete_upload_days=a.abort_incomplete_upload_days,
@@ -233,8 +270,8 @@ class Platform(pulumi.ComponentResource):
                 eventbridge_notifications=eventbridge,
                 object_lock=lock,
                 force_destroy=a.force_destroy and lock is None,
-                tags={**a.tags, "mlops:bucket": role},
-                protect=a.protect,
+                tags={**c.stack_tags, "mlops:bucket": role},
+                protect=c.protect,
             ),
             pulumi.ResourceOptions(parent=self),
         )
@@ -243,6 +280,7 @@ class Platform(pulumi.ComponentResource):
         """Tell the stack topic when anyone schedules the key's deletion, disables it or replaces its policy
         (CloudTrail management events, delivered to EventBridge), and when AWS deletes it."""
         a = self.args
+        c = a.context
         patterns = {
             "key-changes": self.kms_key_arn.apply(
                 lambda arn: json.dumps(
@@ -264,10 +302,10 @@ class Platform(pulumi.ComponentResource):
         for suffix, pattern in patterns.items():
             rule = aws.cloudwatch.EventRule(
                 f"{name}-{suffix}",
-                name=resource_name(a.name_prefix, a.stack, suffix, limit=64),
-                description=f"Stack key of {a.stack}: {suffix.replace('-', ' ')}",
+                name=key_event_rule_name(c.prefix, c.stack, suffix),
+                description=f"Stack key of {c.stack}: {suffix.replace('-', ' ')}",
                 event_pattern=pattern,
-                tags=a.tags,
+                tags=c.stack_tags,
                 opts=pulumi.ResourceOptions(parent=self),
             )
             aws.cloudwatch.EventTarget(

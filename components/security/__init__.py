@@ -1,1 +1,32 @@
-"""Security primitives: the IAM policy model, the stack key and service roles."""
+"""Security primitives: the IAM policy model, the stack key and service roles.
+
+The names below load on first use (``__getattr__``), so importing the package alone registers nothing and
+pulls in no SDK; type checkers see them through the ``TYPE_CHECKING`` imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from components.security.key import StackKey, StackKeyArgs
+    from components.security.ref import KeyRef
+
+_EXPORTS = {
+    "StackKey": "key",
+    "StackKeyArgs": "key",
+    "KeyRef": "ref",
+}
+
+__all__ = [
+    "KeyRef",
+    "StackKey",
+    "StackKeyArgs",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

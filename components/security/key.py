@@ -17,8 +17,11 @@ class StackKeyArgs:
     alias: str
     """Alias name without the ``alias/`` prefix."""
     account_id: pulumi.Input[str]
+    """The stack's account (the key policy's principals)."""
     partition: pulumi.Input[str]
+    """The AWS partition."""
     region: str
+    """The key's region."""
     log_group_prefix: str
     """CloudWatch Logs may use the key only for log groups whose names start with this."""
     topic_arn: pulumi.Input[str]
@@ -28,8 +31,11 @@ class StackKeyArgs:
     break_glass_arn: pulumi.Input[str]
     """The only principal that may schedule the key's deletion, disable it or replace its policy."""
     deletion_window_days: int = 30
+    """Waiting period before a deleted key is gone. Default 30."""
     tags: dict[str, str] = field(default_factory=dict)
+    """Tags of the key. Default: none."""
     protect: bool = False
+    """Protect the key from deletion by Pulumi. Default off."""
 
 
 class StackKey(pulumi.ComponentResource):

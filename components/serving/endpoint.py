@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from components.code.package import cached_artifact, deterministic_targz, entries_digest, sourcedir_entries, stored_artifact
 from components.code.paths import package_source, work_dir
+from components.context import StackContext
 from components.naming import short_hash
+from components.platform.ref import PlatformRef
 from components.network.vpc import as_input_list, in_vpc
 from components.serving.config import EndpointConfig
 from training.container_contract import SERVING_ENVIRONMENT
@@ -179,23 +182,55 @@ def pulumi_args(d: Any) -> Any:
 @dataclass(frozen=True)
 class ModelEndpointArgs:
     model: str
-    environment: str
-    endpoint_name: str
+    """The model's name (the endpoint is ``components.naming.endpoint_name``)."""
+    context: StackContext
+    """The stack (names, tags, environment: capacity and instance defaults depend on it)."""
+    platform: PlatformRef
+    """Models bucket (the bootstrap model), capture bucket, key and topic (alarms)."""
     config: EndpointConfig
+    """Kind, capacity, capture, deployment guardrails and alarms of the endpoint."""
     role_arn: pulumi.Input[str]
+    """The model's SageMaker execution role."""
     inference_image: str
-    kms_key_arn: pulumi.Input[str]
-    models_bucket_name: pulumi.Input[str]
-    capture_bucket_name: pulumi.Input[str]
-    topic_arn: pulumi.Input[str]
+    """The serving image."""
     training_source: Path = field(default_factory=lambda: package_source("training"))
-    """The training package the bootstrap model's archive carries (default: the installed ``training``)."""
+    """The model code directory the bootstrap model archive ships (default: the installed ``training``)."""
     build_dir: Path = field(default_factory=lambda: work_dir() / "build")
     """Where the bootstrap archive is written before upload (default ``.mlops/build`` in the working directory)."""
     subnet_ids: pulumi.Input[Sequence[str]] = ()
-    """The model's subnets: strings, or a created network's Output."""
+    """The model's subnets: strings, or a created network's Output. Default: no VPC."""
     security_group_ids: pulumi.Input[Sequence[str]] = ()
-    tags: dict[str, str] | None = None
+    """Its security groups (with ``subnet_ids``). Default: none."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of this model's resources besides the stack's. Default: none."""
+
+    @property
+    def environment(self) -> str:
+        return self.context.environment
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.context.names(self.model).endpoint
+
+    @property
+    def kms_key_arn(self) -> pulumi.Input[str]:
+        return self.platform.key.key_arn
+
+    @property
+    def models_bucket_name(self) -> pulumi.Input[str]:
+        return self.platform.models.bucket_name
+
+    @property
+    def capture_bucket_name(self) -> pulumi.Input[str]:
+        return self.platform.capture.bucket_name
+
+    @property
+    def topic_arn(self) -> pulumi.Input[str]:
+        return self.platform.topic.topic_arn
+
+    @property
+    def all_tags(self) -> dict[str, str]:
+        return self.context.model_tags(self.model, self.tags)
 
 
 class ModelEndpoint(pulumi.ComponentResource):
@@ -209,13 +244,14 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:serving:ModelEndpoint", name, None, opts)
-        cfg, tags = args.config, args.tags or {}
+        cfg, tags = args.config, args.all_tags
         child = pulumi.ResourceOptions(parent=self)
         pinned = cfg.model_package is not None
         self.capture_uri = pulumi.Output.concat("s3://", args.capture_bucket_name, f"/{args.model}/")
 
-        container: dict[str, Any]
+        container: Any  # ModelPrimaryContainerArgsDict
         if pinned:
+            assert cfg.model_package is not None
             container = {"model_package_name": cfg.model_package}
             model_tag = short_hash(cfg.model_package)
         else:
@@ -235,14 +271,12 @@ class ModelEndpoint(pulumi.ComponentResource):
             }
             model_tag = sha[:8]
 
-        vpc = {"subnets": as_input_list(args.subnet_ids), "security_group_ids": as_input_list(args.security_group_ids)} if in_vpc(args.subnet_ids) else None
+        vpc: Any = {"subnets": as_input_list(args.subnet_ids), "security_group_ids": as_input_list(args.security_group_ids)} if in_vpc(args.subnet_ids) else None
         model_name: pulumi.Input[str] = f"{args.endpoint_name}-{'pin' if pinned else 'boot'}-{model_tag}"[:63]
         if vpc is not None:
             # A model's VpcConfig cannot change in place: its name follows the network, so a replacement is a new
             # model beside the retained one (a fixed name would collide with it).
-            model_name = pulumi.Output.all(vpc["subnets"], vpc["security_group_ids"]).apply(
-                lambda v, base=model_name: f"{base[:56]}-{short_hash(json.dumps(v))[:6]}"
-            )
+            model_name = pulumi.Output.all(vpc["subnets"], vpc["security_group_ids"]).apply(partial(_vpc_model_name, str(model_name)))
         model = aws.sagemaker.Model(
             f"{name}-model",
             name=model_name,
@@ -333,7 +367,7 @@ class ModelEndpoint(pulumi.ComponentResource):
     def _alarm(self, name: str, args: ModelEndpointArgs, spec: AlarmSpec) -> aws.cloudwatch.MetricAlarm:
         a = args.config.alarms
         dims = {"EndpointName": args.endpoint_name, "VariantName": VARIANT}
-        common = dict(
+        common: Any = dict(
             name=f"{args.endpoint_name}-{spec.suffix}",
             alarm_description=f"{args.model}: {spec.description}",
             comparison_operator="GreaterThanThreshold",
@@ -343,13 +377,13 @@ class ModelEndpoint(pulumi.ComponentResource):
             treat_missing_data="notBreaching",  # no traffic is not an outage
             alarm_actions=[args.topic_arn],
             ok_actions=[args.topic_arn],
-            tags=args.tags or {},
+            tags=args.all_tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
         if spec.rate_of is not None:
             numerator, denominator = spec.rate_of
 
-            def metric(metric_id: str, metric_name: str) -> dict[str, Any]:
+            def metric(metric_id: str, metric_name: str) -> Any:  # MetricAlarmMetricQueryArgsDict
                 return {
                     "id": metric_id,
                     "return_data": False,
@@ -375,3 +409,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         return aws.cloudwatch.MetricAlarm(
             f"{name}-{spec.suffix}", dimensions=dims, period=a.period_seconds, **spec.metric, **common
         )
+
+
+def _vpc_model_name(base: str, network: list[Any]) -> str:
+    """A VPC model's name follows its network (subnets and groups), so a new network is a new model."""
+    return f"{base[:56]}-{short_hash(json.dumps(network))[:6]}"

@@ -1,1 +1,34 @@
-"""Storage: the private, TLS-only, KMS-encrypted bucket."""
+"""Storage: the private, TLS-only, KMS-encrypted bucket.
+
+The names below load on first use (``__getattr__``), so importing the package alone registers nothing and
+pulls in no SDK; type checkers see them through the ``TYPE_CHECKING`` imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from components.storage.bucket import ObjectLock, SecureBucket, SecureBucketArgs
+    from components.storage.ref import BucketRef
+
+_EXPORTS = {
+    "ObjectLock": "bucket",
+    "SecureBucket": "bucket",
+    "SecureBucketArgs": "bucket",
+    "BucketRef": "ref",
+}
+
+__all__ = [
+    "BucketRef",
+    "ObjectLock",
+    "SecureBucket",
+    "SecureBucketArgs",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

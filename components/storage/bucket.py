@@ -4,30 +4,38 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
 from components.security import iam
-from components.naming import short_hash
+
+if TYPE_CHECKING:
+    from components.storage.ref import BucketRef
 
 
 @dataclass(frozen=True)
 class ObjectLock:
     mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    """``GOVERNANCE`` (privileged users may shorten) or ``COMPLIANCE`` (nobody may). Default ``GOVERNANCE``."""
     days: int = 30
+    """Default retention of each object version, in days. Default 30."""
 
 
 @dataclass(frozen=True)
 class SecureBucketArgs:
     bucket_name: pulumi.Input[str]
+    """The bucket's globally unique name (``components.naming.bucket_name``)."""
     account_id: pulumi.Input[str]
+    """The owning account (the access-log delivery condition)."""
     kms_key_arn: pulumi.Input[str] | None = None
     """SSE-KMS with this key. ``None`` means SSE-S3, which only an access-log target bucket should use:
     S3 server access logging cannot deliver to a bucket whose default encryption is SSE-KMS."""
     noncurrent_version_days: int = 90
+    """Noncurrent versions expire after this many days. Default 90."""
     abort_incomplete_upload_days: int = 7
+    """Incomplete multipart uploads are aborted after this many days. Default 7."""
     expire_current_days: int | None = None
     """Expire current objects after this many days (for log buckets); ``None`` keeps them."""
     access_log_bucket: pulumi.Input[str] | None = None
@@ -39,10 +47,15 @@ class SecureBucketArgs:
     writers: pulumi.Input[dict[str, list[str]]] | None = None
     """Key prefix → the only principal ARNs that may put objects under it (bucket policy)."""
     eventbridge_notifications: bool = False
+    """Send the bucket's events to EventBridge (new-data triggers). Default off."""
     object_lock: ObjectLock | None = None
+    """Object lock (WORM) with a default retention. Default: none."""
     force_destroy: bool = False
+    """Let ``pulumi destroy`` empty the bucket (ephemeral stacks only). Default off."""
     tags: dict[str, str] = field(default_factory=dict)
+    """Tags of the bucket. Default: none."""
     protect: bool = False
+    """Protect the bucket from deletion by Pulumi. Default off."""
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -94,7 +107,7 @@ class SecureBucket(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=child([ownership]),
         )
-        sse = {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn} if args.kms_key_arn is not None else {"sse_algorithm": "AES256"}
+        sse: Any = {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn} if args.kms_key_arn is not None else {"sse_algorithm": "AES256"}
         encryption = aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
@@ -107,7 +120,7 @@ class SecureBucket(pulumi.ComponentResource):
             versioning_configuration={"status": "Enabled"},
             opts=child([encryption]),
         )
-        rules = [
+        rules: list[Any] = [
             {
                 "id": "expire-noncurrent-versions",
                 "status": "Enabled",
@@ -173,36 +186,20 @@ class SecureBucket(pulumi.ComponentResource):
 
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
-        self.kms_key_arn = args.kms_key_arn
+        self.kms_key_arn: pulumi.Input[str] | None = args.kms_key_arn
         self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn})
 
-    # ------------------------------------------------------------------------------------------------------
-    # Grants (CDK style): the bucket knows its ARN and key, so call sites never hand-write S3/KMS policies.
+    @property
+    def ref(self) -> "BucketRef":
+        """This bucket as a reference: what consumers take (and what grants come from)."""
+        from components.storage.ref import BucketRef
 
-    def read_statements(self, prefix: str = "") -> pulumi.Output[list[dict]]:
-        return pulumi.Output.all(self.bucket_arn, self.kms_key_arn).apply(
-            lambda a: iam.bucket_read_statements(a[0], prefix, a[1])
-        )
-
-    def write_statements(self, prefix: str = "") -> pulumi.Output[list[dict]]:
-        return pulumi.Output.all(self.bucket_arn, self.kms_key_arn).apply(
-            lambda a: iam.bucket_write_statements(a[0], prefix, a[1])
-        )
+        return BucketRef.from_bucket(self)
 
     def grant_read(self, role: aws.iam.Role, prefix: str = "") -> aws.iam.RolePolicy:
-        """Let ``role`` read (and list) objects under ``prefix``, including the KMS decrypt it needs."""
-        return self._grant("read", role, prefix, self.read_statements(prefix))
+        """``self.ref.grant_read``: the policy is the role's child."""
+        return self.ref.grant_read(role, prefix)
 
     def grant_write(self, role: aws.iam.Role, prefix: str = "") -> aws.iam.RolePolicy:
-        """Let ``role`` write objects under ``prefix``, including the KMS data-key permissions it needs."""
-        return self._grant("write", role, prefix, self.write_statements(prefix))
-
-    def _grant(self, verb: str, role: aws.iam.Role, prefix: str, statements: pulumi.Output[list[dict]]) -> aws.iam.RolePolicy:
-        suffix = short_hash(f"{role.pulumi_resource_name}/{prefix}")
-        return aws.iam.RolePolicy(
-            f"{self.pulumi_resource_name}-{verb}-{suffix}",
-            role=role.id,
-            policy=statements.apply(lambda s: json.dumps(iam.document(*s))),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
+        """``self.ref.grant_write``: the policy is the role's child."""
+        return self.ref.grant_write(role, prefix)

@@ -13,8 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
-from components.naming import endpoint_name, job_prefix
-from components.pipeline.spec import state_machine_name
+from components.naming import endpoint_name, job_prefix, state_machine_name
 from infra.ops.session import StackSession
 from infra.ops.serving import OpsError
 from training.monitoring_contract import DRIFT_REPORTS_PREFIX as DRIFT_REPORTS

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import gc
 import json
+import logging
 import runpy
 import uuid
 from collections import Counter
@@ -228,6 +229,8 @@ class Manifest:
     outputs: dict[str, Any] = field(default_factory=dict)
     identities: dict[str, str] = field(default_factory=dict, repr=False)
     """Computed ARNs, ids and names → the URN that owns them (for links in the diagram; not serialized)."""
+    messages: list[str] = field(default_factory=list, repr=False)
+    """What the program told the user (``pulumi.log``: e.g. drift dropped because capture is off; not serialized)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"project": self.project, "stack": self.stack, "resources": self.resources, "outputs": self.outputs}
@@ -256,7 +259,12 @@ def run_program(
     monitor = monitor or RecordingMonitor(SynthMocks(region))
     mocks = monitor.mocks
     set_root_resource(None)  # a fresh root stack per run: outputs of an earlier run must not leak in
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    messages: list[str] = []
+    logger = logging.getLogger(f"mlops.synth.{stack}")
+    logger.handlers = [_Collect(messages)]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
     set_all_config(engine_config(config or {}))
     outputs: dict[str, Any] = {}
 
@@ -284,7 +292,18 @@ def run_program(
         for value in (reg.id, reg.state.get("arn"), reg.state.get("bucket"), reg.state.get("name")):
             if isinstance(value, str) and len(value) > 8:
                 identities.setdefault(value, urn)
-    return Manifest(PROJECT, stack, monitor.records, _plain(outputs), identities)
+    return Manifest(PROJECT, stack, monitor.records, _plain(outputs), identities, messages)
+
+
+class _Collect(logging.Handler):
+    """Keeps the program's ``pulumi.log`` messages (the mock engine hands them to a logger)."""
+
+    def __init__(self, into: list[str]):
+        super().__init__(logging.INFO)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(f"{record.levelname.lower()}: {record.getMessage()}")
 
 
 def synth_keys(stack: str, config_keys: dict[str, Any], region: str, monitor: RecordingMonitor | None = None) -> Manifest:

@@ -22,6 +22,8 @@ from infra.review.synth import MOCK_ACCOUNT, synth_file
 
 REPO = "example-org/mlops-stack"
 PROVIDER_ARN = f"arn:aws:iam::{MOCK_ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+from components.context import StackContext  # noqa: E402
+
 DEPLOY_TYPE = "mlops:delivery:DeployIdentity"
 
 
@@ -30,8 +32,8 @@ BOUNDARY = f"arn:aws:iam::{MOCK_ACCOUNT}:policy/mlops-prod-boundary"
 
 
 def args(**overrides) -> DeployIdentityArgs:
-    base = dict(github_repository=REPO, environment="prod", name_prefix="mlops", stack="prod", region="us-east-1",
-                account_id=MOCK_ACCOUNT, partition="aws", key_arn=KEY, boundary_arn=BOUNDARY, tags={"mlops:stack": "prod"})
+    context = StackContext(prefix="mlops", stack="prod", environment="prod", region="us-east-1", account_id=MOCK_ACCOUNT)
+    base = dict(github_repository=REPO, environment="prod", context=context, key_arn=KEY, boundary_arn=BOUNDARY)
     return DeployIdentityArgs(**{**base, **overrides})
 
 

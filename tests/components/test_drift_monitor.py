@@ -23,6 +23,7 @@ from components.monitoring.drift import (
     build_lambda_package,
     capture_stopped_alarm_name,
 )
+from components.context import StackContext
 from components.monitoring.drift_config import DriftConfig
 from components.model.registry import Model, ModelArgs
 from components.naming import drift_alarm_name
@@ -37,22 +38,17 @@ TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:mlops-test-notifications"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 CODE_URI = "s3://mlops-test-models/code/abc/sourcedir.tar.gz"
 FUNCTION = "mlops-test-churn-drift"
+# protect: the monitor's log group is protected; the topic is the platform's own (mlops-test-notifications)
+CONTEXT = StackContext(prefix="mlops", stack="test", environment="dev", region="us-east-1", account_id=ACCOUNT, protect=True)
 
 
 def build(register, **drift):
     """Platform, model, package and the model's DriftMonitor under the recording mock engine."""
     def program():
         platform = Platform(
-            "platform", PlatformArgs(name_prefix="mlops", stack="test", region="us-east-1", account_id=ACCOUNT, partition="aws", access_logs=False)
+            "platform", PlatformArgs(context=CONTEXT, access_logs=False)
         )
-        model = Model(
-            "model-churn",
-            ModelArgs(
-                model="churn", name_prefix="mlops", stack="test", region="us-east-1", account_id=ACCOUNT, partition="aws",
-                data_bucket=platform.data_bucket, models_bucket=platform.models_bucket, capture_bucket=platform.capture_bucket,
-                kms_key_arn=platform.kms_key_arn, code_prefix="code", image_uris=[IMAGE],
-            ),
-        )
+        model = Model("model-churn", ModelArgs(model="churn", context=CONTEXT, platform=platform.ref, image_uris=[IMAGE]))
         code = DriftCode(
             "drift-code",
             DriftCodeArgs(source_dir=TRAINING_SOURCE, bucket_name=platform.models_bucket.bucket_name, kms_key_arn=platform.kms_key_arn, build_dir=BUILD_DIR),
@@ -60,9 +56,7 @@ def build(register, **drift):
         DriftMonitor(
             "drift-churn",
             DriftMonitorArgs(
-                model=model, config=DriftConfig(**drift), endpoint_name="mlops-test-churn", code=code, topic_arn=TOPIC,
-                log_group_prefix=platform.args.log_group_prefix, processing_image=IMAGE, code_package_uri=CODE_URI,
-                tags={"mlops:model": "churn"}, protect=True,
+                model=model, config=DriftConfig(**drift), code=code, processing_image=IMAGE, code_package_uri=CODE_URI,
             ),
         )
 
@@ -221,10 +215,11 @@ def test_processing_engine_delegates_to_a_job_with_the_models_role(proc):
 
 def test_rejects_processing_engine_without_image():
     def program():
-        platform = Platform("platform", PlatformArgs(name_prefix="mlops", stack="t", region="us-east-1", account_id=ACCOUNT, partition="aws", access_logs=False))
-        model = Model("m", ModelArgs(model="churn", name_prefix="mlops", stack="t", region="us-east-1", account_id=ACCOUNT, partition="aws", data_bucket=platform.data_bucket, models_bucket=platform.models_bucket, capture_bucket=platform.capture_bucket, kms_key_arn=platform.kms_key_arn, code_prefix="code", image_uris=[IMAGE]))
+        ctx = StackContext(prefix="mlops", stack="t", environment="dev", region="us-east-1", account_id=ACCOUNT)
+        platform = Platform("platform", PlatformArgs(context=ctx, access_logs=False))
+        model = Model("m", ModelArgs(model="churn", context=ctx, platform=platform.ref, image_uris=[IMAGE]))
         code = DriftCode("c", DriftCodeArgs(source_dir=TRAINING_SOURCE, bucket_name="b", kms_key_arn="k", build_dir=BUILD_DIR))
-        DriftMonitor("d", DriftMonitorArgs(model=model, config=DriftConfig(engine="processing"), endpoint_name="e", code=code, topic_arn=TOPIC, log_group_prefix="/mlops/x/"))
+        DriftMonitor("d", DriftMonitorArgs(model=model, config=DriftConfig(engine="processing"), code=code))
 
     with pytest.raises(Exception, match="engine 'processing' needs processing_image and code_package_uri"):
         run(program, "t")

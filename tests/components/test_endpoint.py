@@ -13,6 +13,12 @@ from components.serving.endpoint import ModelEndpoint, ModelEndpointArgs, bootst
 from components.serving.config import EndpointConfig
 from infra.config import PROJECT_ROOT, ConfigError, config_from_keys
 
+from components.context import StackContext  # noqa: E402
+from components.notifications.ref import TopicRef  # noqa: E402
+from components.platform.ref import PlatformRef  # noqa: E402
+from components.security.ref import KeyRef  # noqa: E402
+from components.storage.ref import BucketRef  # noqa: E402
+
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-staging-churn/3"
 
@@ -25,15 +31,16 @@ def build(register, tmp_path, environment="prod", subnets=(), **endpoint):
             "endpoint-churn",
             ModelEndpointArgs(
                 model="churn",
-                environment=environment,
-                endpoint_name="mlops-prod-churn",
+                # prefix mlops, stack prod: the endpoint is named mlops-prod-churn
+                context=StackContext(prefix="mlops", stack="prod", environment=environment, region="us-east-1", account_id="123456789012"),
+                platform=PlatformRef(
+                    data=BucketRef.from_name("data-b", key=KeyRef(KEY)), models=BucketRef.from_name("models-b", key=KeyRef(KEY)),
+                    capture=BucketRef.from_name("capture-b", key=KeyRef(KEY)), key=KeyRef(KEY),
+                    topic=TopicRef("arn:aws:sns:us-east-1:123456789012:t"), log_group_prefix="/mlops/mlops-prod/",
+                ),
                 config=cfg,
                 role_arn="arn:aws:iam::123456789012:role/r",
                 inference_image="img:1",
-                kms_key_arn=KEY,
-                models_bucket_name="models-b",
-                capture_bucket_name="capture-b",
-                topic_arn="arn:aws:sns:us-east-1:123456789012:t",
                 training_source=PROJECT_ROOT / "training",
                 build_dir=tmp_path,
                 subnet_ids=tuple(subnets),

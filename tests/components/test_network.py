@@ -183,9 +183,10 @@ def test_rejects_the_prod_vpc_without_flow_logs_or_with_an_internet_gateway(mani
 def _network(**overrides):
     import pulumi
 
+    from components.context import StackContext
     from components.network.vpc import PrivateNetwork, PrivateNetworkArgs
 
-    args = dict(name_prefix="mlops", stack="t", region="eu-west-1", account_id="123456789012", partition="aws",
+    args = dict(context=StackContext(prefix="mlops", stack="t", environment="dev", region="eu-west-1", account_id="123456789012"),
                 cidr="10.9.0.0/16", subnet_cidrs=("10.9.0.0/18", "10.9.64.0/18", "10.9.128.0/18"),
                 bucket_arns=["arn:aws:s3:::b"], kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k",
                 log_group_name="/mlops/mlops-t/vpc-flow-logs")

@@ -170,7 +170,7 @@ def test_grants_scope_to_prefix_and_include_kms(register):
         bucket.grant_write(role, prefix="churn/out/")
 
     manifest = register(program)
-    grants = {p["name"].split("-")[1]: policy(p) for p in manifest.of_type("aws:iam/rolePolicy:RolePolicy")}
+    grants = {p["name"].split("-")[-2]: policy(p) for p in manifest.of_type("aws:iam/rolePolicy:RolePolicy")}
     read, write = grants["read"]["Statement"], grants["write"]["Statement"]
     get = only([s for s in read if "s3:GetObject" in s["Action"]])
     assert get["Resource"] == "arn:aws:s3:::acme-data/churn/*"
@@ -182,4 +182,4 @@ def test_grants_scope_to_prefix_and_include_kms(register):
     assert "s3:GetObject" not in put["Action"] and "s3:DeleteObject" not in put["Action"]
     assert set(only([s for s in write if s["Resource"] == KEY])["Action"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
     for p in manifest.of_type("aws:iam/rolePolicy:RolePolicy"):
-        assert p["parent"].endswith("::data"), "grants are children of the bucket component"
+        assert p["parent"].endswith("::trainer"), "grants are children of the grantee (the role), not of the bucket"

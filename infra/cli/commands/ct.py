@@ -16,7 +16,8 @@ from typing import Annotated, Any, Callable, Iterable, Optional
 
 import typer
 
-from components.pipeline.spec import ALREADY_DEPLOYING, ALREADY_RUNNING, TRAINING_ALIAS, state_machine_name
+from components.naming import state_machine_name
+from components.pipeline.spec import ALREADY_DEPLOYING, ALREADY_RUNNING, TRAINING_ALIAS
 from infra.cli.common import ModelName, StackFile, StackName, err, load_stack, out, require_model
 from infra.errors import UserError
 

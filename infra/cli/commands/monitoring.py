@@ -41,12 +41,12 @@ def _number(value) -> str:
 
 def models(model: ModelName, stack: StackName = None, file: StackFile = None, as_json: AsJson = False) -> None:
     """The model's registered versions: approval, evaluation metrics, data version, code hash, training job; the live one marked."""
-    from components.naming import endpoint_name, resource_name
+    from components.naming import endpoint_name, registry_group_name
     from infra.ops.monitoring import model_versions
 
     session = _session(stack, file, model)
     cfg = session.cfg
-    rows = model_versions(session.client("sagemaker"), resource_name(cfg.name_prefix, session.stack, model), endpoint_name(cfg.name_prefix, session.stack, model))
+    rows = model_versions(session.client("sagemaker"), registry_group_name(cfg.name_prefix, session.stack, model), endpoint_name(cfg.name_prefix, session.stack, model))
     if as_json:
         sys.stdout.write(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
         return
@@ -96,14 +96,14 @@ def report(
     """A self-contained HTML page: metric history across versions, per-feature drift and live quality over time."""
     from datetime import datetime, timezone
 
-    from components.naming import endpoint_name, resource_name
+    from components.naming import endpoint_name, registry_group_name
     from infra.ops.monitoring import _call, model_versions
     from infra.ops.report import gather, render
 
     session = _session(stack, file, model)
     cfg, name = session.cfg, session.stack
     model_cfg = cfg.models[model]
-    versions = model_versions(session.client("sagemaker"), resource_name(cfg.name_prefix, name, model), endpoint_name(cfg.name_prefix, name, model))
+    versions = model_versions(session.client("sagemaker"), registry_group_name(cfg.name_prefix, name, model), endpoint_name(cfg.name_prefix, name, model))
     capture = session.bucket("capture")
     drift, quality = _call(lambda: gather(session.client("s3"), capture, model, days), f"reading reports in s3://{capture}")
     page = render(

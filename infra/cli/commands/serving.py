@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from components.naming import endpoint_name, resource_name
+from components.naming import endpoint_name, registry_group_name
 from infra.cli.common import ModelName, StackFile, StackName, err, load_stack, out, require_model
 
 
@@ -31,7 +31,7 @@ def rollback(
     plan = plan_rollback(
         sm,
         endpoint_name=endpoint,
-        group=resource_name(cfg.name_prefix, name, model),
+        group=registry_group_name(cfg.name_prefix, name, model),
         to=to,
         pinned=cfg.models[model].endpoint.model_package,
         run_id=time.strftime("%Y%m%d%H%M%S"),

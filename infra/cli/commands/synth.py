@@ -47,6 +47,8 @@ def synth(
         for token, n in sorted(manifest.counts().items()):
             table.add_row(token, str(n))
         out.print(table)
+        for message in manifest.messages:
+            out.print(message, highlight=False)
         if output is not None:
             out.print(f"manifest written to {output}")
 
