@@ -106,7 +106,7 @@ RESOURCE_POLICIES = {
 }
 
 # Actions that have no resource type in the Service Authorization Reference: AWS only accepts
-# ``"Resource": "*"`` for them, so ``*`` there is not a missing scope. tests/infra/test_rules.py checks
+# ``"Resource": "*"`` for them, so ``*`` there is not a missing scope. tests/infra/review/test_rules.py checks
 # every entry against the IAM definitions shipped with parliament.
 ACTIONS_WITHOUT_RESOURCE_TYPES = frozenset(
     {

@@ -766,4 +766,4 @@ def test_an_object_replaced_between_the_listing_and_its_copy_fails_the_run_and_c
 
 # --- item 13: what a redrive does -----------------------------------------------------------------------------------
 # LocalStack (2026.3.0, pinned) has no RedriveExecution: what a redrive does is proven on the definition
-# (tests/components/test_pipeline_definition.py) and documented in the README's Redrive section.
+# (tests/components/pipeline/test_pipeline_definition.py) and documented in the README's Redrive section.

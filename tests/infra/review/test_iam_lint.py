@@ -53,7 +53,7 @@ SUPPRESSED: list[tuple[str, str, Callable[[str, Finding, str], bool], str]] = [
      "AWS documents ArnLike for kms:EncryptionContext:aws:logs:arn; parliament types the key as String"),
     ("identity", "PERMISSIONS_MANAGEMENT_ACTIONS", lambda name, f, text: name.startswith("deploy-"),
      "the deploy role manages this stack's roles and resource policies by design, scoped to the stack's "
-     "names and tag, and denied any change to itself (tests/components/test_deploy_identity.py)"),
+     "names and tag, and denied any change to itself (tests/components/delivery/test_deploy_identity.py)"),
     ("identity", "RESOURCE_STAR", lambda name, f, text: name == "platform-boundary",
      "a permissions boundary grants nothing: its Allow of the stack's services is a ceiling that the roles' own, "
      "scoped policies grant within; its denies are what it is for (rule iam-boundary-blocks-escalation)"),

@@ -440,7 +440,7 @@ def test_every_called_integration_is_granted():
     """Each Task's API has an IAM action in the policy (the definition and the policy cannot drift apart)."""
     spec = make_spec(approval="manual")
     granted = {a for s in state_machine_statements(spec) for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    granted |= {"s3:ListBucket", "s3:GetObject"}  # from the buckets' grant_read (tests/components/test_pipeline.py)
+    granted |= {"s3:ListBucket", "s3:GetObject"}  # from the buckets' grant_read (tests/components/pipeline/test_pipeline.py)
     needed = {
         "createProcessingJob": "sagemaker:CreateProcessingJob", "createTrainingJob": "sagemaker:CreateTrainingJob",
         "createModelPackage": "sagemaker:CreateModelPackage", "listModelPackages": "sagemaker:ListModelPackages",

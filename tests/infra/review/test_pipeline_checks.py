@@ -23,7 +23,7 @@ from infra.review.pipeline_checks import LEAF, path_problems, task_result, uncat
 from components.pipeline.spec import NOTIFY_FAILURE
 from components.pipeline.definition import SUBJECT_MAX, build_definition, subject, task_states
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ASL_VALIDATOR = ROOT / ".ci" / "asl-validator" / "node_modules" / ".bin" / "asl-validator"
 SFN = "aws:sfn/stateMachine:StateMachine"
 VARIANTS = {
