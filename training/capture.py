@@ -99,6 +99,24 @@ def line_chunks(stream: BinaryIO, lines_per_chunk: int = 20_000) -> Iterator[lis
         yield lines
 
 
+# A run of compact lines is read in one pass: the data of each (its first quote ends it, no backslash in it) by
+# one regular expression over the run, once counts of the prefix and suffix show every line has them.
+_COMPACT = re.compile(re.escape(_CSV_PREFIX) + r'([^"\\\n]*)' + re.escape(_CSV_AFTER_DATA))
+
+
+def compact_data(text: str, lines: int) -> list[str] | None:
+    """The CSV data of ``lines`` lines joined by newlines in ``text`` when every one is a compact CSV record
+    (exactly what :func:`read_records` slices out of each), else None: then read them one by one."""
+    if not (
+        text.startswith(_CSV_PREFIX) and text.endswith(_SUFFIX)
+        and text.count(_CSV_PREFIX) == lines and text.count("\n" + _CSV_PREFIX) == lines - 1  # at each line's start, nowhere else
+        and text.count(_SUFFIX + "\n") == lines - 1  # at each line's end
+    ):
+        return None
+    data = _COMPACT.findall(text)
+    return data if len(data) == lines else None
+
+
 def read_records(lines: list[str], features: list[str], batch: Batch | None = None) -> Batch:
     """Add the request rows of capture ``lines`` to ``batch`` (a new one by default) and return it."""
     batch = batch if batch is not None else Batch()
@@ -186,7 +204,7 @@ def _json_payload(text: str, features: list[str], batch: Batch) -> None:
             batch.record_rows.append(item)
 
 
-def read_probabilities(lines: list[str]) -> list[float]:
+def read_probabilities(lines: list[str], text: str | None = None) -> list[float]:
     """The predicted probabilities in the ``endpointOutput`` of capture ``lines`` (prediction drift).
 
     Only what follows a record's ``endpointOutput`` key counts: a request that names ``probability`` (a
@@ -195,6 +213,9 @@ def read_probabilities(lines: list[str]) -> list[float]:
     model with other outputs simply has no prediction drift.
     """
     out: list[float] = []
+    text = "\n".join(lines) if text is None else text  # the lines joined, when the caller has them so
+    if "probability" not in text and "BASE64" not in text:
+        return out  # nothing below could read a probability from these lines
     for line in lines:
         at = line.find(_OUTPUT_KEY)
         if at < 0:

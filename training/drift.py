@@ -38,7 +38,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from training.code_check import CODE_SHA_ENV, sha_of_code_uri, verify_code
-from training.capture import MALFORMED_REASONS, Batch, line_chunks, read_probabilities, read_records
+from training.capture import MALFORMED_REASONS, Batch, compact_data, line_chunks, read_probabilities, read_records
 
 LOG = logging.getLogger("mlops.drift")
 
@@ -242,9 +242,9 @@ class CsvTokens:
     (UTF-8), as byte offsets: the numbers and categories are read a byte position at a time over all
     rows at once, instead of a Python string (and a float() call) per cell."""
 
-    def __init__(self, raw: bytes, rows: int, width: int):
+    def __init__(self, raw: bytes, rows: int, width: int, seps: np.ndarray | None = None):
         buf = np.frombuffer(raw, dtype=np.uint8)
-        seps = np.flatnonzero(buf == 44)
+        seps = np.flatnonzero(buf == 44) if seps is None else seps
         starts = np.zeros(rows * width, dtype=np.int64)
         starts[1:] = seps + 1
         ends = np.empty(rows * width, dtype=np.int64)
@@ -252,6 +252,17 @@ class CsvTokens:
         self.raw, self.rows, self.width = raw, rows, width
         self.padded = np.concatenate([buf, np.zeros(_MAX_KEY_BYTES, dtype=np.uint8)])  # gathers may run past the end
         self.starts, self.lengths = starts.reshape(rows, width), (ends - starts).reshape(rows, width)
+
+    @classmethod
+    def of_rows(cls, rows: list[str], width: int) -> CsvTokens | None:
+        """The tokens of CSV rows when every row has ``width`` cells (its commas are found once, by numpy, with
+        the rows' ends), else None."""
+        raw = "\n".join(rows).encode("utf-8")
+        buf = np.frombuffer(raw, dtype=np.uint8)
+        seps = np.flatnonzero((buf == 44) | (buf == 10))
+        if seps.size != len(rows) * width - 1 or not np.array_equal(buf[seps] == 10, np.arange(seps.size) % width == width - 1):
+            return None
+        return cls(raw, len(rows), width, seps)
 
     def text(self, row: int, column: int) -> str:
         start = int(self.starts[row, column])
@@ -381,19 +392,24 @@ class DriftScorer:
 
     def feed(self, lines: list[str]) -> None:
         """Score a chunk of capture lines (JSON Lines records): their requests and, with a prediction baseline, their answers."""
-        self.feed_batch(read_records(lines, self.features))
+        text = "\n".join(lines)
+        data = compact_data(text, len(lines)) if lines else None
+        self.feed_batch(Batch(csv_rows=data) if data is not None else read_records(lines, self.features))
         if self.prediction is not None:
-            values = np.asarray(read_probabilities(lines), dtype=np.float64)
+            values = np.asarray(read_probabilities(lines, text), dtype=np.float64)
             self.prediction.add_numeric(values[np.isfinite(values)])
 
     def feed_batch(self, batch: Batch) -> None:
         d = len(self.features)
         self.malformed.update(batch.malformed)
         if batch.csv_rows:
-            good = [r for r in batch.csv_rows if r.count(",") == d - 1]
-            self.malformed["wrong_column_count"] += len(batch.csv_rows) - len(good)
-            if good:
-                self._add_csv(good)
+            tokens = CsvTokens.of_rows(batch.csv_rows, d)
+            if tokens is None:  # some rows of another width: counted, the others scored
+                good = [r for r in batch.csv_rows if r.count(",") == d - 1]
+                self.malformed["wrong_column_count"] += len(batch.csv_rows) - len(good)
+                tokens = CsvTokens(",".join(good).encode("utf-8"), len(good), d) if good else None
+            if tokens is not None:
+                self._add_tokens(tokens)
         if batch.value_rows:
             rows = [r for r in batch.value_rows if len(r) == d]
             self.malformed["wrong_column_count"] += len(batch.value_rows) - len(rows)
@@ -406,9 +422,8 @@ class DriftScorer:
             if records:
                 self._add_values([[r[f] for r in records] for f in self.features], len(records))
 
-    def _add_csv(self, rows: list[str]) -> None:
-        tokens = CsvTokens(",".join(rows).encode("utf-8"), len(rows), len(self.features))
-        bad = np.zeros(len(rows), dtype=bool)
+    def _add_tokens(self, tokens: CsvTokens) -> None:
+        bad = np.zeros(tokens.rows, dtype=bool)
         numeric: dict[int, np.ndarray] = {}
         if self.numeric.size:
             values, slow = decimal_tokens(tokens, self.numeric)
@@ -420,7 +435,7 @@ class DriftScorer:
                     values[r, i] = v
             numeric = {int(j): values[:, i] for i, j in enumerate(self.numeric)}
         categorical = {j: category_tokens(tokens, j) for j in range(len(self.features)) if j not in numeric}
-        self._add(len(rows), numeric, categorical, bad)
+        self._add(tokens.rows, numeric, categorical, bad)
 
     def _add_values(self, columns: list[list[Any]], n: int) -> None:
         bad = np.zeros(n, dtype=bool)
