@@ -214,8 +214,10 @@ def read_probabilities(lines: list[str], text: str | None = None) -> list[float]
     """
     out: list[float] = []
     text = "\n".join(lines) if text is None else text  # the lines joined, when the caller has them so
-    if "probability" not in text and "BASE64" not in text:
-        return out  # nothing below could read a probability from these lines
+    # Nothing below can read a probability from lines without "probability" or "BASE64"; most chunks without
+    # either have no "y" and no "B" at all, which a one-character search (memchr) shows fastest.
+    if ("y" not in text or "probability" not in text) and ("B" not in text or "BASE64" not in text):
+        return out
     for line in lines:
         at = line.find(_OUTPUT_KEY)
         if at < 0:
