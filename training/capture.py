@@ -78,7 +78,7 @@ def capture_line(
     return json.dumps(record, separators=(",", ":"))
 
 
-def line_chunks(stream: BinaryIO, lines_per_chunk: int = 20_000) -> Iterator[list[str]]:
+def line_chunks(stream: BinaryIO, lines_per_chunk: int = 10_000) -> Iterator[list[str]]:
     """Complete lines of a byte stream (a file, an S3 body) in lists of about ``lines_per_chunk``.
 
     Reads fixed-size blocks, so memory is bounded by a block, a chunk and the longest line, whatever
