@@ -381,6 +381,10 @@ def main() -> None:
     pythons = {name: str(BENCHENVS / name / "bin" / "python") for name in set(ENV.values()) if (BENCHENVS / name / "bin" / "python").exists()}
     pythons |= dict(item.split("=", 1) for item in args.env)
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for method in ("ours", "numpy floor"):  # numpy only: without the pyarrow virtualenv, this interpreter
+        if ENV[method] not in pythons:
+            ENV[method] = "here"
+    pythons["here"] = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.data or Path(tmp)
         if not (directory / "baseline.json").exists():
