@@ -263,12 +263,21 @@ def test_processing_job_request_is_a_valid_create_processing_job_call():
     model = ServiceModel(botocore.session.get_session().get_service_data("sagemaker"))
     request = processing_job_request(
         settings(engine="processing", job_prefix="mlops-test-churn", processing_image="img:1", processing_role_arn=ROLE,
-                 processing_instance_type="ml.m5.large", processing_max_runtime_seconds=3600, code_uri="s3://b/code/abababababababababababababababababababababababababababababababab/sourcedir.tar.gz"),
+                 processing_instance_type="ml.m5.large", processing_max_runtime_seconds=3600, code_uri="s3://b/code/abababababababababababababababababababababababababababababababab/sourcedir.tar.gz",
+                 processing_instance_count=5),
         WHEN, "s3://b/churn/model.tar.gz",
     )
     report = ParamValidator().validate(request, model.operation_model("CreateProcessingJob").input_shape)
     assert not report.has_errors(), report.generate_report()
     assert len(request["ProcessingJobName"]) <= 63
+    assert request["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 5
+    code, capture = (i["S3Input"] for i in request["ProcessingInputs"])
+    assert code["S3DataDistributionType"] == "FullyReplicated", "every instance runs the package"
+    assert capture == {
+        "S3Uri": f"s3://{CAPTURE}/churn/drift-reports/partials/jobs/mlops-test-churn-drift-20261128120007/manifest.json",
+        "LocalPath": "/opt/ml/processing/input/capture", "S3DataType": "ManifestFile", "S3InputMode": "File",
+        "S3DataDistributionType": "ShardedByS3Key",
+    }
     entry = request["AppSpecification"]["ContainerEntrypoint"]
     assert "python3 -m training.drift" in entry[-1]
     assert "sha256sum -c" in entry[2] and request["Environment"]["MLOPS_CODE_SHA256"] == "ab" * 32, "the package is checked first"
