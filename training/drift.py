@@ -1,8 +1,8 @@
 """Drift of an endpoint's live traffic against the training baseline: one job, three places to run it.
 
 - the scheduled Lambda (``handler``), for ordinary volumes;
-- a SageMaker processing job (``python -m training.drift``), for volumes a Lambda cannot score in its
-  timeout; the same Lambda starts it, with the live model's artifact resolved;
+- a SageMaker processing job (``python -m training.drift``) on one or more instances, for volumes a Lambda
+  cannot score in its timeout; the same Lambda plans the run and starts it (:func:`run_shard`);
 - locally, ``mlops drift --baseline baseline.json --current capture/`` (:func:`score_paths`).
 
 Per feature it reports the population stability index (PSI) and the Jensen-Shannon distance (base 2,
@@ -15,6 +15,10 @@ drifts when its PSI is above the threshold. Jensen-Shannon needs no such floor a
 
 Capture files are streamed: read in blocks, parsed and binned a chunk at a time, so memory does not
 grow with the volume. Malformed records are counted (and published as a metric), never fatal.
+
+Each capture object is scored once: a run scores the objects no stored hour partial covers (exact bin
+counts per feature and capture hour, :func:`partial_document`), stores the partials next to the reports,
+and reports the window as the sum of its hours' partials, which equals one pass over the window.
 
 Imports numpy, boto3 and the standard library only (the Lambda ships exactly those).
 """
