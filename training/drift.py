@@ -1087,10 +1087,12 @@ def start_processing_job(settings: JobSettings, when: datetime, clients: Clients
     # (ShardedByS3Key), downloaded to CAPTURE_DIR under their relative keys.
     manifest = [{"prefix": f"s3://{settings.capture_bucket}/{prefix}"}, *(k.removeprefix(prefix) for p in plans for k in p.todo)]
     _put_json(clients.s3, settings.capture_bucket, f"{directory}manifest.json", manifest)
-    request = processing_job_request(settings, when, uri)
+    # No more instances than objects: an instance without a share would only start up and store an empty shard.
+    count = min(settings.processing_instance_count, len(manifest) - 1)
+    request = processing_job_request(JobSettings(**{**asdict(settings), "processing_instance_count": count}), when, uri)
     try:
         clients.sagemaker.create_processing_job(**request)
-        LOG.info("%s: started processing job %s (%d instances) on %s", settings.model, request["ProcessingJobName"], settings.processing_instance_count, uri)
+        LOG.info("%s: started processing job %s (%d instances) on %s", settings.model, request["ProcessingJobName"], count, uri)
     except clients.sagemaker.exceptions.ResourceInUse:
         LOG.info("%s: processing job %s already exists (a retried schedule)", settings.model, request["ProcessingJobName"])
     return {"status": "started", "processing_job": request["ProcessingJobName"]}

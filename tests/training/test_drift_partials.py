@@ -272,6 +272,17 @@ def test_merged_shards_equal_one_pass_bit_for_bit(aws, baseline, tmp_path, insta
     assert len(sent) == 1 and again == report
 
 
+def test_no_more_instances_than_objects_to_score(aws, baseline):
+    deploy(aws, model_archive(baseline))
+    for k in range(2):
+        put_capture(aws, WHEN - timedelta(hours=1 + k), capture_file(generate(50, seed=k)))
+    sent = []
+    aws.sagemaker.meta.events.register("provide-client-params.sagemaker.CreateProcessingJob", lambda params, **_: sent.append(params))
+    run_job(processing_settings(processing_instance_count=8), WHEN, aws, score_here=False)
+    assert sent[0]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 2
+    assert sent[0]["Environment"]["MLOPS_DRIFT_PROCESSING_INSTANCE_COUNT"] == "2"
+
+
 def test_rejects_a_tampered_shard(aws, baseline, tmp_path):
     deploy(aws, model_archive(baseline))
     put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=3)))
