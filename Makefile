@@ -67,6 +67,8 @@ runtime: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/bench_synth.py
+	$(VENV)/bin/python benchmarks/bench_drift.py
+	$(VENV)/bin/python benchmarks/bench_quality.py
 
 # A LocalStack in the foreground, for `pulumi up --stack local` and trying the CLI by hand.
 localstack: $(LS_VENV)/.installed

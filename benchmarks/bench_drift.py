@@ -1,23 +1,30 @@
-"""Drift benchmark: 1M capture records x 20 features, scored three ways, each in its own process.
+"""Drift benchmark: capture records x 20 features, scored by several methods on the same files, each in its own process.
 
-- **ours**: the drift job's scorer (``training.drift``), streaming the capture files as the Lambda
-  streams S3 objects.
-- **numpy floor**: a straightforward numpy implementation of the same statistics: every record
-  ``json.loads``-ed into memory, the CSV payloads split into one array, ``np.histogram`` and
-  ``np.unique`` per feature. Same bins, same PSI: its scores must equal ours.
-- **evidently**: ``Report([DataDriftPreset()])`` (defaults: Wasserstein distance for numeric columns,
-  Jensen-Shannon for categorical ones, threshold 0.1) on the same records, parsed into a DataFrame
-  the way the floor parses them, against the training data the baseline was computed from.
+- **ours**: the drift job's scorer (``training.drift``), streaming the capture files as the Lambda streams S3
+  objects (numpy and the standard library only: what the Lambda ships).
+- **pyarrow floor** (the reference the job is held to): ``pyarrow.json.read_json`` per file, the request
+  payloads joined in Arrow and read by ``pyarrow.csv`` with typed columns, then numpy bins (the job's bins,
+  ``np.searchsorted`` + ``np.bincount``) and Arrow ``value_counts`` for categories. Same PSI as ours.
+- **numpy floor**: every record ``json.loads``-ed into memory, ``np.histogram`` / ``np.unique`` per feature.
+- **polars**, **duckdb**: the same reading and bins written with each (NDJSON reader, CSV reader / SQL split).
+- **evidently**: ``Report([DataDriftPreset()])`` on DataFrames (its own statistics and thresholds).
 
-The data: a 20-feature contract (12 float, two of them with ~1% missing values; 4 int; 3 category;
-1 bool), 100k training rows for the baseline, 1M capture records in 20 hourly files with 4 features
-drifted (two floats shifted by 0.75 sd, one int by +1, one category's mix changed). Every method must
-flag exactly those four. Prints a markdown table: time, records/s, peak RSS of the process.
+Each method runs in a child process of its own interpreter: ours and the pyarrow floor in the same one (the
+pyarrow virtualenv), the others in theirs (``--env NAME=PYTHON``; default ``/work/benchenvs/<name>/bin/python``
+when it exists; a method without an interpreter is skipped and said so). Ours and the floor alternate,
+``--repeats`` times each, and the medians are compared: CPU seconds per record (user + system, all threads)
+and peak RSS, printed as ratios ours / floor.
 
-Run (evidently needs pandas < 3, so it has its own virtualenv)::
+The data: a 20-feature contract (12 float, two of them with ~1% missing values; 4 int; 3 category; 1 bool),
+100k training rows for the baseline, the capture records in 20 hourly files with 4 features drifted (two
+floats shifted by 0.75 sd, one int by +1, one category's mix changed). Every method must flag exactly those.
 
-    python3.11 -m venv .bench-venv && .bench-venv/bin/pip install -e ".[bench]"
-    .bench-venv/bin/python benchmarks/bench_drift.py [--rows 1000000] [--repeats 3]
+Run (not part of ``make test``)::
+
+    python3.11 -m venv /work/benchenvs/pyarrow && /work/benchenvs/pyarrow/bin/pip install numpy pyarrow
+    python3.11 -m venv /work/benchenvs/polars && /work/benchenvs/polars/bin/pip install numpy polars
+    python3.11 -m venv /work/benchenvs/duckdb && /work/benchenvs/duckdb/bin/pip install numpy duckdb
+    .venv/bin/python benchmarks/bench_drift.py [--rows 1000000] [--repeats 5] [--methods ours,pyarrow floor,...]
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -117,6 +125,121 @@ def ours(directory: Path) -> dict:
     return {"records": report["records"]["scored"], "drifted": report["drifted_features"], "psi": {k: v["psi"] for k, v in report["features"].items()}}
 
 
+def _bins(doc: dict, name: str, numeric: np.ndarray | None = None, tally: dict | None = None) -> np.ndarray:
+    """Counts over the job's bins: numeric bins then missing; categories, unseen, then missing."""
+    spec = doc["features"][name]
+    if spec["kind"] == "numeric":
+        absent = np.isnan(numeric)
+        edges = np.asarray(spec["bins"]["edges"])
+        return np.append(np.bincount(np.searchsorted(edges, numeric[~absent], side="right"), minlength=edges.size + 1), absent.sum())
+    freq = spec["frequencies"]
+    tally = dict(tally)
+    if set(freq) <= {"true", "false"}:
+        merged: dict = {}
+        for k, v in tally.items():
+            key = None if k is None else BOOL_TOKENS.get(str(k).strip().lower(), str(k))
+            merged[key] = merged.get(key, 0) + v
+        tally = merged
+    absent = tally.pop(None, 0) + tally.pop("", 0)
+    seen = [tally.pop(c, 0) for c in freq]
+    return np.array([*seen, sum(tally.values()), absent])
+
+
+def _psi_of_counts(doc: dict, counts: dict[str, np.ndarray]) -> dict:
+    psi = {}
+    for name, spec in doc["features"].items():
+        c = counts[name]
+        actual = c / c.sum()
+        missing = spec["null_count"] / (spec["count"] + spec["null_count"])
+        shares = np.array(spec["bins"]["proportions"]) if spec["kind"] == "numeric" else np.append(np.array(list(spec["frequencies"].values())), 0.0)
+        expected = np.append(shares * (1 - missing), missing)
+        a, e = np.maximum(actual, PSI_FLOOR), np.maximum(expected, PSI_FLOOR)
+        psi[name] = float(np.sum((a - e) * np.log(a / e)))
+    return psi
+
+
+def _result(doc: dict, counts: dict[str, np.ndarray]) -> dict:
+    psi = _psi_of_counts(doc, counts)
+    return {"records": int(next(iter(counts.values())).sum()), "drifted": sorted(f for f, v in psi.items() if v > 0.2), "psi": psi}
+
+
+def _add(counts: dict, name: str, c: np.ndarray) -> None:
+    counts[name] = counts.get(name, 0) + c
+
+
+def pyarrow_floor(directory: Path) -> dict:
+    """pyarrow's JSON and CSV readers and numpy bins, a file at a time (the file's table in memory)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+    import pyarrow.json as pj
+
+    doc = json.loads((directory / "baseline.json").read_text())
+    names = list(doc["features"])
+    types = {n: pa.float64() if s["kind"] == "numeric" else pa.string() for n, s in doc["features"].items()}
+    counts: dict = {}
+    for file in capture_files(directory):
+        data = pj.read_json(file).column("captureData").combine_chunks().field("endpointInput").field("data")
+        text = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(data)], pa.int32()), data), "\n")[0].as_buffer()
+        table = pcsv.read_csv(
+            pa.BufferReader(text), read_options=pcsv.ReadOptions(column_names=names),
+            convert_options=pcsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True),
+        )
+        for name in names:
+            column = table.column(name)
+            if types[name] == pa.float64():
+                _add(counts, name, _bins(doc, name, numeric=column.to_numpy()))
+            else:
+                _add(counts, name, _bins(doc, name, tally={v["values"]: v["counts"] for v in pc.value_counts(column).to_pylist()}))
+    return _result(doc, counts)
+
+
+def polars_method(directory: Path) -> dict:
+    import polars as pl
+
+    doc = json.loads((directory / "baseline.json").read_text())
+    names = list(doc["features"])
+    schema = {n: pl.Float64 if s["kind"] == "numeric" else pl.String for n, s in doc["features"].items()}
+    counts: dict = {}
+    for file in capture_files(directory):
+        data = pl.read_ndjson(file)["captureData"].struct.field("endpointInput").struct.field("data")
+        text = data.str.join("\n").item().encode()
+        table = pl.read_csv(text, has_header=False, new_columns=names, schema_overrides=schema, null_values=[""])
+        for name in names:
+            if schema[name] == pl.Float64:
+                _add(counts, name, _bins(doc, name, numeric=table[name].fill_null(np.nan).to_numpy()))
+            else:
+                vc = table[name].value_counts()
+                _add(counts, name, _bins(doc, name, tally=dict(zip(vc[name].to_list(), vc["count"].to_list()))))
+    return _result(doc, counts)
+
+
+def duckdb_method(directory: Path) -> dict:
+    import duckdb
+
+    doc = json.loads((directory / "baseline.json").read_text())
+    names = list(doc["features"])
+    con = duckdb.connect()
+    split = ", ".join(
+        f"TRY_CAST(NULLIF(c[{i + 1}], '') AS DOUBLE) AS {n}" if doc["features"][n]["kind"] == "numeric" else f"NULLIF(c[{i + 1}], '') AS {n}"
+        for i, n in enumerate(names)
+    )
+    counts: dict = {}
+    for file in capture_files(directory):
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE t AS SELECT {split} FROM (SELECT string_split(captureData.endpointInput.data, ',') AS c "
+            f"FROM read_ndjson('{file}', columns={{captureData: 'STRUCT(endpointInput STRUCT(data VARCHAR))'}}))"
+        )
+        for name in names:
+            if doc["features"][name]["kind"] == "numeric":
+                x = con.execute(f"SELECT coalesce({name}, 'NaN'::DOUBLE) FROM t").fetchnumpy()
+                _add(counts, name, _bins(doc, name, numeric=next(iter(x.values()))))
+            else:
+                rows = con.execute(f"SELECT {name}, count(*) FROM t GROUP BY 1").fetchall()
+                _add(counts, name, _bins(doc, name, tally=dict(rows)))
+    return _result(doc, counts)
+
+
 def floor_table(directory: Path) -> np.ndarray:
     """Every record in memory, payloads split into one (records x features) string array."""
     data = []
@@ -185,7 +308,12 @@ def evidently(directory: Path) -> dict:
     return {"records": len(current), "drifted": sorted(drifted), "parse_seconds": parsed}
 
 
-METHODS = {"ours": ours, "numpy floor": floor, "evidently": evidently}
+METHODS = {
+    "ours": ours, "pyarrow floor": pyarrow_floor, "numpy floor": floor, "polars": polars_method, "duckdb": duckdb_method, "evidently": evidently,
+}
+ENV = {"ours": "pyarrow", "pyarrow floor": "pyarrow", "numpy floor": "pyarrow", "polars": "polars", "duckdb": "duckdb", "evidently": "evidently"}
+"""Which virtualenv each method runs in (ours beside the floor: the same interpreter and numpy)."""
+BENCHENVS = Path("/work/benchenvs")
 
 
 def peak_rss_mb() -> float:
@@ -196,58 +324,112 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+IMPORTS = {"pyarrow floor": ["pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.json"], "polars": ["polars"], "duckdb": ["duckdb"],
+           "evidently": ["pandas", "evidently", "evidently.presets"]}
+"""Imported before the clock starts, as ours imports numpy and the job's modules before it."""
+
+
 def child(method: str, directory: Path) -> None:
+    import importlib
+
+    for module in IMPORTS.get(method, []):
+        importlib.import_module(module)
     idle = peak_rss_mb()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     result = METHODS[method](directory)
+    result["cpu_seconds"] = _cpu() - cpu
     result["seconds"] = time.perf_counter() - started
     result["peak_rss_mb"] = peak_rss_mb()
     result["idle_rss_mb"] = idle
     print(json.dumps(result))
 
 
-def run(method: str, directory: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--method", method, "--data", str(directory)], capture_output=True, text=True, check=True)
+def run(python: str, method: str, directory: Path) -> dict:
+    out = subprocess.run([python, __file__, "--method", method, "--data", str(directory)], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"{method} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def median(runs: list[dict]) -> dict:
+    ordered = sorted(runs, key=lambda r: r["cpu_seconds"])
+    pick = dict(ordered[len(ordered) // 2])
+    pick["peak_rss_mb"] = statistics.median(r["peak_rss_mb"] for r in runs)
+    pick["seconds"] = statistics.median(r["seconds"] for r in runs)
+    pick["cpu_range"] = (ordered[0]["cpu_seconds"], ordered[-1]["cpu_seconds"])
+    return pick
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--repeats", type=int, default=3, help="runs of ours and the floor (best taken); evidently runs once")
-    ap.add_argument("--data", type=Path, help="generated data directory (default: a temporary one)")
+    ap.add_argument("--repeats", type=int, default=5, help="alternated runs of ours and the pyarrow floor (medians); the others run once")
+    ap.add_argument("--data", type=Path, help="generated data directory (kept; default: a temporary one)")
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated, from: " + ", ".join(METHODS))
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=PYTHON", help="interpreter of a virtualenv (pyarrow, polars, duckdb, evidently)")
     ap.add_argument("--method", choices=METHODS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.method:
         child(args.method, args.data)
         return
 
+    pythons = {name: str(BENCHENVS / name / "bin" / "python") for name in set(ENV.values()) if (BENCHENVS / name / "bin" / "python").exists()}
+    pythons |= dict(item.split("=", 1) for item in args.env)
+    wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for method in ("ours", "numpy floor"):  # numpy only: without the pyarrow virtualenv, this interpreter
+        if ENV[method] not in pythons:
+            ENV[method] = "here"
+    pythons["here"] = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.data or Path(tmp)
         if not (directory / "baseline.json").exists():
             t = time.perf_counter()
             prepare(directory, args.rows)
             print(f"generated {args.rows} records in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-        results = {}
-        for method in METHODS:
-            runs = [run(method, directory) for _ in range(args.repeats if method != "evidently" else 1)]
-            results[method] = min(runs, key=lambda r: r["seconds"])
-            print(f"{method}: {results[method]['seconds']:.2f} s", file=sys.stderr)
+        runs: dict[str, list[dict]] = {}
+        skipped = [m for m in wanted if ENV[m] not in pythons]
+        alternated = [m for m in ("ours", "pyarrow floor") if m in wanted and m not in skipped]
+        for _ in range(args.repeats):
+            for method in alternated:
+                runs.setdefault(method, []).append(run(pythons[ENV[method]], method, directory))
+        for method in wanted:
+            if method not in alternated and method not in skipped:
+                try:
+                    runs[method] = [run(pythons[ENV[method]], method, directory)]
+                except RuntimeError as e:
+                    skipped.append(f"{method} ({e})")
+        results = {m: median(r) for m, r in runs.items()}
+        records = results["ours"]["records"]
 
+    print(f"\n{records:,} capture records x {len(FEATURES)} features, {FILES} files; drifted by construction: {', '.join(sorted(DRIFTED))}")
+    print(f"medians of {args.repeats} alternated runs of ours and the pyarrow floor; the others once\n")
+    print("| method | CPU (s) | CPU per record (us) | wall (s) | peak RSS (MB) | CPU / ours | drifted features flagged | largest PSI difference to ours |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|")
     base = results["ours"]
-    same_scores = max(abs(base["psi"][f] - results["numpy floor"]["psi"][f]) for f in FEATURES)
-    print(f"\n{args.rows:,} capture records x {len(FEATURES)} features; drifted by construction: {', '.join(sorted(DRIFTED))}\n")
-    print("| method | time (s) | records/s | peak RSS (MB) | vs ours | drifted features flagged |")
-    print("|---|---:|---:|---:|---:|---|")
     for method, r in results.items():
-        note = f" (parse {r['parse_seconds']:.1f} s + report {r['seconds'] - r['parse_seconds']:.1f} s)" if "parse_seconds" in r else ""
+        diff = max(abs(r["psi"][f] - base["psi"][f]) for f in FEATURES) if "psi" in r else float("nan")
         print(
-            f"| {method}{note} | {r['seconds']:.2f} | {r['records'] / r['seconds']:,.0f} | {r['peak_rss_mb']:.0f} "
-            f"| {r['seconds'] / base['seconds']:.1f}x | {', '.join(sorted(r['drifted']))} |"
+            f"| {method} | {r['cpu_seconds']:.2f} | {r['cpu_seconds'] / r['records'] * 1e6:.2f} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['cpu_seconds'] / base['cpu_seconds']:.2f}x | {', '.join(sorted(r['drifted']))} | {diff:.1e} |"
+        )
+    if "pyarrow floor" in results:
+        floor_ = results["pyarrow floor"]
+        print(
+            f"\nours / pyarrow floor: CPU per record {base['cpu_seconds'] / base['records'] / (floor_['cpu_seconds'] / floor_['records']):.2f}x "
+            f"(ours {base['cpu_range'][0]:.2f}-{base['cpu_range'][1]:.2f} s, floor {floor_['cpu_range'][0]:.2f}-{floor_['cpu_range'][1]:.2f} s), "
+            f"peak memory {base['peak_rss_mb'] / floor_['peak_rss_mb']:.2f}x ({base['peak_rss_mb']:.0f} vs {floor_['peak_rss_mb']:.0f} MB); "
+            f"ours records/s per core: {base['records'] / base['cpu_seconds']:,.0f}"
         )
     verdicts = {m: sorted(r["drifted"]) for m, r in results.items()}
-    print(f"\nsame verdicts: {'yes' if all(v == sorted(DRIFTED) for v in verdicts.values()) else f'NO {verdicts}'}; "
-          f"largest PSI difference ours vs floor: {same_scores:.2e}; interpreter + imports alone: {base['idle_rss_mb']:.0f} MB")
+    print(f"same verdicts: {'yes' if all(v == sorted(DRIFTED) for v in verdicts.values()) else f'NO {verdicts}'}; "
+          f"interpreter + imports alone (ours): {base['idle_rss_mb']:.0f} MB")
+    if skipped:
+        print(f"skipped (no interpreter, or failed): {', '.join(skipped)}")
 
 
 if __name__ == "__main__":

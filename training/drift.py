@@ -1,8 +1,8 @@
 """Drift of an endpoint's live traffic against the training baseline: one job, three places to run it.
 
 - the scheduled Lambda (``handler``), for ordinary volumes;
-- a SageMaker processing job (``python -m training.drift``), for volumes a Lambda cannot score in its
-  timeout; the same Lambda starts it, with the live model's artifact resolved;
+- a SageMaker processing job (``python -m training.drift``) on one or more instances, for volumes a Lambda
+  cannot score in its timeout; the same Lambda plans the run and starts it (:func:`run_shard`);
 - locally, ``mlops drift --baseline baseline.json --current capture/`` (:func:`score_paths`).
 
 Per feature it reports the population stability index (PSI) and the Jensen-Shannon distance (base 2,
@@ -16,11 +16,16 @@ drifts when its PSI is above the threshold. Jensen-Shannon needs no such floor a
 Capture files are streamed: read in blocks, parsed and binned a chunk at a time, so memory does not
 grow with the volume. Malformed records are counted (and published as a metric), never fatal.
 
+Each capture object is scored once: a run scores the objects no stored hour partial covers (exact bin
+counts per feature and capture hour, :func:`partial_document`), stores the partials next to the reports,
+and reports the window as the sum of its hours' partials, which equals one pass over the window.
+
 Imports numpy, boto3 and the standard library only (the Lambda ships exactly those).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -37,7 +42,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from training.code_check import CODE_SHA_ENV, sha_of_code_uri, verify_code
-from training.capture import MALFORMED_REASONS, Batch, line_chunks, read_probabilities, read_records
+from training.capture import MALFORMED_REASONS, Batch, compact_data, line_chunks, read_probabilities, read_records
 from training.monitoring_contract import DRIFT_REPORTS_PREFIX as REPORTS_PREFIX  # noqa: F401  (the components share these)
 from training.monitoring_contract import (  # noqa: F401
     METRIC_JS, METRIC_MALFORMED, METRIC_MAX, METRIC_PREDICTION, METRIC_PSI, METRIC_RECORDS, DriftError, EnvSettings, JobSettings,
@@ -230,9 +235,9 @@ class CsvTokens:
     (UTF-8), as byte offsets: the numbers and categories are read a byte position at a time over all
     rows at once, instead of a Python string (and a float() call) per cell."""
 
-    def __init__(self, raw: bytes, rows: int, width: int):
+    def __init__(self, raw: bytes, rows: int, width: int, seps: np.ndarray | None = None):
         buf = np.frombuffer(raw, dtype=np.uint8)
-        seps = np.flatnonzero(buf == 44)
+        seps = np.flatnonzero(buf == 44) if seps is None else seps
         starts = np.zeros(rows * width, dtype=np.int64)
         starts[1:] = seps + 1
         ends = np.empty(rows * width, dtype=np.int64)
@@ -240,6 +245,20 @@ class CsvTokens:
         self.raw, self.rows, self.width = raw, rows, width
         self.padded = np.concatenate([buf, np.zeros(_MAX_KEY_BYTES, dtype=np.uint8)])  # gathers may run past the end
         self.starts, self.lengths = starts.reshape(rows, width), (ends - starts).reshape(rows, width)
+
+    @classmethod
+    def of_rows(cls, rows: list[str], width: int) -> CsvTokens | None:
+        """The tokens of CSV rows when every row has ``width`` cells (its commas are found once, by numpy, with
+        the rows' ends), else None."""
+        raw = "\n".join(rows).encode("utf-8")
+        buf = np.frombuffer(raw, dtype=np.uint8)
+        seps = np.flatnonzero((buf == 44) | (buf == 10))
+        if seps.size != len(rows) * width - 1:
+            return None
+        ends = np.append(buf[seps] == 10, True).reshape(len(rows), width)  # each row's last cell, and only it, ends a row
+        if not ends[:, -1].all() or ends[:, :-1].any():
+            return None
+        return cls(raw, len(rows), width, seps)
 
     def text(self, row: int, column: int) -> str:
         start = int(self.starts[row, column])
@@ -369,19 +388,24 @@ class DriftScorer:
 
     def feed(self, lines: list[str]) -> None:
         """Score a chunk of capture lines (JSON Lines records): their requests and, with a prediction baseline, their answers."""
-        self.feed_batch(read_records(lines, self.features))
+        text = "\n".join(lines)
+        data = compact_data(text, len(lines)) if lines else None
+        self.feed_batch(Batch(csv_rows=data) if data is not None else read_records(lines, self.features))
         if self.prediction is not None:
-            values = np.asarray(read_probabilities(lines), dtype=np.float64)
+            values = np.asarray(read_probabilities(lines, text), dtype=np.float64)
             self.prediction.add_numeric(values[np.isfinite(values)])
 
     def feed_batch(self, batch: Batch) -> None:
         d = len(self.features)
         self.malformed.update(batch.malformed)
         if batch.csv_rows:
-            good = [r for r in batch.csv_rows if r.count(",") == d - 1]
-            self.malformed["wrong_column_count"] += len(batch.csv_rows) - len(good)
-            if good:
-                self._add_csv(good)
+            tokens = CsvTokens.of_rows(batch.csv_rows, d)
+            if tokens is None:  # some rows of another width: counted, the others scored
+                good = [r for r in batch.csv_rows if r.count(",") == d - 1]
+                self.malformed["wrong_column_count"] += len(batch.csv_rows) - len(good)
+                tokens = CsvTokens(",".join(good).encode("utf-8"), len(good), d) if good else None
+            if tokens is not None:
+                self._add_tokens(tokens)
         if batch.value_rows:
             rows = [r for r in batch.value_rows if len(r) == d]
             self.malformed["wrong_column_count"] += len(batch.value_rows) - len(rows)
@@ -394,9 +418,8 @@ class DriftScorer:
             if records:
                 self._add_values([[r[f] for r in records] for f in self.features], len(records))
 
-    def _add_csv(self, rows: list[str]) -> None:
-        tokens = CsvTokens(",".join(rows).encode("utf-8"), len(rows), len(self.features))
-        bad = np.zeros(len(rows), dtype=bool)
+    def _add_tokens(self, tokens: CsvTokens) -> None:
+        bad = np.zeros(tokens.rows, dtype=bool)
         numeric: dict[int, np.ndarray] = {}
         if self.numeric.size:
             values, slow = decimal_tokens(tokens, self.numeric)
@@ -408,7 +431,7 @@ class DriftScorer:
                     values[r, i] = v
             numeric = {int(j): values[:, i] for i, j in enumerate(self.numeric)}
         categorical = {j: category_tokens(tokens, j) for j in range(len(self.features)) if j not in numeric}
-        self._add(len(rows), numeric, categorical, bad)
+        self._add(tokens.rows, numeric, categorical, bad)
 
     def _add_values(self, columns: list[list[Any]], n: int) -> None:
         bad = np.zeros(n, dtype=bool)
@@ -473,6 +496,32 @@ class DriftScorer:
             "features": features,
             "prediction": self._prediction_result(enough),
         }
+
+    def state(self) -> dict[str, Any]:
+        """What was scored, as exact integers: per feature its bin counts (and named unseen categories), the
+        prediction's bin counts, records scored and malformed by reason. Summing states (:meth:`merge`) gives
+        the state of scoring all their records in one pass; a report of the sum equals that pass's report."""
+        return {
+            "scored": self.scored,
+            "malformed": {r: self.malformed[r] for r in MALFORMED_REASONS if self.malformed[r]},
+            "features": {
+                f.base.name: {"counts": f.counts.tolist(), **({"unseen": dict(f.unseen)} if f.unseen else {})} for f in self.counts
+            },
+            "prediction": None if self.prediction is None else self.prediction.counts.tolist(),
+        }
+
+    def merge(self, state: Mapping[str, Any]) -> None:
+        """Add a :meth:`state` (checked by :func:`check_state` first) to what this scorer holds."""
+        self.scored += state["scored"]
+        self.malformed.update(state["malformed"])
+        for f in self.counts:
+            counts = state["features"][f.base.name]
+            f.counts += np.asarray(counts["counts"], dtype=np.int64)
+            for value, n in counts.get("unseen", {}).items():
+                if value in f.unseen or len(f.unseen) < MAX_UNSEEN_TRACKED:
+                    f.unseen[value] += n
+        if self.prediction is not None and state["prediction"] is not None:
+            self.prediction.counts += np.asarray(state["prediction"], dtype=np.int64)
 
     def _prediction_result(self, enough: bool) -> dict[str, Any] | None:
         """The answers' drift: scored like a numeric feature, judged with the same threshold, never in ``drifted_features``."""
@@ -587,8 +636,8 @@ def window_hours(end: datetime, hours: int) -> list[datetime]:
     return [last - timedelta(hours=h) for h in range(hours, 0, -1)]
 
 
-def capture_keys(s3, bucket: str, model: str, endpoint: str, hours: list[datetime]) -> Iterator[str]:
-    """Capture objects of the window: ``<model>/<endpoint>/<variant>/YYYY/MM/DD/HH/*`` for each variant and hour."""
+def capture_objects(s3, bucket: str, model: str, endpoint: str, hours: list[datetime]) -> Iterator[tuple[datetime, str, str]]:
+    """``(hour, key, etag)`` of the window's capture objects: ``<model>/<endpoint>/<variant>/YYYY/MM/DD/HH/*``."""
     paginator = s3.get_paginator("list_objects_v2")
     base = f"{model}/{endpoint}/"
     variants = [p["Prefix"] for page in paginator.paginate(Bucket=bucket, Prefix=base, Delimiter="/") for p in page.get("CommonPrefixes", [])]
@@ -596,7 +645,172 @@ def capture_keys(s3, bucket: str, model: str, endpoint: str, hours: list[datetim
         for hour in hours:
             for page in paginator.paginate(Bucket=bucket, Prefix=f"{variant}{hour:%Y/%m/%d/%H}/"):
                 for obj in page.get("Contents", []):
-                    yield obj["Key"]
+                    yield hour, obj["Key"], obj.get("ETag", "")
+
+
+def capture_keys(s3, bucket: str, model: str, endpoint: str, hours: list[datetime]) -> Iterator[str]:
+    """Capture object keys of the window (see :func:`capture_objects`)."""
+    return (key for _, key, _ in capture_objects(s3, bucket, model, endpoint, hours))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Partial counts: each capture hour scored once
+
+
+PARTIAL_FORMAT = "mlops-drift-partial/1"
+PARTIALS_DIR = "partials"
+"""Partials live next to the reports: ``<report prefix>partials/YYYY/MM/DD/HH.json``, one per capture hour; a
+processing run's plan, manifest and shards under ``<report prefix>partials/jobs/<job name>/``."""
+
+
+class PartialError(ValueError):
+    """A stored partial that cannot be merged (corrupt, foreign, another baseline's): its hour is rescored."""
+
+
+def baseline_fingerprint(baseline: Baseline) -> str:
+    """A digest of the bins the counts are over: a partial counted against other bins is never merged."""
+    def spec(f: FeatureBaseline) -> list[Any]:
+        return [f.name, f.kind, f.edges.tolist(), list(f.categories), f.boolean, f.expected.tolist()]
+
+    doc = [[spec(f) for f in baseline.features], spec(baseline.prediction) if baseline.prediction is not None else None]
+    return hashlib.sha256(json.dumps(doc, separators=(",", ":")).encode()).hexdigest()
+
+
+def _digest(doc: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def partial_document(hour: datetime, baseline: Baseline, state: Mapping[str, Any], files: Mapping[str, str]) -> dict[str, Any]:
+    """The stored partial of one capture hour: its state, the capture objects (key -> ETag) it covers, a digest."""
+    doc = {
+        "format": PARTIAL_FORMAT,
+        "hour": hour.isoformat(),
+        "baseline": baseline_fingerprint(baseline),
+        "files": dict(sorted(files.items())),
+        **state,
+    }
+    doc["sha256"] = _digest(doc)
+    return doc
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def check_state(state: Any, baseline: Baseline) -> dict[str, Any]:
+    """A state (:meth:`DriftScorer.state`) that merges exactly into a scorer of ``baseline``; PartialError otherwise."""
+    if not isinstance(state, dict) or not _count(state.get("scored")):
+        raise PartialError("no record count")
+    malformed = state.get("malformed")
+    if not isinstance(malformed, dict) or not all(r in MALFORMED_REASONS and _count(n) for r, n in malformed.items()):
+        raise PartialError("malformed counts are not counts of known reasons")
+    features = state.get("features")
+    if not isinstance(features, dict) or list(features) != baseline.names:
+        raise PartialError("its features are not the baseline's")
+    for f in baseline.features:
+        counts = features[f.name].get("counts") if isinstance(features[f.name], dict) else None
+        if not isinstance(counts, list) or len(counts) != f.expected.size or not all(map(_count, counts)):
+            raise PartialError(f"feature {f.name!r}: not {f.expected.size} bin counts")
+        if sum(counts) != state["scored"]:  # every scored record is in exactly one bin of every feature
+            raise PartialError(f"feature {f.name!r}: its bins hold {sum(counts)} records, not the {state['scored']} scored")
+        unseen = features[f.name].get("unseen", {})
+        if not isinstance(unseen, dict) or not all(isinstance(k, str) and _count(n) for k, n in unseen.items()):
+            raise PartialError(f"feature {f.name!r}: unseen categories are not counts")
+    prediction = state.get("prediction")
+    expected = None if baseline.prediction is None else baseline.prediction.expected.size
+    if prediction is not None and (expected is None or not isinstance(prediction, list) or len(prediction) != expected or not all(map(_count, prediction))):
+        raise PartialError("prediction counts do not fit the baseline's prediction bins")
+    return state
+
+
+def check_partial(doc: Any, hour: datetime, baseline: Baseline) -> dict[str, Any]:
+    """A stored partial of ``hour`` counted against ``baseline``, intact; PartialError naming what is wrong."""
+    if not isinstance(doc, dict) or doc.get("format") != PARTIAL_FORMAT:
+        raise PartialError(f"not a partial ({PARTIAL_FORMAT!r} expected)")
+    if doc.get("sha256") != _digest(doc):
+        raise PartialError("its digest does not match its content (corrupt or edited)")
+    if doc.get("hour") != hour.isoformat():
+        raise PartialError(f"it is the partial of {doc.get('hour')!r}, not of {hour.isoformat()}")
+    if doc.get("baseline") != baseline_fingerprint(baseline):
+        raise PartialError("it was counted against another baseline")
+    files = doc.get("files")
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise PartialError("its capture objects are not a key -> ETag object")
+    return check_state(doc, baseline)
+
+
+def partial_key(settings: JobSettings, hour: datetime) -> str:
+    return f"{settings.report_prefix}{PARTIALS_DIR}/{hour:%Y/%m/%d/%H}.json"
+
+
+def _read_json(s3, bucket: str, key: str) -> Any | None:
+    """A JSON object of the bucket, None when there is none; PartialError when it is not JSON."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except s3.exceptions.NoSuchKey:
+        return None
+    try:
+        return json.load(body)
+    except ValueError as e:
+        raise PartialError(f"not JSON ({e})") from None
+    finally:
+        body.close()
+
+
+def _put_json(s3, bucket: str, key: str, doc: Any, indent: int | None = None) -> None:
+    # No encryption arguments: the capture bucket's default encryption (the stack's KMS key) applies, as to reports.
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, indent=indent, separators=None if indent else (",", ":")).encode(), ContentType="application/json")
+
+
+def stored_partial(s3, settings: JobSettings, hour: datetime, baseline: Baseline) -> dict[str, Any] | None:
+    """The hour's stored partial when it is intact and of this baseline; else None, with a log line saying why."""
+    key = partial_key(settings, hour)
+    try:
+        doc = _read_json(s3, settings.capture_bucket, key)
+        return None if doc is None else check_partial(doc, hour, baseline)
+    except PartialError as e:
+        LOG.warning("%s: partial s3://%s/%s refused (%s); rescoring hour %s", settings.model, settings.capture_bucket, key, e, f"{hour:%Y-%m-%dT%H}")
+        return None
+
+
+@dataclass
+class HourPlan:
+    """What a run does for one capture hour: keep its partial (``base``) and score the objects it lacks (``todo``)."""
+
+    hour: datetime
+    base: dict[str, Any] | None
+    todo: dict[str, str]
+    """key -> ETag of the capture objects to score (all of the hour's when ``base`` is None)."""
+
+    @property
+    def files(self) -> dict[str, str]:
+        return {**(self.base["files"] if self.base else {}), **self.todo}
+
+
+def plan_window(s3, settings: JobSettings, hours: list[datetime], baseline: Baseline) -> list[HourPlan]:
+    """Per hour of the window: its intact partial and the capture objects it does not cover yet. An object the
+    partial covers that changed (another ETag) or vanished sends the whole hour to be rescored."""
+    listed: dict[datetime, dict[str, str]] = {h: {} for h in hours}
+    for hour, key, etag in capture_objects(s3, settings.capture_bucket, settings.model, settings.endpoint_name, hours):
+        listed[hour][key] = etag
+    plans = []
+    for hour in hours:
+        base = stored_partial(s3, settings, hour, baseline)
+        if base is not None and any(listed[hour].get(k) != etag for k, etag in base["files"].items()):
+            LOG.warning("%s: capture of hour %s changed since its partial; rescoring the hour", settings.model, f"{hour:%Y-%m-%dT%H}")
+            base = None
+        covered = base["files"] if base else {}
+        plans.append(HourPlan(hour, base, {k: e for k, e in listed[hour].items() if k not in covered}))
+    return plans
+
+
+def window_scorer(baseline: Baseline, settings: JobSettings, states: list[Mapping[str, Any]]) -> DriftScorer:
+    """A scorer holding the sum of the window's hour states (exact integer sums: one pass over the window)."""
+    scorer = DriftScorer(baseline, settings.threshold, settings.min_records)
+    for state in states:
+        scorer.merge(state)
+    return scorer
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -643,15 +857,16 @@ def metric_data(report: dict[str, Any], model: str, when: datetime) -> list[dict
 
 
 def processing_job_request(settings: JobSettings, when: datetime, baseline_uri: str) -> dict[str, Any]:
-    """CreateProcessingJob: the same job, run from the code package in the framework container."""
+    """CreateProcessingJob: the code package run in the framework container on ``processing_instance_count``
+    instances, the run's manifest of capture objects shared out among them by key (:func:`run_shard`)."""
     code_dir = "/opt/ml/processing/input/code"
     env = {
-        **JobSettings(**{**asdict(settings), "engine": "lambda", "baseline_uri": baseline_uri}).to_env(),
+        **JobSettings(**{**asdict(settings), "baseline_uri": baseline_uri}).to_env(),
         f"{JobSettings.PREFIX}SCHEDULED_TIME": when.isoformat(),
         CODE_SHA_ENV: sha_of_code_uri(settings.code_uri),
     }
     return {
-        "ProcessingJobName": f"{settings.job_prefix}-drift-{when:%Y%m%d%H%M%S}",
+        "ProcessingJobName": job_name(settings, when),
         "RoleArn": settings.processing_role_arn,
         "AppSpecification": {
             "ImageUri": settings.processing_image,
@@ -667,12 +882,25 @@ def processing_job_request(settings: JobSettings, when: datetime, baseline_uri: 
         "ProcessingInputs": [
             {
                 "InputName": "code",
-                "S3Input": {"S3Uri": settings.code_uri, "LocalPath": code_dir, "S3DataType": "S3Prefix", "S3InputMode": "File"},
-            }
+                "S3Input": {
+                    "S3Uri": settings.code_uri, "LocalPath": code_dir, "S3DataType": "S3Prefix", "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                },
+            },
+            {
+                "InputName": "capture",
+                "S3Input": {
+                    "S3Uri": f"s3://{settings.capture_bucket}/{job_dir(settings, when)}manifest.json",
+                    "LocalPath": CAPTURE_DIR,
+                    "S3DataType": "ManifestFile",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "ShardedByS3Key",
+                },
+            },
         ],
         "ProcessingResources": {
             "ClusterConfig": {
-                "InstanceCount": 1,
+                "InstanceCount": settings.processing_instance_count,
                 "InstanceType": settings.processing_instance_type,
                 "VolumeSizeInGB": 30,
                 **({"VolumeKmsKeyId": settings.kms_key_arn} if settings.kms_key_arn else {}),
@@ -694,39 +922,24 @@ def processing_job_request(settings: JobSettings, when: datetime, baseline_uri: 
     }
 
 
-def run_job(settings: JobSettings, when: datetime, clients: Clients, score_here: bool = True) -> dict[str, Any]:
-    """One scheduled run: resolve the baseline, then score here or start the processing job that does."""
-    uri = settings.baseline_uri or live_model_data(clients.sagemaker, settings.endpoint_name)
-    baseline = read_baseline_s3(clients.s3, uri)
-    if baseline is None:
-        LOG.info("%s: %s has no %s (the bootstrap placeholder, or no trained model yet); nothing to score", settings.model, uri, BASELINE_FILE)
-        return {"status": "no_baseline", "baseline": uri}
-    if not score_here:
-        request = processing_job_request(settings, when, uri)
-        try:
-            clients.sagemaker.create_processing_job(**request)
-            LOG.info("%s: started processing job %s on %s", settings.model, request["ProcessingJobName"], uri)
-        except clients.sagemaker.exceptions.ResourceInUse:
-            LOG.info("%s: processing job %s already exists (a retried schedule)", settings.model, request["ProcessingJobName"])
-        return {"status": "started", "processing_job": request["ProcessingJobName"]}
-
-    hours = window_hours(when, settings.window_hours)
-    scorer = DriftScorer(baseline, settings.threshold, settings.min_records)
-    files = 0
-    for key in capture_keys(clients.s3, settings.capture_bucket, settings.model, settings.endpoint_name, hours):
-        body = clients.s3.get_object(Bucket=settings.capture_bucket, Key=key)["Body"]
+def _score_objects(clients: Clients, bucket: str, keys: Iterator[str] | list[str], scorer: DriftScorer) -> None:
+    for key in keys:
+        body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"]
         try:
             for lines in line_chunks(body):
                 scorer.feed(lines)
         finally:
             body.close()
-        files += 1
+
+
+def publish(settings: JobSettings, when: datetime, clients: Clients, baseline: Baseline, partials: list[dict[str, Any]]) -> dict[str, Any]:
+    """The window's report from its hours' partials: stored next to the capture, its metrics published."""
+    scorer = window_scorer(baseline, settings, partials)
+    hours = [datetime.fromisoformat(p["hour"]) for p in partials]
     window = {"start": hours[0].isoformat(), "end": (hours[-1] + timedelta(hours=1)).isoformat()}
-    report = scorer.report(model=settings.model, endpoint=settings.endpoint_name, window=window, files=files)
+    report = scorer.report(model=settings.model, endpoint=settings.endpoint_name, window=window, files=sum(len(p["files"]) for p in partials))
     key = report_key(settings, when)
-    clients.s3.put_object(
-        Bucket=settings.capture_bucket, Key=key, Body=json.dumps(report, indent=2).encode(), ContentType="application/json"
-    )
+    _put_json(clients.s3, settings.capture_bucket, key, report, indent=2)
     data = metric_data(report, settings.model, when)
     for i in range(0, len(data), 1000):  # PutMetricData takes at most 1000 datapoints per call
         clients.cloudwatch.put_metric_data(Namespace=settings.metric_namespace, MetricData=data[i : i + 1000])
@@ -736,6 +949,188 @@ def run_job(settings: JobSettings, when: datetime, clients: Clients, score_here:
         report["max_psi"], report["drifted_features"] or "none", settings.capture_bucket, key,
     )
     return report
+
+
+def run_job(settings: JobSettings, when: datetime, clients: Clients, score_here: bool = True) -> dict[str, Any]:
+    """One scheduled run: resolve the baseline, find the capture no partial covers yet, then score it here (and
+    store the hours' partials) or start the processing job that does; the report sums the window's partials."""
+    uri = settings.baseline_uri or live_model_data(clients.sagemaker, settings.endpoint_name)
+    baseline = read_baseline_s3(clients.s3, uri)
+    if baseline is None:
+        LOG.info("%s: %s has no %s (the bootstrap placeholder, or no trained model yet); nothing to score", settings.model, uri, BASELINE_FILE)
+        return {"status": "no_baseline", "baseline": uri}
+    plans = plan_window(clients.s3, settings, window_hours(when, settings.window_hours), baseline)
+    todo = sum(len(p.todo) for p in plans)
+    LOG.info("%s: %d capture objects to score, %d hours kept from their partials", settings.model, todo, sum(not p.todo and p.base is not None for p in plans))
+    if not score_here and todo:
+        return start_processing_job(settings, when, clients, uri, baseline, plans)
+
+    partials = []
+    for plan in plans:
+        if plan.base is not None and not plan.todo:
+            partials.append(plan.base)
+            continue
+        scorer = DriftScorer(baseline, settings.threshold, settings.min_records)
+        if plan.base is not None:
+            scorer.merge(plan.base)
+        _score_objects(clients, settings.capture_bucket, list(plan.todo), scorer)
+        doc = partial_document(plan.hour, baseline, scorer.state(), plan.files)
+        _put_json(clients.s3, settings.capture_bucket, partial_key(settings, plan.hour), doc)
+        partials.append(doc)
+    return publish(settings, when, clients, baseline, partials)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The processing engine: N instances, each scoring a shard of the objects to score; the last one merges
+
+PLAN_FORMAT = "mlops-drift-plan/1"
+SHARD_FORMAT = "mlops-drift-shard/1"
+CAPTURE_DIR = "/opt/ml/processing/input/capture"
+RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
+
+
+def job_name(settings: JobSettings, when: datetime) -> str:
+    return f"{settings.job_prefix}-drift-{when:%Y%m%d%H%M%S}"
+
+
+def job_dir(settings: JobSettings, when: datetime) -> str:
+    return f"{settings.report_prefix}{PARTIALS_DIR}/jobs/{job_name(settings, when)}/"
+
+
+def capture_prefix(settings: JobSettings) -> str:
+    return f"{settings.model}/{settings.endpoint_name}/"
+
+
+def start_processing_job(settings: JobSettings, when: datetime, clients: Clients, uri: str, baseline: Baseline, plans: list[HourPlan]) -> dict[str, Any]:
+    """Store the run's plan and the manifest of the objects to score, then start the job that scores them."""
+    directory = job_dir(settings, when)
+    prefix = capture_prefix(settings)
+    plan = {
+        "format": PLAN_FORMAT,
+        "job": job_name(settings, when),
+        "baseline": baseline_fingerprint(baseline),
+        "hours": [{"hour": p.hour.isoformat(), "base": p.base is not None, "todo": p.todo} for p in plans],
+    }
+    _put_json(clients.s3, settings.capture_bucket, f"{directory}plan.json", plan)
+    # A SageMaker manifest: the prefix, then keys relative to it. Each instance gets its share of the objects
+    # (ShardedByS3Key), downloaded to CAPTURE_DIR under their relative keys.
+    manifest = [{"prefix": f"s3://{settings.capture_bucket}/{prefix}"}, *(k.removeprefix(prefix) for p in plans for k in p.todo)]
+    _put_json(clients.s3, settings.capture_bucket, f"{directory}manifest.json", manifest)
+    # No more instances than objects: an instance without a share would only start up and store an empty shard.
+    count = min(settings.processing_instance_count, len(manifest) - 1)
+    request = processing_job_request(JobSettings(**{**asdict(settings), "processing_instance_count": count}), when, uri)
+    try:
+        clients.sagemaker.create_processing_job(**request)
+        LOG.info("%s: started processing job %s (%d instances) on %s", settings.model, request["ProcessingJobName"], count, uri)
+    except clients.sagemaker.exceptions.ResourceInUse:
+        LOG.info("%s: processing job %s already exists (a retried schedule)", settings.model, request["ProcessingJobName"])
+    return {"status": "started", "processing_job": request["ProcessingJobName"]}
+
+
+def resource_config(path: Path = RESOURCE_CONFIG) -> tuple[str, list[str]]:
+    """This instance's host name and all the job's hosts (SageMaker's resourceconfig.json; one host locally)."""
+    try:
+        doc = json.loads(path.read_text())
+        return str(doc["current_host"]), [str(h) for h in doc["hosts"]]
+    except FileNotFoundError:
+        return "algo-1", ["algo-1"]
+
+
+def _sealed(doc: dict[str, Any]) -> dict[str, Any]:
+    doc["sha256"] = _digest(doc)
+    return doc
+
+
+def run_shard(settings: JobSettings, when: datetime, clients: Clients, input_dir: Path, host: str, hosts: list[str]) -> dict[str, Any]:
+    """One instance of the processing job: score the capture objects of its shard (files under ``input_dir``) by
+    hour, store the counts, and, when the shards of every host are stored, merge them into the hours' partials and
+    the window's report. The last instance to store its shard sees all of them (S3 lists what was written before):
+    it merges; instances finishing together may both merge, writing the same objects."""
+    baseline = read_baseline_s3(clients.s3, settings.baseline_uri)
+    if baseline is None:
+        raise DriftError(f"{settings.baseline_uri} has no {BASELINE_FILE}")
+    directory = job_dir(settings, when)
+    plan = _read_json(clients.s3, settings.capture_bucket, f"{directory}plan.json")
+    if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT or plan.get("baseline") != baseline_fingerprint(baseline):
+        raise DriftError(f"s3://{settings.capture_bucket}/{directory}plan.json is not this job's plan (missing, or of another baseline)")
+    where = {key: (h["hour"], etag) for h in plan["hours"] for key, etag in h["todo"].items()}
+    prefix = capture_prefix(settings)
+    scorers: dict[str, DriftScorer] = {}
+    files: dict[str, dict[str, str]] = {}
+    for path in sorted(p for p in input_dir.rglob("*") if p.is_file()):
+        key = prefix + path.relative_to(input_dir).as_posix()
+        if key not in where:
+            LOG.warning("%s: %s is not in the job's plan; not scored", settings.model, key)
+            continue
+        hour, etag = where[key]
+        scorer = scorers.setdefault(hour, DriftScorer(baseline, settings.threshold, settings.min_records))
+        with path.open("rb") as f:
+            for lines in line_chunks(f):
+                scorer.feed(lines)
+        files.setdefault(hour, {})[key] = etag
+    shard = _sealed({
+        "format": SHARD_FORMAT, "job": plan["job"], "host": host, "hosts": hosts, "baseline": plan["baseline"],
+        "hours": {hour: {**scorer.state(), "files": files[hour]} for hour, scorer in scorers.items()},
+    })
+    _put_json(clients.s3, settings.capture_bucket, f"{directory}shards/{host}.json", shard)
+    LOG.info("%s: shard %s scored %d objects, %d records", settings.model, host, sum(map(len, files.values())), sum(s.scored for s in scorers.values()))
+    stored = {
+        obj["Key"].rsplit("/", 1)[-1].removesuffix(".json")
+        for page in clients.s3.get_paginator("list_objects_v2").paginate(Bucket=settings.capture_bucket, Prefix=f"{directory}shards/")
+        for obj in page.get("Contents", [])
+    }
+    if not set(hosts) <= stored:
+        LOG.info("%s: shards of %s still to come; the last instance merges", settings.model, ", ".join(sorted(set(hosts) - stored)))
+        return {"status": "shard_stored", "host": host}
+    return merge_shards(settings, when, clients, baseline, plan, hosts)
+
+
+def check_shard(doc: Any, plan: dict[str, Any], host: str, baseline: Baseline) -> dict[str, Any]:
+    if not isinstance(doc, dict) or doc.get("format") != SHARD_FORMAT or doc.get("sha256") != _digest(doc):
+        raise PartialError("not an intact shard")
+    if doc.get("job") != plan["job"] or doc.get("host") != host or doc.get("baseline") != plan["baseline"]:
+        raise PartialError("the shard of another job, host or baseline")
+    planned = {h["hour"]: h["todo"] for h in plan["hours"]}
+    for hour, state in doc["hours"].items():
+        check_state(state, baseline)
+        if hour not in planned or not isinstance(state.get("files"), dict) or not state["files"].items() <= planned[hour].items():
+            raise PartialError(f"hour {hour}: objects the plan did not give it")
+    return doc
+
+
+def merge_shards(settings: JobSettings, when: datetime, clients: Clients, baseline: Baseline, plan: dict[str, Any], hosts: list[str]) -> dict[str, Any]:
+    """Every host's shard summed (exact integers) into the hours' partials, then the window's report."""
+    directory = job_dir(settings, when)
+    shards = []
+    for host in hosts:
+        key = f"{directory}shards/{host}.json"
+        try:
+            shards.append(check_shard(_read_json(clients.s3, settings.capture_bucket, key), plan, host, baseline))
+        except PartialError as e:
+            raise DriftError(f"shard s3://{settings.capture_bucket}/{key} refused ({e}); its job's hours are rescored by the next run") from None
+    partials = []
+    for entry in plan["hours"]:
+        hour = datetime.fromisoformat(entry["hour"])
+        base = stored_partial(clients.s3, settings, hour, baseline) if entry["base"] else None
+        if entry["base"] and base is None:
+            LOG.warning("%s: hour %s lost its partial during the job; its partial covers this job's objects only", settings.model, entry["hour"])
+        parts = [s["hours"][entry["hour"]] for s in shards if entry["hour"] in s["hours"]]
+        if not parts and base is not None:
+            partials.append(base)
+            continue
+        scorer = DriftScorer(baseline, settings.threshold, settings.min_records)
+        covered = dict(base["files"]) if base else {}
+        for part in [base, *parts] if base else parts:
+            scorer.merge(part)
+        for part in parts:
+            covered.update(part["files"])
+        missing = entry["todo"].keys() - covered.keys()
+        if missing:
+            LOG.warning("%s: hour %s: %d planned objects were not scored by any shard; the next run scores them", settings.model, entry["hour"], len(missing))
+        doc = partial_document(hour, baseline, scorer.state(), covered)
+        _put_json(clients.s3, settings.capture_bucket, partial_key(settings, hour), doc)
+        partials.append(doc)
+    return publish(settings, when, clients, baseline, partials)
 
 
 def _when(value: str | None) -> datetime:
@@ -767,12 +1162,17 @@ def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]
     return {k: report[k] for k in ("status", "max_psi", "drifted_features", "records", "processing_job", "baseline") if k in report}
 
 
-def main() -> int:
-    """Processing-job entry point: settings and scheduled time from the environment the Lambda set."""
+def main(input_dir: Path = Path(CAPTURE_DIR), config: Path = RESOURCE_CONFIG) -> int:
+    """Processing-job entry point: settings and scheduled time from the environment the Lambda set; this
+    instance's shard of the capture under ``input_dir``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     try:
         settings = JobSettings.from_env(os.environ)
-        run_job(settings, _when(os.environ.get(f"{JobSettings.PREFIX}SCHEDULED_TIME")), Clients.default())
+        when = _when(os.environ.get(f"{JobSettings.PREFIX}SCHEDULED_TIME"))
+        if settings.engine == "processing":
+            run_shard(settings, when, Clients.default(), input_dir, *resource_config(config))
+        else:
+            run_job(settings, when, Clients.default())
     except DriftError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -88,6 +88,8 @@ class JobSettings(EnvSettings):
     processing_role_arn: str = ""
     processing_instance_type: str = ""
     processing_max_runtime_seconds: int = 0
+    processing_instance_count: int = 1
+    """Instances of the processing job; each scores a share of the capture objects (ShardedByS3Key)."""
     code_uri: str = ""
     kms_key_arn: str = ""
     subnet_ids: str = ""

@@ -4,6 +4,12 @@ The job (``training/drift.py``) runs as a Lambda on an EventBridge Scheduler sch
 ``engine: processing`` the same Lambda resolves the live model and starts a SageMaker processing job
 that runs the same code from the code package, for volumes a Lambda cannot score in 15 minutes.
 
+Each capture object is scored once: a run scores only what no stored hour partial covers yet (exact bin counts
+per feature and capture hour, next to the reports) and reports the window as the sum of its hours' partials.
+The processing job runs on ``processing_instance_count`` instances, the run's manifest of new capture objects
+shared out by key (``ShardedByS3Key``); each instance stores its counts and the last to finish merges them into
+the partials and the report (no extra trigger or role: it sees every shard in S3 once its own is written).
+
 Why a Lambda starts the processing job rather than a Scheduler universal target
 (``sagemaker:createProcessingJob``): every run needs a unique job name and the live model's artifact
 (DescribeEndpoint -> config -> model), which a static target input cannot carry; and a starter that
@@ -301,8 +307,9 @@ def job_statements(
     """What the drift function needs besides its bucket grants.
 
     Logs to its own group; Describe* on this model's endpoint, configurations, models and registry
-    only (to find the live artifact); then either PutMetricData in the model's namespace (it scores),
-    or starting this model's drift processing jobs with the model's SageMaker role (it delegates).
+    only (to find the live artifact); PutMetricData in the model's namespace (it scores, or reports from the
+    stored partials when nothing is new); with the processing engine, starting this model's drift processing
+    jobs with the model's SageMaker role (it delegates the new capture).
     """
     sm = f"arn:{partition}:sagemaker:{region}:{account_id}"
     stmts: list[iam.Statement] = [
@@ -324,17 +331,16 @@ def job_statements(
             ],
         },
     ]
-    if engine == "lambda":
-        stmts.append(
-            {
-                "Sid": "PublishOwnMetrics",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",  # PutMetricData has no resource type; the namespace condition scopes it
-                "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace}},
-            }
-        )
-    else:
+    stmts.append(
+        {
+            "Sid": "PublishOwnMetrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",  # PutMetricData has no resource type; the namespace condition scopes it
+            "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace}},
+        }
+    )
+    if engine != "lambda":
         if not processing_role_arn:
             raise ValueError("engine 'processing' needs processing_role_arn (the model's SageMaker role)")
         stmts += [
@@ -438,11 +444,16 @@ class DriftMonitor(pulumi.ComponentResource):
         )
         role = job_role(f"{name}-role", self, m, physical, f"Drift job of model {m.model} ({m.stack})", args.tags)
         # The read grants carry kms:Decrypt on the stack key, which also decrypts the function's environment.
-        grants = [m.models_bucket.grant_read(role, f"{m.model}/")]
+        # Either engine lists the capture and reads and writes the hour partials next to the reports (it plans what
+        # is new; with nothing new it reports from the partials itself); the processing job's instances write their
+        # shards and the merged partials and report with the model's role.
+        grants = [
+            m.models_bucket.grant_read(role, f"{m.model}/"),
+            m.capture_bucket.grant_read(role, f"{m.model}/"),
+            m.capture_bucket.grant_write(role, self.report_prefix),
+        ]
         if processing:
             m.capture_bucket.grant_write(args.model.role, self.report_prefix)
-        else:
-            grants += [m.capture_bucket.grant_read(role, f"{m.model}/"), m.capture_bucket.grant_write(role, self.report_prefix)]
         runtime = aws.iam.RolePolicy(
             f"{name}-runtime",
             role=role.id,
@@ -487,6 +498,7 @@ class DriftMonitor(pulumi.ComponentResource):
                         processing_image=args.processing_image or "",
                         processing_role_arn=a[1],
                         processing_instance_type=cfg.processing_instance_type,
+                        processing_instance_count=cfg.processing_instance_count,
                         processing_max_runtime_seconds=cfg.processing_max_runtime_seconds,
                         code_uri=a[2],
                         kms_key_arn=a[3],

@@ -96,6 +96,13 @@ class DriftConfig(BaseModel):
     processing_instance_type: str = Field(
         "ml.m5.large", pattern=r"^ml\.", description="Instance of the processing engine's job (engine: processing)."
     )
+    processing_instance_count: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="Instances of the processing engine's job (engine: processing); each scores a share of the capture "
+        "objects (ShardedByS3Key) and the last one to finish merges their counts exactly into the report.",
+    )
     processing_max_runtime_seconds: int = Field(
         3600, ge=300, le=86400, description="Stop a processing run after this long (engine: processing)."
     )
@@ -116,6 +123,11 @@ class DriftConfig(BaseModel):
     @model_validator(mode="after")
     def _alarm_window(self) -> "DriftConfig":
         check_alarm_window(self.schedule, self.alarm_period_seconds, evaluation_periods=self.evaluation_periods, capture_stopped_periods=self.capture_stopped_periods)
+        if self.processing_instance_count > 1 and self.engine != "processing":
+            raise ValueError(
+                f"processing_instance_count ({self.processing_instance_count}) applies to engine 'processing' only; "
+                "set engine: processing, or leave the count at 1"
+            )
         if self.datapoints_to_alarm is not None and self.datapoints_to_alarm > self.evaluation_periods:
             raise ValueError(f"datapoints_to_alarm ({self.datapoints_to_alarm}) must be <= evaluation_periods ({self.evaluation_periods})")
         return self

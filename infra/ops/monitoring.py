@@ -8,6 +8,7 @@ reports, and the model's alarms in ALARM.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -110,11 +111,17 @@ class ModelStatus:
         return asdict(self)
 
 
+_REPORT_KEY = re.compile(r"\d{4}/\d{2}/\d{2}/\d{2}\.json")
+
+
 def _latest_report(s3, bucket: str, prefix: str) -> dict[str, Any] | None:
-    """The newest report under ``prefix`` (keys are ``YYYY/MM/DD/HH.json``: the last listed is the newest)."""
+    """The newest report under ``prefix`` (keys are ``YYYY/MM/DD/HH.json``: the last listed is the newest; other
+    objects there, such as the drift job's ``partials/``, are not reports)."""
     newest = None
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
+            if not _REPORT_KEY.fullmatch(obj["Key"].removeprefix(prefix)):
+                continue
             if newest is None or obj["Key"] > newest:
                 newest = obj["Key"]
     if newest is None:

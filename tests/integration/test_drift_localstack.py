@@ -165,8 +165,10 @@ def test_drift_reaches_alarm_and_the_topic_and_malformed_records_are_counted(aws
     assert [r["status"] for r in results] == ["drift"] * 3
     assert results[-1]["drifted_features"] == ["tenure_months"]
     assert results[-1]["records"]["scored"] == 1500 and results[-1]["records"]["malformed"] == 3
-    reports = aws_client("s3").list_objects_v2(Bucket=buckets["capture"], Prefix=f"churn/{REPORTS_PREFIX}/")["Contents"]
-    assert len(reports) == 3
+    stored = [o["Key"] for o in aws_client("s3").list_objects_v2(Bucket=buckets["capture"], Prefix=f"churn/{REPORTS_PREFIX}/")["Contents"]]
+    partials = [k for k in stored if k.startswith(f"churn/{REPORTS_PREFIX}/partials/")]
+    assert len(stored) - len(partials) == 3, "one report per run"
+    assert len(partials) == 24 + 2, "one partial per capture hour of the three runs' windows, each hour counted once"
     cloudwatch = aws_client("cloudwatch")
     stats = cloudwatch.get_metric_statistics(
         Namespace=f"mlops/{stack}/churn", MetricName="MalformedRecords", Dimensions=[{"Name": "Model", "Value": "churn"}],

@@ -354,3 +354,32 @@ def test_infinite_values_are_malformed_as_the_endpoint_refuses_them(churn_baseli
     report = score(churn_baseline, good + [bad])
     assert report["records"]["scored"] == 50
     assert report["records"]["malformed_by_reason"] == {"non_finite": 1}
+
+
+_PLAIN = (capture_line("1,2.5,3,a,north,true"), capture_line("4,,6,b,south,false"))
+_LINE_PARTS = st.sampled_from([
+    *_PLAIN,
+    capture_line('7,"8",9,a,north,true'),  # a quote in the data: escaped, read in full
+    capture_line("1,2\n3,4"),  # a newline in the data: escaped
+    capture_line("x,y") + "\r",
+    capture_line("1,2,3") + capture_line("4,5,6"),  # the prefix again mid-line
+    "garbage " + capture_line("1,2,3"),
+    "",
+    "   ",
+    "{broken",
+])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_LINE_PARTS, min_size=1, max_size=8))
+def test_a_run_of_compact_lines_is_read_exactly_as_line_by_line(lines):
+    """``compact_data`` (one regular expression over the run) either gives what ``read_records`` slices from each
+    line, with nothing else in the run, or declines (None), and the lines are then read one by one."""
+    from training.capture import compact_data, read_records
+
+    data = compact_data("\n".join(lines), len(lines))
+    by_line = read_records(lines, FEATURES)
+    if data is not None:
+        assert data == by_line.csv_rows and not by_line.value_rows and not by_line.record_rows and not by_line.malformed
+    if all(line in _PLAIN for line in lines):
+        assert data is not None, "a run of plain compact records takes the one-pass read"

@@ -7,6 +7,7 @@ import io
 import json
 import tarfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import boto3
 import numpy as np
@@ -208,13 +209,30 @@ def test_the_deployed_handler_ignores_a_caller_supplied_baseline(aws, baseline, 
     assert "ignoring the event's baseline_uri" in caplog.text
 
 
-def test_processing_engine_starts_the_same_job_in_sagemaker(aws, baseline, monkeypatch):
-    uri = deploy(aws, model_archive(baseline))
-    proc = settings(
+def processing_settings(**overrides) -> JobSettings:
+    return settings(
         engine="processing", job_prefix="mlops-test-churn", processing_image="img:1", processing_role_arn=ROLE,
         processing_instance_type="ml.m5.xlarge", processing_max_runtime_seconds=1800,
         code_uri=f"s3://{MODELS}/code/abababababababababababababababababababababababababababababababab/sourcedir.tar.gz", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        **overrides,
     )
+
+
+def download_manifest(aws, request, hosts: list[Path]) -> None:
+    """What SageMaker does with a ManifestFile input sharded by key: each object to one host, under its relative key."""
+    bucket, key = request["S3Uri"][5:].split("/", 1)
+    manifest = json.loads(aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    prefix = manifest[0]["prefix"][5:].split("/", 1)[1]
+    for i, relative in enumerate(manifest[1:]):
+        target = hosts[i % len(hosts)] / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(aws.s3.get_object(Bucket=bucket, Key=prefix + relative)["Body"].read())
+
+
+def test_processing_engine_starts_the_same_job_in_sagemaker(aws, baseline, monkeypatch, tmp_path):
+    uri = deploy(aws, model_archive(baseline))
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=5)))
+    proc = processing_settings()
     sent = []  # moto keeps only part of the request; record what the client sent
     aws.sagemaker.meta.events.register("provide-client-params.sagemaker.CreateProcessingJob", lambda params, **_: sent.append(params))
     result = run_job(proc, WHEN, aws, score_here=False)
@@ -227,14 +245,16 @@ def test_processing_engine_starts_the_same_job_in_sagemaker(aws, baseline, monke
     }
     assert request["ProcessingInputs"][0]["S3Input"]["S3Uri"] == proc.code_uri
     env = request["Environment"]
-    assert env["MLOPS_DRIFT_BASELINE_URI"] == uri and env["MLOPS_DRIFT_ENGINE"] == "lambda"
+    assert env["MLOPS_DRIFT_BASELINE_URI"] == uri and env["MLOPS_DRIFT_ENGINE"] == "processing"
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=CAPTURE, Prefix="churn/drift-reports/2026/"), "the job writes the report"
 
-    # The container runs `python -m training.drift` with that environment: the same job, scored there.
-    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=5)))
+    # The container runs `python -m training.drift` with that environment on its share of the manifest.
+    download_manifest(aws, request["ProcessingInputs"][1]["S3Input"], [tmp_path])
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert main() == 0
-    assert aws.s3.head_object(Bucket=CAPTURE, Key="churn/drift-reports/2026/11/28/12.json")
+    assert main(input_dir=tmp_path, config=tmp_path / "no-resourceconfig.json") == 0
+    stored = json.loads(aws.s3.get_object(Bucket=CAPTURE, Key="churn/drift-reports/2026/11/28/12.json")["Body"].read())
+    assert stored["records"]["scored"] == 300 and stored["files"] == 1
 
 
 def test_processing_job_request_is_a_valid_create_processing_job_call():
@@ -243,12 +263,21 @@ def test_processing_job_request_is_a_valid_create_processing_job_call():
     model = ServiceModel(botocore.session.get_session().get_service_data("sagemaker"))
     request = processing_job_request(
         settings(engine="processing", job_prefix="mlops-test-churn", processing_image="img:1", processing_role_arn=ROLE,
-                 processing_instance_type="ml.m5.large", processing_max_runtime_seconds=3600, code_uri="s3://b/code/abababababababababababababababababababababababababababababababab/sourcedir.tar.gz"),
+                 processing_instance_type="ml.m5.large", processing_max_runtime_seconds=3600, code_uri="s3://b/code/abababababababababababababababababababababababababababababababab/sourcedir.tar.gz",
+                 processing_instance_count=5),
         WHEN, "s3://b/churn/model.tar.gz",
     )
     report = ParamValidator().validate(request, model.operation_model("CreateProcessingJob").input_shape)
     assert not report.has_errors(), report.generate_report()
     assert len(request["ProcessingJobName"]) <= 63
+    assert request["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 5
+    code, capture = (i["S3Input"] for i in request["ProcessingInputs"])
+    assert code["S3DataDistributionType"] == "FullyReplicated", "every instance runs the package"
+    assert capture == {
+        "S3Uri": f"s3://{CAPTURE}/churn/drift-reports/partials/jobs/mlops-test-churn-drift-20261128120007/manifest.json",
+        "LocalPath": "/opt/ml/processing/input/capture", "S3DataType": "ManifestFile", "S3InputMode": "File",
+        "S3DataDistributionType": "ShardedByS3Key",
+    }
     entry = request["AppSpecification"]["ContainerEntrypoint"]
     assert "python3 -m training.drift" in entry[-1]
     assert "sha256sum -c" in entry[2] and request["Environment"]["MLOPS_CODE_SHA256"] == "ab" * 32, "the package is checked first"

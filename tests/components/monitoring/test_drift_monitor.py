@@ -82,7 +82,7 @@ def lam():
 
 @pytest.fixture(scope="module")
 def proc():
-    return build(run, engine="processing", processing_instance_type="ml.m5.xlarge")
+    return build(run, engine="processing", processing_instance_type="ml.m5.xlarge", processing_instance_count=4)
 
 
 def test_children_are_parented_to_the_monitor(lam):
@@ -203,14 +203,18 @@ def test_processing_engine_delegates_to_a_job_with_the_models_role(proc):
         "Sid": "PassModelRoleToSageMaker", "Effect": "Allow", "Action": "iam:PassRole", "Resource": model_role,
         "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
     }
-    assert "PublishOwnMetrics" not in by_sid, "the job publishes, with the model's role"
-    assert s3_objects(stmts, "Get") == {"arn:aws:s3:::mlops-test-models-123456789012-us-east-1/churn/*"} and not s3_objects(stmts, "Put")
+    # It plans each run (lists the capture, reads the hour partials, writes the plan and the manifest) and, when
+    # nothing is new, reports from the partials itself.
+    assert by_sid["PublishOwnMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "mlops/test/churn"}}
+    assert s3_objects(stmts, "Get") == {"arn:aws:s3:::mlops-test-capture-123456789012-us-east-1/churn/*", "arn:aws:s3:::mlops-test-models-123456789012-us-east-1/churn/*"}
+    assert s3_objects(stmts, "Put") == {"arn:aws:s3:::mlops-test-capture-123456789012-us-east-1/churn/drift-reports/*"}
     model_stmts = role_statements(proc, "mlops-test-churn-sagemaker")
     assert "arn:aws:s3:::mlops-test-capture-123456789012-us-east-1/churn/drift-reports/*" in s3_objects(model_stmts, "Put")
     env = only(proc.of_type("aws:lambda/function:Function"))["inputs"]["environment"]["variables"]
     assert env["MLOPS_DRIFT_ENGINE"] == "processing" and env["MLOPS_DRIFT_PROCESSING_IMAGE"] == IMAGE
     assert env["MLOPS_DRIFT_CODE_URI"] == CODE_URI and env["MLOPS_DRIFT_PROCESSING_ROLE_ARN"] == model_role
     assert env["MLOPS_DRIFT_PROCESSING_INSTANCE_TYPE"] == "ml.m5.xlarge" and env["MLOPS_DRIFT_KMS_KEY_ARN"].startswith("arn:aws:kms:")
+    assert env["MLOPS_DRIFT_PROCESSING_INSTANCE_COUNT"] == "4"
 
 
 def test_rejects_processing_engine_without_image():
@@ -297,6 +301,9 @@ def test_config_defaults_and_periods():
         ({"schedule": "rate(1 day)", "capture_stopped_periods": 8}, "exceeds the 7 days"),
         ({"engine": "model_monitor"}, "'lambda' or 'processing'"),
         ({"log_retention_days": 10}, "10"),
+        ({"engine": "processing", "processing_instance_count": 0}, "greater than or equal to 1"),
+        ({"engine": "processing", "processing_instance_count": 101}, "less than or equal to 100"),
+        ({"processing_instance_count": 3}, "applies to engine 'processing' only"),
     ],
 )
 def test_rejects_invalid_drift_config(drift, message):

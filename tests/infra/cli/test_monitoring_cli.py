@@ -53,6 +53,8 @@ def deploy(with_versions: bool = True):
     capture = bucket_name("mlops", "dev", "capture", ACCOUNT, REGION)
     for hour, psi in (("2026/11/30/10", 0.05), ("2026/11/30/11", 0.31)):
         s3.put_object(Bucket=capture, Key=f"churn/drift-reports/{hour}.json", Body=json.dumps({"status": "drift" if psi > 0.2 else "no_drift", "max_psi": psi}))
+    # The drift job's hour partials live next to its reports (and list after them): never taken for a report.
+    s3.put_object(Bucket=capture, Key="churn/drift-reports/partials/2026/11/30/10.json", Body=json.dumps({"format": "mlops-drift-partial/1"}))
     s3.put_object(Bucket=capture, Key="churn/quality-reports/2026/11/30/00.json",
                   Body=json.dumps({"status": "ok", "metrics": {"roc_auc": 0.71}, "records": {"joined": 512}}))
     sm = boto3.client("sagemaker", region_name=REGION)
