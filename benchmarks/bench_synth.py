@@ -21,7 +21,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infra.config import STACKS_DIR  # noqa: E402
-from infra.synth import Manifest, run_program, synth_keys  # noqa: E402
+from infra.review.synth import Manifest, run_program, synth_keys  # noqa: E402
 
 
 def stack_keys(models: int | None) -> dict:

@@ -1,7 +1,7 @@
 """Pulumi components of mlops-stack. Each is a ComponentResource with a typed args model next to it.
 
 The names below are importable from ``components`` directly; they load on first use, so that code
-which only needs a config model (``components.endpoint_config``, used by ``mlops validate``) does
+which only needs a config model (``components.serving.config``, used by ``mlops validate``) does
 not import pulumi-aws.
 """
 

@@ -19,11 +19,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from components.endpoint_config import EndpointConfig
-from components.drift_config import DriftConfig, LogRetentionDays
-from components.quality_config import QualityConfig
+from components.serving.config import EndpointConfig
+from components.monitoring.drift_config import DriftConfig, LogRetentionDays
+from components.monitoring.quality_config import QualityConfig
 from training.metric_names import TASK_METRICS
-from components.pipeline_config import PipelineConfig, VpcConfig
+from components.pipeline.config import PipelineConfig, VpcConfig
 from training.contract import DataContract, EvaluationRule, Hyperparameters
 
 NAMESPACE = "mlops"

@@ -8,22 +8,22 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.code_package import CodePackage, CodePackageArgs
-from components.endpoint import ModelEndpoint, ModelEndpointArgs
-from components.model import Model, ModelArgs
-from components.dashboard import DashboardModel, StackDashboard
-from components.deploy_identity import DeployIdentity, DeployIdentityArgs
-from components.drift import DriftCode, DriftCodeArgs, DriftMonitor, DriftMonitorArgs, monitored
+from components.code.package import CodePackage, CodePackageArgs
+from components.serving.endpoint import ModelEndpoint, ModelEndpointArgs
+from components.model.registry import Model, ModelArgs
+from components.monitoring.dashboard import DashboardModel, StackDashboard
+from components.delivery.identity import DeployIdentity, DeployIdentityArgs
+from components.monitoring.drift import DriftCode, DriftCodeArgs, DriftMonitor, DriftMonitorArgs, monitored
 from components.naming import (
     deploy_role_name, drift_alarm_name, endpoint_name, flow_role_name, job_prefix, model_role_name, overlapping_stems, resource_name, stem,
 )
 from components.naming import tags as make_tags
-from components.pipeline import TrainingPipeline, TrainingPipelineArgs
-from components.pipeline_definition import JobResources
-from components.network import PrivateNetwork, PrivateNetworkArgs
-from components.platform import Platform, PlatformArgs
-from components.quality import QualityMonitor, QualityMonitorArgs
-from components.secure_bucket import ObjectLock
+from components.pipeline.pipeline import TrainingPipeline, TrainingPipelineArgs
+from components.pipeline.spec import JobResources
+from components.network.vpc import PrivateNetwork, PrivateNetworkArgs
+from components.platform.platform import Platform, PlatformArgs
+from components.monitoring.quality import QualityMonitor, QualityMonitorArgs
+from components.storage.bucket import ObjectLock
 from infra import images as image_registry
 from infra.config import PROJECT_ROOT, STACKS_DIR, ConfigError, StackConfig, config_from_pulumi, pinned_package_problems
 from training.contract import METRIC_DEFINITIONS

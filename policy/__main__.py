@@ -1,4 +1,4 @@
-"""Pulumi policy pack entry point (``pulumi preview --policy-pack policy/``): the rules of ``infra.rules``."""
+"""Pulumi policy pack entry point (``pulumi preview --policy-pack policy/``): the rules of ``infra.review.rules``."""
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 

@@ -1,9 +1,9 @@
-"""Adapts the rules of ``infra.rules`` to ``pulumi_policy``: one policy per rule, same id and severity.
+"""Adapts the rules of ``infra.review.rules`` to ``pulumi_policy``: one policy per rule, same id and severity.
 
 Rules that read one resource become ResourceValidationPolicies (they run on each resource's inputs
 as it is registered); rules that join resources (a bucket and its versioning, encryption, ...) become
 StackValidationPolicies (they run once on every resource of the stack). Values Pulumi cannot know
-during a preview reach the rules as ``infra.rules.UNKNOWN``, which no rule reports on.
+during a preview reach the rules as ``infra.review.rules.UNKNOWN``, which no rule reports on.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-# The project root, so `infra.rules` resolves to this checkout's module even without an install
+# The project root, so `infra.review.rules` resolves to this checkout's module even without an install
 # (the same reason infra/__main__.py does it).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra import rules  # noqa: E402
+from infra.review import rules  # noqa: E402
 
 PACK_NAME = "mlops-stack-guardrails"
 
@@ -98,5 +98,5 @@ def stack_policy(rule: rules.Rule) -> StackValidationPolicy:
 
 
 def policies() -> list:
-    """One policy per rule of ``infra.rules.RULES`` (the pack makes them mandatory: a violation fails the run)."""
+    """One policy per rule of ``infra.review.rules.RULES`` (the pack makes them mandatory: a violation fails the run)."""
     return [stack_policy(rule) if rule.needs_stack else resource_policy(rule) for rule in rules.RULES]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import STACKS_DIR
-from infra.synth import Manifest, run_program, synth_file
+from infra.review.synth import Manifest, run_program, synth_file
 
 SHIPPED_STACKS = ("dev", "staging", "prod", "local")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from infra.synth import Manifest
+from infra.review.synth import Manifest
 
 
 def policy(resource: dict, key: str = "policy") -> dict:

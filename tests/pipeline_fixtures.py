@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from components.pipeline_definition import JobResources, PipelineSpec, RetryPolicy, state_machine_name
+from components.pipeline.spec import JobResources, PipelineSpec, RetryPolicy, state_machine_name
 from training.contract import METRIC_DEFINITIONS, EvaluationRule, Hyperparameters
 
 ACCOUNT = "000000000000"

@@ -1,7 +1,7 @@
 """The policy pack, run as the Pulumi CLI runs it (`python -m pulumi.policy <engine> policy/`) and asked over gRPC.
 
 No Pulumi CLI here: the test plays the engine's side of the Analyzer protocol. It proves the pack serves
-one policy per rule of infra.rules, and reports exactly what `mlops check` reports on the same resources.
+one policy per rule of infra.review.rules, and reports exactly what `mlops check` reports on the same resources.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from infra import rules
+from infra.review import rules
 
 ROOT = Path(__file__).resolve().parents[1]
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's sentinel for a value known only after an update

@@ -11,8 +11,8 @@ import time
 import pytest
 from helpers import only
 
-from components import code_package
-from components.code_package import CodePackage, CodePackageArgs, build_sourcedir, write_package
+from components.code import package as code_package
+from components.code.package import CodePackage, CodePackageArgs, build_sourcedir, write_package
 from infra.config import PROJECT_ROOT
 
 TRAINING = PROJECT_ROOT / "training"

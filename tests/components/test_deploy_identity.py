@@ -8,7 +8,7 @@ import json
 import pytest
 from helpers import children_of, only, policy, write_stack
 
-from components.deploy_identity import (
+from components.delivery.identity import (
     CONCERNS,
     DeployIdentity,
     DeployIdentityArgs,
@@ -18,7 +18,7 @@ from components.deploy_identity import (
     trust_policy,
 )
 from infra.config import ConfigError, DeployConfig, STACKS_DIR, load_stack_file
-from infra.synth import MOCK_ACCOUNT, synth_file
+from infra.review.synth import MOCK_ACCOUNT, synth_file
 
 REPO = "example-org/mlops-stack"
 PROVIDER_ARN = f"arn:aws:iam::{MOCK_ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
@@ -392,7 +392,7 @@ def test_the_role_may_update_every_resource_of_its_stack_and_an_administrator_cr
     m = manifests[stack]
     statements = deployed(m)
     missing = sorted({r["type"] for r in stack_resources(m) if r["type"] not in CREATES})
-    assert missing == [], "add the deploy role's permissions (components/deploy_identity.py) and a row to CREATES"
+    assert missing == [], "add the deploy role's permissions (components/delivery/identity.py) and a row to CREATES"
     for r in stack_resources(m):
         for action, arn, extra in calls(m, r):
             ctx = context(stack, m, extra)
@@ -557,7 +557,7 @@ def test_attacker_cannot_pass_a_role_to_the_wrong_service(prod):
 
 
 def test_the_preview_role_reads_state_and_nothing_else(manifests, tmp_path):
-    from components.deploy_identity import preview_statements
+    from components.delivery.identity import preview_statements
 
     statements = preview_statements(scope_for("prod", state_bucket="org-state", preview_role_name="mlops-prod-preview"))
     state = "arn:aws:s3:::org-state/.pulumi"

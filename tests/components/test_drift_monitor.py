@@ -13,7 +13,7 @@ import zipfile
 import pytest
 from helpers import children_of, only, policy
 
-from components.drift import (
+from components.monitoring.drift import (
     LAMBDA_MODULES,
     DriftCode,
     DriftCodeArgs,
@@ -23,13 +23,13 @@ from components.drift import (
     build_lambda_package,
     capture_stopped_alarm_name,
 )
-from components.drift_config import DriftConfig
-from components.model import Model, ModelArgs
+from components.monitoring.drift_config import DriftConfig
+from components.model.registry import Model, ModelArgs
 from components.naming import drift_alarm_name
-from components.platform import Platform, PlatformArgs
+from components.platform.platform import Platform, PlatformArgs
 from infra.config import ConfigError, config_from_keys
 from infra.program import BUILD_DIR, TRAINING_SOURCE
-from infra.synth import run_program, synth_keys
+from infra.review.synth import run_program, synth_keys
 from training.drift import JobSettings
 
 ACCOUNT = "123456789012"

@@ -9,8 +9,8 @@ import tarfile
 import pytest
 from helpers import only
 
-from components.endpoint import ModelEndpoint, ModelEndpointArgs, bootstrap_model_archive, deployment_config
-from components.endpoint_config import EndpointConfig
+from components.serving.endpoint import ModelEndpoint, ModelEndpointArgs, bootstrap_model_archive, deployment_config
+from components.serving.config import EndpointConfig
 from infra.config import PROJECT_ROOT, ConfigError, config_from_keys
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
@@ -64,7 +64,7 @@ def test_model_runs_in_the_stack_vpc_when_given(register, tmp_path):
 
 
 def test_bootstrap_archive_is_deterministic_and_marked():
-    from components import code_package
+    from components.code import package as code_package
 
     first = bootstrap_model_archive(PROJECT_ROOT / "training")
     code_package._ENTRIES.clear()  # a second real build, not the per-process memo (that would make equality trivial)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from helpers import only, policy
 
-from components.iam import ecr_repository_arn
+from components.security.iam import ecr_repository_arn
 
 
 
@@ -95,7 +95,7 @@ def test_code_package_in_the_manifest(manifests):
 
 
 def test_vpc_stack_gets_network_interfaces_only_in_its_subnets():
-    from infra.synth import synth_keys
+    from infra.review.synth import synth_keys
 
     keys = {
         "mlops:environment": "dev",
@@ -109,7 +109,7 @@ def test_vpc_stack_gets_network_interfaces_only_in_its_subnets():
     assert eni["Condition"] == {"ArnEquals": {"ec2:Subnet": ["arn:aws:ec2:us-east-1:123456789012:subnet/subnet-0123456789abcdef0"]}}
     model = only(m.of_type("aws:sagemaker/model:Model"))["inputs"]
     assert model["vpcConfig"]["subnets"] == ["subnet-0123456789abcdef0"] and model["enableNetworkIsolation"] is True
-    from infra.rules import evaluate
+    from infra.review.rules import evaluate
 
     assert list(evaluate(m.resources)) == [], "the VPC stack passes the guardrails too"
     assert "NetworkInterfacesInStackSubnets" not in {s["Sid"] for s in grants_of(manifests_dev())["model-churn-sagemaker-runtime"]["Statement"]}
@@ -117,6 +117,6 @@ def test_vpc_stack_gets_network_interfaces_only_in_its_subnets():
 
 def manifests_dev():
     from infra.config import STACKS_DIR
-    from infra.synth import synth_file
+    from infra.review.synth import synth_file
 
     return synth_file(STACKS_DIR / "Pulumi.dev.yaml")[1]

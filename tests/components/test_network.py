@@ -167,7 +167,7 @@ def test_rejects_the_prod_vpc_without_flow_logs_or_with_an_internet_gateway(mani
     """The rule on the real manifest, joined the way the policy pack joins (property dependencies)."""
     import copy
 
-    from infra import rules
+    from infra.review import rules
 
     resources = copy.deepcopy(manifests["prod"].resources)
     assert "vpc-private-with-flow-logs" not in {v.rule.id for v in rules.evaluate(resources)}
@@ -183,7 +183,7 @@ def test_rejects_the_prod_vpc_without_flow_logs_or_with_an_internet_gateway(mani
 def _network(**overrides):
     import pulumi
 
-    from components.network import PrivateNetwork, PrivateNetworkArgs
+    from components.network.vpc import PrivateNetwork, PrivateNetworkArgs
 
     args = dict(name_prefix="mlops", stack="t", region="eu-west-1", account_id="123456789012", partition="aws",
                 cidr="10.9.0.0/16", subnet_cidrs=("10.9.0.0/18", "10.9.64.0/18", "10.9.128.0/18"),

@@ -8,9 +8,9 @@ import pytest
 import yaml
 from helpers import only, policy
 
-from components.pipeline_definition import task_states
+from components.pipeline.definition import task_states
 from infra.config import STACKS_DIR
-from infra.synth import synth_keys
+from infra.review.synth import synth_keys
 
 SFN = "aws:sfn/stateMachine:StateMachine"
 ALIAS = "aws:sfn/alias:Alias"
@@ -308,8 +308,8 @@ def test_drift_job_errors_alarm_to_the_stack_topic(manifests):
 def test_rejects_bad_pipeline_args_before_registering_anything(register, change, message):
     from dataclasses import fields
 
-    from components.pipeline import TrainingPipeline, TrainingPipelineArgs
-    from components.pipeline_config import PipelineConfig
+    from components.pipeline.pipeline import TrainingPipeline, TrainingPipelineArgs
+    from components.pipeline.config import PipelineConfig
 
     placeholders = {f.name: None for f in fields(TrainingPipelineArgs) if f.default is f.default_factory is __import__("dataclasses").MISSING}
     args = TrainingPipelineArgs(**{**placeholders, "model": "churn", "config": PipelineConfig(), "job_prefix": "mlops-t-churn",

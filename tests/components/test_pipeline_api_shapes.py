@@ -15,7 +15,7 @@ import pytest
 import regex
 from pipeline_fixtures import make_spec
 
-from components.pipeline_definition import build_definition, task_states
+from components.pipeline.definition import build_definition, task_states
 
 VPC = {"subnet_ids": ("subnet-0123456789abcdef0",), "security_group_ids": ("sg-0123456789abcdef0",)}
 SESSION = botocore.session.get_session()

@@ -2,7 +2,7 @@
 
 LocalStack is lenient where AWS is strict (a missing path, States.Runtime, long SNS subjects), so what the
 scenarios cannot show is proven here on the real definitions: every JSONPath a state reads is present on
-every way into it (``components.pipeline_checks``), asl-validator accepts them, notification subjects fit
+every way into it (``infra.review.pipeline_checks``), asl-validator accepts them, notification subjects fit
 SNS, and the registration request fits SageMaker's model even for hostile S3 keys.
 """
 
@@ -19,8 +19,9 @@ import pytest
 from pipeline_fixtures import make_spec
 from test_pipeline_api_shapes import operation, problems
 
-from components.pipeline_checks import LEAF, path_problems, task_result, uncatchable_problems
-from components.pipeline_definition import NOTIFY_FAILURE, SUBJECT_MAX, build_definition, subject, task_states
+from infra.review.pipeline_checks import LEAF, path_problems, task_result, uncatchable_problems
+from components.pipeline.spec import NOTIFY_FAILURE
+from components.pipeline.definition import SUBJECT_MAX, build_definition, subject, task_states
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL_VALIDATOR = ROOT / ".ci" / "asl-validator" / "node_modules" / ".bin" / "asl-validator"

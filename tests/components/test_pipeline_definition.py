@@ -8,20 +8,16 @@ import re
 import pytest
 from pipeline_fixtures import KEY, make_spec
 
-from components.pipeline_config import PipelineConfig, TriggersConfig, VpcConfig, check_schedule
-from components.pipeline_definition import (
-    DEPLOY,
-    NOTIFY_FAILURE,
-    PUBLIC_STATES,
+from components.pipeline.config import PipelineConfig, TriggersConfig, VpcConfig, check_schedule
+from components.pipeline.spec import DEPLOY, NOTIFY_FAILURE, PUBLIC_STATES
+from components.pipeline.definition import build_definition, lineage_properties, task_states
+from components.pipeline.permissions import state_machine_statements
+from components.pipeline.triggers import (
     approval_rule,
-    build_definition,
     drift_rule,
-    lineage_properties,
     new_data_rule,
     schedule_target_input,
     start_execution_statement,
-    state_machine_statements,
-    task_states,
 )
 from training.contract import METRICS, DataVersion, Hyperparameters, LineageMetadata
 
@@ -536,7 +532,7 @@ def test_approval_defaults_to_auto_in_dev_and_manual_elsewhere():
 def test_rejects_the_same_bad_schedules_for_drift_and_retraining(expression):
     from pydantic import ValidationError
 
-    from components.drift_config import DriftConfig
+    from components.monitoring.drift_config import DriftConfig
 
     errors = []
     for build in (lambda: TriggersConfig(schedule=expression), lambda: DriftConfig(schedule=expression, alarm_period_seconds=3600)):

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from pipeline_fixtures import make_spec
 
-from components.code_package import build_sourcedir
-from components.pipeline_definition import EXIT_MESSAGE, PROCESSING, build_definition, task_states
+from components.code.package import build_sourcedir
+from components.pipeline.spec import EXIT_MESSAGE, PROCESSING
+from components.pipeline.definition import build_definition, task_states
 from infra.config import PROJECT_ROOT
 
 SAMPLE = PROJECT_ROOT / "training" / "sample"

@@ -8,7 +8,7 @@ import json
 import pytest
 from helpers import only, policy
 
-from components.quality import labels_stopped_alarm_name, quality_alarm_name
+from components.monitoring.quality import labels_stopped_alarm_name, quality_alarm_name
 from infra.config import ConfigError, config_from_keys
 from training.quality import QualityJob
 
@@ -78,8 +78,8 @@ def test_alarms_hold_the_model_to_the_gates_standard(dev):
 
 
 def test_a_lower_is_better_metric_alarms_above_its_threshold(manifests):
-    from components.quality import alarm_definitions
-    from components.quality_config import QualityConfig
+    from components.monitoring.quality import alarm_definitions
+    from components.monitoring.quality_config import QualityConfig
 
     [quality, _labels] = alarm_definitions("mlops", "dev", "churn", "ns", QualityConfig(enabled=True), "log_loss", 0.5, "lower")
     assert (quality.metric_name, quality.comparison_operator, quality.statistic) == ("Quality_log_loss", "GreaterThanThreshold", "Maximum")
@@ -148,7 +148,7 @@ def test_retrain_on_alarm_adds_a_rule_that_starts_training_on_the_quality_alarm(
 
 def test_without_retrain_on_alarm_the_quality_alarm_only_notifies(manifests):
     from infra.config import STACKS_DIR, read_stack_keys
-    from infra.synth import synth_keys
+    from infra.review.synth import synth_keys
 
     keys = read_stack_keys(STACKS_DIR / "Pulumi.dev.yaml")
     keys["mlops:models"]["churn"]["quality"]["retrain_on_alarm"] = False
@@ -186,7 +186,7 @@ def test_failed_runs_land_in_an_encrypted_dead_letter_queue_with_an_alarm(dev):
 def test_rejects_a_quality_schedule_cloudwatch_cannot_alarm_on(quality, message):
     from pydantic import ValidationError
 
-    from components.quality_config import QualityConfig
+    from components.monitoring.quality_config import QualityConfig
 
     with pytest.raises(ValidationError, match=message):
         QualityConfig(enabled=True, **quality)
@@ -194,7 +194,7 @@ def test_rejects_a_quality_schedule_cloudwatch_cannot_alarm_on(quality, message)
 
 def test_in_a_stack_with_a_vpc_the_quality_function_runs_in_its_private_subnets():
     from infra.config import STACKS_DIR, read_stack_keys
-    from infra.synth import synth_keys
+    from infra.review.synth import synth_keys
 
     keys = read_stack_keys(STACKS_DIR / "Pulumi.staging.yaml")
     keys["mlops:models"]["churn"]["quality"] = {"enabled": True, "threshold": 0.7}

@@ -6,7 +6,7 @@ import pulumi_aws as aws
 import pytest
 from helpers import children_of, only, policy
 
-from components.secure_bucket import ObjectLock, SecureBucket, SecureBucketArgs
+from components.storage.bucket import ObjectLock, SecureBucket, SecureBucketArgs
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 

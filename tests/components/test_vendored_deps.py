@@ -7,7 +7,7 @@ import subprocess
 import tarfile
 import venv
 
-from components.code_package import build_sourcedir
+from components.code.package import build_sourcedir
 from infra.config import PROJECT_ROOT
 
 

@@ -8,9 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from infra import rules
-from infra import cli
-from infra.cli import app
+from infra.review import rules
+from infra.cli import app as cli
+from infra.cli.app import app
 
 runner = CliRunner()
 

@@ -10,8 +10,8 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from components.pipeline_definition import state_machine_name
-from infra.cli_ct import alias_arn, execution_name, transitions
+from components.pipeline.spec import state_machine_name
+from infra.cli.commands.ct import alias_arn, execution_name, transitions
 
 MLOPS = str(Path(sys.executable).with_name("mlops"))
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -173,7 +173,7 @@ def test_validate_command_refuses_typo_without_traceback(tmp_path):
 def test_validate_command_handles_broken_files(tmp_path, body):
     from typer.testing import CliRunner
 
-    from infra.cli import app
+    from infra.cli.app import app
 
     result = CliRunner().invoke(app, ["validate", "--file", str(write_stack(tmp_path, body))])
     assert result.exit_code == 2, result.output
@@ -199,7 +199,7 @@ def test_config_commands_import_no_pulumi_numpy_or_sagemaker(args):
     import sys
 
     code = (
-        "import sys\nfrom infra.cli import main\nsys.argv = ['mlops', *sys.argv[1:]]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+        "import sys\nfrom infra.cli.app import main\nsys.argv = ['mlops', *sys.argv[1:]]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws', 'numpy', 'sagemaker', 'pandas')})\n"
         "print('HEAVY', heavy)\n"
     )

@@ -8,9 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from infra import rules
-from infra.cli import app
-from infra.diff import REPLACE_ON_CHANGE, STATEFUL_TYPES, diff, to_markdown
+from infra.review import rules
+from infra.cli.app import app
+from infra.review.diff import REPLACE_ON_CHANGE, STATEFUL_TYPES, diff, to_markdown
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from infra.diff import diff
+from infra.review.diff import diff
 
 
 class Box(pulumi.ComponentResource):

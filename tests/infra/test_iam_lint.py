@@ -18,8 +18,8 @@ from typing import Callable
 
 import parliament
 
-from components.deploy_identity import DeployScope, deploy_statements, preview_statements, preview_trust_policy, trust_policy
-from infra import rules
+from components.delivery.identity import DeployScope, deploy_statements, preview_statements, preview_trust_policy, trust_policy
+from infra.review import rules
 
 ALWAYS_FAIL = {"UNKNOWN_ACTION", "UNKNOWN_PREFIX"}
 FAILING_SEVERITIES = {"MEDIUM", "HIGH", "CRITICAL"}

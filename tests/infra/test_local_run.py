@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from infra.local_run import SAMPLE_DATA
+from infra.ops.local_run import SAMPLE_DATA
 
 MLOPS = str(Path(sys.executable).with_name("mlops"))
 

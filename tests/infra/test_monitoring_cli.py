@@ -13,8 +13,8 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from components.naming import bucket_name
-from components.pipeline_definition import state_machine_name
-from infra.cli import app
+from components.pipeline.spec import state_machine_name
+from infra.cli.app import app
 from infra.config import STACKS_DIR
 
 runner = CliRunner()
@@ -152,7 +152,7 @@ def test_report_page_shows_history_drift_and_quality_in_a_browser(aws, tmp_path)
 
     from PIL import Image
 
-    from infra.report import COLORS
+    from infra.ops.report import COLORS
 
     deploy()
     s3 = boto3.client("s3", region_name=REGION)

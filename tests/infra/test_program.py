@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers import only, policy
 
-from infra.synth import RecordingMonitor, SynthMocks, synth_keys
+from infra.review.synth import RecordingMonitor, SynthMocks, synth_keys
 
 BUCKET_ROLES = ("data", "models", "capture", "logs")
 

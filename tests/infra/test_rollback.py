@@ -11,7 +11,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from infra.serving_ops import OpsError, apply_rollback, plan_rollback
+from infra.ops.serving import OpsError, apply_rollback, plan_rollback
 
 ENDPOINT = "mlops-prod-churn"
 GROUP = "mlops-prod-churn"
@@ -99,8 +99,8 @@ def test_explicit_version_and_guarded_update(sm):
 
 def test_rollback_passes_every_rollback_alarm_explicitly(sm):
     """After a first deployment away from the placeholder (no 5xx alarm), a retained config would lack it."""
-    from components.endpoint import flow_deployment_configs
-    from components.endpoint_config import EndpointConfig
+    from components.serving.endpoint import flow_deployment_configs
+    from components.serving.config import EndpointConfig
 
     calls = capture_update(sm)
     every, first = flow_deployment_configs(ENDPOINT, EndpointConfig())
@@ -140,7 +140,7 @@ def test_rejects_missing_endpoint():
 def test_cli_reports_refusal_without_traceback(sm, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from infra.cli import app
+    from infra.cli.app import app
     from infra.config import STACKS_DIR
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

@@ -9,9 +9,9 @@ import json
 import parliament
 import pytest
 
-from components import iam
-from infra import rules
-from infra.rules import RULES, UNKNOWN, evaluate
+from components.security import iam
+from infra.review import rules
+from infra.review.rules import RULES, UNKNOWN, evaluate
 
 ACCOUNT = "123456789012"
 KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from components.drift import REPORTS_PREFIX, alarm_definitions
-from components.drift_config import DriftConfig
+from components.monitoring.drift import REPORTS_PREFIX, alarm_definitions
+from components.monitoring.drift_config import DriftConfig
 from components.naming import endpoint_name
 from training.baseline import compute_baseline
 from training.capture import capture_line

@@ -34,18 +34,17 @@ from pathlib import Path
 import pytest
 from pipeline_fixtures import fast_spec
 
-from components import iam
-from components.pipeline_definition import (
-    DEPLOY_ALIAS,
-    TRAINING_ALIAS,
+from components.security import iam
+from components.pipeline.spec import DEPLOY_ALIAS, TRAINING_ALIAS
+from components.pipeline.definition import build_definition
+from components.pipeline.permissions import state_machine_statements
+from components.pipeline.triggers import (
     approval_rule,
-    build_definition,
     drift_rule,
     quality_rule,
     new_data_rule,
     schedule_target_input,
     start_execution_statement,
-    state_machine_statements,
 )
 from infra.config import STACKS_DIR
 

@@ -16,8 +16,8 @@ import pytest
 from test_drift_localstack import alarm_messages, alarms, lambda_env, settled_state, topic_queue  # noqa: F401 (fixtures)
 
 from components.naming import endpoint_name
-from components.quality import alarm_definitions
-from components.quality_config import QualityConfig
+from components.monitoring.quality import alarm_definitions
+from components.monitoring.quality_config import QualityConfig
 from training.quality import QualityJob, ground_truth_record, handler
 
 pytestmark = pytest.mark.integration

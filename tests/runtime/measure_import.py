@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import image  # noqa: E402
 from sm_agent import Container  # noqa: E402
 
-from components.code_package import build_sourcedir  # noqa: E402
+from components.code.package import build_sourcedir  # noqa: E402
 
 SCRIPT = r"""
 set -e

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import image  # noqa: E402
 from sm_agent import Endpoint  # noqa: E402
 
-from components.endpoint import bootstrap_model_archive  # noqa: E402
+from components.serving.endpoint import bootstrap_model_archive  # noqa: E402
 from training._deps import SERVING_ENVIRONMENT  # noqa: E402
 
 if __name__ == "__main__":

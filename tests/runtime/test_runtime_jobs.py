@@ -163,7 +163,7 @@ def test_image_env_lacks_what_the_package_installs_itself(runtime):
 
 def test_tier_catches_a_package_that_imports_a_dependency_before_installing_it(runtime, dev, data, tmp_path):
     """The defect of issue 10 item 1, rebuilt: validate.py importing pandera at the top fails in the image."""
-    from components.code_package import build_sourcedir
+    from components.code.package import build_sourcedir
 
     package = tmp_path / "pkg" / "training"
     shutil.copytree(ROOT / "training", package, ignore=shutil.ignore_patterns("__pycache__", "sample"))

@@ -15,7 +15,7 @@ from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from components.endpoint import bootstrap_model_archive
+from components.serving.endpoint import bootstrap_model_archive
 from infra.config import PROJECT_ROOT
 from training.baseline import compute_baseline
 from training.capture import capture_line

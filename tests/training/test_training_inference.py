@@ -166,11 +166,11 @@ def test_inside_the_single_model_server_a_rejection_is_a_response_with_its_statu
 
 
 def test_packaged_code_serves_as_the_container_loads_it(trained, tmp_path):
-    """The code package's root inference.py (components.code_package) over this package, in a model archive
+    """The code package's root inference.py (components.code.package) over this package, in a model archive
     laid out as the serving container extracts it; and the bootstrap placeholder answering 503."""
-    from components.code_package import sourcedir_entries
-    from components.endpoint import BOOTSTRAP_MARKER as COMPONENT_MARKER
-    from components.endpoint import bootstrap_model_archive
+    from components.code.package import sourcedir_entries
+    from components.serving.endpoint import BOOTSTRAP_MARKER as COMPONENT_MARKER
+    from components.serving.endpoint import bootstrap_model_archive
 
     assert COMPONENT_MARKER == BOOTSTRAP_MARKER
     with tarfile.open(fileobj=io.BytesIO(bootstrap_model_archive(REPO / "training"))) as tar:

@@ -1,0 +1,1 @@
+"""Code packages: the training source and monitoring Lambda packages, content-addressed."""

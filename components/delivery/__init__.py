@@ -1,0 +1,1 @@
+"""Delivery: the CI deploy and preview identities."""

@@ -1,0 +1,1 @@
+"""A model: its registry, role and (composed) CT flow, endpoint and monitoring."""

@@ -1,0 +1,1 @@
+"""Monitoring: drift, live model quality and the stack dashboard."""

@@ -1,0 +1,1 @@
+"""Networking: the private VPC a stack can create."""

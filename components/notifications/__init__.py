@@ -1,0 +1,1 @@
+"""Notifications: the stack's encrypted SNS topic."""

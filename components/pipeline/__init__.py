@@ -1,0 +1,1 @@
+"""The CT flow: spec, state-machine definition, permissions and triggers."""

@@ -1,0 +1,487 @@
+"""A model's continuous-training flow on Step Functions, with its triggers (see ``components.pipeline.definition``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.security import iam
+from components.security.roles import service_role
+from components.serving.endpoint import bootstrap_config_prefix, data_capture, flow_deployment_configs, production_variant
+from components.serving.config import EndpointConfig
+from components.naming import flow_role_name, resource_name
+from components.network.vpc import in_vpc
+from components.pipeline.config import PipelineConfig
+from components.pipeline.spec import DEPLOY_ALIAS, TRAINING_ALIAS, JobResources, PipelineSpec, state_machine_name
+from components.pipeline.definition import TRAINED_METRIC, build_definition
+from components.pipeline.permissions import state_machine_statements
+from components.pipeline.triggers import (
+    RuleSpec,
+    approval_rule,
+    drift_rule,
+    quality_rule,
+    new_data_rule,
+    schedule_target_input,
+    start_execution_statement,
+)
+from components.storage.bucket import SecureBucket
+from training.contract import Hyperparameters
+
+SCHEDULER_TARGET = "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
+# AWS/States execution metrics that mean a run ended without finishing its own work: the safety net for
+# whatever the flow's own catches miss (States.Runtime cannot be caught).
+EXECUTION_ALARMS = {
+    "ExecutionsFailed": "failed",
+    "ExecutionsTimedOut": "timed-out",
+    "ExecutionsAborted": "aborted",
+}
+# Triggers that cannot start a run: EventBridge and Scheduler retry for an hour, then park the event here.
+TRIGGER_RETRY = {"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10}
+
+
+@dataclass(frozen=True)
+class TrainingPipelineArgs:
+    model: str
+    name_prefix: str
+    stack: str
+    environment: str
+    region: str
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    config: PipelineConfig
+    training: JobResources
+    contract_json: str
+    """The model's data contract as JSON (stored next to the runs, read by every job)."""
+    data_bucket: SecureBucket
+    models_bucket: SecureBucket
+    capture_bucket_name: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    topic_arn: pulumi.Input[str]
+    role_arn: pulumi.Input[str]
+    """The model's SageMaker execution role."""
+    model_package_group_name: pulumi.Input[str]
+    code_uri: pulumi.Input[str]
+    code_sha256: str
+    training_image: str
+    inference_image: str
+    job_prefix: str
+    endpoint_name: str
+    drift_alarm_name: str
+    log_group_prefix: str
+    """The stack's log-group prefix (the key policy lets CloudWatch Logs use the key only there)."""
+    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+    evaluation_args: tuple[str, ...] = ()
+    """The model's evaluation rule as evaluate.py arguments (``EvaluationRule.to_cli_args()``)."""
+    metric_definitions: tuple[Mapping[str, str], ...] = ()
+    spot: bool = False
+    max_wait_seconds: int = 0
+    endpoint: EndpointConfig | None = None
+    """The model's serving config; None (no endpoint) or a pinned model package: runs end after registration."""
+    capture_uri: pulumi.Input[str] | None = None
+    """Where the endpoint captures requests (the serving component's ``capture_uri``)."""
+    subnet_ids: pulumi.Input[Sequence[str]] = ()
+    """The jobs' subnets: strings, or a created network's Output."""
+    security_group_ids: pulumi.Input[Sequence[str]] = ()
+    quality_alarm_name: str | None = None
+    """The model's live-quality alarm; when given, its ALARM state starts a training run (``quality.retrain_on_alarm``)."""
+    permissions_boundary_arn: pulumi.Input[str] | None = None
+    """The stack's permissions boundary, carried by the flow's roles."""
+    tags: dict[str, str] = field(default_factory=dict)
+    protect: bool = False
+
+    @property
+    def deploy_enabled(self) -> bool:
+        return self.endpoint is not None and self.endpoint.enabled and self.endpoint.model_package is None
+
+    @property
+    def contract_key(self) -> str:
+        return f"{self.model}/contract/{hashlib.sha256(self.contract_json.encode()).hexdigest()}.json"
+
+    @property
+    def state_machine_name(self) -> str:
+        return state_machine_name(self.name_prefix, self.stack, self.model)
+
+
+def validate_args(args: TrainingPipelineArgs) -> None:
+    """The flow's plain-value checks, run before any resource (``PipelineSpec`` repeats them for direct use)."""
+    if in_vpc(args.subnet_ids) != in_vpc(args.security_group_ids):
+        raise ValueError(
+            f"TrainingPipeline {args.model!r}: subnet_ids and security_group_ids go together; a VPC job needs both (or neither)"
+        )
+    if len(args.job_prefix) > 32:
+        raise ValueError(
+            f"TrainingPipeline {args.model!r}: job_prefix {args.job_prefix!r} is {len(args.job_prefix)} characters; at most 32 "
+            "(job names add a step, a run id and the retry count within SageMaker's 63)"
+        )
+    if args.deploy_enabled and args.capture_uri is None:
+        raise ValueError(f"TrainingPipeline {args.model!r}: a flow that deploys needs the endpoint's capture_uri")
+
+
+class TrainingPipeline(pulumi.ComponentResource):
+    """The state machine (published versions behind aliases), its role, log group and trigger rules."""
+
+    state_machine_arn: pulumi.Output[str]
+    state_machine_name: pulumi.Output[str]
+    alias_arn: pulumi.Output[str]
+    deploy_alias_arn: pulumi.Output[str] | None
+    log_group_name: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TrainingPipelineArgs, opts: pulumi.ResourceOptions | None = None):
+        validate_args(args)  # before anything is registered, the component itself included
+        super().__init__("mlops:pipeline:TrainingPipeline", name, None, opts)
+        self.args = args
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        sm_name = args.state_machine_name
+
+        contract = aws.s3.BucketObjectv2(
+            f"{name}-contract",
+            bucket=args.models_bucket.bucket_name,
+            key=args.contract_key,
+            content=args.contract_json,
+            content_type="application/json",
+            server_side_encryption="aws:kms",
+            kms_key_id=args.kms_key_arn,
+            # Named by content: every contract a registered model was validated against stays readable.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+
+        self.spec: pulumi.Output[PipelineSpec] = pulumi.Output.all(
+            args.account_id,
+            args.partition,
+            args.kms_key_arn,
+            args.topic_arn,
+            args.role_arn,
+            args.model_package_group_name,
+            args.data_bucket.bucket_name,
+            args.models_bucket.bucket_name,
+            args.capture_bucket_name,
+            args.code_uri,
+            contract.key,
+            args.capture_uri,
+            args.subnet_ids,
+            args.security_group_ids,
+        ).apply(lambda v: self._spec(*v))
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"{args.log_group_prefix}states/{sm_name}",
+            retention_in_days=cfg.log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+
+        role = service_role(
+            f"{name}-role",
+            parent=self,
+            role_name=flow_role_name(args.name_prefix, args.stack, args.model),
+            service="states.amazonaws.com",
+            description=f"Continuous-training flow of model {args.model} ({args.stack})",
+            tags=args.tags,
+            source_account=args.account_id,
+            permissions_boundary=args.permissions_boundary_arn,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=self.spec.apply(lambda s: json.dumps(iam.document(*state_machine_statements(s)))),
+            opts=child,
+        )
+        grants = [
+            args.data_bucket.grant_read(role, f"{args.model}/train/"),  # list the data, read its version id
+            args.data_bucket.grant_read(role, f"{args.model}/test/"),  # is there a holdout?
+            args.models_bucket.grant_read(role, f"{args.model}/runs/"),  # the QualityGate reads evaluation.json
+        ]
+
+        state_machine = aws.sfn.StateMachine(
+            f"{name}-state-machine",
+            name=sm_name,
+            type="STANDARD",
+            role_arn=role.arn,
+            definition=self.spec.apply(lambda s: json.dumps(build_definition(s), indent=2)),
+            publish=True,
+            logging_configuration={
+                "log_destination": pulumi.Output.concat(log_group.arn, ":*"),
+                "include_execution_data": True,
+                "level": "ALL",
+            },
+            tracing_configuration={"enabled": True},
+            tags=args.tags,
+            # Step Functions checks the role can deliver logs when the state machine is created.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *grants]),
+        )
+
+        # Every definition change publishes a new version; the aliases follow the newest unless pinned,
+        # and pinning an earlier version (pipeline.pin_version) rolls the flow back.
+        if cfg.pin_version is not None:
+            version_arn = self.spec.apply(lambda s: f"{s.state_machine_arn}:{cfg.pin_version}")
+        else:
+            version_arn = state_machine.state_machine_version_arn
+        alias = aws.sfn.Alias(
+            f"{name}-alias",
+            name=TRAINING_ALIAS,
+            description=f"Training runs of {args.model}: triggers and `mlops retrain` start here",
+            routing_configurations=[{"state_machine_version_arn": version_arn, "weight": 100}],
+            opts=child,
+        )
+        self.deploy_alias_arn = None
+        # (suffix, rule, alias its target starts): suffixes are static so resource names never wait on Outputs.
+        rules: list[tuple[str, pulumi.Output[RuleSpec], aws.sfn.Alias]] = []
+        if cfg.triggers.on_new_data:
+            rules.append(("new-data", self.spec.apply(new_data_rule), alias))
+        if cfg.triggers.on_drift:
+            rules.append(("drift", self.spec.apply(lambda s: drift_rule(s, args.drift_alarm_name)), alias))
+        if args.quality_alarm_name:
+            rules.append(("quality", self.spec.apply(lambda s: quality_rule(s, args.quality_alarm_name)), alias))
+        if self._deploy_mode:
+            deploy_alias = aws.sfn.Alias(
+                f"{name}-deploy-alias",
+                name=DEPLOY_ALIAS,
+                description=f"Deploy-only runs of {args.model}, started when a package is approved",
+                routing_configurations=[{"state_machine_version_arn": version_arn, "weight": 100}],
+                opts=child,
+            )
+            self.deploy_alias_arn = deploy_alias.arn
+            rules.append(("approved", self.spec.apply(approval_rule), deploy_alias))
+
+        dlq = None
+        if rules or cfg.triggers.schedule is not None:
+            # Encrypted with SQS-managed keys: EventBridge may write to it without a grant on the stack key.
+            dlq = aws.sqs.Queue(
+                f"{name}-trigger-dlq",
+                name=resource_name(args.name_prefix, args.stack, args.model, "trigger-dlq", limit=80),
+                sqs_managed_sse_enabled=True,
+                message_retention_seconds=cfg.dead_letter_retention_days * 86400,
+                tags=args.tags,
+                opts=child,
+            )
+        if rules:
+            assert dlq is not None
+            aliases = sorted({TRAINING_ALIAS if target is alias else DEPLOY_ALIAS for *_, target in rules})
+            events_role = self._starter_role(name, "events", "events.amazonaws.com", aliases)
+            rule_arns = []
+            for suffix, rule_spec, target_alias in rules:
+                rule_arns.append(self._rule(name, suffix, rule_spec, events_role, target_alias, dlq))
+            aws.sqs.QueuePolicy(
+                f"{name}-trigger-dlq-policy",
+                queue_url=dlq.url,
+                policy=pulumi.Output.all(dlq.arn, *rule_arns).apply(
+                    lambda v: json.dumps(iam.document({
+                        "Sid": "OwnRulesParkUndeliveredTriggers",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": v[0],
+                        "Condition": {"ArnEquals": {"aws:SourceArn": sorted(v[1:])}},
+                    }))
+                ),
+                opts=child,
+            )
+        if cfg.triggers.schedule is not None:
+            assert dlq is not None
+            scheduler_role = self._starter_role(name, "scheduler", "scheduler.amazonaws.com", [TRAINING_ALIAS], dlq_arn=dlq.arn)
+            aws.scheduler.Schedule(
+                f"{name}-schedule",
+                name=resource_name(args.name_prefix, args.stack, args.model, "retrain", limit=64),
+                description=f"Retrain {args.model} on {cfg.triggers.schedule} (UTC)",
+                schedule_expression=cfg.triggers.schedule,
+                flexible_time_window={"mode": "OFF"},
+                target={
+                    "arn": SCHEDULER_TARGET,
+                    "role_arn": scheduler_role.arn,
+                    "input": self.spec.apply(schedule_target_input),
+                    "retry_policy": TRIGGER_RETRY,
+                    "dead_letter_config": {"arn": dlq.arn},
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[alias]),
+            )
+
+        self._alarms(name, state_machine)
+
+        self.state_machine_arn = state_machine.arn
+        self.state_machine_name = state_machine.name
+        self.alias_arn = alias.arn
+        self.log_group_name = log_group.name
+        self.role_arn = role.arn
+        self.register_outputs(
+            {
+                "state_machine_arn": self.state_machine_arn,
+                "state_machine_name": self.state_machine_name,
+                "alias_arn": self.alias_arn,
+                "deploy_alias_arn": self.deploy_alias_arn,
+                "log_group_name": self.log_group_name,
+                "role_arn": self.role_arn,
+            }
+        )
+
+    @property
+    def _deploy_mode(self) -> bool:
+        """Approvals start deploy-only runs: manual approval of a model the flow deploys."""
+        a = self.args
+        return a.deploy_enabled and a.config.approval_for(a.environment) == "manual"
+
+    def _spec(self, account_id: str, partition: str, kms_key_arn: str, topic_arn: str, role_arn: str, group: str,
+              data_bucket: str, models_bucket: str, capture_bucket: str, code_uri: str, contract_key: str,
+              capture_uri: str | None, subnet_ids: list[str], security_group_ids: list[str]) -> PipelineSpec:
+        a, cfg = self.args, self.args.config
+        serving: dict[str, Any] = {}
+        if a.deploy_enabled:
+            assert a.endpoint is not None and capture_uri is not None, "a deploying flow needs the endpoint's capture_uri"
+            # The same variant and capture the serving component gives the endpoint's own configurations.
+            serving = {
+                "endpoint_variant": production_variant(a.endpoint, a.environment, "per-run"),
+                "data_capture": data_capture(a.endpoint, capture_uri, kms_key_arn),
+                "deployment_configs": flow_deployment_configs(a.endpoint_name, a.endpoint),
+                "bootstrap_config_prefix": bootstrap_config_prefix(a.endpoint_name),
+                # Wait out the guardrails' longest deployment (traffic shifting, then the bake) and a margin.
+                "deploy_timeout_seconds": a.endpoint.deployment.max_execution_seconds + a.endpoint.deployment.bake_seconds + 900,
+            }
+        return PipelineSpec(
+            model=a.model,
+            stack=a.stack,
+            partition=partition,
+            region=a.region,
+            account_id=account_id,
+            state_machine_name=a.state_machine_name,
+            job_prefix=a.job_prefix,
+            endpoint_name=a.endpoint_name,
+            role_arn=role_arn,
+            model_package_group=group,
+            data_bucket=data_bucket,
+            models_bucket=models_bucket,
+            capture_bucket=capture_bucket,
+            kms_key_arn=kms_key_arn,
+            topic_arn=topic_arn,
+            code_uri=code_uri,
+            code_sha256=a.code_sha256,
+            contract_key=contract_key,
+            training_image=a.training_image,
+            inference_image=a.inference_image,
+            training=a.training,
+            processing=JobResources(
+                instance_type=cfg.processing_instance_type,
+                instance_count=cfg.processing_instance_count,
+                volume_size_gb=cfg.processing_volume_size_gb,
+                max_runtime_seconds=cfg.processing_max_runtime_seconds,
+            ),
+            hyperparameters=a.hyperparameters,
+            evaluation_args=a.evaluation_args,
+            metric_definitions=a.metric_definitions,
+            spot=a.spot,
+            max_wait_seconds=a.max_wait_seconds,
+            approval=cfg.approval_for(a.environment),
+            deploy_enabled=a.deploy_enabled,
+            **serving,
+            subnet_ids=tuple(subnet_ids or ()),
+            security_group_ids=tuple(security_group_ids or ()),
+            settle_seconds=cfg.triggers.settle_seconds,
+            tags=a.tags,
+        )
+
+    def _alarms(self, name: str, state_machine: aws.sfn.StateMachine) -> None:
+        """Runs that end failed, timed out or aborted, and a model that has not been retrained for too long."""
+        a, cfg = self.args, self.args.config
+        for metric, what in EXECUTION_ALARMS.items():
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{what}-alarm",
+                name=resource_name(a.name_prefix, a.stack, a.model, f"ct-runs-{what}", limit=255),
+                alarm_description=f"{a.model}: a continuous-training run {what.replace('-', ' ')} (see the execution in the Step Functions console)",
+                namespace="AWS/States",
+                metric_name=metric,
+                dimensions={"StateMachineArn": state_machine.arn},
+                statistic="Sum",
+                period=300,
+                evaluation_periods=1,
+                datapoints_to_alarm=1,
+                comparison_operator="GreaterThanThreshold",
+                threshold=0,
+                treat_missing_data="notBreaching",
+                alarm_actions=[a.topic_arn],
+                tags=a.tags,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        days = cfg.effective_staleness_days
+        if days is not None:
+            namespace, metric = TRAINED_METRIC
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-stale-alarm",
+                name=resource_name(a.name_prefix, a.stack, a.model, "ct-stale", limit=255),
+                alarm_description=f"{a.model}: no run has trained and registered a model for {days} days",
+                namespace=namespace,
+                metric_name=metric,
+                dimensions={"StateMachine": a.state_machine_name},
+                statistic="Sum",
+                period=86400,
+                evaluation_periods=days,
+                datapoints_to_alarm=days,
+                comparison_operator="LessThanThreshold",
+                threshold=1,
+                # No datapoint is no training: missing data breaches.
+                treat_missing_data="breaching",
+                alarm_actions=[a.topic_arn],
+                ok_actions=[a.topic_arn],
+                tags=a.tags,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+    def _starter_role(self, name: str, kind: str, service: str, aliases: list[str], dlq_arn: pulumi.Output[str] | None = None) -> aws.iam.Role:
+        """A role an AWS service assumes to start runs, only through the given aliases (Scheduler: and park failures)."""
+        a = self.args
+        role = service_role(
+            f"{name}-{kind}-role",
+            parent=self,
+            role_name=resource_name(a.name_prefix, a.stack, a.model, f"{kind}-start", limit=64),
+            service=service,
+            description=f"Lets {service} start runs of the {a.model} flow ({a.stack})",
+            tags=a.tags,
+            source_account=a.account_id,
+            permissions_boundary=a.permissions_boundary_arn,
+        )
+        def document(v: list[Any]) -> str:
+            statements = [start_execution_statement(v[0], tuple(aliases))]
+            if len(v) > 1:
+                # Scheduler writes undeliverable invocations to the DLQ as this role.
+                statements.append({"Sid": "ParkUndeliveredTriggers", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": v[1]})
+            return json.dumps(iam.document(*statements))
+
+        aws.iam.RolePolicy(
+            f"{name}-{kind}-start",
+            role=role.id,
+            policy=pulumi.Output.all(self.spec, *([dlq_arn] if dlq_arn is not None else [])).apply(document),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return role
+
+    def _rule(self, name: str, suffix: str, rule_spec: pulumi.Output[RuleSpec], role: aws.iam.Role, alias: aws.sfn.Alias,
+              dlq: aws.sqs.Queue) -> pulumi.Output[str]:
+        a = self.args
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-{suffix}",
+            name=resource_name(a.name_prefix, a.stack, a.model, suffix, limit=64),
+            description=rule_spec.apply(lambda r: r.description),
+            event_pattern=rule_spec.apply(lambda r: r.pattern_json),
+            tags=a.tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-{suffix}-target",
+            rule=rule.name,
+            target_id="start-run",
+            arn=alias.arn,
+            role_arn=role.arn,
+            input_transformer={
+                "input_paths": rule_spec.apply(lambda r: r.input_paths),
+                "input_template": rule_spec.apply(lambda r: r.input_template),
+            },
+            retry_policy=TRIGGER_RETRY,
+            dead_letter_config={"arn": dlq.arn},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return rule.arn

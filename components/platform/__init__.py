@@ -1,0 +1,1 @@
+"""The platform: the stack key, buckets, topic and boundary every model shares."""

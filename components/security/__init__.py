@@ -1,0 +1,1 @@
+"""Security primitives: the IAM policy model, the stack key and service roles."""

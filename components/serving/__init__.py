@@ -1,0 +1,1 @@
+"""Serving: the model endpoint and its config."""

@@ -1,0 +1,1 @@
+"""Storage: the private, TLS-only, KMS-encrypted bucket."""

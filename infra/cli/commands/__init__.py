@@ -1,0 +1,1 @@
+"""The ``mlops`` commands, one module per group."""

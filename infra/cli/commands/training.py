@@ -1,0 +1,60 @@
+"""``mlops train``: the local run of validate → train → evaluate (see infra/ops/local_run.py)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    from infra.cli.app import FileOpt, StackOpt, err, fail, load_stack, out, require_model
+
+    @app.command()
+    def train(
+        stack: Optional[str] = StackOpt,
+        file: Optional[Path] = FileOpt,
+        model: str = typer.Option(..., "--model", "-m", help="Model name (a key of mlops:models)."),
+        data: Optional[Path] = typer.Option(None, "--data", help="CSV file or directory (default: the shipped sample, for the sample contract)."),
+        test: Optional[Path] = typer.Option(None, "--test", help="Holdout CSV file or directory (default: 20% of --data)."),
+        production_metrics: Optional[Path] = typer.Option(None, "--production-metrics", help="Metrics of the model in production, to compare with."),
+        output: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the artifacts (default: .mlops/runs/<model>-<time>)."),
+    ) -> None:
+        """Validate, train and evaluate on this machine with the containers' entry points and environment."""
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.table import Table
+
+        from infra.config import PROJECT_ROOT
+        from infra.ops.local_run import LocalRunError, run_local
+
+        name, cfg = load_stack(stack, file)
+        require_model(cfg, model, name)
+        workdir = output or PROJECT_ROOT / ".mlops" / "runs" / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=out) as progress:
+            tasks = {s: progress.add_task(f"{s}: waiting", total=1) for s in ("validate", "train", "evaluate")}
+
+            def on_step(step: str, state: str) -> None:
+                progress.update(tasks[step], description=f"{step}: {state}", completed=1 if state != "running" else 0)
+
+            try:
+                run = run_local(model, cfg.models[model], data=data, test=test, workdir=workdir, production_metrics=production_metrics, on_step=on_step)
+            except LocalRunError as e:
+                raise fail(str(e)) from None
+        table = Table("step", "result", "seconds", "metrics")
+        for s in run.steps:
+            shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(s.metrics.items()))
+            table.add_row(s.name, "[green]ok[/]" if s.ok else f"[red]exit {s.returncode}[/]", f"{s.seconds:.1f}", shown)
+        out.print(table)
+        failed = next((s for s in run.steps if not s.ok), None)
+        if failed is not None:
+            tail = "\n".join(failed.log.read_text().splitlines()[-15:])
+            err.print(f"[red]{failed.name} failed[/] (log: {failed.log}):\n{tail}", highlight=False)
+        elif run.evaluation is not None:
+            verdict = run.evaluation["verdict"]
+            colour = "green" if verdict == "pass" else "red"
+            out.print(f"verdict: [{colour}]{verdict}[/] — " + "; ".join(run.evaluation.get("reasons", [])), highlight=False)
+        out.print(f"artifacts: {run.workdir}", highlight=False)
+        if not run.passed:
+            raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Act on a deployed stack: data, retraining, rollback, monitoring, local runs."""

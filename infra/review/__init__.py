@@ -1,0 +1,1 @@
+"""Review a program offline: synth under recording mocks, diff, rules."""
