@@ -113,3 +113,16 @@ def test_rejects_an_existing_directory(tmp_path):
     with pytest.raises(ScaffoldError, match="already exists"):
         new_model("demand", "xgboost", "regression", tmp_path)
     assert [p.name for p in (tmp_path / "demand").iterdir()] == ["keep.txt"]
+
+
+def test_cli_new_model_writes_the_directory_and_prints_the_config_block(tmp_path):
+    from typer.testing import CliRunner
+
+    from infra.cli.app import app
+
+    result = CliRunner().invoke(app, ["new", "model", "demand2", "--framework", "xgboost", "--task", "regression", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "demand2" / "train.py").is_file() and "primary_metric: r2" in result.output
+    refused = CliRunner().invoke(app, ["new", "model", "demand2", "--framework", "tensorflow", "--out", str(tmp_path)])
+    assert refused.exit_code == 2 and "framework 'tensorflow' is not accepted" in refused.output
+    assert "Traceback" not in refused.output
