@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ from training.data import (  # noqa: E402
     split_model_args,
     write_json,
 )
+from training import handler_scoring  # noqa: E402
 from training.metric_names import TASKS, direction_of  # noqa: E402
 from training.model import TrainedModel, labels, model_frame, print_metrics  # noqa: E402
 from training.validate import validate_dataset  # noqa: E402
@@ -114,6 +116,41 @@ def evaluation(
     }
 
 
+def evaluate_own_code(args: argparse.Namespace, rule_values: dict[str, str], model_path: Path, source: Path, output_dir: Path) -> int:
+    """A model of its own code (no model.joblib, a code/inference.py): the holdout scored through its handlers."""
+    with tempfile.TemporaryDirectory() as scratch:
+        stored = handler_scoring.stored_contract(handler_scoring.model_directory(model_path, Path(scratch)))
+    contract = resolve_contract(args.contract, default=stored)
+    task = contract.task
+    if args.task is not None and args.task != task:
+        raise UsageError(f"--task {args.task} contradicts the contract's task {task!r}; leave --task out or pass {task}")
+    # Its metrics are the task's; a rule naming another metric needs its own evaluate.
+    rule, _ = split_model_args(
+        EvaluationRule, [t for name, value in rule_values.items() for t in (f"--{name}", value)], "evaluation rule", {"task": task}
+    )
+    production = production_metrics(Path(args.baseline_metrics), rule) if args.baseline_metrics else None
+    _, result = validate_dataset(source, contract)
+    if not result.valid:
+        raise UsageError(result.summary(str(source)))
+    typed = result.frame
+    assert typed is not None
+    metrics = handler_scoring.score(model_path, typed, contract, labels(typed, contract))
+    return finish(metrics, production, rule, len(typed), task, output_dir)
+
+
+def finish(metrics: dict[str, float], production: dict[str, float] | None, rule: EvaluationRule, rows: int, task: str, output_dir: Path) -> int:
+    print_metrics("test", metrics)
+    if rule.primary_metric not in metrics:
+        raise UsageError(
+            f"the holdout gives no {rule.primary_metric} (the primary metric; e.g. a class missing from it); "
+            f"computed: {', '.join(metrics)}"
+        )
+    document = evaluation(metrics, production, rule, rows, task)
+    write_json(output_dir / EVALUATION_FILE, document)
+    print(f"evaluate: verdict={document['verdict']}: " + "; ".join(document["reasons"]), flush=True)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str]) -> int:
     try:
         rule_values, rest = EvaluationRule.take_cli_args(argv)
@@ -136,6 +173,8 @@ def main(argv: Sequence[str]) -> int:
     model_path = resolve_path(args.model, "model", "SM_MODEL_DIR")
     source = resolve_path(args.test, "test", "SM_CHANNEL_TEST")
     output_dir = resolve_path(args.output_dir, "output-dir", "SM_OUTPUT_DATA_DIR")
+    if handler_scoring.has_own_handlers(model_path):
+        return evaluate_own_code(args, rule_values, model_path, source, output_dir)
     model = TrainedModel.load(model_path)
     contract = resolve_contract(args.contract, default=model.contract)
     trained_on = {n: model.contract.columns[n].type for n in model.contract.features}
@@ -156,16 +195,7 @@ def main(argv: Sequence[str]) -> int:
     assert typed is not None
 
     metrics = model.metrics(labels(typed, model.contract), model.scores(model_frame(typed, model.contract)))
-    print_metrics("test", metrics)
-    if rule.primary_metric not in metrics:
-        raise UsageError(
-            f"the holdout gives no {rule.primary_metric} (the primary metric; e.g. a class missing from it); "
-            f"computed: {', '.join(metrics)}"
-        )
-    document = evaluation(metrics, production, rule, len(typed), task)
-    write_json(output_dir / EVALUATION_FILE, document)
-    print(f"evaluate: verdict={document['verdict']}: " + "; ".join(document["reasons"]), flush=True)
-    return EXIT_OK
+    return finish(metrics, production, rule, len(typed), task, output_dir)
 
 
 if __name__ == "__main__":
