@@ -16,6 +16,8 @@ Arguments (each overrides its environment default; ``-`` and ``_`` are interchan
   --contract FILE           contract the holdout must meet (default: $MLOPS_CONTRACT, else the
                             contract stored with the model)
   --task T                  binary, multiclass or regression: checked against the model's contract (default: its task)
+  --metrics FILE            a model's own evaluation.json (its evaluate's): judge its metrics by the rule instead of
+                            scoring --model on --test (then --model and --test are not needed)
   --primary_metric, --minimum, --max_regression, --direction
                             the training.contract.EvaluationRule (defaults: roc_auc, 0.0, 0.0; direction: the
                             metric's own); primary_metric must be one the task reports (metric_names.GATE_METRICS)
@@ -41,6 +43,7 @@ Exit codes: 0 whether the verdict is pass or fail (the pipeline's gate reads it)
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -91,7 +94,8 @@ def production_metrics(path: Path, rule: EvaluationRule) -> dict[str, float]:
 
 
 def evaluation(
-    metrics: dict[str, float], production: dict[str, float] | None, rule: EvaluationRule, rows: int, task: str = "binary"
+    metrics: dict[str, float], production: dict[str, float] | None, rule: EvaluationRule, rows: int, task: str = "binary",
+    declared: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The ``evaluation.json`` document."""
     passed, reasons = rule.judge(metrics, production)
@@ -100,7 +104,7 @@ def evaluation(
         for name in metrics
         if production is not None and name in production
     }
-    directions = {name: direction_of(name) for name in metrics}
+    directions = {name: (declared or {}).get(name) or direction_of(name) for name in metrics}
     directions[rule.primary_metric] = rule.resolved_direction
     return {
         "format": EVALUATION_FORMAT,
@@ -138,14 +142,66 @@ def evaluate_own_code(args: argparse.Namespace, rule_values: dict[str, str], mod
     return finish(metrics, production, rule, len(typed), task, output_dir)
 
 
-def finish(metrics: dict[str, float], production: dict[str, float] | None, rule: EvaluationRule, rows: int, task: str, output_dir: Path) -> int:
+def read_own_evaluation(path: Path) -> tuple[str, int, dict[str, float], dict[str, str]]:
+    """A model's own evaluation.json (training/README.md): task, rows, metrics and directions, checked."""
+    document = read_json(path, "model evaluation")
+    if not isinstance(document, dict) or document.get("format") != EVALUATION_FORMAT:
+        raise UsageError(f"{path}: not an evaluation.json (\"format\": \"{EVALUATION_FORMAT}\" expected); see training/README.md")
+    task, rows, metrics, directions = (document.get(k) for k in ("task", "rows", "metrics", "directions"))
+    problems = []
+    if task not in TASKS:
+        problems.append(f"task {task!r} is not one of {', '.join(TASKS)}")
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
+        problems.append(f"rows {rows!r} is not a positive integer")
+    if not isinstance(metrics, dict) or not metrics:
+        problems.append("metrics is not a non-empty object of metric name -> number")
+        metrics = {}
+    if not isinstance(directions, dict):
+        problems.append("directions is not an object of metric name -> higher|lower")
+        directions = {}
+    for name, value in metrics.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            problems.append(f"metrics.{name} is {value!r}, not a finite number")
+        if directions.get(name) not in ("higher", "lower"):
+            problems.append(f"directions.{name} is {directions.get(name)!r}; give higher or lower")
+        known = direction_of(name)
+        if known is not None and directions.get(name) in ("higher", "lower") and directions[name] != known:
+            problems.append(f"directions.{name} is {directions[name]!r}, but {known} is better for {name}")
+    if problems:
+        raise UsageError(f"{path}: " + "; ".join(problems))
+    return task, rows, {k: float(v) for k, v in metrics.items()}, directions
+
+
+def judge_own_evaluation(args: argparse.Namespace, rule_values: dict[str, str], output_dir: Path) -> int:
+    """``--metrics FILE``: a model's own evaluation.json judged by the stack's rule (and the production model)."""
+    task, rows, metrics, directions = read_own_evaluation(Path(args.metrics))
+    if args.task is not None and args.task != task:
+        raise UsageError(f"--task {args.task} contradicts the model's evaluation, of task {task!r}")
+    given = dict(rule_values)
+    primary = given.get("primary_metric", "roc_auc").strip('"')
+    if "direction" not in given and direction_of(primary) is None and primary in directions:
+        given["direction"] = directions[primary]  # a metric of the model's own: its declared direction
+    rule, _ = split_model_args(EvaluationRule, [t for n, v in given.items() for t in (f"--{n}", v)], "evaluation rule")
+    if rule.primary_metric in directions and directions[rule.primary_metric] != rule.resolved_direction:
+        raise UsageError(
+            f"the rule's direction for {rule.primary_metric} is {rule.resolved_direction!r} but the model's evaluation says "
+            f"{directions[rule.primary_metric]!r}; make them agree"
+        )
+    production = production_metrics(Path(args.baseline_metrics), rule) if args.baseline_metrics else None
+    return finish(metrics, production, rule, rows, task, output_dir, directions)
+
+
+def finish(
+    metrics: dict[str, float], production: dict[str, float] | None, rule: EvaluationRule, rows: int, task: str, output_dir: Path,
+    directions: dict[str, str] | None = None,
+) -> int:
     print_metrics("test", metrics)
     if rule.primary_metric not in metrics:
         raise UsageError(
             f"the holdout gives no {rule.primary_metric} (the primary metric; e.g. a class missing from it); "
             f"computed: {', '.join(metrics)}"
         )
-    document = evaluation(metrics, production, rule, rows, task)
+    document = evaluation(metrics, production, rule, rows, task, directions)
     write_json(output_dir / EVALUATION_FILE, document)
     print(f"evaluate: verdict={document['verdict']}: " + "; ".join(document["reasons"]), flush=True)
     return EXIT_OK
@@ -168,7 +224,11 @@ def main(argv: Sequence[str]) -> int:
     add_path_option(parser, "baseline-metrics", "the production model's metrics (absent: first model)")
     add_path_option(parser, "contract", "contract for the holdout (default: the model's own)", env="MLOPS_CONTRACT")
     parser.add_argument("--task", choices=TASKS, help="the model's task, checked against its contract (default: its task)")
+    add_path_option(parser, "metrics", "a model's own evaluation.json to judge (instead of scoring --model on --test)")
     args = parser.parse_args(rest)
+
+    if args.metrics:
+        return judge_own_evaluation(args, rule_values, resolve_path(args.output_dir, "output-dir", "SM_OUTPUT_DATA_DIR"))
 
     model_path = resolve_path(args.model, "model", "SM_MODEL_DIR")
     source = resolve_path(args.test, "test", "SM_CHANNEL_TEST")

@@ -70,3 +70,46 @@ def test_rejects_handlers_whose_answers_miss_the_task_field(tmp_path):
     step, doc = evaluate(model, DEMAND / "sample", tmp_path / "eval", "--primary_metric", "rmse", "--minimum", "25")
     assert step.returncode == 2 and doc is None and "Traceback" not in step.stderr
     assert "a regression model's predictions must each carry a numeric 'value'" in step.stderr
+
+
+def judge(tmp_path: Path, document: dict, *rule: str):
+    (tmp_path / "own.json").write_text(json.dumps(document))
+    out = tmp_path / "judged"
+    step = run_step("evaluate", ["--metrics", str(tmp_path / "own.json"), "--output-dir", str(out), *rule], cwd=tmp_path)
+    path = out / "evaluation.json"
+    return step, (json.loads(path.read_text()) if path.is_file() else None)
+
+
+def test_a_models_own_evaluation_is_judged_by_the_stack_rule(tmp_path):
+    model = train(DEMAND / "train.py", DEMAND / "sample", tmp_path, "--num_round", "40")
+    own = json.loads((model.parent / "data" / "evaluation.json").read_text())
+    step, doc = judge(tmp_path, own, "--primary_metric", "rmse", "--minimum", str(own["metrics"]["rmse"] / 2))
+    assert step.returncode == 0, step.stderr
+    assert doc["verdict"] == "fail" and doc["metrics"] == own["metrics"] and doc["task"] == "regression"
+    assert doc["reasons"][0].startswith("rmse ") and "does not reach the minimum (at most" in doc["reasons"][0]
+
+
+def test_a_metric_of_the_models_own_is_judged_in_its_declared_direction(tmp_path):
+    own = {"format": "mlops-evaluation/1", "task": "regression", "rows": 90,
+           "metrics": {"pinball_loss": 1.2, "rmse": 3.0}, "directions": {"pinball_loss": "lower", "rmse": "lower"}}
+    production = tmp_path / "production.json"
+    production.write_text(json.dumps({"pinball_loss": 1.0}))
+    step, doc = judge(tmp_path, own, "--primary_metric", "pinball_loss", "--minimum", "2", "--max_regression", "0.1",
+                      "--baseline-metrics", str(production))
+    assert step.returncode == 0, step.stderr
+    assert doc["verdict"] == "fail" and "worse than production 1.000000 by 0.200000" in doc["reasons"][0], doc
+    assert doc["directions"]["pinball_loss"] == "lower" and doc["rule"]["direction"] == "lower"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"directions": {"rmse": "higher"}}, "directions.rmse is 'higher', but lower is better for rmse"),
+    ({"directions": {}}, "directions.rmse is None; give higher or lower"),
+    ({"metrics": {"rmse": "low"}}, "metrics.rmse is 'low', not a finite number"),
+    ({"task": "ranking"}, "task 'ranking' is not one of binary, multiclass, regression"),
+    ({"format": "mine"}, "not an evaluation.json"),
+])
+def test_rejects_an_own_evaluation_that_breaks_the_contract(tmp_path, change, message):
+    own = {"format": "mlops-evaluation/1", "task": "regression", "rows": 90, "metrics": {"rmse": 3.0}, "directions": {"rmse": "lower"}, **change}
+    step, doc = judge(tmp_path, own, "--primary_metric", "rmse", "--minimum", "5")
+    assert step.returncode == 2 and doc is None and "Traceback" not in step.stderr
+    assert message in step.stderr, step.stderr
