@@ -138,3 +138,27 @@ def test_endpoint_rejects_a_bad_request_with_400_naming_the_value(demand_served)
     status, body, _ = demand_served.request("POST", "/invocations", b"kiosk,5,20.0,3.5,true,false\n", {"Content-Type": "text/csv"})
     assert status == 400, (status, body, demand_served.logs())
     assert "store_type 'kiosk' is not one of city, mall, suburb" in json.loads(body)["error"]
+
+
+def test_platform_evaluate_job_judges_the_demand_model_in_its_image(xgboost_runtime, dev, demand_trained, demand_channels, tmp_path):
+    """The stack's own Evaluate job (its code package, entry point and digest check), run in the XGBoost image on the
+    demand model's archive: the platform scores the holdout through the model's handlers (it has no evaluate)."""
+    from sm_agent import RUN, resolve
+
+    _, archive = demand_trained
+    prepared = dev.parameters("NoProductionModel")
+    rule = ["--primary_metric", "rmse", "--minimum", "25", "--max_regression", "0.0"]
+    arguments = [*prepared["arguments"][: prepared["arguments"].index("--primary_metric")], *rule]
+    values = {**RUN, "$.training.model_data": "s3://run/training/model.tar.gz", "$.holdout.s3_uri": "s3://run/holdout/",
+              "$.evaluate.arguments": arguments, "$.evaluate.inputs": prepared["inputs"]}
+    params = resolve(dev.parameters("Evaluate"), values)
+    contract_uri = next(i["S3Input"]["S3Uri"] for i in params["ProcessingInputs"] if i["InputName"] == "contract")
+    contract = tmp_path / "contract.json"  # the demand model's contract where the stack's would be
+    contract.write_bytes((DEMAND / "contract.json").read_bytes())
+    holdout = demand_channels.opt_ml / "processing" / "output" / "validation"
+    s3 = dev.s3(**{"s3://run/training/model.tar.gz": archive, "s3://run/holdout/": holdout, contract_uri: contract})
+    job = run_processing_job(xgboost_runtime, tmp_path / "job", params, s3)
+    assert job.returncode == 0, job.logs()
+    evaluation = json.loads((job.opt_ml / "processing/output/evaluation.json").read_text())
+    assert evaluation["task"] == "regression" and evaluation["rows"] == 160 and evaluation["verdict"] == "pass", evaluation
+    assert set(evaluation["metrics"]) == {"rmse", "mae", "r2"} and evaluation["directions"]["rmse"] == "lower"
