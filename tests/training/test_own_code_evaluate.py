@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -41,8 +42,14 @@ def evaluate(model: Path, test: Path, out: Path, *rule: str):
     return step, (json.loads(document.read_text()) if document.is_file() else None)
 
 
-def test_demand_model_archive_is_judged_on_the_task_metrics_from_its_handlers(tmp_path):
-    model = train(DEMAND / "train.py", DEMAND / "sample", tmp_path, "--num_round", "60")
+@pytest.fixture(scope="module")
+def demand_model(tmp_path_factory) -> Path:
+    """The demand model as its train.py writes it (trained once for the module)."""
+    return train(DEMAND / "train.py", DEMAND / "sample", tmp_path_factory.mktemp("demand"), "--num_round", "60")
+
+
+def test_demand_model_archive_is_judged_on_the_task_metrics_from_its_handlers(demand_model, tmp_path):
+    model = demand_model
     step, doc = evaluate(archive(model), DEMAND / "sample", tmp_path / "eval", "--primary_metric", "rmse", "--minimum", "25")
     assert step.returncode == 0, step.stderr
     assert doc["task"] == "regression" and set(doc["metrics"]) == {"rmse", "mae", "r2"} and doc["verdict"] == "pass"
@@ -63,8 +70,9 @@ def test_scaffolded_classifiers_are_judged_from_their_probabilities(tmp_path, ta
     assert doc["task"] == task and set(doc["metrics"]) == metrics and doc["verdict"] == "pass", doc
 
 
-def test_rejects_handlers_whose_answers_miss_the_task_field(tmp_path):
-    model = train(DEMAND / "train.py", DEMAND / "sample", tmp_path, "--num_round", "20")
+def test_rejects_handlers_whose_answers_miss_the_task_field(demand_model, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(demand_model, model)
     handlers = model / "code" / "inference.py"
     handlers.write_text(handlers.read_text().replace('{"value": float(max(0.0, v))}', '{"units": float(v)}'))
     step, doc = evaluate(model, DEMAND / "sample", tmp_path / "eval", "--primary_metric", "rmse", "--minimum", "25")
@@ -80,8 +88,8 @@ def judge(tmp_path: Path, document: dict, *rule: str):
     return step, (json.loads(path.read_text()) if path.is_file() else None)
 
 
-def test_a_models_own_evaluation_is_judged_by_the_stack_rule(tmp_path):
-    model = train(DEMAND / "train.py", DEMAND / "sample", tmp_path, "--num_round", "40")
+def test_a_models_own_evaluation_is_judged_by_the_stack_rule(demand_model, tmp_path):
+    model = demand_model
     own = json.loads((model.parent / "data" / "evaluation.json").read_text())
     step, doc = judge(tmp_path, own, "--primary_metric", "rmse", "--minimum", str(own["metrics"]["rmse"] / 2))
     assert step.returncode == 0, step.stderr

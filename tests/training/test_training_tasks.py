@@ -94,10 +94,9 @@ def test_evaluation_json_carries_task_metrics_and_directions(task_run):
     assert doc["directions"] == expected
 
 
+@pytest.mark.parametrize("task_run", ["regression"], indirect=True)
 def test_lower_is_better_metric_fails_above_its_ceiling_and_on_regression(task_run, tmp_path):
-    task, root, _ = task_run
-    if task != "regression":
-        pytest.skip("the regression model's rmse")
+    _, root, _ = task_run
     _, first = evaluate(root, "--primary_metric", "rmse", "--minimum", "50", out="first")
     rmse = first["metrics"]["rmse"]
     _, strict = evaluate(root, "--primary_metric", "rmse", "--minimum", str(rmse / 2), out="strict")
