@@ -20,6 +20,7 @@ app = typer.Typer(help="Validate, synth and operate an mlops-stack.", no_args_is
 GROUPS: dict[str, str] = {
     "data": "Versioned datasets in the stack's data bucket.",
     "labels": "Ground-truth labels for live model quality.",
+    "new": "Scaffold new things for a stack.",
 }
 
 # In `mlops --help` order.
@@ -33,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "infra.cli.commands.ct",
     "infra.cli.commands.drift",
     "infra.cli.commands.monitoring",
+    "infra.cli.commands.scaffold",
 )
 
 

@@ -63,11 +63,12 @@ def cases(tmp_path, dev):
         "models": (["models", "--file", str(dev), "--model", "churn"], "is not deployed"),
         "status": (["status", "--file", str(dev)], "is not deployed"),
         "report": (["report", "--file", str(dev), "--model", "churn", "--out", str(tmp_path / "r.html")], "is not deployed"),
+        "new model": (["new", "model", "Bad_Name", "--out", str(tmp_path)], "model name 'Bad_Name' is not accepted"),
     }
 
 
 FAMILIES = ["config", "config, unknown stack", "schema", "synth", "diff", "check", "data", "data, unknown model", "data pull", "labels", "train",
-            "retrain", "rollback", "drift", "models", "status", "report"]
+            "retrain", "rollback", "drift", "models", "status", "report", "new model"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
