@@ -9,21 +9,21 @@ import ipaddress
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from components.monitoring.drift_config import LogRetentionDays, check_schedule
+from components.monitoring.drift_config import LogRetentionDays
+from components.validation import ScheduleExpression, StrictModel, check_schedule
 
 __all__ = ["check_schedule", "CreateVpcConfig", "PipelineConfig", "TriggersConfig", "VpcConfig"]
 
 Approval = Literal["auto", "manual"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel  # every config model has the one strict base of components.validation
 
 
 class TriggersConfig(_Strict):
-    schedule: str | None = Field(
+    schedule: ScheduleExpression | None = Field(
         None, description="Retrain on this EventBridge Scheduler expression, rate(...) or cron(...) in UTC; null: no schedule."
     )
     on_new_data: bool = Field(False, description="Retrain when an object is created under <model>/train/ in the data bucket.")
@@ -31,11 +31,6 @@ class TriggersConfig(_Strict):
     settle_seconds: int = Field(
         60, ge=0, le=3600, description="With on_new_data: wait this long before reading the data, so a multi-file upload lands."
     )
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, v: str | None) -> str | None:
-        return None if v is None else check_schedule(v)
 
 
 class PipelineConfig(_Strict):
