@@ -97,14 +97,21 @@ def synth(
     file: Optional[Path] = FileOpt,
     output: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON manifest here."),
     fmt: SynthFormat = typer.Option(SynthFormat.tree, "--format", help="What to print: tree, json or mermaid."),
+    program: Optional[Path] = typer.Option(
+        None, "--program", "-p", help="Synthesize this Pulumi program directory (e.g. examples/minimal) with its own Pulumi.<stack>.yaml."
+    ),
 ) -> None:
     """Run the real program under Pulumi's mock engine (no CLI, cloud or credentials) and show what it creates."""
-    from infra.review.synth import mermaid, synth_file, tree
+    from infra.review.synth import ProgramError, mermaid, synth_file, synth_program, tree
 
-    path = stack_path(stack, file)
     try:
-        _, manifest = synth_file(path)
-    except ConfigError as e:
+        if program is not None:
+            if stack is None:
+                raise fail("--program needs --stack (the program directory's Pulumi.<stack>.yaml)")
+            manifest = synth_program(program, stack)
+        else:
+            _, manifest = synth_file(stack_path(stack, file))
+    except (ConfigError, ProgramError) as e:
         raise fail(str(e)) from None
     doc = manifest.to_json()
     if output is not None:

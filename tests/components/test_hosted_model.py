@@ -32,7 +32,9 @@ def program(tmp_path: Path, **overrides):
                                     kms_key_arn=platform.kms_key_arn, build_dir=tmp_path)
         code = CodePackage("code", code_args)
         args = dict(context=CTX, platform=platform.ref, code=code, images=IMAGES, contract_json=CONTRACT,
-                    source_dir=TRAINING, build_dir=tmp_path, monitor_code=DriftCode("drift-code", DriftCodeArgs(**vars(code_args))))
+                    source_dir=TRAINING, build_dir=tmp_path)
+        if "monitor_code" not in overrides:
+            args["monitor_code"] = DriftCode("drift-code", DriftCodeArgs(**vars(code_args)))
         HostedModel("churn", HostedModelArgs(**{**args, **overrides}))
 
     return run
@@ -82,9 +84,11 @@ def test_rejects_quality_without_capture_before_registering_anything(register, t
         register(program(tmp_path, endpoint=None, quality=quality), stack="t")
 
 
-def test_rejects_monitoring_without_its_code(register, tmp_path):
-    with pytest.raises(Exception, match="needs monitor_code"):
-        register(program(tmp_path, monitor_code=None), stack="t")
+def test_without_a_shared_monitor_package_the_model_makes_its_own(register, tmp_path):
+    m = register(program(tmp_path, monitor_code=None), stack="t")
+    hosted = only(m.of_type("mlops:model:HostedModel"))
+    assert only(m.of_type("mlops:monitoring:DriftCode"))["parent"] == hosted["urn"]
+    assert len(m.of_type("mlops:monitoring:DriftMonitor")) == 1
 
 
 def test_job_prefix_fits_sagemaker_names_for_any_model_name():
