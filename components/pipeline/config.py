@@ -19,10 +19,9 @@ __all__ = ["check_schedule", "CreateVpcConfig", "PipelineConfig", "TriggersConfi
 Approval = Literal["auto", "manual"]
 
 
-_Strict = StrictModel  # every config model has the one strict base of components.validation
 
 
-class TriggersConfig(_Strict):
+class TriggersConfig(StrictModel):
     schedule: ScheduleExpression | None = Field(
         None, description="Retrain on this EventBridge Scheduler expression, rate(...) or cron(...) in UTC; null: no schedule."
     )
@@ -33,7 +32,7 @@ class TriggersConfig(_Strict):
     )
 
 
-class PipelineConfig(_Strict):
+class PipelineConfig(StrictModel):
     processing_instance_type: str = Field(
         "ml.m5.large", pattern=r"^ml\.", description="Instance of the data-validation and evaluation processing jobs."
     )
@@ -72,7 +71,7 @@ class PipelineConfig(_Strict):
         return "auto" if environment == "dev" else "manual"
 
 
-class CreateVpcConfig(_Strict):
+class CreateVpcConfig(StrictModel):
     """A private VPC the stack creates (``mlops:vpc.create``): see ``components/network/vpc.py``."""
 
     cidr: str = Field("10.42.0.0/16", description="IPv4 CIDR of the VPC, /16 to /24; split evenly into one private subnet per AZ.")
@@ -122,7 +121,7 @@ class CreateVpcConfig(_Strict):
         return [str(s) for s in list(net.subnets(prefixlen_diff=bits))[: self.zone_count]]
 
 
-class VpcConfig(_Strict):
+class VpcConfig(StrictModel):
     """Either existing subnets and security groups (``subnet_ids`` + ``security_group_ids``) or ``create``."""
 
     subnet_ids: list[str] | None = Field(
