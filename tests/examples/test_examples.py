@@ -100,3 +100,14 @@ def test_rejects_a_programs_own_mistake_with_where_and_what(tmp_path):
     )
     with pytest.raises(ProgramError, match=r"__main__.py:2: TypeError: .*bogus"):
         synth_program(tmp_path, "dev")
+
+
+def test_the_shipped_program_synthesized_as_a_program_directory_is_the_same(manifests):
+    """``--program`` is the general path: the repository root (main: infra/, stackConfigDir: stacks) gives the
+    same manifest as ``mlops synth --stack``."""
+    root = EXAMPLES.parent
+    via_program = synth_program(root, "dev")
+    assert via_program.project == manifests["dev"].project
+    assert diff(manifests["dev"].to_json(), via_program.to_json()).changes == []
+    by_urn = lambda m: sorted(m.to_json()["resources"], key=lambda r: r["urn"])  # noqa: E731 (registration order is async)
+    assert by_urn(via_program) == by_urn(manifests["dev"])
