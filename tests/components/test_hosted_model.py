@@ -112,6 +112,8 @@ def test_moving_a_models_pieces_under_it_keeps_every_identity_under_the_engines_
     engine's scheme, every resource of the old layout (the pieces at the stack's root) is matched through an alias:
     nothing is deleted or replaced."""
     from components.model.registry import Model, ModelArgs
+    from components.pipeline.config import PipelineConfig
+    from components.pipeline.spec import JobResources
     from components.pipeline.pipeline import TrainingPipeline, TrainingPipelineArgs
     from infra.review.diff import diff
     from infra.review.synth import RecordingMonitor
@@ -134,8 +136,8 @@ def test_moving_a_models_pieces_under_it_keeps_every_identity_under_the_engines_
         model = Model("model-churn", ModelArgs(model="churn", context=CTX, platform=platform.ref,
                                                image_uris=[IMAGES.training, IMAGES.inference], code_prefix=code.prefix))
         TrainingPipeline("pipeline-churn", TrainingPipelineArgs(
-            model="churn", context=CTX, platform=platform.ref, config=HostedModelArgs.__dataclass_fields__["pipeline"].default_factory(),  # type: ignore[misc]
-            training=HostedModelArgs.__dataclass_fields__["training"].default_factory(),  # type: ignore[misc]
+            model="churn", context=CTX, platform=platform.ref, config=PipelineConfig(),
+            training=JobResources("ml.m5.large", 1, 30, 3600),  # HostedModelArgs' defaults
             contract_json=CONTRACT, role_arn=model.role_arn, model_package_group_name=model.model_package_group_name,
             code_uri=code.s3_uri, code_sha256=code.sha256, training_image=IMAGES.training, inference_image=IMAGES.inference,
             metric_definitions=tuple(METRIC_DEFINITIONS),
