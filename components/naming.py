@@ -129,6 +129,16 @@ def key_event_rule_name(prefix: str, stack: str, suffix: str) -> str:
     return resource_name(prefix, stack, suffix, limit=64)
 
 
+def vpc_flow_log_role_name(prefix: str, stack: str) -> str:
+    """The role VPC Flow Logs delivers to the flow-log group as."""
+    return resource_name(prefix, stack, "vpc-flow-logs", limit=64)
+
+
+def deploy_policy_name(prefix: str, stack: str, concern: str) -> str:
+    """One of the deploy role's managed policies (one per concern)."""
+    return resource_name(prefix, stack, "deploy", concern, limit=128)
+
+
 def vpc_flow_log_group_name(prefix: str, stack: str) -> str:
     """The created network's flow-log group."""
     return f"{log_group_prefix(prefix, stack)}vpc-flow-logs"

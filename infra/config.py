@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from components.serving.config import EndpointConfig
+from components.validation import StrictModel
 from components.monitoring.drift_config import DriftConfig, LogRetentionDays
 from components.monitoring.quality_config import QualityConfig
 from training.metric_names import TASK_METRICS
@@ -87,10 +88,7 @@ Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 MIN_PROD_LOG_RETENTION_DAYS = 365
 
 
-class Strict(BaseModel):
-    """Base of every config model: unknown keys are errors, values are immutable once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+Strict = StrictModel  # the one strict base of every config model (components.validation)
 
 
 class Environment(str, Enum):

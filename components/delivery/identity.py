@@ -37,7 +37,9 @@ import pulumi_aws as aws
 from components.context import StackContext
 
 from components.security import iam
-from components.naming import BUCKET_ROLES, REPOSITORY, bucket_name, deploy_role_name, preview_role_name, resource_name
+from components.naming import (
+    BUCKET_ROLES, REPOSITORY, bucket_name, deploy_policy_name, deploy_role_name, log_group_prefix, preview_role_name, stem,
+)
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
@@ -122,7 +124,7 @@ class DeployScope:
     @property
     def stem(self) -> str:
         """Every physical name of the stack starts with this."""
-        return resource_name(self.name_prefix, self.stack, limit=1000)
+        return stem(self.name_prefix, self.stack)
 
     def arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
         return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account_id if account else ''}:{resource}"
@@ -403,7 +405,7 @@ def deploy_statements(s: DeployScope) -> dict[str, list[iam.Statement]]:
                 "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagResource", "logs:UntagResource",
                 "logs:ListTagsForResource", "logs:TagLogGroup", "logs:ListTagsLogGroup",
             ],
-            "Resource": [logs(f"/mlops/{n}/*"), *(logs(g) for g in iam.sagemaker_log_groups(n))],
+            "Resource": [logs(f"{log_group_prefix(s.name_prefix, s.stack)}*"), *(logs(g) for g in iam.sagemaker_log_groups(n))],
         },
         {
             "Sid": "LogDeliveryForStateMachines",
@@ -743,7 +745,7 @@ class DeployIdentity(pulumi.ComponentResource):
         for concern in concerns(args.state_bucket is not None):
             policy = aws.iam.Policy(
                 f"{name}-{concern}",
-                name=resource_name(args.name_prefix, args.stack, "deploy", concern, limit=128),
+                name=deploy_policy_name(args.name_prefix, args.stack, concern),
                 description=f"Deploys of stack {args.stack}: {concern}",
                 policy=scope.apply(partial(_concern_document, concern)),
                 tags=args.tags,

@@ -19,7 +19,7 @@ import pulumi
 from components.code.package import CodePackage
 from components.context import StackContext
 from components.model.registry import Model, ModelArgs
-from components.monitoring.drift import DriftCode, DriftMonitor, DriftMonitorArgs
+from components.monitoring.drift import DriftCode, DriftCodeArgs, DriftMonitor, DriftMonitorArgs
 from components.monitoring.drift_config import DriftConfig
 from components.monitoring.quality import QualityMonitor, QualityMonitorArgs
 from components.monitoring.quality_config import QualityConfig
@@ -101,7 +101,8 @@ class HostedModelArgs:
     quality: QualityStandard | None = None
     """Live-quality monitoring; ``None``: off. Needs capture and ``monitor_code``. Default: off."""
     monitor_code: DriftCode | None = None
-    """The monitoring jobs' Lambda package, one per stack shared by its models. Required with drift or quality."""
+    """The monitoring jobs' Lambda package, shared by a stack's models. Default: the model makes its own (a
+    ``DriftCode`` child, from ``source_dir`` into the platform's models bucket) when drift or quality is on."""
     subnet_ids: pulumi.Input[Sequence[str]] = ()
     """The stack's subnets (strings, or a created network's Output). Default: no VPC."""
     security_group_ids: pulumi.Input[Sequence[str]] = ()
@@ -120,12 +121,6 @@ class HostedModelArgs:
 
 def validate(name: str, args: HostedModelArgs) -> None:
     """Plain-value checks, before anything is registered."""
-    wants_monitor = (args.drift is not None and args.drift.enabled) or args.quality is not None
-    if wants_monitor and args.captures and args.monitor_code is None:
-        raise ValueError(
-            f"HostedModel {name!r}: drift or quality monitoring needs monitor_code (one DriftCode per stack); "
-            "pass it, or set drift=None and quality=None"
-        )
     if args.quality is not None and not args.captures:
         raise ValueError(
             f"HostedModel {name!r}: quality monitoring joins captured predictions with labels; it needs an endpoint "
@@ -181,6 +176,15 @@ class HostedModel(pulumi.ComponentResource):
         elif args.endpoint is None or not args.endpoint.enabled:
             pulumi.log.info(f"model {name}: no endpoint; CT runs end after registering a version", self)
 
+        monitor_code = args.monitor_code
+        wants_monitor = (args.drift is not None and args.drift.enabled and args.captures) or args.quality is not None
+        if wants_monitor and monitor_code is None:
+            monitor_code = DriftCode(
+                f"{name}-monitor-code",
+                DriftCodeArgs(source_dir=args.source_dir, bucket_name=p.models.bucket_name, kms_key_arn=p.key.key_arn,
+                              build_dir=args.build_dir, prefix=args.code.prefix, tags=c.stack_tags),
+                pulumi.ResourceOptions(parent=self),
+            )
         self.drift: DriftMonitor | None = None
         if args.drift is not None and args.drift.enabled:
             if not args.captures:
@@ -189,24 +193,24 @@ class HostedModel(pulumi.ComponentResource):
                     "(endpoint.capture.enabled, or no endpoint)", self,
                 )
             else:
-                assert args.monitor_code is not None
+                assert monitor_code is not None
                 self.drift = DriftMonitor(
                     f"drift-{name}",
                     DriftMonitorArgs(
-                        model=self.registry, config=args.drift, code=args.monitor_code, processing_image=args.images.training,
+                        model=self.registry, config=args.drift, code=monitor_code, processing_image=args.images.training,
                         code_package_uri=args.code.s3_uri, **network,
                     ),
                     child(),
                 )
         self.quality: QualityMonitor | None = None
         if args.quality is not None:
-            assert args.monitor_code is not None
+            assert monitor_code is not None
             q = args.quality
             self.quality = QualityMonitor(
                 f"quality-{name}",
                 QualityMonitorArgs(
                     model=self.registry, config=q.config, task=q.task, metric=q.metric, threshold=q.threshold,
-                    direction=q.direction, code=args.monitor_code, **network,
+                    direction=q.direction, code=monitor_code, **network,
                 ),
                 child(),
             )

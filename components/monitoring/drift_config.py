@@ -5,48 +5,14 @@ Kept apart from ``components/monitoring/drift.py`` so reading a stack's config n
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-_RATE = re.compile(r"^rate\((?P<n>[1-9]\d*) (?P<unit>minute|minutes|hour|hours|day|days)\)$")
-_CRON_FIELDS = 6
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+from components.validation import ScheduleExpression, StrictModel, check_schedule, rate_seconds
+
 # CloudWatch Logs accepts only these retention periods.
 LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
-
-
-def rate_seconds(expression: str) -> int | None:
-    """Seconds between runs of a ``rate(...)`` schedule; ``None`` for a cron expression."""
-    m = _RATE.match(expression)
-    return int(m["n"]) * _UNIT_SECONDS[m["unit"].rstrip("s")] if m else None
-
-
-def check_schedule(expression: str) -> str:
-    """Validate an EventBridge Scheduler ``rate()``/``cron()`` expression; the error says what is accepted.
-
-    The one validator of every schedule in the config (retraining and drift). One-time ``at()`` schedules are
-    refused: they are not a cadence.
-    """
-    m = _RATE.match(expression)
-    if m is not None:
-        if (m["n"] == "1") == m["unit"].endswith("s"):
-            unit = m["unit"].rstrip("s")
-            raise ValueError(f"use the singular unit for 1 and the plural otherwise, e.g. rate(1 {unit}) or rate({m['n']} {unit}s)")
-        return expression
-    if expression.startswith("cron(") and expression.endswith(")"):
-        fields = expression[5:-1].split()
-        if len(fields) != _CRON_FIELDS:
-            raise ValueError(
-                f"cron() takes 6 fields (minutes hours day-of-month month day-of-week year), got {len(fields)}; "
-                "e.g. cron(0 3 ? * SUN *)"
-            )
-        day_of_month, day_of_week = fields[2], fields[4]
-        if (day_of_month == "?") == (day_of_week == "?"):
-            raise ValueError("exactly one of day-of-month and day-of-week must be '?', e.g. cron(0 3 ? * SUN *)")
-        return expression
-    raise ValueError("expected rate(N minutes|hours|days) or cron(minutes hours day-of-month month day-of-week year)")
 
 
 def check_alarm_window(schedule: str, alarm_period_seconds: int | None, **periods: int) -> int:
@@ -67,15 +33,14 @@ def check_alarm_window(schedule: str, alarm_period_seconds: int | None, **period
     return period
 
 
-class DriftConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DriftConfig(StrictModel):
 
     enabled: bool = Field(True, description="Score captured requests against the training baseline on a schedule (needs endpoint capture).")
     engine: Literal["lambda", "processing"] = Field(
         "lambda",
         description="Where the drift job runs: a Lambda for ordinary volumes, a SageMaker processing job for more than a Lambda scores in its timeout.",
     )
-    schedule: str = Field(
+    schedule: ScheduleExpression = Field(
         "rate(1 hour)", description="EventBridge Scheduler expression of the runs: rate(N minutes|hours|days) or cron(6 fields)."
     )
     alarm_period_seconds: int | None = Field(
@@ -115,11 +80,6 @@ class DriftConfig(BaseModel):
     )
     log_retention_days: LogRetentionDays = Field(30, description="Days the drift job's logs are kept.")
 
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, v: str) -> str:
-        return check_schedule(v)
-
     @model_validator(mode="after")
     def _alarm_window(self) -> "DriftConfig":
         check_alarm_window(self.schedule, self.alarm_period_seconds, evaluation_periods=self.evaluation_periods, capture_stopped_periods=self.capture_stopped_periods)
@@ -136,3 +96,6 @@ class DriftConfig(BaseModel):
     def period_seconds(self) -> int:
         """The alarm period: one run of the job per period."""
         return self.alarm_period_seconds or rate_seconds(self.schedule)  # type: ignore[return-value]
+
+
+__all__ = ["DriftConfig", "LogRetentionDays", "check_alarm_window", "check_schedule", "rate_seconds"]

@@ -7,21 +7,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from components.monitoring.drift_config import LogRetentionDays, check_alarm_window, check_schedule, rate_seconds
+from components.monitoring.drift_config import LogRetentionDays, check_alarm_window
+from components.validation import ScheduleExpression, StrictModel, rate_seconds
 from training.metric_names import HIGHER_IS_BETTER
 
 
-class QualityConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class QualityConfig(StrictModel):
 
     enabled: bool = Field(
         False,
         description="Join captured predictions with delivered ground-truth labels on a schedule and alarm when quality falls "
         "(needs endpoint capture, and a producer of labels: `mlops labels push` or Model Monitor's ground-truth format).",
     )
-    schedule: str = Field("rate(1 day)", description="EventBridge Scheduler expression of the runs: rate(N hours|days) or cron(6 fields).")
+    schedule: ScheduleExpression = Field("rate(1 day)", description="EventBridge Scheduler expression of the runs: rate(N hours|days) or cron(6 fields).")
     alarm_period_seconds: int | None = Field(
         None, ge=3600, le=86400, description="Period of the quality alarms; default: the schedule's rate (required with a cron schedule)."
     )
@@ -43,11 +43,6 @@ class QualityConfig(BaseModel):
         2, ge=1, le=100, description="Concurrent runs the quality Lambda may have (reserved: a retry storm cannot starve the account)."
     )
     log_retention_days: LogRetentionDays = Field(30, description="Days the quality job's logs are kept.")
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, v: str) -> str:
-        return check_schedule(v)  # the one Scheduler-expression rule of every schedule
 
     @field_validator("metric")
     @classmethod

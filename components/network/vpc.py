@@ -20,6 +20,7 @@ from components.context import StackContext
 
 from components.security import iam
 from components.naming import resource_name
+from components.naming import vpc_flow_log_role_name
 from components.security.roles import service_role
 
 INTERFACE_SERVICES = (
@@ -192,7 +193,7 @@ class PrivateNetwork(pulumi.ComponentResource):
         if not args.log_group_name or args.kms_key_arn is None:
             raise ValueError(f"PrivateNetwork {name!r}: flow logs need log_group_name and kms_key_arn")
         child = pulumi.ResourceOptions(parent=self)
-        stem = resource_name(args.name_prefix, args.stack)
+        stem = resource_name(args.name_prefix, args.stack)  # the Name tags (kept hash-shortened like every name)
         named = lambda role: {**args.tags, "Name": f"{stem}-{role}"}  # noqa: E731
 
         vpc = aws.ec2.Vpc(
@@ -313,7 +314,7 @@ class PrivateNetwork(pulumi.ComponentResource):
         role = service_role(
             f"{name}-flow-logs-role",
             parent=self,
-            role_name=resource_name(args.name_prefix, args.stack, "vpc-flow-logs", limit=64),
+            role_name=vpc_flow_log_role_name(args.name_prefix, args.stack),
             service="vpc-flow-logs.amazonaws.com",
             description=f"VPC Flow Logs of stack {args.stack} into its log group",
             tags=args.tags,

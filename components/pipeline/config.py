@@ -9,21 +9,20 @@ import ipaddress
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from components.monitoring.drift_config import LogRetentionDays, check_schedule
+from components.monitoring.drift_config import LogRetentionDays
+from components.validation import ScheduleExpression, StrictModel, check_schedule
 
 __all__ = ["check_schedule", "CreateVpcConfig", "PipelineConfig", "TriggersConfig", "VpcConfig"]
 
 Approval = Literal["auto", "manual"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TriggersConfig(_Strict):
-    schedule: str | None = Field(
+class TriggersConfig(StrictModel):
+    schedule: ScheduleExpression | None = Field(
         None, description="Retrain on this EventBridge Scheduler expression, rate(...) or cron(...) in UTC; null: no schedule."
     )
     on_new_data: bool = Field(False, description="Retrain when an object is created under <model>/train/ in the data bucket.")
@@ -32,13 +31,8 @@ class TriggersConfig(_Strict):
         60, ge=0, le=3600, description="With on_new_data: wait this long before reading the data, so a multi-file upload lands."
     )
 
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, v: str | None) -> str | None:
-        return None if v is None else check_schedule(v)
 
-
-class PipelineConfig(_Strict):
+class PipelineConfig(StrictModel):
     processing_instance_type: str = Field(
         "ml.m5.large", pattern=r"^ml\.", description="Instance of the data-validation and evaluation processing jobs."
     )
@@ -77,7 +71,7 @@ class PipelineConfig(_Strict):
         return "auto" if environment == "dev" else "manual"
 
 
-class CreateVpcConfig(_Strict):
+class CreateVpcConfig(StrictModel):
     """A private VPC the stack creates (``mlops:vpc.create``): see ``components/network/vpc.py``."""
 
     cidr: str = Field("10.42.0.0/16", description="IPv4 CIDR of the VPC, /16 to /24; split evenly into one private subnet per AZ.")
@@ -127,7 +121,7 @@ class CreateVpcConfig(_Strict):
         return [str(s) for s in list(net.subnets(prefixlen_diff=bits))[: self.zone_count]]
 
 
-class VpcConfig(_Strict):
+class VpcConfig(StrictModel):
     """Either existing subnets and security groups (``subnet_ids`` + ``security_group_ids``) or ``create``."""
 
     subnet_ids: list[str] | None = Field(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from components.validation import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class AutoscalingConfig(_Strict):
+class AutoscalingConfig(StrictModel):
     """Target tracking on the variant's instance count."""
 
     min_capacity: int | None = Field(None, ge=1, le=100, description="Fewest instances (default: the initial count).")
@@ -29,7 +28,7 @@ class AutoscalingConfig(_Strict):
         return self
 
 
-class RealtimeConfig(_Strict):
+class RealtimeConfig(StrictModel):
     instance_type: str = Field("ml.m5.large", pattern=r"^ml\.", description="Instance type of the endpoint variant.")
     initial_instance_count: int | None = Field(
         None, ge=1, le=100, description="Instances at start. Default: 2 in prod (two AZs), 1 elsewhere."
@@ -58,17 +57,17 @@ class RealtimeConfig(_Strict):
         return low, max(low, self.autoscaling.max_capacity)
 
 
-class ServerlessConfig(_Strict):
+class ServerlessConfig(StrictModel):
     memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = Field(2048, description="Memory of each serverless worker.")
     max_concurrency: int = Field(5, ge=1, le=200, description="Concurrent invocations before throttling.")
 
 
-class CaptureConfig(_Strict):
+class CaptureConfig(StrictModel):
     enabled: bool = Field(True, description="Capture requests and responses to the capture bucket (drift reads them).")
     sampling_percent: int = Field(100, ge=1, le=100, description="Share of requests captured.")
 
 
-class DeploymentGuardrails(_Strict):
+class DeploymentGuardrails(StrictModel):
     strategy: Literal["all_at_once", "canary", "linear"] = Field("canary", description="Blue/green traffic shifting.")
     canary_percent: int = Field(10, ge=1, le=50, description="With canary: share of capacity that gets the new model first.")
     linear_step_percent: int = Field(25, ge=5, le=50, description="With linear: share of capacity shifted per step.")
@@ -77,7 +76,7 @@ class DeploymentGuardrails(_Strict):
     max_execution_seconds: int = Field(3600, ge=600, le=14400, description="Give up (and roll back) after this long.")
 
 
-class EndpointAlarms(_Strict):
+class EndpointAlarms(StrictModel):
     error_5xx_percent: float = Field(1.0, gt=0, le=100, description="5xx share of invocations that alarms (and rolls back).")
     error_4xx_percent: float = Field(10.0, gt=0, le=100, description="4xx share of invocations that alarms (notify only).")
     latency_p99_ms: float = Field(1000.0, gt=0, description="p99 model latency that alarms (and rolls back).")
@@ -89,7 +88,7 @@ class EndpointAlarms(_Strict):
     evaluation_periods: int = Field(3, ge=1, le=30, description="Periods over the threshold before ALARM.")
 
 
-class EndpointConfig(_Strict):
+class EndpointConfig(StrictModel):
     enabled: bool = Field(True, description="Serve the model from a SageMaker endpoint.")
     realtime: RealtimeConfig | None = Field(None, description="A real-time endpoint on instances (the default kind).")
     serverless: ServerlessConfig | None = Field(None, description="A serverless endpoint instead of instances.")

@@ -254,6 +254,7 @@ def run_program(
     region: str,
     config: dict[str, Any] | None = None,
     monitor: RecordingMonitor | None = None,
+    project: str = PROJECT,
 ) -> Manifest:
     """Run ``program`` under the recording mock engine and return what it registered and exported."""
     monitor = monitor or RecordingMonitor(SynthMocks(region))
@@ -264,7 +265,7 @@ def run_program(
     logger.handlers = [_Collect(messages)]
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=logger)
     set_all_config(engine_config(config or {}))
     outputs: dict[str, Any] = {}
 
@@ -292,7 +293,7 @@ def run_program(
         for value in (reg.id, reg.state.get("arn"), reg.state.get("bucket"), reg.state.get("name")):
             if isinstance(value, str) and len(value) > 8:
                 identities.setdefault(value, urn)
-    return Manifest(PROJECT, stack, monitor.records, _plain(outputs), identities, messages)
+    return Manifest(project, stack, monitor.records, _plain(outputs), identities, messages)
 
 
 class _Collect(logging.Handler):
@@ -321,6 +322,53 @@ def synth_file(path: Path) -> tuple["StackConfig", Manifest]:
     cfg = config_from_keys(keys, str(path))
     stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
     return cfg, synth_keys(stack, keys, cfg.region)
+
+
+class ProgramError(Exception):
+    """A program directory that cannot be synthesized (no Pulumi.yaml, no entry point, no stack file)."""
+
+
+def synth_program(program_dir: Path, stack: str) -> Manifest:
+    """Synthesize any Pulumi Python program directory offline (an example, a user's program that imports the
+    library): its ``Pulumi.yaml`` names the project and entry point (``main``, default the directory), its
+    ``Pulumi.<stack>.yaml`` (beside it, or under ``stackConfigDir``) gives the config; the region is ``aws:region``."""
+    import yaml
+
+    program_dir = program_dir.resolve()
+    project_file = program_dir / "Pulumi.yaml"
+    if not project_file.is_file():
+        raise ProgramError(f"{program_dir}: no Pulumi.yaml (a Pulumi program directory has one)")
+    project = yaml.safe_load(project_file.read_text()) or {}
+    runtime = project.get("runtime")
+    if (runtime.get("name") if isinstance(runtime, dict) else runtime) != "python":
+        raise ProgramError(f"{project_file}: runtime {runtime!r}; only Python programs can be synthesized")
+    main = program_dir / str(project.get("main") or ".")
+    entry = main / "__main__.py" if main.is_dir() else main
+    if not entry.is_file():
+        raise ProgramError(f"{project_file}: no entry point {entry} (main: {project.get('main') or '.'})")
+    stack_file = program_dir / str(project.get("stackConfigDir") or ".") / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        raise ProgramError(f"{program_dir}: no stack file {stack_file.name} for stack {stack!r}")
+    keys = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    region = str(keys.get("aws:region", "us-east-1"))
+
+    def run() -> None:
+        import sys
+
+        sys.path.insert(0, str(entry.parent))  # as the Pulumi Python host does: the program's own modules import
+        try:
+            runpy.run_path(str(entry), run_name="__main__")
+        except (ValueError, TypeError, KeyError, pulumi.RunError) as e:
+            # A program's own mistake (bad args, a refused config): where it is and what was wrong, no traceback.
+            import traceback
+
+            frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).is_relative_to(program_dir)]
+            where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else str(entry)
+            raise ProgramError(f"{where}: {type(e).__name__}: {e}") from None
+        finally:
+            sys.path.remove(str(entry.parent))
+
+    return run_program(run, stack=stack, region=region, config=keys, project=str(project.get("name") or program_dir.name))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -32,7 +32,9 @@ def program(tmp_path: Path, **overrides):
                                     kms_key_arn=platform.kms_key_arn, build_dir=tmp_path)
         code = CodePackage("code", code_args)
         args = dict(context=CTX, platform=platform.ref, code=code, images=IMAGES, contract_json=CONTRACT,
-                    source_dir=TRAINING, build_dir=tmp_path, monitor_code=DriftCode("drift-code", DriftCodeArgs(**vars(code_args))))
+                    source_dir=TRAINING, build_dir=tmp_path)
+        if "monitor_code" not in overrides:
+            args["monitor_code"] = DriftCode("drift-code", DriftCodeArgs(**vars(code_args)))
         HostedModel("churn", HostedModelArgs(**{**args, **overrides}))
 
     return run
@@ -82,9 +84,11 @@ def test_rejects_quality_without_capture_before_registering_anything(register, t
         register(program(tmp_path, endpoint=None, quality=quality), stack="t")
 
 
-def test_rejects_monitoring_without_its_code(register, tmp_path):
-    with pytest.raises(Exception, match="needs monitor_code"):
-        register(program(tmp_path, monitor_code=None), stack="t")
+def test_without_a_shared_monitor_package_the_model_makes_its_own(register, tmp_path):
+    m = register(program(tmp_path, monitor_code=None), stack="t")
+    hosted = only(m.of_type("mlops:model:HostedModel"))
+    assert only(m.of_type("mlops:monitoring:DriftCode"))["parent"] == hosted["urn"]
+    assert len(m.of_type("mlops:monitoring:DriftMonitor")) == 1
 
 
 def test_job_prefix_fits_sagemaker_names_for_any_model_name():
@@ -100,3 +104,55 @@ def test_the_shipped_program_shows_one_hosted_model_per_model(manifests):
             if r["type"] in PIECES:
                 assert r["parent"] == hosted[r["name"].split("-", 1)[1]], r["urn"]
                 assert r["aliases"], "each piece answers to its old place at the stack's root"
+
+
+def test_moving_a_models_pieces_under_it_keeps_every_identity_under_the_engines_urn_scheme(register, tmp_path, monkeypatch):
+    """The mock monitor qualifies a URN with its direct parent's type only; the engine uses every ancestor's, so
+    moving ``Model`` and ``TrainingPipeline`` under the HostedModel changes their children's URNs too. Under the
+    engine's scheme, every resource of the old layout (the pieces at the stack's root) is matched through an alias:
+    nothing is deleted or replaced."""
+    from components.model.registry import Model, ModelArgs
+    from components.pipeline.config import PipelineConfig
+    from components.pipeline.spec import JobResources
+    from components.pipeline.pipeline import TrainingPipeline, TrainingPipelineArgs
+    from infra.review.diff import diff
+    from infra.review.synth import RecordingMonitor
+    from pulumi.runtime.mocks import get_project, get_stack
+    from training.contract import METRIC_DEFINITIONS
+
+    def engine_urn(self, parent: str, type_: str, name: str) -> str:
+        if parent:
+            chain = parent.split("::")[2]
+            if chain != "pulumi:pulumi:Stack":
+                type_ = f"{chain.removeprefix('pulumi:pulumi:Stack$')}${type_}"
+        return f"urn:pulumi:{get_stack()}::{get_project()}::{type_}::{name}"
+
+    monkeypatch.setattr(RecordingMonitor, "make_urn", engine_urn)
+
+    def old_layout():
+        platform = Platform("platform", PlatformArgs(context=CTX, models=("churn",)))
+        code = CodePackage("code", CodePackageArgs(source_dir=TRAINING, bucket_name=platform.models_bucket.bucket_name,
+                                                   kms_key_arn=platform.kms_key_arn, build_dir=tmp_path))
+        model = Model("model-churn", ModelArgs(model="churn", context=CTX, platform=platform.ref,
+                                               image_uris=[IMAGES.training, IMAGES.inference], code_prefix=code.prefix))
+        TrainingPipeline("pipeline-churn", TrainingPipelineArgs(
+            model="churn", context=CTX, platform=platform.ref, config=PipelineConfig(),
+            training=JobResources("ml.m5.large", 1, 30, 3600),  # HostedModelArgs' defaults
+            contract_json=CONTRACT, role_arn=model.role_arn, model_package_group_name=model.model_package_group_name,
+            code_uri=code.s3_uri, code_sha256=code.sha256, training_image=IMAGES.training, inference_image=IMAGES.inference,
+            metric_definitions=tuple(METRIC_DEFINITIONS),
+        ))
+
+    def new_layout():
+        platform = Platform("platform", PlatformArgs(context=CTX, models=("churn",)))
+        code = CodePackage("code", CodePackageArgs(source_dir=TRAINING, bucket_name=platform.models_bucket.bucket_name,
+                                                   kms_key_arn=platform.kms_key_arn, build_dir=tmp_path))
+        HostedModel("churn", HostedModelArgs(context=CTX, platform=platform.ref, code=code, images=IMAGES, contract_json=CONTRACT,
+                                             source_dir=TRAINING, build_dir=tmp_path, endpoint=None, drift=None))
+
+    old, new = register(old_layout, stack="t").to_json(), register(new_layout, stack="t").to_json()
+    moved = [r for r in new["resources"] if r["custom"] and "HostedModel$" in r["urn"]]
+    assert moved and all(r["urn"] not in {o["urn"] for o in old["resources"]} for r in moved), "the scheme moves the grandchildren"
+    report = diff(old, new)
+    assert report.of_kind("delete") == report.of_kind("replace") == report.of_kind("add") == []
+    assert report.changes and all(any("with an alias" in why for why in c.reasons) for c in report.changes)

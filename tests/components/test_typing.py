@@ -74,3 +74,9 @@ def test_every_public_args_class_documents_each_field():
             ):
                 missing.append(f"{name}.{ast.unparse(node.target)}")
     assert not missing, missing
+
+
+def test_the_examples_type_check_against_the_library():
+    for example in ("minimal", "attach-model"):
+        result = mypy(str(ROOT / "examples" / example / "__main__.py"))
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from infra.cli.common import StackFile, StackName, out, stack_path
+from infra.errors import UserError
 
 if TYPE_CHECKING:
     from infra.review.synth import Manifest
@@ -29,11 +30,22 @@ def synth(
     file: StackFile = None,
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the JSON manifest here.")] = None,
     fmt: Annotated[SynthFormat, typer.Option("--format", help="What to print: tree, json or mermaid.")] = SynthFormat.tree,
+    program: Annotated[Optional[Path], typer.Option(
+        "--program", "-p", help="Synthesize this Pulumi program directory (e.g. examples/minimal) with its own Pulumi.<stack>.yaml.",
+    )] = None,
 ) -> None:
     """Run the real program under Pulumi's mock engine (no CLI, cloud or credentials) and show what it creates."""
-    from infra.review.synth import mermaid, synth_file
+    from infra.review.synth import ProgramError, mermaid, synth_file, synth_program
 
-    _, manifest = synth_file(stack_path(stack, file))
+    if program is not None:
+        if stack is None or file is not None:
+            raise UserError("--program needs --stack NAME (the program directory's Pulumi.<NAME>.yaml) and no --file")
+        try:
+            manifest = synth_program(program, stack)
+        except ProgramError as e:
+            raise UserError(str(e)) from None
+    else:
+        _, manifest = synth_file(stack_path(stack, file))
     doc = manifest.to_json()
     if output is not None:
         output.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")

@@ -505,7 +505,7 @@ def test_accepts_scheduler_expressions(expression):
         ("rate(2 day)", "singular unit for 1"),
         ("cron(0 3 * * SUN)", "6 fields"),
         ("cron(0 3 * * SUN *)", "exactly one of day-of-month and day-of-week"),
-        ("at(2026-01-01T00:00:00)", "expected rate"),
+        ("at(2026-01-01T00:00:00)", "one-time at() schedules are not a cadence"),
         ("weekly", "expected rate"),
     ],
 )
