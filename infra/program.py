@@ -19,14 +19,14 @@ from components.naming import (
 )
 from components.naming import tags as make_tags
 from components.pipeline.pipeline import TrainingPipeline, TrainingPipelineArgs
-from components.pipeline.spec import JobResources
+from components.pipeline.spec import Gate, JobResources, ModelCode
 from components.network.vpc import PrivateNetwork, PrivateNetworkArgs
 from components.platform.platform import Platform, PlatformArgs
 from components.monitoring.quality import QualityMonitor, QualityMonitorArgs
 from components.storage.bucket import ObjectLock
 from infra import images as image_registry
 from infra.config import PROJECT_ROOT, STACKS_DIR, ConfigError, StackConfig, config_from_pulumi, pinned_package_problems
-from training.contract import METRIC_DEFINITIONS
+from training.contract import METRIC_DEFINITIONS, Hyperparameters
 
 TRAINING_SOURCE = PROJECT_ROOT / "training"
 BUILD_DIR = PROJECT_ROOT / ".mlops" / "build"
@@ -140,6 +140,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
         tags=base_tags,
     )
     code = CodePackage("code", code_args, providers)
+    model_codes = model_packages(cfg, code_args, providers)
     models = {}
     endpoints: dict[str, ModelEndpoint] = {}
     pipelines: dict[str, TrainingPipeline] = {}
@@ -162,7 +163,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 capture_bucket=platform.capture_bucket,
                 kms_key_arn=platform.kms_key_arn,
                 code_prefix=CODE_PREFIX,
-                image_uris=[images[name].training, images[name].inference],
+                image_uris=images[name].all,
                 subnet_ids=net.subnet_ids,
                 security_group_ids=net.security_group_ids,
                 permissions_boundary_arn=platform.boundary_arn,
@@ -179,9 +180,10 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                     model=name,
                     environment=cfg.environment.value,
                     endpoint_name=endpoint_name(cfg.name_prefix, stack, name),
-                    config=model_cfg.endpoint,
+                    config=model_cfg.serving,
                     role_arn=models[name].role_arn,
-                    inference_image=images[name].inference,
+                    # The placeholder before the first model runs the platform's code (its bootstrap answer).
+                    inference_image=images[name].platform_inference or images[name].inference,
                     kms_key_arn=platform.kms_key_arn,
                     models_bucket_name=platform.models_bucket.bucket_name,
                     capture_bucket_name=platform.capture_bucket.bucket_name,
@@ -205,7 +207,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                     code=drift_code,
                     topic_arn=platform.topic.topic_arn,
                     log_group_prefix=platform.args.log_group_prefix,
-                    processing_image=images[name].training,
+                    processing_image=images[name].platform or images[name].training,
                     code_package_uri=code.s3_uri,
                     subnet_ids=net.subnet_ids,
                     security_group_ids=net.security_group_ids,
@@ -249,7 +251,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 account_id=identity.account_id,
                 partition=partition.partition,
                 config=model_cfg.pipeline,
-                training=JobResources(t.instance_type, t.instance_count, t.volume_size_gb, t.max_runtime_seconds),
+                training=JobResources(model_cfg.step_instance_types["train"], t.instance_count, t.volume_size_gb, t.max_runtime_seconds),
                 contract_json=model_cfg.data_contract.model_dump_json(),
                 data_bucket=platform.data_bucket,
                 models_bucket=platform.models_bucket,
@@ -267,18 +269,19 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
                 drift_alarm_name=drift_alarm_name(cfg.name_prefix, stack, name),
                 quality_alarm_name=quality[name].quality_alarm_name if name in quality and model_cfg.quality.retrain_on_alarm else None,
                 log_group_prefix=platform.args.log_group_prefix,
-                hyperparameters=t.hyperparameters,
-                evaluation_args=tuple(model_cfg.evaluation.to_cli_args()),
-                metric_definitions=tuple(METRIC_DEFINITIONS),
+                hyperparameters=t.hyperparameters if model_cfg.builtin else Hyperparameters(),
+                evaluation_args=tuple(model_cfg.evaluation_args()),
+                metric_definitions=tuple(metric_definitions(model_cfg)),
                 spot=t.spot,
                 max_wait_seconds=t.max_wait_seconds,
-                endpoint=model_cfg.endpoint if name in endpoints else None,
+                endpoint=model_cfg.serving if name in endpoints else None,
                 capture_uri=endpoints[name].capture_uri if name in endpoints else None,
                 subnet_ids=net.subnet_ids,
                 security_group_ids=net.security_group_ids,
                 permissions_boundary_arn=platform.boundary_arn,
                 tags=model_tags,
                 protect=cfg.protected,
+                **pipeline_model_args(model_cfg, model_codes.get(name), images[name]),
             ),
             providers,
         )
@@ -355,6 +358,55 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
             for name, m in models.items()
         },
     }
+
+
+def model_packages(cfg: StackConfig, platform_code: CodePackageArgs, providers: pulumi.ResourceOptions) -> dict[str, CodePackage]:
+    """One content-hashed package per distinct model source (the built-in recipe's is the platform's ``code``), each
+    with the wheels of its own requirements.txt: changing one model's code changes only its package and jobs."""
+    by_source: dict[str, CodePackage] = {}
+    out: dict[str, CodePackage] = {}
+    for name, m in cfg.models.items():
+        if m.builtin:
+            continue
+        rel = m.source_dir.relative_to(PROJECT_ROOT).as_posix()
+        if rel not in by_source:
+            slug = "".join(c if c.isalnum() else "-" for c in rel).strip("-")
+            by_source[rel] = CodePackage(
+                f"code-{slug}",
+                CodePackageArgs(**{**vars(platform_code), "source_dir": m.source_dir, "model_code": True,
+                                   "image_packages": tuple(m.image_packages)}),
+                providers,
+            )
+        out[name] = by_source[rel]
+    return out
+
+
+def metric_definitions(m) -> list[dict[str, str]]:
+    """The training job's MetricDefinitions: the built-in recipe's, or ``<split>:<gate metric>=<value>`` lines."""
+    if m.builtin and m.task == "binary":
+        return list(METRIC_DEFINITIONS)
+    names = m.reported_metrics
+    number = METRIC_DEFINITIONS[0]["Regex"].split("=", 1)[1]
+    return [{"Name": f"{split}:{n}", "Regex": f"{split}:{n}={number}"} for split in ("train", "validation") for n in names]
+
+
+def pipeline_model_args(m, package: CodePackage | None, images) -> dict:
+    """The per-model values of the CT flow beyond the built-in recipe's: the model's code, images, steps and gate."""
+    metric, direction, threshold, _ = m.gate_rule
+    types = m.step_instance_types
+    args: dict = {
+        "platform_image": images.platform,
+        "step_instance_types": {"validate": types["validate"], "preprocess": types["preprocess"], "evaluate": types["evaluate"],
+                                "baseline": types["validate"]},
+        "metrics": tuple(m.reported_metrics),
+        "gate": Gate(metric, direction, threshold) if m.gate is not None else None,
+    }
+    if package is not None:
+        e = m.entry
+        args["model_code"] = ModelCode(code_uri="", code_sha256=package.sha256, train=e.train, hyperparameters=m.hyperparameter_map,
+                                       preprocess=e.preprocess, evaluate=e.evaluate, inference=e.inference, own_image=images.own)
+        args["model_code_uri"] = package.s3_uri
+    return args
 
 
 def create_network(cfg: StackConfig, stack: str, created, identity, partition, platform: Platform, tags: dict[str, str],

@@ -69,9 +69,21 @@ def pip_download(requirements: list[str], dest: Path, *, platform: str, python_v
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
-def vendored_wheels(requirements: Path, cache_root: Path) -> list[Path]:
-    """The wheels pinned in ``requirements`` for every vendored Python, downloaded once into a cache."""
+def _distribution(pin: str) -> str:
+    """``xgboost==3.2.0`` -> ``xgboost`` (normalized as PEP 503 does)."""
+    import re
+
+    name = re.split(r"[\s;<>=!~\[@]", pin, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def vendored_wheels(requirements: Path, cache_root: Path, provided: tuple[str, ...] = ()) -> list[Path]:
+    """The wheels pinned in ``requirements`` for every vendored Python, downloaded once into a cache.
+
+    ``provided``: distributions the image already has (not vendored: their pins are met without the network)."""
+    skip = {_distribution(p) for p in provided}
     pins = [ln.strip() for ln in requirements.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    pins = [p for p in pins if _distribution(p) not in skip]
     if not pins:
         return []
     cache = cache_root / hashlib.sha256("\n".join([*pins, VENDOR_PLATFORM, *VENDOR_PYTHONS]).encode()).hexdigest()[:16]
@@ -105,6 +117,27 @@ def sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tupl
     if key not in _ENTRIES:
         _ENTRIES[key] = tuple(_sourcedir_entries(source, cache_root))
     return list(_ENTRIES[key])
+
+
+MODEL_EXCLUDED_PARTS = EXCLUDED_PARTS | {"tests", ".venv", ".git"}
+
+
+def model_sourcedir_entries(source: Path, cache_root: Path, provided: tuple[str, ...] = ()) -> list[tuple[str, bytes]]:
+    """Archive entries of a model's own code, as SageMaker script mode expects a ``source_dir``: its files at the
+    root (entry points named relative to it), ``requirements.txt`` too (the framework toolkits install it at start;
+    pins the image has are met offline), and ``wheels/`` with the pins the image lacks (not ``provided``), which
+    ``PIP_FIND_LINKS``/``PIP_NO_INDEX`` in the jobs' environment let that install take offline."""
+    if not source.is_dir():
+        raise ValueError(f"{source} is not a directory; give the model's code directory")
+    entries = [
+        (p.relative_to(source).as_posix(), p.read_bytes())
+        for p in source.rglob("*")
+        if p.is_file() and not (set(p.relative_to(source).parts) & MODEL_EXCLUDED_PARTS) and p.suffix not in EXCLUDED_SUFFIXES
+    ]
+    requirements = source / "requirements.txt"
+    if requirements.is_file():
+        entries += [(f"{WHEELS_DIR}/{w.name}", w.read_bytes()) for w in vendored_wheels(requirements, cache_root, provided)]
+    return entries
 
 
 def _sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tuple[str, bytes]]:
@@ -191,6 +224,13 @@ class CodePackageArgs:
     prefix: str = "code"
     tags: dict[str, str] = field(default_factory=dict)
     """Only the ``mlops:*`` tags are kept: S3 objects take at most 10 tags."""
+    model_code: bool = False
+    """A model's own code (``source_dir`` contents at the archive root, see :func:`model_sourcedir_entries`) rather
+    than the platform's ``training`` package."""
+    image_packages: tuple[str, ...] = ()
+    """With ``model_code``: distributions of its requirements.txt the image already has (not vendored)."""
+    wheel_cache: Path | None = None
+    """Where vendored wheels are cached (default: ``.mlops/wheels`` beside ``source_dir``'s parent)."""
 
 
 def stored_artifact(
@@ -234,7 +274,12 @@ class CodePackage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CodePackageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:code:CodePackage", name, None, opts)
-        path, self.sha256 = write_package(args.source_dir, args.build_dir)
+        if args.model_code:
+            cache = args.wheel_cache or args.build_dir.parent / "wheels"
+            data = deterministic_targz(model_sourcedir_entries(args.source_dir, cache, args.image_packages))
+            path, self.sha256 = write_artifact(data, args.build_dir, "sourcedir")
+        else:
+            path, self.sha256 = write_package(args.source_dir, args.build_dir)
         self.key = f"{args.prefix}/{self.sha256}/sourcedir.tar.gz"
         obj = stored_artifact(
             f"{name}-sourcedir", self, bucket_name=args.bucket_name, kms_key_arn=args.kms_key_arn, tags=args.tags,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from components.serving.config import EndpointConfig
 from components.naming import flow_role_name, resource_name
 from components.network.vpc import in_vpc
 from components.pipeline.config import PipelineConfig
-from components.pipeline.spec import DEPLOY_ALIAS, TRAINING_ALIAS, JobResources, PipelineSpec, state_machine_name
+from components.pipeline.spec import DEPLOY_ALIAS, TRAINING_ALIAS, Gate, JobResources, ModelCode, PipelineSpec, state_machine_name
 from components.pipeline.definition import TRAINED_METRIC, build_definition
 from components.pipeline.permissions import state_machine_statements
 from components.pipeline.triggers import (
@@ -93,6 +94,19 @@ class TrainingPipelineArgs:
     """The stack's permissions boundary, carried by the flow's roles."""
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
+    model_code: ModelCode | None = None
+    """The model's own code (entry points, hyperparameters; its ``code_uri`` is taken from ``model_code_uri``);
+    None: the built-in recipe from the platform's package (``code_uri``)."""
+    model_code_uri: pulumi.Input[str] | None = None
+    """S3 URI of the model's own package (a CodePackage's ``s3_uri``), with ``model_code``."""
+    platform_image: str = ""
+    """Image of the platform's steps (validation, baseline, the built-in evaluate); default: ``training_image``."""
+    step_instance_types: Mapping[str, str] = field(default_factory=dict)
+    """Instance type per processing step (validate, preprocess, baseline, evaluate)."""
+    metrics: tuple[str, ...] | None = None
+    """Metrics the model's evaluation.json reports (default: the built-in recipe's binary metrics)."""
+    gate: Gate | None = None
+    """The gate's metric, direction and threshold (GateVerdict checks it on the report)."""
 
     @property
     def deploy_enabled(self) -> bool:
@@ -164,6 +178,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             args.capture_bucket_name,
             args.code_uri,
             contract.key,
+            args.model_code_uri,
             args.capture_uri,
             args.subnet_ids,
             args.security_group_ids,
@@ -329,7 +344,7 @@ class TrainingPipeline(pulumi.ComponentResource):
 
     def _spec(self, account_id: str, partition: str, kms_key_arn: str, topic_arn: str, role_arn: str, group: str,
               data_bucket: str, models_bucket: str, capture_bucket: str, code_uri: str, contract_key: str,
-              capture_uri: str | None, subnet_ids: list[str], security_group_ids: list[str]) -> PipelineSpec:
+              model_code_uri: str | None, capture_uri: str | None, subnet_ids: list[str], security_group_ids: list[str]) -> PipelineSpec:
         a, cfg = self.args, self.args.config
         serving: dict[str, Any] = {}
         if a.deploy_enabled:
@@ -383,6 +398,11 @@ class TrainingPipeline(pulumi.ComponentResource):
             security_group_ids=tuple(security_group_ids or ()),
             settle_seconds=cfg.triggers.settle_seconds,
             tags=a.tags,
+            model_code=dataclasses.replace(a.model_code, code_uri=model_code_uri) if a.model_code is not None else None,
+            platform_image=a.platform_image,
+            step_instance_types=dict(a.step_instance_types),
+            **({"metrics": a.metrics} if a.metrics is not None else {}),
+            gate=a.gate,
         )
 
     def _alarms(self, name: str, state_machine: aws.sfn.StateMachine) -> None:
