@@ -165,10 +165,34 @@ PREPROCESS_OUTPUTS = (("train", f"{OUTPUT_DIR}/train"), ("validation", f"{OUTPUT
 # contract-typed frame (no prediction section: the model's scores are not the platform's to compute). $0 of the run
 # script; arguments: data directory, contract file, output directory.
 BASELINE_SCRIPT = (
-    "import sys,numpy as n;from pathlib import Path as P;from training import validate as v,baseline as b,data as d;"
+    "import sys;from training import validate as v,baseline as b,data as d;P=d.Path;"
     "a=sys.argv[1:];c=d.resolve_contract(a[1]);r=v.validate_dataset(P(a[0]),c)[1];"
-    "d.write_json(P(a[2])/'baseline.json',b.compute_baseline(r.frame,c,n.empty(0)))"
+    "d.write_json(P(a[2])/'baseline.json',b.compute_baseline(r.frame,c,b.np.empty(0)))"
 )
+
+
+# The platform's gate for a model's own code without an evaluate entry point: its train wrote evaluation.json (the
+# metrics of its validation split) to the job's output data; the platform judges those metrics with the gate's rule
+# and the production model's, and writes the report GateVerdict reads. Two items ($0$1 of the run script, each within
+# SageMaker's 256 characters); arguments: the unpacked output, the output directory, the production report or -,
+# then the rule's options.
+JUDGE_SCRIPT = (
+    "import sys,json,glob;from training.contract import EvaluationRule as R;a=sys.argv[1:];r=R.from_cli_args(a[3:])[0];"
+    "m=json.load(open(glob.glob(a[0]+'/**/evaluation.json',recursive=True)[0]))['metrics'];",
+    "p=json.load(open(a[2]))['metrics'] if a[2]!='-' else None;k,w=r.judge(m,p);json.dump({'format':'mlops-evaluation/1',"
+    "'metrics':m,'production_metrics':p,'rule':r.model_dump(),'verdict':['fail','pass'][k],'reasons':w},open(a[1]+'/evaluation.json','w'))",
+)
+REPORT_DIR = "/opt/ml/processing/input/report"
+
+
+def _judge_entrypoint() -> list[str]:
+    unpack = f'for a in {REPORT_DIR}/*.tar.gz; do [ -f "$a" ] && tar xzf "$a" -C "${{a%/*}}"; done; '
+    run = f'cd {CODE_DIR} && tar xzf sourcedir.tar.gz && {unpack}exec python -c "$0$1" "${{@:2}}"'
+    check = verify_code(f"{CODE_DIR}/sourcedir.tar.gz", "/opt/ml/output/message")
+    for item in (run, check, *JUDGE_SCRIPT):
+        if len(item) > 256:
+            raise ValueError(f"the judge entry point item is {len(item)} characters; SageMaker takes 256")
+    return ["/bin/bash", "-c", check, "/bin/bash", "-c", run, *JUDGE_SCRIPT]
 
 
 def _baseline_entrypoint() -> list[str]:
@@ -671,6 +695,25 @@ def _evaluation_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[st
         *spec.evaluation_args,
     ]
     production_file = f"{PRODUCTION_DIR}/evaluation.json"
+    judge = _judged(spec)
+    if judge:
+        # The metrics the model's train reported (evaluation.json in its output data), judged by the platform.
+        common_inputs = [
+            _s3_input("code", CODE_DIR, spec.code_uri),
+            _s3_input("report", REPORT_DIR, uri_path="$.holdout.report_uri"),
+        ]
+        arguments = [REPORT_DIR, OUTPUT_DIR, "-", *spec.evaluation_args]
+        with_production = [REPORT_DIR, OUTPUT_DIR, production_file, *spec.evaluation_args]
+    else:
+        with_production = [*arguments, "--baseline-metrics", production_file]
+    output_uri = (f"States.Format('s3://{spec.models_bucket}/{spec.model}/runs/{{}}/training/{{}}/output/output.tar.gz', "
+                  "$.run.id, $.training.job_name)")
+    if judge:
+        return {
+            "TrainingReport": _pass({"report_uri.$": output_uri}, "$.holdout", "FindProductionModel",
+                                    comment="The model's train reported its metrics (evaluation.json in its output data)."),
+            **_production_states(spec, common_inputs, arguments, with_production, production_file, next_state),
+        }
     return {
         "ListTestData": _task(
             "arn:aws:states:::aws-sdk:s3:listObjectsV2",
@@ -701,6 +744,19 @@ def _evaluation_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[st
             "FindProductionModel",
             comment="No holdout under the model's test/ prefix: score the validation split of this run.",
         ),
+        **_production_states(spec, common_inputs, arguments, with_production, production_file, next_state),
+    }
+
+
+def _judged(spec: PipelineSpec) -> bool:
+    """A model's own code without an evaluate: the platform judges the metrics its train reported."""
+    return spec.model_code is not None and spec.model_code.evaluate is None
+
+
+def _production_states(spec: PipelineSpec, common_inputs: list[dict[str, Any]], arguments: list[str], with_production: list[str],
+                       production_file: str, next_state: str) -> dict[str, dict[str, Any]]:
+    """Find the newest approved version and build Evaluate's inputs and arguments with or without its metrics."""
+    return {
         "FindProductionModel": _task(
             "arn:aws:states:::aws-sdk:sagemaker:listModelPackages",
             {
@@ -740,7 +796,7 @@ def _evaluation_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[st
                     *common_inputs,
                     _s3_input("production", PRODUCTION_DIR, uri_path="$.production_package.ModelMetrics.ModelQuality.Statistics.S3Uri"),
                 ],
-                "arguments": [*arguments, "--baseline-metrics", production_file],
+                "arguments": with_production,
             },
             "$.evaluate",
             next_state,
@@ -1159,7 +1215,7 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
     states[TRAIN] = _task(
         "arn:aws:states:::sagemaker:createTrainingJob.sync",
         _training_job(spec),
-        retry=_sagemaker_retry(spec), next_state="ListTestData", result_path="$.training",
+        retry=_sagemaker_retry(spec), next_state="TrainingReport" if _judged(spec) else "ListTestData", result_path="$.training",
         result_selector={"job_name.$": "$.TrainingJobName", "model_data.$": "$.ModelArtifacts.S3ModelArtifacts"},
     )
     states.update(_evaluation_states(spec, EVALUATE))
@@ -1175,6 +1231,8 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
         retry=_sagemaker_retry(spec), next_state=GATE, result_path="$.evaluation_job",
         result_selector={"job_name.$": "$.ProcessingJobName"},
     )
+    if _judged(spec):
+        states[EVALUATE]["Parameters"]["AppSpecification"]["ContainerEntrypoint"] = _judge_entrypoint()
     report_key = f"States.Format('{spec.model}/runs/{{}}/evaluation/evaluation.json', $.run.id)"
     states[GATE] = _task(
         "arn:aws:states:::aws-sdk:s3:getObject",
