@@ -5,7 +5,7 @@
     {
       "format": "mlops-baseline/1",
       "rows": 2000,                              # rows of the training channel (all of it, before the split)
-      "target": {"name": "churned", "positive_rate": 0.246},
+      "target": {"name": "churned", "positive_rate": 0.246},   # binary; multiclass: "class_rates"; regression: "mean"
       "features": {
         "<numeric feature>": {                   # contract type int or float
           "kind": "numeric",
@@ -21,7 +21,8 @@
           "frequencies": {"basic": 0.5, ...}     # share of non-missing values; sums to 1
         }
       },
-      "prediction": {                            # positive-class probability on the validation split
+      "prediction": {                            # positive-class probability on the validation split (binary;
+                                                 # null for multiclass and regression: no prediction drift)
         "count": 400, "mean": 0.25,
         "bins": {"edges": [0.1, ..., 0.9], "proportions": [...]}
       }
@@ -91,9 +92,9 @@ def _categorical(values: pd.Series) -> dict[str, Any]:
     }
 
 
-def compute_baseline(typed: pd.DataFrame, contract: DataContract, validation_probability: np.ndarray) -> dict[str, Any]:
+def compute_baseline(typed: pd.DataFrame, contract: DataContract, validation_probability: np.ndarray | None) -> dict[str, Any]:
     """The ``baseline.json`` document for a validated (typed) training frame and the model's
-    probabilities on the validation split."""
+    probabilities on the validation split (None: no prediction section)."""
     features: dict[str, Any] = {}
     for name in contract.features:
         column = typed[name]
@@ -101,13 +102,21 @@ def compute_baseline(typed: pd.DataFrame, contract: DataContract, validation_pro
             features[name] = _numeric(column.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan))
         else:
             features[name] = _categorical(column)
-    label = typed[contract.target].astype("Int64")
+    if contract.task == "regression":
+        values = typed[contract.target].astype("Float64")
+        target: dict[str, Any] = {"name": contract.target, "mean": float(values.mean()) if len(values) else None}
+    elif contract.task == "multiclass":
+        counts = typed[contract.target].astype("Int64").value_counts(normalize=True).sort_index()
+        target = {"name": contract.target, "class_rates": {str(k): float(v) for k, v in counts.items()}}
+    else:
+        label = typed[contract.target].astype("Int64")
+        target = {"name": contract.target, "positive_rate": float(label.mean()) if len(label) else None}
     return {
         "format": BASELINE_FORMAT,
         "rows": int(len(typed)),
-        "target": {"name": contract.target, "positive_rate": float(label.mean()) if len(label) else None},
+        "target": target,
         "features": features,
-        "prediction": {
+        "prediction": None if validation_probability is None else {
             "count": int(validation_probability.size),
             "mean": float(validation_probability.mean()) if validation_probability.size else None,
             "bins": {"edges": PREDICTION_EDGES.tolist(), "proportions": bin_proportions(validation_probability, PREDICTION_EDGES)},

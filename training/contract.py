@@ -15,14 +15,29 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from training.metric_names import (
+    EVALUATION_METRICS,
+    GATE_METRICS,
+    HIGHER_IS_BETTER,
+    NON_NEGATIVE,
+    UNIT_INTERVAL,
+    Direction,
+    Task,
+    direction_of,
+)
 
 ColumnType = Literal["int", "float", "category", "bool"]
 MetricName = Literal["roc_auc", "accuracy", "f1", "log_loss"]
+"""The binary task's gate metrics (kept for callers that type them; the rule itself takes any metric name)."""
 
-# Every metric train.py and evaluate.py print; EvaluationRule.primary_metric picks among the first four.
-METRICS: tuple[str, ...] = ("roc_auc", "accuracy", "f1", "log_loss", "precision", "recall")
-LOWER_IS_BETTER = frozenset({"log_loss"})
+# Every metric train.py and evaluate.py print for a binary model (the default task); per task: EVALUATION_METRICS.
+METRICS: tuple[str, ...] = EVALUATION_METRICS["binary"]
+LOWER_IS_BETTER = frozenset(name for name, higher in HIGHER_IS_BETTER.items() if not higher)
+METRIC_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+"""A metric name as evaluation.json keys and SageMaker metric definitions carry it."""
 TRAINING_SPLITS: tuple[str, ...] = ("train", "validation")
 
 # Compared with a little slack so that a metric exactly at a threshold is not failed by float noise.
@@ -67,7 +82,14 @@ class ColumnSpec(_Strict):
 class DataContract(_Strict):
     """What a model's data must look like: every column (features and the label) and how many rows."""
 
-    target: str = Field(..., min_length=1, description="Name of the label column (binary: 0/1 or bool).")
+    target: str = Field(
+        ..., min_length=1,
+        description="Name of the label column (binary: int 0/1 or bool; multiclass: int class codes; regression: int or float).",
+    )
+    task: Task = Field(
+        "binary",
+        description="What the label is: binary (0/1), multiclass (an integer class code) or regression (a number).",
+    )
     columns: dict[str, ColumnSpec] = Field(
         ..., description="Every column, features and target, by name; feature order is the order given here."
     )
@@ -81,8 +103,14 @@ class DataContract(_Strict):
                 "add it to columns or name an existing column"
             )
         spec = self.columns[self.target]
-        if spec.type not in ("int", "bool"):
-            raise ValueError(f"target {self.target!r} has type {spec.type!r}; a binary label must be int (0/1) or bool")
+        accepted = {"binary": ("int", "bool"), "multiclass": ("int",), "regression": ("int", "float")}[self.task]
+        if spec.type not in accepted:
+            what = {
+                "binary": "a binary label must be int (0/1) or bool",
+                "multiclass": "a multiclass label must be int (a class code per class)",
+                "regression": "a regression target must be int or float",
+            }[self.task]
+            raise ValueError(f"target {self.target!r} has type {spec.type!r}; {what} (task {self.task!r})")
         if spec.max_null_rate != 0:
             raise ValueError(f"target {self.target!r} has max_null_rate {spec.max_null_rate}; every row needs a label (use 0)")
         if not self.features:
@@ -164,17 +192,24 @@ class CliModel(_Strict):
         return [token for name, value in self.to_hyperparameters().items() for token in (f"--{name}", value)]
 
     @classmethod
-    def from_strings(cls, values: Mapping[str, str]) -> Self:
-        """Build from string values (``"200"``, ``"0.1"``, ``"true"``, ``"none"``); raises ValidationError."""
-        return cls.model_validate({name: _decode(value) for name, value in values.items()})
+    def from_strings(cls, values: Mapping[str, str], context: Mapping[str, object] | None = None) -> Self:
+        """Build from string values (``"200"``, ``"0.1"``, ``"true"``, ``"none"``); raises ValidationError.
+        ``context``: pydantic validation context (EvaluationRule takes ``{"task": ...}``)."""
+        return cls.model_validate({name: _decode(value) for name, value in values.items()}, context=context)
 
     @classmethod
-    def from_cli_args(cls, argv: Sequence[str]) -> tuple[Self, list[str]]:
+    def from_cli_args(cls, argv: Sequence[str], context: Mapping[str, object] | None = None) -> tuple[Self, list[str]]:
         """Take this model's ``--name value`` / ``--name=value`` pairs out of ``argv`` (``-`` and ``_`` alike).
 
         Returns the model and the arguments that are not its fields, in order. Raises ValueError for a
         field given without a value and ValidationError for a bad value.
         """
+        values, rest = cls.take_cli_args(argv)
+        return cls.from_strings(values, context), rest
+
+    @classmethod
+    def take_cli_args(cls, argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+        """This model's ``--name value`` pairs out of ``argv``, as strings (not yet validated), and the rest."""
         values: dict[str, str] = {}
         rest: list[str] = []
         i = 0
@@ -193,7 +228,7 @@ class CliModel(_Strict):
             else:
                 rest.append(token)
             i += 1
-        return cls.from_strings(values), rest
+        return values, rest
 
     @classmethod
     def cli_help(cls) -> str:
@@ -205,7 +240,13 @@ class CliModel(_Strict):
 
 
 class Hyperparameters(CliModel):
-    """Hyperparameters of the classifier: scikit-learn's HistGradientBoostingClassifier."""
+    """Hyperparameters of the built-in recipe: scikit-learn's HistGradientBoostingClassifier (binary, multiclass)
+    or HistGradientBoostingRegressor (regression)."""
+
+    task: Task | None = Field(
+        None,
+        description="binary, multiclass or regression; default: the data contract's task (a different one is refused).",
+    )
 
     max_iter: int = Field(200, ge=1, le=10_000, description="Boosting iterations (trees).")
     learning_rate: float = Field(0.1, gt=0.0, le=1.0, description="Shrinkage applied to each tree.")
@@ -217,38 +258,79 @@ class Hyperparameters(CliModel):
         False, description="Stop adding trees once the score on an internal 10% split stops improving for 10 iterations."
     )
     validation_fraction: float = Field(
-        0.2, ge=0.05, le=0.5, description="Share of the training channel held out (stratified) for validation metrics."
+        0.2, ge=0.05, le=0.5,
+        description="Share of the training channel held out for validation metrics (stratified by class for classification).",
     )
-    random_state: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the validation split and the classifier.")
+    random_state: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the validation split and the estimator.")
 
 
 class EvaluationRule(CliModel):
-    """The rule a newly trained model must pass to be registered."""
+    """The rule a newly trained model must pass to be registered: a metric its evaluation reports, the direction in
+    which it is better, an absolute level and the allowed regression against the production model."""
 
-    primary_metric: MetricName = Field("roc_auc", description="The metric the verdict is based on.")
+    primary_metric: str = Field(
+        "roc_auc",
+        pattern=METRIC_NAME_PATTERN,
+        description="The metric the verdict is based on: a key of evaluation.json's metrics (the built-in recipe: "
+        "training.metric_names.GATE_METRICS of its task).",
+    )
+    direction: Direction | None = Field(
+        None,
+        description="higher or lower (which values are better); default: the platform's own direction for the metrics "
+        "it knows (training.metric_names.HIGHER_IS_BETTER); required for any other metric name.",
+    )
     minimum: float = Field(
         0.0,
-        description="Level the primary metric must reach: at least this for roc_auc/accuracy/f1, at most this for log_loss.",
+        description="Level the primary metric must reach: at least this when higher is better, at most this when lower is.",
     )
     max_regression: float = Field(
         0.0, ge=0.0, description="How much worse than the production model the primary metric may be."
     )
 
+    @field_validator("primary_metric")
+    @classmethod
+    def _reported_for_task(cls, value: str, info: ValidationInfo) -> str:
+        """With a validation context ``{"task": ...}`` (the built-in recipe's evaluate), the metric must be one it
+        reports for that task."""
+        task = (info.context or {}).get("task")
+        if task is not None and value not in GATE_METRICS[task]:
+            names = [repr(n) for n in GATE_METRICS[task]]
+            raise PydanticCustomError(
+                "literal_error", "Input should be {expected}", {"expected": ", ".join(names[:-1]) + " or " + names[-1]}
+            )
+        return value
+
     @model_validator(mode="after")
-    def _minimum_in_range(self) -> Self:
-        if self.primary_metric in LOWER_IS_BETTER:
-            if not self.minimum > 0:
-                raise ValueError(
-                    f"minimum {self.minimum:g} with primary_metric log_loss (lower is better) means 'log loss at most "
-                    f"{self.minimum:g}', which no model reaches; set minimum to the highest acceptable log loss, e.g. 0.5"
-                )
-        elif not 0.0 <= self.minimum <= 1.0:
-            raise ValueError(f"minimum {self.minimum:g} is outside 0..1, the range of {self.primary_metric}")
+    def _direction_and_minimum(self) -> Self:
+        m = self.primary_metric
+        known = direction_of(m)
+        if known is None and self.direction is None:
+            raise ValueError(
+                f"primary_metric {m!r} is not a metric the platform knows ({', '.join(HIGHER_IS_BETTER)}); "
+                "give its direction: higher or lower (which values are better)"
+            )
+        if known is not None and self.direction is not None and self.direction != known:
+            raise ValueError(f"direction {self.direction!r} contradicts {m}, for which {known} is better; remove direction or set it to {known!r}")
+        if m in NON_NEGATIVE and not self.minimum > 0:
+            shown = m.replace("_", " ")
+            raise ValueError(
+                f"minimum {self.minimum:g} with primary_metric {m} (lower is better) means '{shown} at most "
+                f"{self.minimum:g}', which no model reaches; set minimum to the highest acceptable {shown}, e.g. 0.5"
+            )
+        if m in UNIT_INTERVAL and not 0.0 <= self.minimum <= 1.0:
+            raise ValueError(f"minimum {self.minimum:g} is outside 0..1, the range of {m}")
+        if m == "r2" and self.minimum > 1.0:
+            raise ValueError(f"minimum {self.minimum:g} is above 1, the largest r2")
         return self
 
     @property
+    def resolved_direction(self) -> Direction:
+        """The rule's direction: as given, else the platform's for its metric."""
+        return self.direction or direction_of(self.primary_metric) or "higher"
+
+    @property
     def higher_is_better(self) -> bool:
-        return self.primary_metric not in LOWER_IS_BETTER
+        return self.resolved_direction == "higher"
 
     def judge(self, metrics: Mapping[str, float], production: Mapping[str, float] | None) -> tuple[bool, list[str]]:
         """Apply the rule. Returns whether it passes, and the reasons: the failed conditions when it fails,
@@ -298,12 +380,13 @@ def metric_line(split: str, name: str, value: float) -> str:
     return f"{split}:{name}={value:.6f}"
 
 
-def metric_definitions(splits: Sequence[str] = TRAINING_SPLITS) -> list[dict[str, str]]:
-    """SageMaker ``MetricDefinitions`` for every metric of the given splits (training jobs: train, validation)."""
+def metric_definitions(splits: Sequence[str] = TRAINING_SPLITS, names: Sequence[str] = METRICS) -> list[dict[str, str]]:
+    """SageMaker ``MetricDefinitions`` for ``names`` in the given splits (training jobs: train, validation; the
+    built-in recipe of another task: ``names=EVALUATION_METRICS[task]``)."""
     return [
         {"Name": f"{split}:{name}", "Regex": f"{split}:{name}={_NUMBER}"}
         for split in splits
-        for name in METRICS
+        for name in names
     ]
 
 

@@ -9,7 +9,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -55,10 +55,12 @@ def resolve_path(value: str | None, option: str, env: str | None = None) -> Path
 M = TypeVar("M", bound=CliModel)
 
 
-def split_model_args(model: type[M], argv: Sequence[str], what: str) -> tuple[M, list[str]]:
+def split_model_args(
+    model: type[M], argv: Sequence[str], what: str, context: Mapping[str, object] | None = None
+) -> tuple[M, list[str]]:
     """Take ``model``'s ``--name value`` arguments out of ``argv``; a bad or missing value is a usage error."""
     try:
-        return model.from_cli_args(argv)
+        return model.from_cli_args(argv, context)
     except ValidationError as e:
         raise UsageError(f"invalid {what}:\n{format_validation_error(e)}") from None
     except ValueError as e:

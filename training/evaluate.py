@@ -3,7 +3,7 @@
 Usage::
 
     python -m training.evaluate --model PATH --test PATH --output-dir DIR \\
-        [--baseline-metrics FILE] [--contract FILE] [--primary_metric roc_auc --minimum 0.7 --max_regression 0.02]
+        [--baseline-metrics FILE] [--contract FILE] [--task T] [--primary_metric roc_auc --minimum 0.7 --max_regression 0.02]
     python training/evaluate.py ...
 
 Arguments (each overrides its environment default; ``-`` and ``_`` are interchangeable):
@@ -15,20 +15,24 @@ Arguments (each overrides its environment default; ``-`` and ``_`` are interchan
                             evaluation.json; absent = there is no production model yet (first model)
   --contract FILE           contract the holdout must meet (default: $MLOPS_CONTRACT, else the
                             contract stored with the model)
-  --primary_metric, --minimum, --max_regression
-                            the training.contract.EvaluationRule (defaults: roc_auc, 0.0, 0.0)
+  --task T                  binary, multiclass or regression: checked against the model's contract (default: its task)
+  --primary_metric, --minimum, --max_regression, --direction
+                            the training.contract.EvaluationRule (defaults: roc_auc, 0.0, 0.0; direction: the
+                            metric's own); primary_metric must be one the task reports (metric_names.GATE_METRICS)
 
-Prints ``test:<metric>=<value>`` lines and writes ``evaluation.json``::
+Prints ``test:<metric>=<value>`` lines and writes ``evaluation.json`` (the contract in training/README.md,
+"evaluation.json")::
 
-    {"format": "mlops-evaluation/1", "rows": 400,
-     "metrics": {"roc_auc": ..., ...}, "production_metrics": {...} | null,
+    {"format": "mlops-evaluation/1", "task": "binary" | "multiclass" | "regression", "rows": 400,
+     "metrics": {"roc_auc": ..., ...}, "directions": {"roc_auc": "higher", "log_loss": "lower", ...},
+     "production_metrics": {...} | null,
      "comparison": {metric: {"new": .., "production": .., "delta": new - production}},
-     "rule": {"primary_metric": .., "minimum": .., "max_regression": ..},
+     "rule": {"primary_metric": .., "minimum": .., "max_regression": ..[, "direction": ..]},
      "verdict": "pass" | "fail", "reasons": [...]}
 
 The verdict passes when the primary metric reaches ``minimum`` and is not worse than production by
-more than ``max_regression`` (for log_loss lower is better, in both conditions). ``reasons`` lists
-the failed conditions, or the met ones on a pass.
+more than ``max_regression`` (for log_loss, rmse and mae lower is better, in both conditions). ``reasons``
+lists the failed conditions, or the met ones on a pass.
 
 Exit codes: 0 whether the verdict is pass or fail (the pipeline's gate reads it); 2 for bad input
 (unreadable model or data, holdout data that breaks the contract, malformed metrics file).
@@ -49,7 +53,7 @@ from training._deps import ensure_dependencies  # noqa: E402
 
 ensure_dependencies()  # network-isolated containers: the pinned dependencies come from the shipped wheels
 
-from training.contract import METRICS, EvaluationRule  # noqa: E402
+from training.contract import EvaluationRule  # noqa: E402
 from training.data import (  # noqa: E402
     EXIT_OK,
     UsageError,
@@ -61,7 +65,8 @@ from training.data import (  # noqa: E402
     split_model_args,
     write_json,
 )
-from training.model import TrainedModel, compute_metrics, labels, model_frame, print_metrics  # noqa: E402
+from training.metric_names import TASKS, direction_of  # noqa: E402
+from training.model import TrainedModel, labels, model_frame, print_metrics  # noqa: E402
 from training.validate import validate_dataset  # noqa: E402
 
 EVALUATION_FORMAT = "mlops-evaluation/1"
@@ -83,28 +88,37 @@ def production_metrics(path: Path, rule: EvaluationRule) -> dict[str, float]:
     return numbers
 
 
-def evaluation(metrics: dict[str, float], production: dict[str, float] | None, rule: EvaluationRule, rows: int) -> dict[str, Any]:
+def evaluation(
+    metrics: dict[str, float], production: dict[str, float] | None, rule: EvaluationRule, rows: int, task: str = "binary"
+) -> dict[str, Any]:
     """The ``evaluation.json`` document."""
     passed, reasons = rule.judge(metrics, production)
     comparison = {
         name: {"new": metrics[name], "production": production[name], "delta": metrics[name] - production[name]}
-        for name in METRICS
-        if production is not None and name in metrics and name in production
+        for name in metrics
+        if production is not None and name in production
     }
+    directions = {name: direction_of(name) for name in metrics}
+    directions[rule.primary_metric] = rule.resolved_direction
     return {
         "format": EVALUATION_FORMAT,
+        "task": task,
         "rows": rows,
         "metrics": metrics,
+        "directions": {name: d for name, d in directions.items() if d is not None},
         "production_metrics": production,
         "comparison": comparison,
-        "rule": rule.model_dump(),
+        "rule": rule.model_dump(exclude_none=True),
         "verdict": "pass" if passed else "fail",
         "reasons": reasons,
     }
 
 
 def main(argv: Sequence[str]) -> int:
-    rule, rest = split_model_args(EvaluationRule, argv, "evaluation rule")
+    try:
+        rule_values, rest = EvaluationRule.take_cli_args(argv)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     parser = argparse.ArgumentParser(
         prog="training.evaluate",
         description="Score a holdout set and judge the model against production.",
@@ -116,6 +130,7 @@ def main(argv: Sequence[str]) -> int:
     add_path_option(parser, "output-dir", "where evaluation.json is written", env="SM_OUTPUT_DATA_DIR")
     add_path_option(parser, "baseline-metrics", "the production model's metrics (absent: first model)")
     add_path_option(parser, "contract", "contract for the holdout (default: the model's own)", env="MLOPS_CONTRACT")
+    parser.add_argument("--task", choices=TASKS, help="the model's task, checked against its contract (default: its task)")
     args = parser.parse_args(rest)
 
     model_path = resolve_path(args.model, "model", "SM_MODEL_DIR")
@@ -126,6 +141,12 @@ def main(argv: Sequence[str]) -> int:
     trained_on = {n: model.contract.columns[n].type for n in model.contract.features}
     if {n: contract.columns[n].type for n in contract.features} != trained_on:
         raise UsageError(f"the contract's features differ from those the model was trained on: {trained_on}")
+    task = model.task
+    if args.task is not None and args.task != task:
+        raise UsageError(f"--task {args.task} contradicts the model, trained for task {task!r}; leave --task out or pass {task}")
+    rule, _ = split_model_args(
+        EvaluationRule, [t for name, value in rule_values.items() for t in (f"--{name}", value)], "evaluation rule", {"task": task}
+    )
     production = production_metrics(Path(args.baseline_metrics), rule) if args.baseline_metrics else None
 
     _, result = validate_dataset(source, contract)
@@ -134,9 +155,14 @@ def main(argv: Sequence[str]) -> int:
     typed = result.frame
     assert typed is not None
 
-    metrics = compute_metrics(labels(typed, contract), model.probabilities(model_frame(typed, model.contract)))
+    metrics = model.metrics(labels(typed, model.contract), model.scores(model_frame(typed, model.contract)))
     print_metrics("test", metrics)
-    document = evaluation(metrics, production, rule, len(typed))
+    if rule.primary_metric not in metrics:
+        raise UsageError(
+            f"the holdout gives no {rule.primary_metric} (the primary metric; e.g. a class missing from it); "
+            f"computed: {', '.join(metrics)}"
+        )
+    document = evaluation(metrics, production, rule, len(typed), task)
     write_json(output_dir / EVALUATION_FILE, document)
     print(f"evaluate: verdict={document['verdict']}: " + "; ".join(document["reasons"]), flush=True)
     return EXIT_OK

@@ -7,9 +7,14 @@ Requests (``Content-Type``):
   application/json  ``{"instances": [record, ...]}``, ``[record, ...]`` or a single ``record``; a record is
                     ``{feature: value}`` with every feature (null = missing) or a list in contract order.
 
-Response (``Accept`` application/json, or none)::
+Response (``Accept`` application/json, or none), one prediction per row, by the contract's task::
 
-    {"predictions": [{"label": 0 | 1, "probability": <P(label = 1)>}, ...]}
+    binary:      {"predictions": [{"label": 0 | 1, "probability": <P(label = 1)>}, ...]}
+    multiclass:  {"predictions": [{"label": <most probable class>, "probabilities": {"<class>": <P>, ...}}, ...]}
+    regression:  {"predictions": [{"value": <predicted number>}, ...]}
+
+The model-quality job scores ``probability`` (binary), ``label`` (multiclass) and ``value`` (regression); prediction
+drift reads ``probability`` and so covers binary models only (the others' baselines carry no prediction section).
 
 Values are checked for type (not for range: out-of-range values are drift, and drift monitoring
 watches them); a category never seen in training is treated as missing.
@@ -41,7 +46,7 @@ import pandera.pandas as pa
 from threadpoolctl import threadpool_limits
 
 from training.contract import DataContract
-from training.model import THRESHOLD, TrainedModel, model_frame
+from training.model import TrainedModel, model_frame
 from training.validate import build_schema, check_frame
 
 CSV = "text/csv"
@@ -225,8 +230,8 @@ def predict(served: ServedModel | Placeholder, request: ParsedRequest) -> list[d
         types = ", ".join(f"{n}: {contract.columns[n].type}" for n in contract.features)
         raise InferenceRequestError(400, f"{details}; expected types {types}")
     assert result.frame is not None
-    probability = served.model.probabilities(model_frame(result.frame, contract))
-    return [{"label": int(p >= THRESHOLD), "probability": float(p)} for p in probability]
+    model = served.model
+    return model.predictions(model.scores(model_frame(result.frame, contract)))
 
 
 def render(predictions: list[dict[str, Any]], accept: str | None) -> tuple[str, str]:

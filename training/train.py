@@ -1,4 +1,4 @@
-"""Train the classifier on the training channel.
+"""Train the built-in recipe's model on the training channel: a classifier (binary, multiclass) or a regressor.
 
 Usage::
 
@@ -12,14 +12,15 @@ Arguments (each overrides its environment default; ``-`` and ``_`` are interchan
   --contract FILE         the data contract, JSON or YAML (default: $MLOPS_CONTRACT)
   --failure-file FILE     when the data is invalid, write a one-paragraph summary here
   --<hyperparameter> V    every field of training.contract.Hyperparameters, e.g. --max_iter 300
-                          (SageMaker passes each hyperparameter this way, as a string)
+                          (SageMaker passes each hyperparameter this way, as a string); ``--task`` binary,
+                          multiclass or regression must match the contract's task (default: the contract's)
 
 Steps: validate the data against the contract (refuse to train on invalid data: exit 1, report
-written); hold out ``validation_fraction`` of the rows (stratified, seeded by ``random_state``); fit (in
+written); hold out ``validation_fraction`` of the rows (stratified for classification, seeded by ``random_state``); fit (in
 checkpointed stages when the job has a CheckpointConfig: a restarted spot job resumes, see training.checkpoint);
-print ``train:<metric>=<value>`` (on a seeded sample of at most 100,000 training rows) and
-``validation:<metric>=<value>`` lines (matched by
-``training.contract.METRIC_DEFINITIONS``); write to the model directory ``model.joblib``,
+print the task's metrics (``training.metric_names.EVALUATION_METRICS``) as ``train:<metric>=<value>`` (on a
+seeded sample of at most 100,000 training rows) and ``validation:<metric>=<value>`` lines (matched by
+``training.contract.metric_definitions``); write to the model directory ``model.joblib``,
 ``contract.json``, ``training.json``, ``baseline.json`` (also to the output data directory) and
 ``code/`` (the serving code: the endpoint runs network-isolated); to the output data directory also
 ``validation.csv``, the held-out rows (the CT flow evaluates on them when there is no test channel).
@@ -66,10 +67,10 @@ from training.model import (  # noqa: E402
     TRAINING_FORMAT,
     TrainedModel,
     build_pipeline,
-    compute_metrics,
     labels,
     model_frame,
     print_metrics,
+    resolve_task,
 )
 from training.validate import check_and_report  # noqa: E402
 
@@ -81,7 +82,7 @@ def main(argv: Sequence[str]) -> int:
     hp, rest = split_model_args(Hyperparameters, argv, "hyperparameters")
     parser = argparse.ArgumentParser(
         prog="training.train",
-        description="Train the classifier on the training channel.",
+        description="Train the built-in recipe's model on the training channel.",
         epilog=Hyperparameters.cli_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -105,11 +106,13 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_INVALID
     typed = result.frame
     assert typed is not None
+    task = resolve_task(contract, hp.task)
 
     features, y = model_frame(typed, contract), labels(typed, contract)
     try:
         x_train, x_valid, y_train, y_valid = train_test_split(
-            features, y, test_size=hp.validation_fraction, stratify=y, random_state=hp.random_state
+            features, y, test_size=hp.validation_fraction, stratify=None if task == "regression" else y,
+            random_state=hp.random_state,
         )
     except ValueError as e:  # a class too rare to appear on both sides of the split
         raise UsageError(f"cannot hold out validation_fraction {hp.validation_fraction} stratified: {e}") from None
@@ -123,12 +126,12 @@ def main(argv: Sequence[str]) -> int:
     print(f"train: fitted {len(x_train)} rows in {time.perf_counter() - started:.1f} s", flush=True)
 
     model = TrainedModel(pipeline=pipeline, contract=contract)
-    validation_probability = model.probabilities(x_valid)
+    validation_scores = model.scores(x_valid)
     # Train metrics only show overfitting; on a large split, scoring every row costs more than the fit.
     scored = np.random.default_rng(hp.random_state).permutation(len(x_train))[:TRAIN_METRICS_ROWS]
     metrics = {
-        "train": compute_metrics(y_train[scored], model.probabilities(x_train.iloc[scored])),
-        "validation": compute_metrics(y_valid, validation_probability),
+        "train": model.metrics(y_train[scored], model.scores(x_train.iloc[scored])),
+        "validation": model.metrics(y_valid, validation_scores),
     }
     for split, values in metrics.items():
         print_metrics(split, values)
@@ -138,13 +141,15 @@ def main(argv: Sequence[str]) -> int:
         model_dir / TRAINING_FILE,
         {
             "format": TRAINING_FORMAT,
+            "task": task,
             "hyperparameters": hp.model_dump(),
             "metrics": metrics,
             "rows": {"train": len(x_train), "validation": len(x_valid), "train_scored": len(scored)},
             "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__},
         },
     )
-    baseline = compute_baseline(typed, contract, validation_probability)
+    # Prediction drift watches the binary recipe's probability; other tasks' baselines carry no prediction section.
+    baseline = compute_baseline(typed, contract, validation_scores if task == "binary" else None)
     for directory in (model_dir, output_dir):
         write_json(directory / BASELINE_FILE, baseline)
     # The holdout of last resort: the CT flow evaluates on it when the model has no <model>/test/ data.

@@ -18,7 +18,8 @@ argument, unreadable or malformed file), with a one-line message.
 
 The checks are a pandera schema built from the contract (:func:`build_schema`). Check names in the
 report: ``missing_column``, ``unexpected_column``, ``type``, ``finite``, ``integer``, ``not_null``,
-``max_null_rate``, ``range``, ``allowed``, ``label``, ``both_classes``, ``min_rows``. A column whose
+``max_null_rate``, ``range``, ``allowed``, ``label`` and ``both_classes`` (binary targets), ``two_classes``
+(multiclass targets), ``min_rows``. A column whose
 values cannot be read as its type is reported once, for that, not again for each value check.
 """
 
@@ -107,11 +108,13 @@ def _column(name: str, spec: ColumnSpec, contract: DataContract, scope: Literal[
     if 0 < spec.max_null_rate < 1:
         rate = spec.max_null_rate
         checks.append(pa.Check(lambda s: len(s) == 0 or s.isna().mean() <= rate, ignore_na=False, name="max_null_rate"))
-    if name == contract.target:
+    if name == contract.target and contract.task == "binary":
         within_01 = spec.min is not None and spec.max is not None and spec.min >= 0 and spec.max <= 1
         if spec.type == "int" and not within_01:  # else range and integer checks already say it
             checks.append(pa.Check(lambda s: s.isin([0, 1]), name="label"))
         checks.append(pa.Check(lambda s: bool((s == 0).any() and (s == 1).any()), name="both_classes"))
+    elif name == contract.target and contract.task == "multiclass":
+        checks.append(pa.Check(lambda s: s.nunique() >= 2, name="two_classes"))
     return pa.Column(
         _DTYPES[spec.type], coerce=True, nullable=spec.max_null_rate > 0, parsers=parsers, checks=checks
     )
@@ -257,6 +260,11 @@ def _problems(cases: pd.DataFrame, frame: pd.DataFrame, contract: DataContract) 
                     f"the contract allows at most {spec.max_null_rate:g} (max_null_rate)",
                     nulls,
                 )
+            )
+        elif check == "two_classes":
+            seen = sorted(_plain(v) for v in frame[column].dropna().unique())
+            problems.append(
+                Problem(column, check, f"the label has only the class(es) {seen}; a multiclass model needs at least two")
             )
         elif check == "both_classes":
             seen = sorted(_plain(v) for v in frame[column].dropna().unique())

@@ -229,6 +229,7 @@ def labels_push(
 # each with `register(app)`; they are added here.
 COMMAND_MODULES: tuple[str, ...] = (
     "infra.cli.commands.training", "infra.cli.commands.serving", "infra.cli.commands.delivery", "infra.cli.commands.ct", "infra.cli.commands.drift", "infra.cli.commands.monitoring",
+    "infra.cli.commands.scaffold",
 )
 
 

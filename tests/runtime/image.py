@@ -1,4 +1,10 @@
-"""The SageMaker scikit-learn 1.9-0 image's runtime, rebuilt without Docker, and jobs run in it as SageMaker runs them.
+"""SageMaker framework images' runtimes, rebuilt without Docker, and jobs run in them as SageMaker runs them.
+
+Two images (:data:`IMAGES`): scikit-learn 1.9-0 (the built-in recipe) and XGBoost 3.2-0 (examples/models/demand).
+Both are built the same way by their Dockerfiles in aws/deep-learning-containers (a Python 3.12 venv at /opt/venv,
+``uv sync --frozen`` from the image's own lock, the sagemaker-inference decoder patch, the sagemaker-containers
+``collections.Mapping`` fix, then the framework's glue package with ``--no-deps``). Described below for
+scikit-learn; the XGBoost image differs only in its lock, ENV block and glue (``glue/sagemaker_xgboost_container``).
 
 What is real: the image's Python environment (Python 3.12 and every package of the image's own ``uv.lock``, installed
 by ``uv sync --frozen`` from PyPI, with the two patches the image's Dockerfile applies), nginx (Debian's), the
@@ -28,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 IMAGE = "sklearn-1.9-0"
 SPEC = HERE / "images" / IMAGE
 GLUE = HERE / "glue"
+XGBOOST = "xgboost-3.2-0"
 BUILD = Path(os.environ.get("MLOPS_RUNTIME_BUILD", ROOT / "build" / "runtime"))
 # The image's interpreter minor version (its Dockerfile: python3.12 from Amazon Linux 2023).
 PYTHON = os.environ.get("MLOPS_IMAGE_PYTHON", "/root/.pyenv/versions/3.12.1/bin/python")
@@ -56,14 +63,47 @@ IMAGE_ENV = {
     "HOME": "/root",
 }
 
+# The XGBoost 3.2-0 image's ENV block (aws/deep-learning-containers docker/xgboost/Dockerfile), less TEMP (the MMS
+# user's home) and with LD_LIBRARY_PATH at the venv's lib path (the image's lib64 is the same directory).
+XGBOOST_ENV = {
+    "PATH": "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONIOENCODING": "utf-8",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "SM_INPUT": "/opt/ml/input",
+    "SM_INPUT_TRAINING_CONFIG_FILE": "/opt/ml/input/config/hyperparameters.json",
+    "SM_INPUT_DATA_CONFIG_FILE": "/opt/ml/input/config/inputdataconfig.json",
+    "SM_CHECKPOINT_CONFIG_FILE": "/opt/ml/input/config/checkpointconfig.json",
+    "NCCL_SOCKET_IFNAME": "eth",
+    "SM_MODEL_DIR": "/opt/ml/model",
+    "SAGEMAKER_TRAINING_MODULE": "sagemaker_xgboost_container.training:main",
+    "SAGEMAKER_SERVING_MODULE": "sagemaker_xgboost_container.serving:main",
+    "LD_LIBRARY_PATH": "/opt/venv/lib/python3.12/site-packages/nvidia/nccl/lib",
+    "HOME": "/root",
+}
+
+IMAGES = {IMAGE: (IMAGE_ENV, "sagemaker_sklearn_container"), XGBOOST: (XGBOOST_ENV, "sagemaker_xgboost_container")}
+"""Image name -> (its ENV block, its glue package under glue/)."""
+
+
+def image_env(runtime: Path) -> dict[str, str]:
+    """The ENV block of the image a runtime folder (``build/runtime/<image>-<hash>``) was built for."""
+    for name, (env, _) in IMAGES.items():
+        if runtime.name.startswith(name + "-"):
+            return env
+    return IMAGE_ENV
+
 
 class Unavailable(RuntimeError):
     """This machine cannot reproduce the runtime (no namespaces, no Python 3.12, no apt); the message says why."""
 
 
-def _digest() -> str:
+def _digest(image: str = IMAGE) -> str:
     h = hashlib.sha256(RECIPE.encode())
-    for path in sorted([*SPEC.glob("*"), *GLUE.rglob("*.py")]):
+    glue = GLUE / IMAGES[image][1]
+    for path in sorted([*(HERE / "images" / image).glob("*"), *glue.rglob("*.py")]):
         h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -106,12 +146,12 @@ def _fix_mapping(site: Path) -> None:
     path.write_text(path.read_text().replace("collections.Mapping", "collections.abc.Mapping"))
 
 
-def _install_glue(venv: Path) -> None:
+def _install_glue(venv: Path, package: str = "sagemaker_sklearn_container") -> None:
     site = venv / SITE
-    shutil.copytree(GLUE / "sagemaker_sklearn_container", site / "sagemaker_sklearn_container", dirs_exist_ok=True)
+    shutil.copytree(GLUE / package, site / package, dirs_exist_ok=True)
     serve = venv / "bin" / "serve"  # the glue's console script, as pip would write it
     serve.write_text(
-        "#!/opt/venv/bin/python\nimport sys\nfrom sagemaker_sklearn_container.serving import serving_entrypoint\n"
+        f"#!/opt/venv/bin/python\nimport sys\nfrom {package}.serving import serving_entrypoint\n"
         "sys.exit(serving_entrypoint())\n"
     )
     serve.chmod(0o755)
@@ -128,12 +168,12 @@ def _build_nginx(root: Path) -> None:
         _run(["dpkg-deb", "-x", str(deb), str(root)])
 
 
-def build() -> Path:
-    """The runtime folder (``venv/`` for /opt/venv, ``nginx/`` with Debian's nginx), built once per lock hash."""
+def build(image: str = IMAGE) -> Path:
+    """The runtime folder of ``image`` (``venv/`` for /opt/venv, ``nginx/`` with Debian's nginx), built once per lock hash."""
     reason = unavailable_reason()
     if reason:
         raise Unavailable(reason)
-    home = BUILD / f"{IMAGE}-{_digest()}"
+    home = BUILD / f"{image}-{_digest(image)}"
     done = home / ".complete"
     if done.is_file():
         return home
@@ -149,7 +189,7 @@ def build() -> Path:
         if not (tools / "bin" / "uv").is_file():
             _run([PYTHON, "-m", "pip", "install", "--quiet", "--target", str(tools), UV])
         project = home / "project"
-        shutil.copytree(SPEC, project)
+        shutil.copytree(HERE / "images" / image, project)
         env = {
             **os.environ,
             "UV_PROJECT_ENVIRONMENT": "/opt/venv",
@@ -169,7 +209,7 @@ def build() -> Path:
         )
         _patch_decoder(venv / SITE)
         _fix_mapping(venv / SITE)
-        _install_glue(venv)
+        _install_glue(venv, IMAGES[image][1])
         _build_nginx(home / "nginx")
         (home / "build-seconds").write_text(f"{time.monotonic() - started:.1f}\n")
         done.write_text("")
@@ -178,4 +218,4 @@ def build() -> Path:
 
 if __name__ == "__main__":
     t = time.monotonic()
-    print(build(), f"{time.monotonic() - t:.1f}s")
+    print(build(*sys.argv[1:2]), f"{time.monotonic() - t:.1f}s")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from image import IMAGE_ENV
+from image import image_env
 
 # A job must finish well within this; it bounds a hung job, it is not a timing assertion.
 JOB_TIMEOUT = 900
@@ -95,7 +95,7 @@ class Container:
 
     def command(self, argv: list[str], environment: dict[str, str]) -> list[str]:
         nginx = self.runtime / "nginx"
-        env = {**IMAGE_ENV, **environment}
+        env = {**image_env(self.runtime), **environment}
         # The image has nginx at /usr/sbin; here it is Debian's, unpacked under the runtime folder and bound to
         # /opt/nginx, a path the container's own /tmp cannot hide (a checkout may live under the host's /tmp).
         env["PATH"] = f"{env['PATH']}:/opt/nginx/usr/sbin"

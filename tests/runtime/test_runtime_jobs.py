@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from image import BUILD, IMAGE_ENV
+from image import BUILD, IMAGE_ENV  # noqa: F401
 from sm_agent import RUN, resolve, run_processing_job, run_training_job
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,128 @@
+"""``infra.scaffold.new_model``: every framework x task writes a model directory whose train entry point runs as
+SageMaker runs it (a process, SM_* environment) and whose own tests pass, unchanged."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.scaffold import FRAMEWORKS, ScaffoldError, new_model, sample_csv
+from training.contract import DataContract, EvaluationRule
+from training.metric_names import TASKS
+from training.validate import validate_dataset
+
+COMBINATIONS = list(itertools.product(FRAMEWORKS, TASKS))
+TIMEOUT = 300
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("SM_")}, "OMP_NUM_THREADS": "1", **(extra or {})}
+
+
+@pytest.fixture(scope="module")
+def scaffolded(tmp_path_factory):
+    """Every combination generated, then trained and tested (all processes at once: the machine has few cores)."""
+    pytest.importorskip("xgboost")
+    root = tmp_path_factory.mktemp("models")
+    runs = {}
+    for framework, task in COMBINATIONS:
+        directory = new_model(f"{framework}-{task}", framework, task, root)
+        job = tmp_path_factory.mktemp(f"job-{framework}-{task}")
+        train = subprocess.Popen(
+            [sys.executable, str(directory / "train.py")], cwd=job, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=_env({"SM_CHANNEL_TRAIN": str(directory / "sample"), "SM_MODEL_DIR": str(job / "model"), "SM_OUTPUT_DATA_DIR": str(job / "data")}),
+        )
+        tests = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=directory, env=_env(),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        runs[framework, task] = (directory, job, train, tests)
+    done = {}
+    for key, (directory, job, train, tests) in runs.items():
+        train_out, train_err = train.communicate(timeout=TIMEOUT)
+        tests_out, _ = tests.communicate(timeout=TIMEOUT)
+        done[key] = {"directory": directory, "job": job, "train": (train.returncode, train_out, train_err), "tests": (tests.returncode, tests_out)}
+    return done
+
+
+@pytest.mark.parametrize("framework, task", COMBINATIONS)
+def test_train_entry_point_runs_and_writes_evaluation_json(scaffolded, framework, task):
+    run = scaffolded[framework, task]
+    code, out, err = run["train"]
+    assert code == 0, err
+    evaluation = json.loads((run["job"] / "data" / "evaluation.json").read_text())
+    assert evaluation["format"] == "mlops-evaluation/1" and evaluation["task"] == task
+    for name, value in evaluation["metrics"].items():
+        assert re.search(rf"^validation:{name}={value:.6f}$", out, re.M), out
+        assert evaluation["directions"][name] in ("higher", "lower")
+    assert (run["job"] / "model" / "code" / "inference.py").is_file()
+
+
+@pytest.mark.parametrize("framework, task", COMBINATIONS)
+def test_generated_tests_pass(scaffolded, framework, task):
+    code, out = scaffolded[framework, task]["tests"]
+    assert code == 0 and "3 passed" in out, out
+
+
+@pytest.mark.parametrize("framework, task", COMBINATIONS)
+def test_contract_sample_and_config_block_are_what_the_platform_accepts(scaffolded, framework, task, tmp_path):
+    directory = scaffolded[framework, task]["directory"]
+    contract = DataContract.model_validate_json((directory / "contract.json").read_text())
+    assert contract.task == task
+    _, result = validate_dataset(directory / "sample", contract)
+    assert result.valid, result.summary("sample")
+    (block,) = yaml.safe_load((directory / "config.yaml").read_text()).values()
+    assert block["framework"]["name"] == framework and block["framework"]["version"] == FRAMEWORKS[framework]
+    assert block["entry_points"] == {"train": "train.py", "inference": "inference.py"}
+    rule = EvaluationRule.model_validate(block["evaluation"], context={"task": task})
+    assert rule.resolved_direction == block["evaluation"]["direction"]
+    assert "```yaml" in (directory / "README.md").read_text()
+
+
+def test_sample_data_is_deterministic():
+    assert sample_csv("regression") == sample_csv("regression")
+    assert sample_csv("binary", seed=1) != sample_csv("binary", seed=2)
+
+
+@pytest.mark.parametrize(
+    "name, framework, task, message",
+    [
+        ("Demand", "sklearn", "binary", "model name 'Demand' is not accepted"),
+        ("d", "sklearn", "binary", "2..24 characters"),
+        ("demand", "pytorch", "binary", "framework 'pytorch' is not accepted; accepted: sklearn, xgboost"),
+        ("demand", "xgboost", "ranking", "task 'ranking' is not accepted; accepted: binary, multiclass, regression"),
+    ],
+)
+def test_rejects_a_name_framework_or_task_it_cannot_scaffold(tmp_path, name, framework, task, message):
+    with pytest.raises(ScaffoldError, match=re.escape(message)):
+        new_model(name, framework, task, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_rejects_an_existing_directory(tmp_path):
+    (tmp_path / "demand").mkdir()
+    (tmp_path / "demand" / "keep.txt").write_text("mine")
+    with pytest.raises(ScaffoldError, match="already exists"):
+        new_model("demand", "xgboost", "regression", tmp_path)
+    assert [p.name for p in (tmp_path / "demand").iterdir()] == ["keep.txt"]
+
+
+def test_cli_new_model_writes_the_directory_and_prints_the_config_block(tmp_path):
+    from typer.testing import CliRunner
+
+    from infra.cli.app import app
+
+    result = CliRunner().invoke(app, ["new", "model", "demand2", "--framework", "xgboost", "--task", "regression", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "demand2" / "train.py").is_file() and "primary_metric: r2" in result.output
+    refused = CliRunner().invoke(app, ["new", "model", "demand2", "--framework", "tensorflow", "--out", str(tmp_path)])
+    assert refused.exit_code == 2 and "framework 'tensorflow' is not accepted" in refused.output
+    assert "Traceback" not in refused.output
