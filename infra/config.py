@@ -297,6 +297,8 @@ class ModelConfig(Strict):
             )
         task_metrics = metric_names.TASK_METRICS[self.task]
         metric = self.quality.metric or self.gate_rule[0]
+        if metric not in task_metrics and self.quality.metric is None and self.builtin and self.gate is not None:
+            return self  # the gate's metric is refused for the built-in recipe with its own key (model_problems)
         if metric not in task_metrics:
             raise ValueError(f"quality.metric {metric!r} is not a {self.task} metric; accepted: {', '.join(task_metrics)}")
         metric, threshold, direction = self.quality_standard
@@ -617,7 +619,10 @@ def _code_problems(m: ModelConfig) -> list[str]:
             try:
                 Hyperparameters.model_validate(hp)
             except ValidationError as e:
-                problems += [f"training.hyperparameters{line.removeprefix('(root)')}" for line in format_errors(e, Hyperparameters)]
+                problems += [
+                    f"training.hyperparameters{line.removeprefix('(root)') if line.startswith('(root)') else '.' + line}"
+                    for line in format_errors(e, Hyperparameters)
+                ]
         return problems
     if m.entry_points is None:
         return ["entry_points: required key is missing: a model with its own source names its train entry point "

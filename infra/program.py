@@ -368,7 +368,8 @@ def model_packages(cfg: StackConfig, platform_code: CodePackageArgs, providers: 
     for name, m in cfg.models.items():
         if m.builtin:
             continue
-        rel = m.source_dir.relative_to(PROJECT_ROOT).as_posix()
+        path = m.source_dir.resolve()
+        rel = path.relative_to(PROJECT_ROOT).as_posix() if path.is_relative_to(PROJECT_ROOT) else path.as_posix()
         if rel not in by_source:
             slug = "".join(c if c.isalnum() else "-" for c in rel).strip("-")
             by_source[rel] = CodePackage(
