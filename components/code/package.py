@@ -94,7 +94,8 @@ def vendored_wheels(requirements: Path, cache_root: Path, provided: tuple[str, .
             if proc.returncode != 0:
                 raise VendoringError(
                     f"could not download the training package's wheels for Python {version} from the package index "
-                    f"(needed once, then cached in {cache_root}):\n{proc.stderr.strip()[-2000:]}"
+                    f"(needed once, then cached in {cache_root}; a model's pins its image already has go in its "
+                    f"image_packages and are not downloaded):\n{proc.stderr.strip()[-2000:]}"
                 )
         (cache / ".complete").write_text("\n".join(pins))
     return sorted(cache.glob("*.whl"))
