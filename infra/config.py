@@ -792,7 +792,7 @@ def _allowed_keys(root: type[BaseModel], loc: list[Any], top_level: bool) -> lis
         if field is None:  # a key of a map (a model's name): the value's model stays current
             continue
         model = _model_of(field.annotation)
-    fields = list(getattr(model, "model_fields", {})) if model is not None else []
+    fields = [f.alias or name for name, f in getattr(model, "model_fields", {}).items()] if model is not None else []
     return [f"{NAMESPACE}:{f}" for f in fields] if top_level and not loc else fields
 
 

@@ -346,3 +346,18 @@ def test_changing_one_models_code_changes_only_its_package_and_jobs(tmp_path):
     assert all("alpha" in name for name in changed), changed
     assert any(name.startswith("code-") and name.endswith("-sourcedir") for name in changed)
     assert "pipeline-alpha-state-machine" in changed
+
+
+def test_per_step_instance_types_reach_each_step_and_typos_name_the_keys():
+    keys = dev_keys()
+    keys["mlops:models"]["demand"]["instance_types"] = {"validate": "ml.c5.xlarge", "evaluate": "ml.c5.2xlarge", "inference": "ml.c5.large"}
+    m = synth_keys("steps", keys, "us-east-1")
+    states = flow_of(m, "demand")
+    assert states["ValidateData"]["Parameters"]["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.c5.xlarge"
+    assert states["Evaluate"]["Parameters"]["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.c5.2xlarge"
+    assert states["Preprocess"]["Parameters"]["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.m5.large"
+    assert states["Train"]["Parameters"]["ResourceConfig"]["InstanceType"] == "ml.m5.large"
+    [config] = [c for c in m.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration") if "endpoint-demand-" in c["urn"]]
+    assert config["inputs"]["productionVariants"][0]["instanceType"] == "ml.c5.large"
+    [p] = problems_of(lambda d, c: d.update(instance_types={"validatee": "ml.c5.xlarge"}))
+    assert "instance_types.validatee: unknown key (did you mean 'validate'?)" in p and "validate, preprocess, train" in p
