@@ -295,6 +295,8 @@ def test_own_container_model_pulls_only_its_repositories_and_the_platforms():
     algorithm = states["Train"]["Parameters"]["AlgorithmSpecification"]
     assert algorithm["TrainingImage"] == "111122223333.dkr.ecr.us-east-1.amazonaws.com/team-a/ranker-train:1.4.0"
     assert "ContainerEntrypoint" not in algorithm, "an own image keeps its own entry point"
+    hp = states["Train"]["Parameters"]["HyperParameters"]
+    assert (hp["num_round"], hp["objective"], hp["verbose"]) == ("50", "reg:squarederror", "false"), "free-form, as strings"
     assert states["Evaluate"]["Parameters"]["AppSpecification"]["ImageUri"] == algorithm["TrainingImage"], "its own evaluate"
     assert m.outputs["models"]["ranker"]["inference_image"].endswith("/team-a/ranker-serve@sha256:" + "0123456789abcdef" * 4)
 
