@@ -17,14 +17,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError, field_validator, model_validator,
+)
 
 from components.serving.config import EndpointConfig
 from components.validation import StrictModel
 from components.monitoring.drift_config import DriftConfig, LogRetentionDays
 from components.monitoring.quality_config import QualityConfig
-from training.metric_names import TASK_METRICS
+from training import metric_names
 from components.pipeline.config import PipelineConfig, VpcConfig
+from infra import frameworks
 from training.contract import DataContract, EvaluationRule, Hyperparameters
 from infra.errors import UserError
 
@@ -181,11 +184,16 @@ class TrainingConfig(Strict):
     max_wait_seconds: int = Field(
         7200, ge=60, le=2419200, description="With spot: total time to wait for capacity and training."
     )
-    framework_version: str = Field(
-        "1.9-0", description="SageMaker scikit-learn container version (see sagemaker image_uris)."
+    framework_version: str | None = Field(
+        None,
+        description="Deprecated: use the model's framework: {name: sklearn, version: ...}. SageMaker scikit-learn "
+        "container version of the built-in recipe (default 1.9-0).",
     )
-    hyperparameters: Hyperparameters = Field(
-        default_factory=Hyperparameters, description="Classifier hyperparameters passed to training/train.py."
+    hyperparameters: Hyperparameters | dict[str, HyperparameterValue] = Field(
+        default_factory=Hyperparameters,
+        union_mode="left_to_right",
+        description="The built-in recipe's typed hyperparameters (training.contract.Hyperparameters); for a model's own "
+        "code (source), a free-form map of strings, numbers and bools passed to its train entry point.",
     )
 
     @model_validator(mode="after")
@@ -198,15 +206,111 @@ class TrainingConfig(Strict):
         return self
 
 
+HyperparameterValue = StrictBool | StrictInt | StrictFloat | Annotated[StrictStr, Field(max_length=2500)]
+"""A free-form hyperparameter (SageMaker takes string values of at most 2,500 characters: numbers and bools are
+sent in their JSON spelling)."""
+
+BUILTIN_SOURCE = "training"
+"""The built-in recipe's directory (the platform's own code)."""
+BUILTIN_ENTRY_POINTS = {"train": "training/train.py", "inference": "training/inference.py", "evaluate": "training/evaluate.py"}
+
+# <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>(:<tag>|@sha256:<digest>), as ECR names them.
+ECR_IMAGE = (
+    r"^\d{12}\.dkr\.ecr\.[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d\.amazonaws\.com(\.cn)?/"
+    r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"
+)
+EcrImage = Annotated[str, Field(pattern=ECR_IMAGE)]
+
+
+class FrameworkConfig(Strict):
+    """A SageMaker framework container, resolved through the SDK's image registry (``sagemaker.core.image_uris``)."""
+
+    name: frameworks.FrameworkName = Field(..., description="sklearn, xgboost, pytorch, tensorflow or huggingface.")
+    version: str = Field(..., min_length=1, description="The framework version as the SDK's registry names it (e.g. xgboost 3.2-0).")
+    py_version: str | None = Field(None, pattern=r"^py\d+$", description="Python of the image (e.g. py312) when a version has several.")
+    base_framework_version: str | None = Field(
+        None, description="huggingface only: the base framework of the image (e.g. pytorch2.8.0) when a version has several."
+    )
+
+
+class ImagesConfig(Strict):
+    """Bring your own container: images in ECR (the model's role may pull only these repositories)."""
+
+    training: EcrImage = Field(..., description="Image of the training job (and of the model's own preprocess and evaluate steps).")
+    inference: EcrImage | None = Field(None, description="Image of the endpoint; required when the model is served.")
+
+
+class InstanceTypesConfig(Strict):
+    """Instance type of each step; each defaults to the older per-part key."""
+
+    validate_: str | None = Field(
+        None, alias="validate", pattern=r"^ml\.", description="Contract validation. Default: pipeline.processing_instance_type."
+    )
+    preprocess: str | None = Field(None, pattern=r"^ml\.", description="The preprocess step. Default: pipeline.processing_instance_type.")
+    train: str | None = Field(None, pattern=r"^ml\.", description="The training job. Default: training.instance_type.")
+    evaluate: str | None = Field(None, pattern=r"^ml\.", description="The evaluation job. Default: pipeline.processing_instance_type.")
+    inference: str | None = Field(None, pattern=r"^ml\.", description="The endpoint. Default: endpoint.instance_type.")
+
+
+class EntryPointsConfig(Strict):
+    """Files of the model's source directory the platform runs (paths relative to it)."""
+
+    train: str = Field(..., min_length=1, description="The training job's script (SageMaker script mode's entry point).")
+    inference: str | None = Field(None, description="The serving script (the endpoint's SAGEMAKER_PROGRAM); required when served.")
+    preprocess: str | None = Field(
+        None, description="Transformations between validation and training: writes the train and validation channels."
+    )
+    evaluate: str | None = Field(None, description="Writes evaluation.json (training/README.md); default: the platform's evaluate.")
+
+
+class GateConfig(Strict):
+    """The quality gate: a metric the model's evaluation reports, its direction, a threshold, the allowed regression."""
+
+    metric: str = Field(..., pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$", description="A key of evaluation.json's metrics.")
+    direction: Literal["higher", "lower"] | None = Field(
+        None, description="Which values are better. Default: the platform's own for the metrics it knows; required for others."
+    )
+    threshold: float = Field(..., description="Level the metric must reach: at least this (higher) or at most this (lower).")
+    max_regression: float = Field(0.0, ge=0.0, description="How much worse than the production model the metric may be.")
+
+    def resolved_direction(self) -> str | None:
+        if self.direction is not None:
+            return self.direction
+        known = metric_names.HIGHER_IS_BETTER.get(self.metric)
+        return None if known is None else ("higher" if known else "lower")
+
+
 class ModelConfig(Strict):
     description: str = Field("", max_length=256, description="What the model predicts, for people.")
+    source: str | None = Field(
+        None,
+        description="Directory of the model's own code, relative to the project root (packaged with the wheels of its "
+        "requirements.txt). Default: the built-in recipe in training/.",
+    )
+    entry_points: EntryPointsConfig | None = Field(
+        None, description="The model's train/inference/preprocess/evaluate files in source; required with source."
+    )
+    framework: FrameworkConfig | None = Field(
+        None, description="The model's SageMaker framework images. Default: sklearn 1.9-0 (training.framework_version)."
+    )
+    images: ImagesConfig | None = Field(None, description="Explicit ECR images instead of a framework (bring your own container).")
+    image_packages: list[str] = Field(
+        default_factory=list,
+        description="Distributions of source's requirements.txt the model's image already has: not vendored into its "
+        "package (e.g. xgboost, numpy, pandas in SageMaker's XGBoost image).",
+    )
+    instance_types: InstanceTypesConfig = Field(default_factory=InstanceTypesConfig, description="Instance type of each step.")
+    gate: GateConfig | None = Field(
+        None, description="The quality gate a new model must pass to be registered (replaces evaluation)."
+    )
     data_contract: DataContract | str = Field(
         ...,
         description="The model's data contract, inline or as a path (relative to the project root) to a JSON/YAML file.",
     )
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="How the model is trained.")
     evaluation: EvaluationRule = Field(
-        default_factory=EvaluationRule, description="The rule a new model must pass to be registered."
+        default_factory=EvaluationRule,
+        description="Deprecated: use gate. The built-in recipe's rule (primary_metric, minimum, max_regression).",
     )
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig, description="How the model is served.")
     drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift monitoring of the endpoint's captured requests.")
@@ -236,21 +340,117 @@ class ModelConfig(Strict):
                 "quality.enabled: true needs endpoint.enabled and endpoint.capture.enabled (the job joins captured predictions "
                 "with labels); turn capture on or set quality.enabled: false"
             )
+        task_metrics = metric_names.TASK_METRICS[self.task]
+        metric = self.quality.metric or self.gate_rule[0]
+        if metric not in task_metrics and self.quality.metric is None and self.builtin and self.gate is not None:
+            return self  # the gate's metric is refused for the built-in recipe with its own key (model_problems)
+        if metric not in task_metrics:
+            raise ValueError(f"quality.metric {metric!r} is not a {self.task} metric; accepted: {', '.join(task_metrics)}")
         metric, threshold, direction = self.quality_standard
-        if metric not in TASK_METRICS[self.task]:
-            raise ValueError(f"quality.metric {metric!r} is not a {self.task} metric; accepted: {', '.join(TASK_METRICS[self.task])}")
-        if self.quality.threshold is None and (metric != self.evaluation.primary_metric or (direction == "higher" and threshold <= 0)):
+        gate_metric, _, gate_threshold, _ = self.gate_rule
+        if self.quality.threshold is None and (metric != gate_metric or (direction == "higher" and threshold <= 0)):
             raise ValueError(
-                f"quality.threshold is needed: the production standard for {metric} defaults to evaluation.minimum only for "
-                f"the gate's primary metric, and a minimum of {self.evaluation.minimum:g} would never alarm; set quality.threshold "
-                f"(e.g. 0.7) or evaluation.minimum"
+                f"quality.threshold is needed: the production standard for {metric} defaults to the gate's threshold only for "
+                f"the gate's metric, and a threshold of {gate_threshold:g} would never alarm; set quality.threshold "
+                f"(e.g. 0.7) or the gate's threshold"
             )
         return self
 
     @property
+    def builtin(self) -> bool:
+        """Whether the model runs the built-in recipe (training/) rather than its own code."""
+        return self.source is None or Path(self.source).as_posix().strip("/") == BUILTIN_SOURCE
+
+    @property
+    def source_dir(self) -> Path:
+        """The directory packaged as the model's code."""
+        from components.code.paths import package_source
+
+        return package_source(BUILTIN_SOURCE) if self.builtin else base_dir() / str(self.source)
+
+    @property
+    def entry(self) -> EntryPointsConfig:
+        """The model's entry points: its own, or the built-in recipe's."""
+        if self.builtin or self.entry_points is None:
+            return EntryPointsConfig(**BUILTIN_ENTRY_POINTS)
+        return self.entry_points
+
+    @property
+    def runtime(self) -> FrameworkConfig | ImagesConfig:
+        """The model's images: explicit ECR images, a framework, or the built-in recipe's sklearn."""
+        if self.images is not None:
+            return self.images
+        if self.framework is not None:
+            return self.framework
+        return FrameworkConfig(name="sklearn", version=self.training.framework_version or frameworks.PLATFORM_FRAMEWORK[1])
+
+    @property
+    def step_instance_types(self) -> dict[str, str]:
+        """Instance type of each step (validate, preprocess, train, evaluate, inference)."""
+        i, processing = self.instance_types, self.pipeline.processing_instance_type
+        return {
+            "validate": i.validate_ or processing,
+            "preprocess": i.preprocess or processing,
+            "train": i.train or self.training.instance_type,
+            "evaluate": i.evaluate or processing,
+            "inference": i.inference or (self.endpoint.realtime.instance_type if self.endpoint.realtime else "ml.m5.large"),
+        }
+
+    @property
+    def serving(self) -> EndpointConfig:
+        """The endpoint config with ``instance_types.inference`` applied to its real-time variant."""
+        wanted = self.instance_types.inference
+        if wanted is None or self.endpoint.serverless is not None:
+            return self.endpoint
+        from components.serving.config import RealtimeConfig
+
+        realtime = (self.endpoint.realtime or RealtimeConfig()).model_copy(update={"instance_type": wanted})
+        return self.endpoint.model_copy(update={"realtime": realtime})
+
+    @property
+    def gate_rule(self) -> tuple[str, str, float, float]:
+        """(metric, direction, threshold, max_regression) of the quality gate: ``gate``, else the older ``evaluation``."""
+        if self.gate is not None:
+            return self.gate.metric, self.gate.resolved_direction() or "higher", self.gate.threshold, self.gate.max_regression
+        e = self.evaluation
+        return e.primary_metric, "higher" if e.higher_is_better else "lower", e.minimum, e.max_regression
+
+    def evaluation_args(self) -> list[str]:
+        """The gate as arguments of an evaluate entry point (training.evaluate's EvaluationRule options)."""
+        if self.gate is None:
+            return self.evaluation.to_cli_args()
+        metric, direction, threshold, max_regression = self.gate_rule
+        if self.builtin:
+            rule = {"primary_metric": metric, "minimum": threshold, "max_regression": max_regression}
+            if "direction" in EvaluationRule.model_fields and self.gate.direction is not None:
+                rule["direction"] = direction
+            return EvaluationRule.model_validate(rule).to_cli_args()
+        return ["--primary_metric", metric, "--direction", direction, "--minimum", repr(float(threshold)),
+                "--max_regression", repr(float(max_regression))]
+
+    @property
+    def reported_metrics(self) -> tuple[str, ...]:
+        """Metrics every evaluation.json of the model must report (recorded in the registered version's lineage)."""
+        if self.builtin:
+            per_task = getattr(metric_names, "EVALUATION_METRICS", metric_names.TASK_METRICS)
+            names = tuple(per_task[self.task])
+            return names if self.gate_rule[0] in names else (*names, self.gate_rule[0])
+        return (self.gate_rule[0],)
+
+    @property
+    def hyperparameter_map(self) -> dict[str, str]:
+        """The training job's HyperParameters (string values, as SageMaker takes them)."""
+        hp = self.training.hyperparameters
+        if isinstance(hp, Hyperparameters):
+            if self.builtin:
+                return hp.to_hyperparameters()
+            hp = {k: getattr(hp, k) for k in hp.model_fields_set}
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in hp.items()}
+
+    @property
     def task(self) -> str:
-        """The built-in recipe's task: binary classification (training.metrics.TASK_METRICS)."""
-        return "binary"
+        """The model's task, from its data contract (binary, multiclass, regression)."""
+        return str(getattr(self.data_contract, "task", "binary"))
 
     @property
     def quality_monitored(self) -> bool:
@@ -258,7 +458,8 @@ class ModelConfig(Strict):
 
     @property
     def quality_standard(self) -> tuple[str, float, str]:
-        return self.quality.standard(self.evaluation.primary_metric, self.evaluation.minimum)
+        metric, _, threshold, _ = self.gate_rule
+        return self.quality.standard(metric, threshold)
 
     @field_validator("data_contract", mode="after")
     @classmethod
@@ -416,6 +617,105 @@ def pinned_package_problems(cfg: StackConfig, stack: str) -> list[str]:
     return problems
 
 
+def model_problems(cfg: StackConfig) -> list[str]:
+    """What pydantic cannot see in one model's fields: its source and entry points on disk, its framework in the
+    SageMaker SDK's registry for the stack's region, its hyperparameters and gate against what its code accepts.
+    Each line names the key and what is accepted."""
+    problems: list[str] = []
+    for name, m in cfg.models.items():
+        key = f"config.mlops:models.{name}"
+        problems += [f"{key}.{p}" for p in _runtime_problems(m, cfg.region)]
+        problems += [f"{key}.{p}" for p in _code_problems(m)]
+        problems += [f"{key}.{p}" for p in _gate_problems(m)]
+    return problems
+
+
+def _runtime_problems(m: ModelConfig, region: str) -> list[str]:
+    if m.framework is not None and m.images is not None:
+        return ["images: give either framework (SageMaker's images) or images (your own ECR images), not both"]
+    if m.training.framework_version is not None and (m.framework is not None or m.images is not None):
+        return ["training.framework_version: deprecated alias of framework.version; remove it when framework or images is given"]
+    if m.builtin and m.images is not None:
+        return ["images: the built-in recipe (no source) runs in SageMaker's scikit-learn image; give source and entry_points "
+                "for your own container's code, or remove images"]
+    runtime = m.runtime
+    if m.builtin and isinstance(runtime, FrameworkConfig) and runtime.name != "sklearn":
+        return [f"framework.name: {runtime.name!r} is not accepted for the built-in recipe (no source), which runs in "
+                "sklearn; accepted: sklearn, or give source and entry_points for your own code"]
+    if isinstance(runtime, ImagesConfig):
+        if runtime.inference is None and m.endpoint.enabled:
+            return ["images.inference: required key is missing: the model is served (endpoint.enabled); give the "
+                    "inference image or set endpoint.enabled: false"]
+        return []
+    where = "framework" if m.framework is not None else "training.framework_version"
+    try:
+        frameworks.check(runtime.name, runtime.version, region, runtime.base_framework_version)
+    except frameworks.UnknownFramework as e:
+        return [f"{where}{'.version' if where == 'framework' else ''}: {runtime.version!r} is not accepted: {e}"]
+    return []
+
+
+def _code_problems(m: ModelConfig) -> list[str]:
+    if m.builtin:
+        problems = []
+        if m.entry_points is not None:
+            problems.append("entry_points: the built-in recipe's entry points are fixed (training/train.py, training/inference.py, "
+                            "training/evaluate.py); give source: <your code directory> to run your own")
+        hp = m.training.hyperparameters
+        if not isinstance(hp, Hyperparameters):
+            try:
+                Hyperparameters.model_validate(hp)
+            except ValidationError as e:
+                problems += [
+                    f"training.hyperparameters{line.removeprefix('(root)') if line.startswith('(root)') else '.' + line}"
+                    for line in format_errors(e, Hyperparameters)
+                ]
+        return problems
+    if m.entry_points is None:
+        return ["entry_points: required key is missing: a model with its own source names its train entry point "
+                "(entry_points: {train: train.py}); accepted keys: train, inference, preprocess, evaluate"]
+    root = m.source_dir
+    if not root.is_dir():
+        return [f"source: {m.source!r} is not accepted: no such directory under the project root ({base_dir()})"]
+    scripts = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    problems = []
+    for step in ("train", "inference", "preprocess", "evaluate"):
+        value = getattr(m.entry_points, step)
+        if value is None:
+            continue
+        path = root / value
+        if Path(value).is_absolute() or ".." in Path(value).parts or not path.is_file():
+            problems.append(
+                f"entry_points.{step}: {value!r} is not accepted: not a file in {m.source}; accepted: a path relative "
+                f"to it, one of {', '.join(scripts) or '(no .py files)'}"
+            )
+    if m.endpoint.enabled and m.entry_points.inference is None:
+        problems.append("entry_points.inference: required key is missing: the model is served (endpoint.enabled); "
+                        "name its serving script or set endpoint.enabled: false")
+    return problems
+
+
+def _gate_problems(m: ModelConfig) -> list[str]:
+    if m.gate is not None and "evaluation" in m.model_fields_set:
+        return ["gate: give either gate or the deprecated evaluation, not both"]
+    if m.gate is None:
+        return []
+    g, problems = m.gate, []
+    known = metric_names.HIGHER_IS_BETTER.get(g.metric)
+    if g.direction is None and known is None:
+        problems.append(f"gate.direction: required key is missing: {g.metric!r} is not a metric the platform knows; "
+                        "accepted: higher, lower")
+    elif g.direction is not None and known is not None and g.direction != ("higher" if known else "lower"):
+        problems.append(f"gate.direction: {g.direction!r} is not accepted: {'higher' if known else 'lower'} is better for {g.metric}")
+    if m.builtin:
+        per_task = getattr(metric_names, "GATE_METRICS", metric_names.TASK_METRICS)
+        accepted = per_task.get(m.task, ())
+        if g.metric not in accepted:
+            problems.append(f"gate.metric: {g.metric!r} is not accepted: the built-in recipe reports for task {m.task}: "
+                            f"{', '.join(accepted)}")
+    return problems
+
+
 class ConfigError(UserError):
     """A stack's configuration is invalid. ``str()`` is the full, user-facing report."""
 
@@ -469,9 +769,13 @@ def config_from_keys(keys: dict[str, Any], source: str) -> StackConfig:
     if problems:
         raise ConfigError(source, problems)
     try:
-        return StackConfig.model_validate(values)
+        cfg = StackConfig.model_validate(values)
     except ValidationError as e:
         raise ConfigError(source, format_errors(e, StackConfig, top_level=True)) from None
+    problems = model_problems(cfg)
+    if problems:
+        raise ConfigError(source, problems)
+    return cfg
 
 
 def config_from_pulumi() -> StackConfig:
@@ -536,7 +840,7 @@ def _allowed_keys(root: type[BaseModel], loc: list[Any], top_level: bool) -> lis
         if field is None:  # a key of a map (a model's name): the value's model stays current
             continue
         model = _model_of(field.annotation)
-    fields = list(getattr(model, "model_fields", {})) if model is not None else []
+    fields = [f.alias or name for name, f in getattr(model, "model_fields", {}).items()] if model is not None else []
     return [f"{NAMESPACE}:{f}" for f in fields] if top_level and not loc else fields
 
 

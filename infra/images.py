@@ -6,7 +6,9 @@ synth, so every URI the SDK resolves is kept in a small cache under the working 
 (``.mlops/cache/image-uris.json``), keyed by the SDK's version, the sha256 of the framework's registry
 file and the lookup's arguments: the SDK is imported only on a miss, and a new SDK or registry file is a miss.
 The answer is always the SDK's own (``tests/infra/test_images.py`` compares the cache with the SDK for every
-version and region the config accepts).
+version and region the config accepts). A model names its framework (``framework: {name, version}``; the
+built-in recipe: scikit-learn) or brings its own ECR images (``images``). The platform's own steps run in
+:data:`infra.frameworks.PLATFORM_FRAMEWORK`'s image whatever the model's.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from infra.config import ConfigError, StackConfig
+from infra.config import ConfigError, FrameworkConfig, ImagesConfig, StackConfig
+from infra.frameworks import PLATFORM_FRAMEWORK
 
-FRAMEWORK = "sklearn"
+FRAMEWORK = PLATFORM_FRAMEWORK[0]
 SDK_DISTRIBUTION = "sagemaker-core"
 CACHE_FILE = Path(".mlops") / "cache" / "image-uris.json"
 
@@ -31,6 +34,17 @@ CACHE_FILE = Path(".mlops") / "cache" / "image-uris.json"
 class ModelImages:
     training: str
     inference: str
+    platform: str = ""
+    """The image of the platform's steps (validation, baseline statistics, the built-in evaluate, drift processing)."""
+    platform_inference: str = ""
+    """The platform's serving image (the endpoint's bootstrap placeholder runs the platform's code)."""
+    own: bool = False
+    """The images are the model's own (ECR, bring your own container)."""
+
+    @property
+    def all(self) -> list[str]:
+        """Every image the model's role pulls (each repository once)."""
+        return list(dict.fromkeys(i for i in (self.training, self.inference, self.platform, self.platform_inference) if i))
 
 
 def registry_file(framework: str) -> Path:
@@ -75,10 +89,11 @@ def _write_cache(path: Path, entries: dict[str, str]) -> None:
         pass  # a read-only working directory: the SDK is asked again next time, nothing else changes
 
 
-def retrieve(framework: str, *, region: str, version: str, scope: str, instance_type: str) -> str:
+def retrieve(framework: str, *, region: str, version: str, scope: str, instance_type: str, **extra: str) -> str:
     """``image_uris.retrieve(framework, ...)``: from the cache when the same SDK and registry file answered it
-    before, else from the SDK (``ValueError`` for what the SDK refuses, with the SDK's message)."""
-    key = json.dumps([_registry_key(framework), framework, region, version, scope, instance_type])
+    before, else from the SDK (``ValueError`` for what the SDK refuses, with the SDK's message). ``extra``: the
+    SDK's other selectors (``py_version``, ``base_framework_version``)."""
+    key = json.dumps([_registry_key(framework), framework, region, version, scope, instance_type, *sorted(extra.items())])
     if key in _MEMO:
         return _MEMO[key]
     path = cache_path()
@@ -86,28 +101,44 @@ def retrieve(framework: str, *, region: str, version: str, scope: str, instance_
     if key not in entries:
         from sagemaker.core import image_uris
 
-        entries[key] = image_uris.retrieve(framework, region=region, version=version, image_scope=scope, instance_type=instance_type)
+        entries[key] = image_uris.retrieve(framework, region=region, version=version, image_scope=scope, instance_type=instance_type, **extra)
         _write_cache(path, entries)
     _MEMO[key] = entries[key]
     return entries[key]
 
 
+def framework_image(framework: str, region: str, version: str, scope: str, instance_type: str, py_version: str | None = None,
+                    base_framework_version: str | None = None) -> str:
+    extra = {k: v for k, v in (("py_version", py_version), ("base_framework_version", base_framework_version)) if v}
+    return retrieve(framework, region=region, version=version, scope=scope, instance_type=instance_type, **extra)
+
+
 def sklearn_image(region: str, version: str, scope: str, instance_type: str) -> str:
-    return retrieve(FRAMEWORK, region=region, version=version, scope=scope, instance_type=instance_type)
+    return framework_image(FRAMEWORK, region, version, scope, instance_type)
 
 
 def resolve(cfg: StackConfig, source: str) -> dict[str, ModelImages]:
     """Images of every model, or a ConfigError naming each model whose framework version is unknown."""
     images, problems = {}, []
     for name, model in cfg.models.items():
-        t = model.training
+        types = model.step_instance_types
+        runtime = model.runtime
+        key = "framework" if model.framework is not None else "training.framework_version"
         try:
-            images[name] = ModelImages(
-                training=sklearn_image(cfg.region, t.framework_version, "training", t.instance_type),
-                inference=sklearn_image(cfg.region, t.framework_version, "inference", "ml.m5.large"),
-            )
+            platform = sklearn_image(cfg.region, PLATFORM_FRAMEWORK[1], "training", types["validate"])
+            platform_inference = sklearn_image(cfg.region, PLATFORM_FRAMEWORK[1], "inference", "ml.m5.large")
+            if isinstance(runtime, ImagesConfig):
+                images[name] = ModelImages(runtime.training, runtime.inference or "", platform, platform_inference, own=True)
+                continue
+            assert isinstance(runtime, FrameworkConfig)
+            extra = (runtime.py_version, runtime.base_framework_version)
+            training = framework_image(runtime.name, cfg.region, runtime.version, "training", types["train"], *extra)
+            inference = framework_image(runtime.name, cfg.region, runtime.version, "inference", types["inference"], *extra)
+            if model.builtin:  # the built-in recipe's image is the platform's (as before: one version for both)
+                platform, platform_inference = training, inference
+            images[name] = ModelImages(training, inference, platform, platform_inference)
         except ValueError as e:
-            problems.append(f"config.mlops:models.{name}.training.framework_version: {t.framework_version!r} is not accepted: {e}")
+            problems.append(f"config.mlops:models.{name}.{key}: {runtime!r} is not accepted: {e}")
     if problems:
         raise ConfigError(source, problems)
     return images

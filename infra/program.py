@@ -16,13 +16,14 @@ from components.model.hosted import HostedModel, HostedModelArgs, ModelImages, Q
 from components.monitoring.dashboard import DashboardModel, StackDashboard
 from components.monitoring.drift import DriftCode, DriftCodeArgs, monitored
 from components.naming import dashboard_name, deploy_role_name, overlapping_stems, stem, vpc_flow_log_group_name
+from components.pipeline.spec import Gate, ModelCode
 from components.network.vpc import PrivateNetwork, PrivateNetworkArgs
 from components.pipeline.spec import JobResources
 from components.platform.platform import Platform, PlatformArgs
 from components.storage.bucket import ObjectLock
 from infra import images as image_registry
-from infra.config import STACKS_DIR, ConfigError, ModelConfig, StackConfig, config_from_pulumi, pinned_package_problems
-from training.contract import METRIC_DEFINITIONS
+from infra.config import STACKS_DIR, ConfigError, ModelConfig, StackConfig, base_dir, config_from_pulumi, pinned_package_problems
+from training.contract import METRIC_DEFINITIONS, Hyperparameters
 
 TRAINING_SOURCE = package_source("training")  # the installed package, read only
 BUILD_DIR = work_dir() / "build"  # .mlops/build in the working directory
@@ -96,8 +97,8 @@ def platform_args(cfg: StackConfig, ctx: StackContext, subnet_ids) -> PlatformAr
     )
 
 
-def hosted_model_args(name: str, m: ModelConfig, ctx: StackContext, platform: Platform, code: CodePackage, images: ModelImages,
-                      monitor_code: DriftCode | None, net: "StackNetwork") -> HostedModelArgs:
+def hosted_model_args(name: str, m: ModelConfig, ctx: StackContext, platform: Platform, code: CodePackage, images,
+                      monitor_code: DriftCode | None, net: "StackNetwork", package: CodePackage | None = None) -> HostedModelArgs:
     """A model of the stack file as the library's per-model component takes it."""
     t = m.training
     quality = None
@@ -108,25 +109,26 @@ def hosted_model_args(name: str, m: ModelConfig, ctx: StackContext, platform: Pl
         context=ctx,
         platform=platform.ref,
         code=code,
-        images=ModelImages(images.training, images.inference),
+        images=ModelImages(images.training, images.inference, images.platform, images.platform_inference),
         contract_json=m.data_contract.model_dump_json(),
         source_dir=TRAINING_SOURCE,
         build_dir=BUILD_DIR,
         description=m.description,
-        training=JobResources(t.instance_type, t.instance_count, t.volume_size_gb, t.max_runtime_seconds),
-        hyperparameters=t.hyperparameters,
-        evaluation_args=tuple(m.evaluation.to_cli_args()),
-        metric_definitions=tuple(METRIC_DEFINITIONS),
+        training=JobResources(m.step_instance_types["train"], t.instance_count, t.volume_size_gb, t.max_runtime_seconds),
+        hyperparameters=t.hyperparameters if m.builtin else Hyperparameters(),
+        evaluation_args=tuple(m.evaluation_args()),
+        metric_definitions=tuple(metric_definitions(m)),
         spot=t.spot,
         max_wait_seconds=t.max_wait_seconds,
         pipeline=m.pipeline,
-        endpoint=m.endpoint,
+        endpoint=m.serving,
         drift=m.drift,
         quality=quality,
         monitor_code=monitor_code,
         subnet_ids=net.subnet_ids,
         security_group_ids=net.security_group_ids,
         tags=m.tags,
+        **pipeline_model_args(m, package, images),
     )
 
 
@@ -176,8 +178,10 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
         if any(monitored(m.endpoint, m.drift) or m.quality_monitored for m in cfg.models.values())
         else None
     )
+    model_codes = model_packages(cfg, code_args, providers)
     models = {
-        name: HostedModel(name, hosted_model_args(name, m, ctx, platform, code, images[name], monitor_code, net), providers)
+        name: HostedModel(name, hosted_model_args(name, m, ctx, platform, code, images[name], monitor_code, net, model_codes.get(name)),
+                          providers)
         for name, m in cfg.models.items()
     }
     StackDashboard(
@@ -247,6 +251,55 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Output]:
             for name, hm in models.items()
         },
     }
+
+
+def model_packages(cfg: StackConfig, platform_code: CodePackageArgs, providers: pulumi.ResourceOptions) -> dict[str, CodePackage]:
+    """One content-hashed package per distinct model source (the built-in recipe's is the platform's ``code``), each
+    with the wheels of its own requirements.txt: changing one model's code changes only its package and jobs."""
+    by_source: dict[str, CodePackage] = {}
+    out: dict[str, CodePackage] = {}
+    for name, m in cfg.models.items():
+        if m.builtin:
+            continue
+        path, root = m.source_dir.resolve(), base_dir()
+        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+        if rel not in by_source:
+            slug = "".join(c if c.isalnum() else "-" for c in rel).strip("-")
+            by_source[rel] = CodePackage(
+                f"code-{slug}",
+                CodePackageArgs(**{**vars(platform_code), "source_dir": m.source_dir, "model_code": True,
+                                   "image_packages": tuple(m.image_packages)}),
+                providers,
+            )
+        out[name] = by_source[rel]
+    return out
+
+
+def metric_definitions(m) -> list[dict[str, str]]:
+    """The training job's MetricDefinitions: the built-in recipe's, or ``<split>:<gate metric>=<value>`` lines."""
+    if m.builtin and m.task == "binary":
+        return list(METRIC_DEFINITIONS)
+    names = m.reported_metrics
+    number = METRIC_DEFINITIONS[0]["Regex"].split("=", 1)[1]
+    return [{"Name": f"{split}:{n}", "Regex": f"{split}:{n}={number}"} for split in ("train", "validation") for n in names]
+
+
+def pipeline_model_args(m, package: CodePackage | None, images) -> dict:
+    """The per-model values beyond the built-in recipe's (HostedModelArgs fields): the model's code, steps and gate."""
+    metric, direction, threshold, _ = m.gate_rule
+    types = m.step_instance_types
+    args: dict = {
+        "step_instance_types": {"validate": types["validate"], "preprocess": types["preprocess"], "evaluate": types["evaluate"],
+                                "baseline": types["validate"]},
+        "metrics": tuple(m.reported_metrics),
+        "gate": Gate(metric, direction, threshold) if m.gate is not None else None,
+    }
+    if package is not None:
+        e = m.entry
+        args["model_code"] = ModelCode(code_uri="", code_sha256=package.sha256, train=e.train, hyperparameters=m.hyperparameter_map,
+                                       preprocess=e.preprocess, evaluate=e.evaluate, inference=e.inference, own_image=images.own)
+        args["model_code_package"] = package
+    return args
 
 
 def create_network(ctx: StackContext, created, platform: Platform, providers: pulumi.ResourceOptions) -> PrivateNetwork:

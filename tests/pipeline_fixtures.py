@@ -53,3 +53,30 @@ def fast_spec(**overrides: Any) -> PipelineSpec:
     fast = dict(settle_seconds=3, deploy_poll_seconds=1, deploy_timeout_seconds=600, guard_poll_seconds=1, guard_max_polls=3,
                 service_retry=FAST, capacity_retry=FAST, aux_retry=FAST)
     return make_spec(**{**fast, **overrides})
+
+
+def model_code(**overrides: Any):
+    """A model's own code (issue 14): its package, entry points and hyperparameters."""
+    from components.pipeline.spec import ModelCode
+
+    code = ModelCode(code_uri=f"s3://models-b/code/{'c' * 64}/sourcedir.tar.gz", code_sha256="c" * 64, train="train.py",
+                     hyperparameters={"num_round": "200", "eta": "0.1"}, preprocess="preprocess.py", inference="inference.py")
+    return replace(code, **overrides)
+
+
+def own_code_variants() -> dict[str, dict[str, Any]]:
+    """Spec overrides of the flow of a model's own code: with preprocess and the platform's judge; its own evaluate in
+    its own container; without preprocess; with the generic gate."""
+    from components.pipeline.spec import Gate
+
+    xgb = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
+    own = "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/ranker:1"
+    gate = Gate("rmse", "lower", 20.0)
+    common = {"platform_image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3",
+              "metrics": ("rmse",), "gate": gate}
+    return {
+        "own-preprocess-judged": {**common, "training_image": xgb, "inference_image": xgb, "model_code": model_code()},
+        "own-container-evaluate": {**common, "training_image": own, "inference_image": own, "approval": "manual",
+                                   "model_code": model_code(preprocess=None, evaluate="evaluate.py", own_image=True)},
+        "own-no-preprocess": {**common, "training_image": xgb, "inference_image": xgb, "model_code": model_code(preprocess=None)},
+    }

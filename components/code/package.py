@@ -75,9 +75,21 @@ def pip_download(requirements: list[str], dest: Path, *, platform: str, python_v
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
-def vendored_wheels(requirements: Path, cache_root: Path) -> list[Path]:
-    """The wheels pinned in ``requirements`` for every vendored Python, downloaded once into a cache."""
+def _distribution(pin: str) -> str:
+    """``xgboost==3.2.0`` -> ``xgboost`` (normalized as PEP 503 does)."""
+    import re
+
+    name = re.split(r"[\s;<>=!~\[@]", pin, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def vendored_wheels(requirements: Path, cache_root: Path, provided: tuple[str, ...] = ()) -> list[Path]:
+    """The wheels pinned in ``requirements`` for every vendored Python, downloaded once into a cache.
+
+    ``provided``: distributions the image already has (not vendored: their pins are met without the network)."""
+    skip = {_distribution(p) for p in provided}
     pins = [ln.strip() for ln in requirements.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    pins = [p for p in pins if _distribution(p) not in skip]
     if not pins:
         return []
     cache = cache_root / hashlib.sha256("\n".join([*pins, VENDOR_PLATFORM, *VENDOR_PYTHONS]).encode()).hexdigest()[:16]
@@ -90,7 +102,8 @@ def vendored_wheels(requirements: Path, cache_root: Path) -> list[Path]:
                     if proc.returncode != 0:
                         raise VendoringError(
                             f"could not download the training package's wheels for Python {version} from the package "
-                            f"index (needed once, then cached in {cache_root}):\n{proc.stderr.strip()[-2000:]}"
+                            f"index (needed once, then cached in {cache_root}; a model's pins its image already has go "
+                            f"in its image_packages and are not downloaded):\n{proc.stderr.strip()[-2000:]}"
                         )
                 (cache / ".complete").write_text("\n".join(pins))
     return sorted(cache.glob("*.whl"))
@@ -124,6 +137,27 @@ def sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tupl
     if key not in _ENTRIES:
         _ENTRIES[key] = tuple(_sourcedir_entries(source, cache_root))
     return list(_ENTRIES[key])
+
+
+MODEL_EXCLUDED_PARTS = EXCLUDED_PARTS | {"tests", ".venv", ".git"}
+
+
+def model_sourcedir_entries(source: Path, cache_root: Path, provided: tuple[str, ...] = ()) -> list[tuple[str, bytes]]:
+    """Archive entries of a model's own code, as SageMaker script mode expects a ``source_dir``: its files at the
+    root (entry points named relative to it), ``requirements.txt`` too (the framework toolkits install it at start;
+    pins the image has are met offline), and ``wheels/`` with the pins the image lacks (not ``provided``), which
+    ``PIP_FIND_LINKS``/``PIP_NO_INDEX`` in the jobs' environment let that install take offline."""
+    if not source.is_dir():
+        raise ValueError(f"{source} is not a directory; give the model's code directory")
+    entries = [
+        (p.relative_to(source).as_posix(), p.read_bytes())
+        for p in source.rglob("*")
+        if p.is_file() and not (set(p.relative_to(source).parts) & MODEL_EXCLUDED_PARTS) and p.suffix not in EXCLUDED_SUFFIXES
+    ]
+    requirements = source / "requirements.txt"
+    if requirements.is_file():
+        entries += [(f"{WHEELS_DIR}/{w.name}", w.read_bytes()) for w in vendored_wheels(requirements, cache_root, provided)]
+    return entries
 
 
 def _sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tuple[str, bytes]]:
@@ -255,6 +289,11 @@ class CodePackageArgs:
     """Key prefix of the packages in the bucket. Default ``code``."""
     tags: dict[str, str] = field(default_factory=dict)
     """Only the ``mlops:*`` tags are kept: S3 objects take at most 10 tags."""
+    model_code: bool = False
+    """A model's own code (``source_dir`` contents at the archive root, see :func:`model_sourcedir_entries`) rather
+    than the platform's ``training`` package."""
+    image_packages: tuple[str, ...] = ()
+    """With ``model_code``: distributions of its requirements.txt the image already has (not vendored)."""
     wheel_cache: Path | None = None
     """Where the pinned wheels are cached (default ``.mlops/wheels`` in the working directory)."""
 
@@ -300,7 +339,13 @@ class CodePackage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CodePackageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:code:CodePackage", name, None, opts)
-        path, self.sha256 = write_package(args.source_dir, args.build_dir, args.wheel_cache)
+        if args.model_code:
+            cache = args.wheel_cache or work_dir() / "wheels"
+            entries = model_sourcedir_entries(args.source_dir, cache, args.image_packages)
+            path, self.sha256 = cached_artifact(entries_digest(entries, "sourcedir.tar.gz"), args.build_dir, "sourcedir",
+                                                ".tar.gz", lambda: deterministic_targz(entries))
+        else:
+            path, self.sha256 = write_package(args.source_dir, args.build_dir, args.wheel_cache)
         self.prefix = args.prefix
         self.key = f"{args.prefix}/{self.sha256}/sourcedir.tar.gz"
         obj = stored_artifact(

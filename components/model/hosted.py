@@ -25,7 +25,7 @@ from components.monitoring.quality import QualityMonitor, QualityMonitorArgs
 from components.monitoring.quality_config import QualityConfig
 from components.pipeline.config import PipelineConfig
 from components.pipeline.pipeline import TrainingPipeline, TrainingPipelineArgs
-from components.pipeline.spec import JobResources
+from components.pipeline.spec import Gate, JobResources, ModelCode
 from components.platform.ref import PlatformRef
 from components.serving.config import EndpointConfig
 from components.serving.endpoint import ModelEndpoint, ModelEndpointArgs
@@ -42,6 +42,16 @@ class ModelImages:
     """Image of the training and processing jobs (and of drift's ``processing`` engine)."""
     inference: str
     """Image of the endpoint's model."""
+    platform: str = ""
+    """Image of the platform's own steps (validation, baseline statistics, the built-in evaluate, drift's ``processing``
+    engine) when the model brings its own code or framework. Default: ``training``."""
+    platform_inference: str = ""
+    """The platform's serving image (the endpoint's bootstrap placeholder runs the platform's code). Default: ``inference``."""
+
+    @property
+    def all(self) -> list[str]:
+        """Every image the model's role pulls (each repository once)."""
+        return list(dict.fromkeys(i for i in (self.training, self.inference, self.platform, self.platform_inference) if i))
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,17 @@ class HostedModelArgs:
     """Their security groups (with ``subnet_ids``). Default: none."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags of this model's resources besides the stack's. Default: none."""
+    model_code: ModelCode | None = None
+    """The model's own code: entry points and free-form hyperparameters (its package is ``model_code_package``).
+    Default: none, the built-in recipe from ``code``."""
+    model_code_package: CodePackage | None = None
+    """The package of the model's own code (a ``CodePackage`` with ``model_code=True``), with ``model_code``."""
+    step_instance_types: Mapping[str, str] = field(default_factory=dict)
+    """Instance type per processing step (validate, preprocess, baseline, evaluate). Default: the pipeline config's."""
+    metrics: tuple[str, ...] | None = None
+    """Metrics the model's evaluation reports. Default: the built-in recipe's binary metrics."""
+    gate: Gate | None = None
+    """The gate's metric, direction and threshold. Default: the rule in ``evaluation_args``."""
 
     @property
     def serves(self) -> bool:
@@ -121,6 +142,8 @@ class HostedModelArgs:
 
 def validate(name: str, args: HostedModelArgs) -> None:
     """Plain-value checks, before anything is registered."""
+    if (args.model_code is None) != (args.model_code_package is None):
+        raise ValueError(f"HostedModel {name!r}: model_code and model_code_package go together (a model's own code and its package)")
     if args.quality is not None and not args.captures:
         raise ValueError(
             f"HostedModel {name!r}: quality monitoring joins captured predictions with labels; it needs an endpoint "
@@ -156,7 +179,7 @@ class HostedModel(pulumi.ComponentResource):
         self.registry = Model(
             f"model-{name}",
             ModelArgs(
-                model=name, context=c, platform=p, image_uris=[args.images.training, args.images.inference],
+                model=name, context=c, platform=p, image_uris=args.images.all,
                 code_prefix=args.code.prefix, description=args.description, tags=args.tags, **network,
             ),
             child(),
@@ -168,7 +191,8 @@ class HostedModel(pulumi.ComponentResource):
                 f"endpoint-{name}",
                 ModelEndpointArgs(
                     model=name, context=c, platform=p, config=args.endpoint, role_arn=self.registry.role_arn,
-                    inference_image=args.images.inference, training_source=args.source_dir, build_dir=args.build_dir,
+                    # The placeholder before the first model runs the platform's code (its bootstrap answer).
+                    inference_image=args.images.platform_inference or args.images.inference, training_source=args.source_dir, build_dir=args.build_dir,
                     tags=args.tags, **network,
                 ),
                 child(),
@@ -197,7 +221,7 @@ class HostedModel(pulumi.ComponentResource):
                 self.drift = DriftMonitor(
                     f"drift-{name}",
                     DriftMonitorArgs(
-                        model=self.registry, config=args.drift, code=monitor_code, processing_image=args.images.training,
+                        model=self.registry, config=args.drift, code=monitor_code, processing_image=args.images.platform or args.images.training,
                         code_package_uri=args.code.s3_uri, **network,
                     ),
                     child(),
@@ -239,6 +263,12 @@ class HostedModel(pulumi.ComponentResource):
                 quality_alarm_name=self.quality.quality_alarm_name if self.quality is not None and args.quality is not None
                 and args.quality.config.retrain_on_alarm else None,
                 tags=args.tags,
+                model_code=args.model_code,
+                model_code_uri=args.model_code_package.s3_uri if args.model_code_package is not None else None,
+                platform_image=args.images.platform,
+                step_instance_types=dict(args.step_instance_types),
+                metrics=args.metrics,
+                gate=args.gate,
                 **network,
             ),
             child(),

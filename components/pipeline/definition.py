@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from training.container_contract import SERVING_ENVIRONMENT, TRAINING_ENTRYPOINT
 from training.code_check import CODE_SHA_ENV, verify_code
-from training.contract import METRICS, DataVersion, LineageMetadata
+from training.contract import DataVersion, LineageMetadata
 
 from components.pipeline.spec import ALREADY_RUNNING, CAPACITY_ERRORS, CODE_DIR, CONTRACT_DIR, DATA_DIR, DEPLOY, ENDPOINT_BROKEN, ENDPOINT_MOVING, EVALUATE, EVALUATION_SPLIT, EXIT_MESSAGE, FAILURE_KIND, GATE, GATE_PASS, HOLDOUT_DIR, MODEL_DIR, NOTIFICATION_FAILED, NOTIFY_FAILURE, NOTIFY_SUCCESS, OUTPUT_DIR, PRODUCTION_DIR, PipelineSpec, REGISTER, RUN_FAILED, SERVICE_ERRORS, STEP_FAILED, TRAIN, VALIDATE
 
@@ -88,11 +88,32 @@ def _entrypoint(module: str, prepare: str = "") -> list[str]:
     return ["/bin/bash", "-c", check, "/bin/bash", "-c", script, module]
 
 
+def _model_entrypoint(script: str, prepare: str = "") -> list[str]:
+    """Like :func:`_entrypoint` for a model's own code: its package (files at the root) is checked and unpacked,
+    then its ``script`` runs with ``python3`` and the job's arguments (the image must have bash, tar, sha256sum, python3)."""
+    run = f"cd {CODE_DIR} && tar xzf sourcedir.tar.gz && {prepare}exec python3 {script} \"$@\""
+    check = verify_code(f"{CODE_DIR}/sourcedir.tar.gz", "/opt/ml/output/message")
+    if len(run) > 256:
+        raise ValueError(f"the {script} entry point script is {len(run)} characters; SageMaker takes 256")
+    return ["/bin/bash", "-c", check, "/bin/bash", "-c", run, script]
+
+
 def _processing_job(spec: PipelineSpec, step: str, module: str, output_leaf: str, *, inputs: list[dict[str, Any]] | None = None,
-                    arguments: list[str] | None = None, dynamic: str | None = None, prepare: str = "") -> dict[str, Any]:
-    """A processing job in the training image; ``dynamic`` names a state path holding ``inputs`` and ``arguments``."""
+                    arguments: list[str] | None = None, dynamic: str | None = None, prepare: str = "",
+                    kind: str = "platform", instance_step: str | None = None,
+                    outputs: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:
+    """A processing job; ``dynamic`` names a state path holding ``inputs`` and ``arguments``.
+
+    ``kind``: ``platform`` runs ``training.<module>`` of the platform's package in the platform's image;
+    ``model`` runs the model's own script ``module`` from its package in its training image.
+    ``outputs``: (name, local path, leaf under the run) of each output; default one ``output`` at ``output_leaf``."""
     p = spec.processing
-    app: dict[str, Any] = {"ImageUri": spec.training_image, "ContainerEntrypoint": _entrypoint(module, prepare)}
+    if kind == "model":
+        assert spec.model_code is not None
+        image, sha, entrypoint = spec.training_image, spec.model_code.code_sha256, _model_entrypoint(module, prepare)
+    else:
+        image, sha, entrypoint = spec.platform_training_image, spec.code_sha256, _entrypoint(module, prepare)
+    app: dict[str, Any] = {"ImageUri": image, "ContainerEntrypoint": entrypoint}
     params: dict[str, Any] = {"ProcessingJobName.$": _name(spec, step), "RoleArn": spec.role_arn, "AppSpecification": app}
     if dynamic is None:
         app["ContainerArguments"] = arguments
@@ -105,22 +126,23 @@ def _processing_job(spec: PipelineSpec, step: str, module: str, output_leaf: str
             "ProcessingOutputConfig": {
                 "Outputs": [
                     {
-                        "OutputName": "output",
-                        "S3Output": {"S3Uri.$": _run_uri(spec, output_leaf), "LocalPath": OUTPUT_DIR, "S3UploadMode": "EndOfJob"},
+                        "OutputName": name,
+                        "S3Output": {"S3Uri.$": _run_uri(spec, leaf), "LocalPath": local, "S3UploadMode": "EndOfJob"},
                     }
+                    for name, local, leaf in (outputs or [("output", OUTPUT_DIR, output_leaf)])
                 ],
                 "KmsKeyId": spec.kms_key_arn,
             },
             "ProcessingResources": {
                 "ClusterConfig": {
                     "InstanceCount": p.instance_count,
-                    "InstanceType": p.instance_type,
+                    "InstanceType": spec.processing_type(instance_step or step),
                     "VolumeSizeInGB": p.volume_size_gb,
                     "VolumeKmsKeyId": spec.kms_key_arn,
                 }
             },
             "StoppingCondition": {"MaxRuntimeInSeconds": p.max_runtime_seconds},
-            "Environment": {"MLOPS_MODEL": spec.model, "MLOPS_RUN_ID.$": "$.run.id", CODE_SHA_ENV: spec.code_sha256},
+            "Environment": {"MLOPS_MODEL": spec.model, "MLOPS_RUN_ID.$": "$.run.id", CODE_SHA_ENV: sha},
             "Tags": spec.tag_list(),
         }
     )
@@ -130,6 +152,102 @@ def _processing_job(spec: PipelineSpec, step: str, module: str, output_leaf: str
         network.update({"EnableInterContainerTrafficEncryption": True, "VpcConfig": spec.vpc})
     params["NetworkConfig"] = network
     return params
+
+
+BASELINE_FILE = "baseline.json"
+"""training.baseline's file name (that module imports pandas; components do not)."""
+PREPROCESS = "Preprocess"
+BASELINE = "ComputeBaseline"
+PREPROCESS_OUTPUTS = (("train", f"{OUTPUT_DIR}/train"), ("validation", f"{OUTPUT_DIR}/validation"))
+"""The model's preprocess writes the train and validation channels here (its defaults in the processing job)."""
+
+# The platform's baseline statistics of a channel, for a model whose own code writes none: training.baseline on the
+# contract-typed frame (no prediction section: the model's scores are not the platform's to compute). $0 of the run
+# script; arguments: data directory, contract file, output directory.
+BASELINE_SCRIPT = (
+    "import sys;from training import validate as v,baseline as b,data as d;P=d.Path;"
+    "a=sys.argv[1:];c=d.resolve_contract(a[1]);r=v.validate_dataset(P(a[0]),c)[1];"
+    "d.write_json(P(a[2])/'baseline.json',b.compute_baseline(r.frame,c,b.np.empty(0)))"
+)
+
+
+# The platform's gate for a model's own code without an evaluate entry point: its train wrote evaluation.json (the
+# metrics of its validation split) to the job's output data; the platform judges those metrics with the gate's rule
+# and the production model's, and writes the report GateVerdict reads. Two items ($0$1 of the run script, each within
+# SageMaker's 256 characters); arguments: the unpacked output, the output directory, the production report or -,
+# then the rule's options.
+JUDGE_SCRIPT = (
+    "import sys,json,glob;from training.contract import EvaluationRule as R;a=sys.argv[1:];r=R.from_cli_args(a[3:])[0];"
+    "m=json.load(open(glob.glob(a[0]+'/**/evaluation.json',recursive=True)[0]))['metrics'];",
+    "p=json.load(open(a[2]))['metrics'] if a[2]!='-' else None;k,w=r.judge(m,p);json.dump({'format':'mlops-evaluation/1',"
+    "'metrics':m,'production_metrics':p,'rule':r.model_dump(),'verdict':['fail','pass'][k],'reasons':w},open(a[1]+'/evaluation.json','w'))",
+)
+REPORT_DIR = "/opt/ml/processing/input/report"
+
+
+def _judge_entrypoint() -> list[str]:
+    unpack = f'for a in {REPORT_DIR}/*.tar.gz; do [ -f "$a" ] && tar xzf "$a" -C "${{a%/*}}"; done; '
+    run = f'cd {CODE_DIR} && tar xzf sourcedir.tar.gz && {unpack}exec python -c "$0$1" "${{@:2}}"'
+    check = verify_code(f"{CODE_DIR}/sourcedir.tar.gz", "/opt/ml/output/message")
+    for item in (run, check, *JUDGE_SCRIPT):
+        if len(item) > 256:
+            raise ValueError(f"the judge entry point item is {len(item)} characters; SageMaker takes 256")
+    return ["/bin/bash", "-c", check, "/bin/bash", "-c", run, *JUDGE_SCRIPT]
+
+
+def _baseline_entrypoint() -> list[str]:
+    run = f'cd {CODE_DIR} && tar xzf sourcedir.tar.gz && exec python -c "$0" "$@"'
+    check = verify_code(f"{CODE_DIR}/sourcedir.tar.gz", "/opt/ml/output/message")
+    for item in (run, check, BASELINE_SCRIPT):
+        if len(item) > 256:
+            raise ValueError(f"the baseline entry point item is {len(item)} characters; SageMaker takes 256")
+    return ["/bin/bash", "-c", check, "/bin/bash", "-c", run, BASELINE_SCRIPT]
+
+
+def _model_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any]]:
+    """A model's own code, after ValidateData: its Preprocess (when it has one) writes the train and validation
+    channels under the run, then the platform computes the baseline statistics drift needs from the training channel."""
+    code = spec.model_code
+    assert code is not None
+    states: dict[str, dict[str, Any]] = {}
+    if code.preprocess:
+        states[PREPROCESS] = _task(
+            "arn:aws:states:::sagemaker:createProcessingJob.sync",
+            _processing_job(
+                spec, "prep", code.preprocess, "preprocess", kind="model", instance_step="preprocess",
+                inputs=[
+                    _s3_input("code", CODE_DIR, code.code_uri),
+                    _s3_input("contract", CONTRACT_DIR, f"s3://{spec.models_bucket}/{spec.contract_key}"),
+                    _s3_input("data", DATA_DIR, uri_path="$.data.s3_uri"),
+                ],
+                arguments=["--input", DATA_DIR, "--train-output", PREPROCESS_OUTPUTS[0][1], "--validation-output", PREPROCESS_OUTPUTS[1][1]],
+                outputs=[(name, local, f"preprocess/{name}") for name, local in PREPROCESS_OUTPUTS],
+            ),
+            retry=_sagemaker_retry(spec), next_state="PreprocessedChannels", result_path="$.preprocessing",
+            result_selector={"job_name.$": "$.ProcessingJobName"},
+        )
+        states["PreprocessedChannels"] = _pass(
+            {"train.$": _run_uri(spec, "preprocess/train/"), "validation.$": _run_uri(spec, "preprocess/validation/")},
+            "$.channels", BASELINE, comment="Train reads what Preprocess wrote, versioned under the run.",
+        )
+    else:
+        states["SnapshotChannels"] = _pass({"train.$": "$.data.s3_uri"}, "$.channels", BASELINE)
+    states[BASELINE] = _task(
+        "arn:aws:states:::sagemaker:createProcessingJob.sync",
+        _processing_job(
+            spec, "base", "baseline", "baseline", instance_step="baseline",
+            inputs=[
+                _s3_input("code", CODE_DIR, spec.code_uri),
+                _s3_input("contract", CONTRACT_DIR, f"s3://{spec.models_bucket}/{spec.contract_key}"),
+                _s3_input("data", DATA_DIR, uri_path="$.channels.train"),
+            ],
+            arguments=[DATA_DIR, _contract_file(spec, CONTRACT_DIR), OUTPUT_DIR],
+        ),
+        retry=_sagemaker_retry(spec), next_state=next_state, result_path="$.baseline",
+        result_selector={"job_name.$": "$.ProcessingJobName"},
+    )
+    states[BASELINE]["Parameters"]["AppSpecification"]["ContainerEntrypoint"] = _baseline_entrypoint()
+    return states
 
 
 TRAINING_CODE = "/opt/ml/input/data/code/sourcedir.tar.gz"
@@ -143,32 +261,54 @@ def _channel(name: str, uri: str, content_type: str) -> dict[str, Any]:
     return {"ChannelName": name, "ContentType": content_type, "DataSource": {"S3DataSource": source}}
 
 
+MODEL_CODE_ROOT = "/opt/ml/code"
+"""Where script mode unpacks the submit directory (a model's requirements.txt and wheels/ are there)."""
+OFFLINE_PIP = {"PIP_FIND_LINKS": f"{MODEL_CODE_ROOT}/wheels", "PIP_NO_INDEX": "1"}
+"""A model's own code: the toolkit's ``pip install -r requirements.txt`` takes the vendored wheels, never the network."""
+
+
 def _training_job(spec: PipelineSpec) -> dict[str, Any]:
     t = spec.training
+    code = spec.model_code
+    if code is None:
+        program, hyperparameters, code_uri, code_sha = "training/train.py", spec.hyperparameters.to_hyperparameters(), spec.code_uri, spec.code_sha256
+    else:
+        program, hyperparameters, code_uri, code_sha = code.train, dict(code.hyperparameters), code.code_uri, code.code_sha256
+    algorithm: dict[str, Any] = {
+        "TrainingImage": spec.training_image,
+        "TrainingInputMode": "File",
+        "MetricDefinitions": [dict(m) for m in spec.metric_definitions],
+    }
+    if code is None or not code.own_image:
+        # The code channel's package is checked, then sagemaker-training's `train` runs (not the image's
+        # ambiguous `train`, see training._deps) and unpacks it as the submit directory. An own container keeps
+        # its own entry point.
+        algorithm["ContainerEntrypoint"] = ["/bin/sh", "-c", verify_code(TRAINING_CODE, "/opt/ml/output/failure"), *TRAINING_ENTRYPOINT]
+    channels = [_channel("train", "$.channels.train" if code is not None and code.preprocess else "$.data.s3_uri", "text/csv")]
+    if code is not None and code.preprocess:
+        channels.append(_channel("validation", "$.channels.validation", "text/csv"))
+    environment = {"MLOPS_CONTRACT": _contract_file(spec, "/opt/ml/input/data/contract"), "MLOPS_MODEL": spec.model, CODE_SHA_ENV: code_sha}
+    if code is not None:
+        environment.update(OFFLINE_PIP)
     params: dict[str, Any] = {
         "TrainingJobName.$": _name(spec, "train"),
         "RoleArn": spec.role_arn,
-        "AlgorithmSpecification": {
-            "TrainingImage": spec.training_image,
-            "TrainingInputMode": "File",
-            "MetricDefinitions": [dict(m) for m in spec.metric_definitions],
-            # The code channel's package is checked, then sagemaker-training's `train` runs (not the image's
-            # ambiguous `train`, see training._deps) and unpacks it as the submit directory.
-            "ContainerEntrypoint": ["/bin/sh", "-c", verify_code(TRAINING_CODE, "/opt/ml/output/failure"), *TRAINING_ENTRYPOINT],
-        },
+        "AlgorithmSpecification": algorithm,
         "HyperParameters": {
-            **spec.hyperparameters.to_hyperparameters(),
-            "failure_file": "/opt/ml/output/failure",  # SageMaker's FailureReason: why the data was refused
-            "sagemaker_program": "training/train.py",
+            **hyperparameters,
+            # SageMaker's FailureReason: why the data was refused (the built-in recipe's option; a model's own
+            # code gets only its hyperparameters).
+            **({"failure_file": "/opt/ml/output/failure"} if code is None else {}),
+            "sagemaker_program": program,
             # Script mode reads the code from its channel rather than fetching it from S3: that works under
             # network isolation too, and the job's inputs record exactly which code package it ran.
             "sagemaker_submit_directory": TRAINING_CODE,
             "sagemaker_region": spec.region,
         },
         "InputDataConfig": [
-            _channel("train", "$.data.s3_uri", "text/csv"),  # the run's snapshot (ListTrainingData … WriteDataManifest)
+            *channels,  # the run's snapshot (ListTrainingData … WriteDataManifest), or what Preprocess made of it
             _channel("contract", f"s3://{spec.models_bucket}/{spec.contract_key}", "application/json"),
-            _channel("code", spec.code_uri, "application/gzip"),
+            _channel("code", code_uri, "application/gzip"),
         ],
         "OutputDataConfig": {"S3OutputPath.$": _run_uri(spec, "training"), "KmsKeyId": spec.kms_key_arn},
         "ResourceConfig": {
@@ -178,9 +318,7 @@ def _training_job(spec: PipelineSpec) -> dict[str, Any]:
             "VolumeKmsKeyId": spec.kms_key_arn,
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": t.max_runtime_seconds},
-        "Environment": {
-            "MLOPS_CONTRACT": _contract_file(spec, "/opt/ml/input/data/contract"), "MLOPS_MODEL": spec.model, CODE_SHA_ENV: spec.code_sha256,
-        },
+        "Environment": environment,
         "Tags": spec.tag_list(),
         # Isolated always: no egress from the container; SageMaker itself fetches the channels and the image.
         "EnableNetworkIsolation": True,
@@ -542,8 +680,9 @@ def _data_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any
 def _evaluation_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[str, Any]]:
     """Pick the holdout and the production model to compare with, then build Evaluate's inputs and arguments."""
     test_prefix = spec.prefix("test")
+    own = spec.model_code is not None and spec.model_code.evaluate is not None
     common_inputs = [
-        _s3_input("code", CODE_DIR, spec.code_uri),
+        _s3_input("code", CODE_DIR, spec.model_code.code_uri if own else spec.code_uri),  # type: ignore[union-attr]
         _s3_input("contract", CONTRACT_DIR, f"s3://{spec.models_bucket}/{spec.contract_key}"),
         _s3_input("model", MODEL_DIR, uri_path="$.training.model_data"),
         _s3_input("holdout", HOLDOUT_DIR, uri_path="$.holdout.s3_uri"),
@@ -556,6 +695,25 @@ def _evaluation_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[st
         *spec.evaluation_args,
     ]
     production_file = f"{PRODUCTION_DIR}/evaluation.json"
+    judge = _judged(spec)
+    if judge:
+        # The metrics the model's train reported (evaluation.json in its output data), judged by the platform.
+        common_inputs = [
+            _s3_input("code", CODE_DIR, spec.code_uri),
+            _s3_input("report", REPORT_DIR, uri_path="$.holdout.report_uri"),
+        ]
+        arguments = [REPORT_DIR, OUTPUT_DIR, "-", *spec.evaluation_args]
+        with_production = [REPORT_DIR, OUTPUT_DIR, production_file, *spec.evaluation_args]
+    else:
+        with_production = [*arguments, "--baseline-metrics", production_file]
+    output_uri = (f"States.Format('s3://{spec.models_bucket}/{spec.model}/runs/{{}}/training/{{}}/output/output.tar.gz', "
+                  "$.run.id, $.training.job_name)")
+    if judge:
+        return {
+            "TrainingReport": _pass({"report_uri.$": output_uri}, "$.holdout", "FindProductionModel",
+                                    comment="The model's train reported its metrics (evaluation.json in its output data)."),
+            **_production_states(spec, common_inputs, arguments, with_production, production_file, next_state),
+        }
     return {
         "ListTestData": _task(
             "arn:aws:states:::aws-sdk:s3:listObjectsV2",
@@ -572,6 +730,11 @@ def _evaluation_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[st
         ),
         "HoldoutFromTestData": _pass({"s3_uri": f"s3://{spec.data_bucket}/{test_prefix}"}, "$.holdout", "FindProductionModel"),
         "HoldoutFromTraining": _pass(
+            {"s3_uri.$": "$.channels.validation"},
+            "$.holdout",
+            "FindProductionModel",
+            comment="No holdout under the model's test/ prefix: score the validation channel Preprocess wrote.",
+        ) if spec.model_code is not None and spec.model_code.preprocess else _pass(
             # The validation split train.py held out, inside the job's output.tar.gz (Evaluate unpacks it).
             {
                 "s3_uri.$": f"States.Format('s3://{spec.models_bucket}/{spec.model}/runs/{{}}/training/{{}}/output/output.tar.gz', "
@@ -581,6 +744,19 @@ def _evaluation_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[st
             "FindProductionModel",
             comment="No holdout under the model's test/ prefix: score the validation split of this run.",
         ),
+        **_production_states(spec, common_inputs, arguments, with_production, production_file, next_state),
+    }
+
+
+def _judged(spec: PipelineSpec) -> bool:
+    """A model's own code without an evaluate: the platform judges the metrics its train reported."""
+    return spec.model_code is not None and spec.model_code.evaluate is None
+
+
+def _production_states(spec: PipelineSpec, common_inputs: list[dict[str, Any]], arguments: list[str], with_production: list[str],
+                       production_file: str, next_state: str) -> dict[str, dict[str, Any]]:
+    """Find the newest approved version and build Evaluate's inputs and arguments with or without its metrics."""
+    return {
         "FindProductionModel": _task(
             "arn:aws:states:::aws-sdk:sagemaker:listModelPackages",
             {
@@ -620,7 +796,7 @@ def _evaluation_states(spec: PipelineSpec, next_state: str) -> dict[str, dict[st
                     *common_inputs,
                     _s3_input("production", PRODUCTION_DIR, uri_path="$.production_package.ModelMetrics.ModelQuality.Statistics.S3Uri"),
                 ],
-                "arguments": [*arguments, "--baseline-metrics", production_file],
+                "arguments": with_production,
             },
             "$.evaluate",
             next_state,
@@ -828,19 +1004,23 @@ def lineage_properties(spec: PipelineSpec) -> dict[str, str]:
         stack=spec.stack,
         model_name=spec.model,
         training_job_name="per-run",
-        code_sha256=spec.code_sha256,
+        code_sha256=spec.model_code.code_sha256 if spec.model_code is not None else spec.code_sha256,
         data={"train": DataVersion(s3_uri=f"s3://{spec.data_bucket}/{spec.prefix('train')}", version_id="per-run")},
         hyperparameters=spec.hyperparameters,
-        metrics={f"{EVALUATION_SPLIT}:{m}": 0.0 for m in METRICS},
+        metrics={f"{EVALUATION_SPLIT}:{m}": 0.0 for m in spec.metrics},
     )
     dynamic = {
         "training_job": "$.training.job_name",
         "data:train:s3_uri": "$.data.s3_uri",
         "data:train:version_id": "$.data.version_id",
-        **{f"metric:{EVALUATION_SPLIT}:{m}": f"States.Format('{{}}', $.evaluation.report.metrics.{m})" for m in METRICS},
+        **{f"metric:{EVALUATION_SPLIT}:{m}": f"States.Format('{{}}', $.evaluation.report.metrics.{m})" for m in spec.metrics},
     }
+    entries = lineage.to_customer_metadata()
+    if spec.model_code is not None:  # the model's own hyperparameters, not the built-in recipe's
+        entries = {k: v for k, v in entries.items() if not k.startswith("hyperparameter:")}
+        entries.update({f"hyperparameter:{k}": v for k, v in spec.model_code.hyperparameters.items()})
     props: dict[str, str] = {}
-    for key, value in lineage.to_customer_metadata().items():
+    for key, value in entries.items():
         if key in dynamic:
             props[f"{key}.$"] = dynamic[key]
         else:
@@ -852,7 +1032,27 @@ def lineage_properties(spec: PipelineSpec) -> dict[str, str]:
     return props
 
 
+def serving_environment(spec: PipelineSpec) -> dict[str, str]:
+    """The model container's environment: the built-in recipe's, or the model's own inference entry point."""
+    env = dict(SERVING_ENVIRONMENT)
+    if spec.model_code is not None and spec.model_code.inference is not None:
+        env["SAGEMAKER_PROGRAM"] = spec.model_code.inference
+    return env
+
+
 def _model_package(spec: PipelineSpec) -> dict[str, Any]:
+    code_uri, code_sha = (spec.model_code.code_uri, spec.model_code.code_sha256) if spec.model_code is not None else (spec.code_uri, spec.code_sha256)
+    package = _model_package_request(spec, code_uri, code_sha)
+    if spec.model_code is not None:
+        # The platform's baseline statistics of the training channel (ComputeBaseline), for drift monitoring of a
+        # model whose own code writes none.
+        package["DriftCheckBaselines"] = {
+            "ModelDataQuality": {"Statistics": {"ContentType": "application/json", "S3Uri.$": _run_uri(spec, f"baseline/{BASELINE_FILE}")}}
+        }
+    return package
+
+
+def _model_package_request(spec: PipelineSpec, code_uri: str, code_sha: str) -> dict[str, Any]:
     return {
         "ModelPackageGroupName": spec.model_package_group,
         "ModelPackageDescription.$": f"States.Format('{_run_line(spec)}', $.run.id, $.input.trigger, $.run.execution_arn)",
@@ -865,7 +1065,7 @@ def _model_package(spec: PipelineSpec) -> dict[str, Any]:
                     "Image": spec.inference_image,
                     "ModelDataUrl.$": "$.training.model_data",
                     # Network-isolated models cannot download code: it ships inside the model archive.
-                    "Environment": dict(SERVING_ENVIRONMENT),
+                    "Environment": serving_environment(spec),
                 }
             ],
             "SupportedContentTypes": ["text/csv", "application/json"],
@@ -876,7 +1076,7 @@ def _model_package(spec: PipelineSpec) -> dict[str, Any]:
                 "Statistics": {"ContentType": "application/json", "S3Uri.$": _run_uri(spec, "evaluation/evaluation.json")}
             }
         },
-        "MetadataProperties": {"GeneratedBy.$": "$.run.execution_arn", "CommitId": spec.code_sha256, "Repository": spec.code_uri},
+        "MetadataProperties": {"GeneratedBy.$": "$.run.execution_arn", "CommitId": code_sha, "Repository": code_uri},
         "CustomerMetadataProperties": lineage_properties(spec),
         "Tags": spec.tag_list(),
     }
@@ -993,7 +1193,7 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
     states[VALIDATE] = _task(
         "arn:aws:states:::sagemaker:createProcessingJob.sync",
         _processing_job(
-            spec, "val", "validate", "validation",
+            spec, "val", "validate", "validation", instance_step="validate",
             inputs=[
                 _s3_input("code", CODE_DIR, spec.code_uri),
                 _s3_input("contract", CONTRACT_DIR, f"s3://{spec.models_bucket}/{spec.contract_key}"),
@@ -1006,26 +1206,33 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
                 "--failure-file", EXIT_MESSAGE,
             ],
         ),
-        retry=_sagemaker_retry(spec), next_state=TRAIN, result_path="$.validation",
+        retry=_sagemaker_retry(spec), next_state=TRAIN if spec.model_code is None else (PREPROCESS if spec.model_code.preprocess else "SnapshotChannels"),
+        result_path="$.validation",
         result_selector={"job_name.$": "$.ProcessingJobName"},
     )
+    if spec.model_code is not None:
+        states.update(_model_states(spec, TRAIN))
     states[TRAIN] = _task(
         "arn:aws:states:::sagemaker:createTrainingJob.sync",
         _training_job(spec),
-        retry=_sagemaker_retry(spec), next_state="ListTestData", result_path="$.training",
+        retry=_sagemaker_retry(spec), next_state="TrainingReport" if _judged(spec) else "ListTestData", result_path="$.training",
         result_selector={"job_name.$": "$.TrainingJobName", "model_data.$": "$.ModelArtifacts.S3ModelArtifacts"},
     )
     states.update(_evaluation_states(spec, EVALUATE))
+    own_evaluate = spec.model_code is not None and spec.model_code.evaluate is not None
+    evaluator, evaluator_kind = (spec.model_code.evaluate, "model") if own_evaluate else ("evaluate", "platform")  # type: ignore[union-attr]
     states[EVALUATE] = _task(
         "arn:aws:states:::sagemaker:createProcessingJob.sync",
         _processing_job(
-            spec, "eval", "evaluate", "evaluation", dynamic="$.evaluate",
+            spec, "eval", evaluator, "evaluation", kind=evaluator_kind, dynamic="$.evaluate", instance_step="evaluate",
             # A holdout that is the training job's output.tar.gz is unpacked in place (evaluate reads its CSVs).
             prepare=f'for a in {HOLDOUT_DIR}/*.tar.gz; do [ -f "$a" ] && tar xzf "$a" -C "${{a%/*}}" && rm "$a"; done; ',
         ),
         retry=_sagemaker_retry(spec), next_state=GATE, result_path="$.evaluation_job",
         result_selector={"job_name.$": "$.ProcessingJobName"},
     )
+    if _judged(spec):
+        states[EVALUATE]["Parameters"]["AppSpecification"]["ContainerEntrypoint"] = _judge_entrypoint()
     report_key = f"States.Format('{spec.model}/runs/{{}}/evaluation/evaluation.json', $.run.id)"
     states[GATE] = _task(
         "arn:aws:states:::aws-sdk:s3:getObject",
@@ -1035,11 +1242,19 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
     )
     verdict = "$.evaluation.report.verdict"
     present = lambda path: {"Variable": path, "IsPresent": True}  # noqa: E731
-    metrics_present = [present(f"$.evaluation.report.metrics.{m}") for m in METRICS]
+    metrics_present = [present(f"$.evaluation.report.metrics.{m}") for m in spec.metrics]
+    # The platform checks the gate's threshold on the reported metric itself, whoever wrote the verdict.
+    threshold: list[dict[str, Any]] = []
+    if spec.gate is not None:
+        g = spec.gate
+        threshold = [{"Variable": f"$.evaluation.report.metrics.{g.metric}",
+                      "NumericGreaterThanEquals" if g.direction == "higher" else "NumericLessThanEquals": g.threshold}]
     states["GateVerdict"] = _choice(
         [
             # RegisterModel records every metric in the lineage: a pass without them is an incomplete report.
-            {"And": [present(verdict), {"Variable": verdict, "StringEquals": GATE_PASS}, *metrics_present], "Next": REGISTER},
+            {"And": [present(verdict), {"Variable": verdict, "StringEquals": GATE_PASS}, *metrics_present, *threshold], "Next": REGISTER},
+            *([{"And": [present(verdict), {"Variable": verdict, "StringEquals": GATE_PASS}, *metrics_present], "Next": "BelowThreshold"}]
+              if threshold else []),
             {"And": [present(verdict), {"Not": {"Variable": verdict, "StringEquals": GATE_PASS}}, present("$.evaluation.report.reasons")],
              "Next": "ModelRejected"},
         ],
@@ -1050,6 +1265,12 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
         "ModelRejected", "States.JsonToString($.evaluation.report.reasons)", GATE,
         comment="A rejected model is not registered; the run fails with the gate's reasons.",
     )
+    if spec.gate is not None:
+        relation = "at least" if spec.gate.direction == "higher" else "at most"
+        states["BelowThreshold"] = _failure(
+            "ModelRejected", f"{spec.gate.metric} does not reach the gate's threshold ({relation} {spec.gate.threshold:g})", GATE,
+            comment="The report says pass, but its metric misses the gate's threshold: not registered.",
+        )
     states["ReportIncomplete"] = _failure(
         "EvaluationReportIncomplete", report_uri.replace("'s3://", "'evaluation.json lacks verdict, reasons or a metric: s3://"), GATE,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from components.naming import ModelNames
 from components.platform.ref import PlatformRef
 from components.network.vpc import in_vpc
 from components.pipeline.config import PipelineConfig
-from components.pipeline.spec import DEPLOY_ALIAS, TRAINING_ALIAS, JobResources, PipelineSpec
+from components.pipeline.spec import DEPLOY_ALIAS, TRAINING_ALIAS, Gate, JobResources, ModelCode, PipelineSpec
 from components.pipeline.definition import TRAINED_METRIC, build_definition
 from components.pipeline.permissions import state_machine_statements
 from components.pipeline.triggers import (
@@ -94,6 +95,20 @@ class TrainingPipelineArgs:
     Default: none."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags of this model's resources besides the stack's. Default: none."""
+
+    model_code: ModelCode | None = None
+    """The model's own code (entry points, hyperparameters; its ``code_uri`` is taken from ``model_code_uri``);
+    None: the built-in recipe from the platform's package (``code_uri``)."""
+    model_code_uri: pulumi.Input[str] | None = None
+    """S3 URI of the model's own package (a CodePackage's ``s3_uri``), with ``model_code``."""
+    platform_image: str = ""
+    """Image of the platform's steps (validation, baseline, the built-in evaluate); default: ``training_image``."""
+    step_instance_types: Mapping[str, str] = field(default_factory=dict)
+    """Instance type per processing step (validate, preprocess, baseline, evaluate). Default: the training job's."""
+    metrics: tuple[str, ...] | None = None
+    """Metrics the model's evaluation.json reports (default: the built-in recipe's binary metrics)."""
+    gate: Gate | None = None
+    """The gate's metric, direction and threshold (GateVerdict checks it on the report). Default: the evaluation rule."""
 
     @property
     def names(self) -> ModelNames:
@@ -185,6 +200,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             p.capture.bucket_name,
             args.code_uri,
             contract.key,
+            args.model_code_uri,
             args.capture_uri,
             args.subnet_ids,
             args.security_group_ids,
@@ -351,7 +367,7 @@ class TrainingPipeline(pulumi.ComponentResource):
 
     def _spec(self, account_id: str, partition: str, kms_key_arn: str, topic_arn: str, role_arn: str, group: str,
               data_bucket: str, models_bucket: str, capture_bucket: str, code_uri: str, contract_key: str,
-              capture_uri: str | None, subnet_ids: list[str], security_group_ids: list[str]) -> PipelineSpec:
+              model_code_uri: str | None, capture_uri: str | None, subnet_ids: list[str], security_group_ids: list[str]) -> PipelineSpec:
         a, cfg = self.args, self.args.config
         serving: dict[str, Any] = {}
         if a.deploy_enabled:
@@ -405,6 +421,11 @@ class TrainingPipeline(pulumi.ComponentResource):
             security_group_ids=tuple(security_group_ids or ()),
             settle_seconds=cfg.triggers.settle_seconds,
             tags=a.all_tags,
+            model_code=dataclasses.replace(a.model_code, code_uri=model_code_uri) if a.model_code is not None else None,
+            platform_image=a.platform_image,
+            step_instance_types=dict(a.step_instance_types),
+            **({"metrics": a.metrics} if a.metrics is not None else {}),
+            gate=a.gate,
         )
 
     def _alarms(self, name: str, state_machine: aws.sfn.StateMachine) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from components.naming import state_machine_name  # noqa: F401 (re-exported: the CLI imported it from here)
-from training.contract import Hyperparameters
+from training.contract import METRICS, Hyperparameters
 
 # --- state names ------------------------------------------------------------------------------------------------
 VALIDATE = "ValidateData"
@@ -101,6 +101,31 @@ AUX_RETRY = RetryPolicy(interval_seconds=2, max_attempts=3, backoff_rate=2.0, ma
 
 
 @dataclass(frozen=True)
+class ModelCode:
+    """A model's own code: its package (files at the archive root) and what the flow runs from it."""
+
+    code_uri: str
+    code_sha256: str
+    train: str
+    """Entry point of the training job (script mode's ``sagemaker_program``)."""
+    hyperparameters: Mapping[str, str] = field(default_factory=dict)
+    preprocess: str | None = None
+    """Processing step between ValidateData and Train that writes the train and validation channels."""
+    evaluate: str | None = None
+    """The model's own evaluate (writes evaluation.json); None: the platform's runs."""
+    inference: str | None = None
+    own_image: bool = False
+    """The images are the model's own (bring your own container): their entry points are left as built."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    metric: str
+    direction: Literal["higher", "lower"]
+    threshold: float
+
+
+@dataclass(frozen=True)
 class JobResources:
     instance_type: str
     instance_count: int
@@ -171,6 +196,18 @@ class PipelineSpec:
     capacity_retry: RetryPolicy = CAPACITY_RETRY
     aux_retry: RetryPolicy = AUX_RETRY
     tags: Mapping[str, str] = field(default_factory=dict)
+    model_code: ModelCode | None = None
+    """The model's own code (its package, entry points, hyperparameters); None: the built-in recipe."""
+    platform_image: str = ""
+    """Image of the platform's own steps (validation, baseline statistics, the built-in evaluate); default:
+    ``training_image`` (the built-in recipe runs in the platform's image)."""
+    step_instance_types: Mapping[str, str] = field(default_factory=dict)
+    """Instance type per processing step (``validate``, ``preprocess``, ``baseline``, ``evaluate``); default:
+    ``processing.instance_type``."""
+    metrics: tuple[str, ...] = METRICS
+    """Metrics every evaluation.json of the model reports (GateVerdict requires them; the lineage records them)."""
+    gate: Gate | None = None
+    """The gate's metric, direction and threshold, checked by GateVerdict on the report's metric itself."""
 
     def __post_init__(self) -> None:
         if bool(self.subnet_ids) != bool(self.security_group_ids):
@@ -193,6 +230,13 @@ class PipelineSpec:
     @property
     def deploy_alias_arn(self) -> str:
         return f"{self.state_machine_arn}:{DEPLOY_ALIAS}"
+
+    @property
+    def platform_training_image(self) -> str:
+        return self.platform_image or self.training_image
+
+    def processing_type(self, step: str) -> str:
+        return self.step_instance_types.get(step, self.processing.instance_type)
 
     @property
     def manual_approval(self) -> bool:

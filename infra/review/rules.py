@@ -594,6 +594,28 @@ def check_no_unconstrained_resources(r: Record, stack: Stack) -> Iterator[str]:
                 )
 
 
+ECR_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+_ECR_REPOSITORY = re.compile(r"^arn:aws[a-z-]*:ecr:[a-z0-9-]+:\d{12}:repository/[a-z0-9][a-z0-9._/-]*$")
+
+
+def check_ecr_pulls_scoped(r: Record, stack: Stack) -> Iterator[str]:
+    """Image pulls name each repository (a model role pulls its own images and the platform's, no other)."""
+    for doc in _identity_documents(r, stack):
+        for i, s in enumerate(statements(doc)):
+            if s.get("Effect") != "Allow":
+                continue
+            actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
+            pulls = [a for a in actions if any(_action_matches(a, p) for p in ECR_PULL_ACTIONS)]
+            if not pulls:
+                continue
+            loose = [x for x in _as_list(s.get("Resource")) if isinstance(x, str) and not _ECR_REPOSITORY.match(x)]
+            if loose or "NotResource" in s:
+                yield (
+                    f"{_sid(s, i)} lets {', '.join(pulls)} pull from {', '.join(loose) or 'NotResource'}; name each "
+                    "repository ARN (arn:aws:ecr:<region>:<account>:repository/<name>) the role's images live in"
+                )
+
+
 def _new_interface_in_named_subnets(actions: list[str], resources: list[Any]) -> bool:
     """``ec2:CreateNetworkInterface`` on ``network-interface/*`` plus named subnets: the interface does not exist
     before the call, the subnets scope it (the EC2 User Guide's example policy for this)."""
@@ -1334,6 +1356,11 @@ RULES += (
          (VPC,), check_vpc_private, needs_stack=True),
     Rule("logs-prod-retention", "medium", "Prod log groups keep events at least 365 days (Security Hub CloudWatch.16).",
          (LOG_GROUP,), check_prod_log_retention),
+)
+
+RULES += (
+    Rule("ecr-pulls-scoped", "high", "ECR image pulls name each repository (no wildcard): a model role pulls only its images.",
+         (*IDENTITY_POLICIES, ROLE), check_ecr_pulls_scoped, needs_stack=True),
 )
 
 RULES_BY_ID = {r.id: r for r in RULES}

@@ -9,7 +9,7 @@ from components.security.iam import ecr_repository_arn
 
 
 def model_role(m):
-    return only([r for r in m.of_type("aws:iam/role:Role") if "mlops:model:Model$" in r["urn"]])
+    return only([r for r in m.of_type("aws:iam/role:Role") if "mlops:model:Model$" in r["urn"] and "::model-churn-" in r["urn"]])
 
 
 def grants_of(m):
@@ -80,7 +80,7 @@ def test_images_come_from_the_sdk_for_the_stack_region(manifests):
 
 def test_registry_group_per_model_protected_outside_dev(manifests):
     for stack, protected in (("dev", False), ("prod", True)):
-        group = only(manifests[stack].of_type("aws:sagemaker/modelPackageGroup:ModelPackageGroup"))
+        group = only([g for g in manifests[stack].of_type("aws:sagemaker/modelPackageGroup:ModelPackageGroup") if "model-churn-" in g["urn"]])
         assert group["inputs"]["modelPackageGroupName"] == f"mlops-{stack}-churn"
         assert group["protect"] is protected
         assert group["inputs"]["tags"]["mlops:model"] == "churn"

@@ -20,9 +20,9 @@ SCHEDULE = "aws:scheduler/schedule:Schedule"
 PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-prodx-churn/3"  # the group of stack "prodx"
 
 
-def mine(m, token: str) -> list[dict]:
-    """Resources of the flow's component (other components declare log groups, rules and schedules too)."""
-    return [r for r in m.of_type(token) if "mlops:pipeline:TrainingPipeline$" in r["urn"]]
+def mine(m, token: str, model: str = "churn") -> list[dict]:
+    """Resources of the model's flow component (other components declare log groups, rules and schedules too)."""
+    return [r for r in m.of_type(token) if "mlops:pipeline:TrainingPipeline$" in r["urn"] and f"::pipeline-{model}" in r["urn"]]
 
 
 def synth_variant(stack: str, change) -> object:

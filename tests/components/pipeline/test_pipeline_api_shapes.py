@@ -13,7 +13,7 @@ from typing import Any
 import botocore.session
 import pytest
 import regex
-from pipeline_fixtures import make_spec
+from pipeline_fixtures import make_spec, own_code_variants
 
 from components.pipeline.definition import build_definition, task_states
 
@@ -114,6 +114,7 @@ VARIANTS = {
     "dev": {},
     "prod-manual-spot-vpc": {"approval": "manual", "spot": True, "max_wait_seconds": 7200, **VPC},
     "pinned": {"deploy_enabled": False},
+    **own_code_variants(),
 }
 
 

@@ -179,12 +179,13 @@ def test_ownership_split_pinned_promotion(register, tmp_path):
 
 def test_shipped_stacks_serve_every_model(manifests):
     for stack, m in manifests.items():
-        endpoint = only(m.of_type("aws:sagemaker/endpoint:Endpoint"))
-        assert endpoint["inputs"]["name"] == f"mlops-{stack}-churn"
-        assert m.outputs["models"]["churn"]["endpoint_name"] == f"mlops-{stack}-churn"
-        config = only(m.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"))
-        assert config["inputs"]["kmsKeyArn"] == m.outputs["kms_key_arn"]
-        assert config["inputs"]["dataCaptureConfig"]["destinationS3Uri"] == f"s3://{m.outputs['capture_bucket_name']}/churn/"
+        for model in m.outputs["models"]:
+            endpoint = only([e for e in m.of_type("aws:sagemaker/endpoint:Endpoint") if f"endpoint-{model}-" in e["urn"]])
+            assert endpoint["inputs"]["name"] == f"mlops-{stack}-{model}"
+            assert m.outputs["models"][model]["endpoint_name"] == f"mlops-{stack}-{model}"
+            config = only([c for c in m.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration") if f"endpoint-{model}-" in c["urn"]])
+            assert config["inputs"]["kmsKeyArn"] == m.outputs["kms_key_arn"]
+            assert config["inputs"]["dataCaptureConfig"]["destinationS3Uri"] == f"s3://{m.outputs['capture_bucket_name']}/{model}/"
 
 
 def test_dashboard_shows_each_model(manifests):

@@ -17,7 +17,7 @@ SFN = "aws:sfn/stateMachine:StateMachine"
 
 
 def states(m) -> dict:
-    return json.loads(only(m.of_type(SFN))["inputs"]["definition"])["States"]
+    return json.loads(only([r for r in m.of_type(SFN) if "pipeline-churn-" in r["urn"]])["inputs"]["definition"])["States"]
 
 
 def deploy_states(m) -> dict:
@@ -52,14 +52,14 @@ def test_first_deploy_from_the_placeholder_leaves_out_only_the_5xx_alarm(manifes
     assert alarms(first) == [f"{endpoint}-latency-p99"]
     assert every["DeploymentConfig"]["BlueGreenUpdatePolicy"] == first["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     # The same guardrails Pulumi sets on the endpoint itself.
-    live = only(m.of_type("aws:sagemaker/endpoint:Endpoint"))["inputs"]["deploymentConfig"]
+    live = only([r for r in m.of_type("aws:sagemaker/endpoint:Endpoint") if "endpoint-churn-" in r["urn"]])["inputs"]["deploymentConfig"]
     assert [a["alarmName"] for a in live["autoRollbackConfiguration"]["alarms"]] == alarms(every)
     assert live["blueGreenUpdatePolicy"]["terminationWaitInSeconds"] == every["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TerminationWaitInSeconds"]
 
 
 def test_the_flow_recognises_the_placeholder_by_the_prefix_pulumi_names_it_with(manifests):
     m = manifests["prod"]
-    config = only(m.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"))["inputs"]
+    config = only([r for r in m.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration") if "endpoint-churn-" in r["urn"]])["inputs"]
     [rule] = [c for c in deploy_states(m)["EndpointReady"]["Choices"] if c.get("Next") == "UpdateEndpointFromBootstrap"]
     patterns = [c["StringMatches"] for c in rule["And"] if "StringMatches" in c]
     assert patterns == [config["namePrefix"] + "*"] and config["namePrefix"] == "mlops-prod-churn-boot-"

@@ -100,7 +100,7 @@ def test_status_shows_live_version_runs_latest_reports_and_alarms(aws):
     deploy()
     result = runner.invoke(app, ["status", "--file", str(aws), "--json"])
     assert result.exit_code == 0, result.output
-    [churn] = json.loads(result.output)
+    [churn] = [row for row in json.loads(result.output) if row["model"] == "churn"]
     assert churn["model"] == "churn" and churn["endpoint_status"] == "InService" and churn["live_version"] == 1
     assert [r["name"] for r in churn["runs"]] == ["run-1"]
     assert churn["drift"]["key"] == "churn/drift-reports/2026/11/30/11.json" and churn["drift"]["max_psi"] == 0.31, "the newest report"
@@ -114,7 +114,7 @@ def test_a_model_with_no_versions_says_so(aws):
     deploy(with_versions=False)
     result = runner.invoke(app, ["models", "--file", str(aws), "--model", "churn"])
     assert result.exit_code == 0 and "has no registered version yet" in result.output
-    [churn] = json.loads(runner.invoke(app, ["status", "--file", str(aws), "--json"]).output)
+    [churn] = [row for row in json.loads(runner.invoke(app, ["status", "--file", str(aws), "--json"]).output) if row["model"] == "churn"]
     assert churn["endpoint_status"] is None and churn["live_version"] is None
 
 

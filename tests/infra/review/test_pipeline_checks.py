@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pipeline_fixtures import make_spec
+from pipeline_fixtures import make_spec, own_code_variants
 from test_pipeline_api_shapes import operation, problems
 
 from infra.review.pipeline_checks import LEAF, path_problems, task_result, uncatchable_problems
@@ -31,6 +31,7 @@ VARIANTS = {
     "manual": {"approval": "manual"},
     "pinned": {"deploy_enabled": False},
     "manual-pinned": {"approval": "manual", "deploy_enabled": False},
+    **own_code_variants(),
 }
 
 
@@ -58,7 +59,8 @@ def test_every_variant_reads_only_present_paths(variant):
 def test_shipped_definitions_pass_asl_validator(manifests, tmp_path):
     assert ASL_VALIDATOR.exists(), "run `make install` (it installs asl-validator from .ci/asl-validator)"
     args = []
-    for i, d in enumerate(shipped_definitions(manifests).values()):
+    variants = [build_definition(make_spec(**v)) for v in own_code_variants().values()]
+    for i, d in enumerate([*shipped_definitions(manifests).values(), *variants]):
         path = tmp_path / f"d{i}.json"
         path.write_text(json.dumps(d))
         args += ["--json-path", str(path)]

@@ -432,6 +432,8 @@ FAILING_EXAMPLES = {
     "s3-eventbridge-notifications": lambda: without(bucket(), rules.NOTIFICATION) + log_bucket(),
     "s3-capture-expires": lambda: tagged(bucket("mlops-t-capture"), "capture") + log_bucket(),
     "logs-prod-retention": lambda: [res(rules.LOG_GROUP, "g", kmsKeyId=KEY_ARN, retentionInDays=90, tags={"mlops:environment": "prod"})],
+    "ecr-pulls-scoped": lambda: [role_policy({"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                                              "Resource": "arn:aws:ecr:us-east-1:111122223333:repository/*"})],
     "sagemaker-jobs-network-isolated": lambda: [state_machine({"Train": UNISOLATED_TRAIN})],
     "vpc-private-with-flow-logs": lambda: [r for r in private_vpc() if r["type"] != rules.FLOW_LOG],
 }
