@@ -1219,8 +1219,9 @@ def build_definition(spec: PipelineSpec) -> dict[str, Any]:
         result_selector={"job_name.$": "$.TrainingJobName", "model_data.$": "$.ModelArtifacts.S3ModelArtifacts"},
     )
     states.update(_evaluation_states(spec, EVALUATE))
-    own_evaluate = spec.model_code is not None and spec.model_code.evaluate is not None
-    evaluator, evaluator_kind = (spec.model_code.evaluate, "model") if own_evaluate else ("evaluate", "platform")  # type: ignore[union-attr]
+    evaluator, evaluator_kind = "evaluate", "platform"
+    if spec.model_code is not None and spec.model_code.evaluate is not None:
+        evaluator, evaluator_kind = spec.model_code.evaluate, "model"
     states[EVALUATE] = _task(
         "arn:aws:states:::sagemaker:createProcessingJob.sync",
         _processing_job(

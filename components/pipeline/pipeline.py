@@ -32,7 +32,7 @@ from components.pipeline.triggers import (
     schedule_target_input,
     start_execution_statement,
 )
-from training.contract import Hyperparameters
+from training.contract import METRICS, Hyperparameters
 
 SCHEDULER_TARGET = "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
 # AWS/States execution metrics that mean a run ended without finishing its own work: the safety net for
@@ -421,10 +421,10 @@ class TrainingPipeline(pulumi.ComponentResource):
             security_group_ids=tuple(security_group_ids or ()),
             settle_seconds=cfg.triggers.settle_seconds,
             tags=a.all_tags,
-            model_code=dataclasses.replace(a.model_code, code_uri=model_code_uri) if a.model_code is not None else None,
+            model_code=dataclasses.replace(a.model_code, code_uri=model_code_uri or "") if a.model_code is not None else None,
             platform_image=a.platform_image,
             step_instance_types=dict(a.step_instance_types),
-            **({"metrics": a.metrics} if a.metrics is not None else {}),
+            metrics=a.metrics if a.metrics is not None else METRICS,
             gate=a.gate,
         )
 
