@@ -18,9 +18,11 @@ runner = CliRunner()
 
 
 def with_sample_contract(project: Path) -> None:
-    """The dev stack names its data contract relative to the project root."""
+    """The dev stack names its data contracts and its second model's code relative to the project root."""
     (project / "training" / "sample").mkdir(parents=True)
     shutil.copy(ROOT / "training" / "sample" / "contract.json", project / "training" / "sample" / "contract.json")
+    shutil.copytree(ROOT / "examples" / "models" / "demand", project / "examples" / "models" / "demand",
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
 
 
 def test_the_project_is_found_from_a_subdirectory(monkeypatch):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from pipeline_fixtures import make_spec, own_code_variants
-from test_pipeline_api_shapes import operation, problems
+from botocore_shapes import operation, problems
 
 from infra.review.pipeline_checks import LEAF, path_problems, task_result, uncatchable_problems
 from components.pipeline.spec import NOTIFY_FAILURE
