@@ -173,21 +173,23 @@ BASELINE_SCRIPT = (
 
 # The platform's gate for a model's own code without an evaluate entry point: its train wrote evaluation.json (the
 # metrics of its validation split) to the job's output data; the platform judges those metrics with the gate's rule
-# and the production model's, and writes the report GateVerdict reads. Two items ($0$1 of the run script, each within
+# and the production model's, and writes the report GateVerdict reads. Three items ($0$1$2 of the run script, each within
 # SageMaker's 256 characters); arguments: the unpacked output, the output directory, the production report or -,
 # then the rule's options.
 JUDGE_SCRIPT = (
-    "import sys,json,glob;from training.contract import EvaluationRule as R;a=sys.argv[1:];r=R.from_cli_args(a[3:])[0];"
-    "m=json.load(open(glob.glob(a[0]+'/**/evaluation.json',recursive=True)[0]))['metrics'];",
-    "p=json.load(open(a[2]))['metrics'] if a[2]!='-' else None;k,w=r.judge(m,p);json.dump({'format':'mlops-evaluation/1',"
-    "'metrics':m,'production_metrics':p,'rule':r.model_dump(),'verdict':['fail','pass'][k],'reasons':w},open(a[1]+'/evaluation.json','w'))",
+    "from training._deps import ensure_dependencies as e;e();import sys,json,glob;"
+    "from training.contract import EvaluationRule as R;a=sys.argv[1:];r=R.from_cli_args(a[3:])[0];",
+    "m=json.load(open(glob.glob(a[0]+'/**/evaluation.json',recursive=True)[0]))['metrics'];"
+    "p=json.load(open(a[2]))['metrics'] if a[2]!='-' else None;k,w=r.judge(m,p);",
+    "json.dump({'format':'mlops-evaluation/1','metrics':m,'production_metrics':p,'rule':r.model_dump(),"
+    "'verdict':['fail','pass'][k],'reasons':w},open(a[1]+'/evaluation.json','w'))",
 )
 REPORT_DIR = "/opt/ml/processing/input/report"
 
 
 def _judge_entrypoint() -> list[str]:
     unpack = f'for a in {REPORT_DIR}/*.tar.gz; do [ -f "$a" ] && tar xzf "$a" -C "${{a%/*}}"; done; '
-    run = f'cd {CODE_DIR} && tar xzf sourcedir.tar.gz && {unpack}exec python -c "$0$1" "${{@:2}}"'
+    run = f'cd {CODE_DIR} && tar xzf sourcedir.tar.gz && {unpack}exec python -c "$0$1$2" "${{@:3}}"'
     check = verify_code(f"{CODE_DIR}/sourcedir.tar.gz", "/opt/ml/output/message")
     for item in (run, check, *JUDGE_SCRIPT):
         if len(item) > 256:
@@ -263,8 +265,9 @@ def _channel(name: str, uri: str, content_type: str) -> dict[str, Any]:
 
 MODEL_CODE_ROOT = "/opt/ml/code"
 """Where script mode unpacks the submit directory (a model's requirements.txt and wheels/ are there)."""
-OFFLINE_PIP = {"PIP_FIND_LINKS": f"{MODEL_CODE_ROOT}/wheels", "PIP_NO_INDEX": "1"}
-"""A model's own code: the toolkit's ``pip install -r requirements.txt`` takes the vendored wheels, never the network."""
+OFFLINE_PIP = {"PIP_FIND_LINKS": f"{MODEL_CODE_ROOT}/wheels", "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "false"}
+"""A model's own code: the toolkit's ``pip install . -r requirements.txt`` takes the vendored wheels, never the network
+(without build isolation, which would fetch setuptools)."""
 
 
 def _training_job(spec: PipelineSpec) -> dict[str, Any]:
@@ -279,11 +282,14 @@ def _training_job(spec: PipelineSpec) -> dict[str, Any]:
         "TrainingInputMode": "File",
         "MetricDefinitions": [dict(m) for m in spec.metric_definitions],
     }
-    if code is None or not code.own_image:
+    if code is None:
         # The code channel's package is checked, then sagemaker-training's `train` runs (not the image's
-        # ambiguous `train`, see training._deps) and unpacks it as the submit directory. An own container keeps
-        # its own entry point.
+        # ambiguous `train`, see training._deps) and unpacks it as the submit directory.
         algorithm["ContainerEntrypoint"] = ["/bin/sh", "-c", verify_code(TRAINING_CODE, "/opt/ml/output/failure"), *TRAINING_ENTRYPOINT]
+    elif not code.own_image:
+        # A model's own code in a framework image: checked, then the image's own `train` (what SageMaker runs
+        # without an entry point; the XGBoost image has sagemaker-containers' only). An own container keeps its own.
+        algorithm["ContainerEntrypoint"] = ["/bin/sh", "-c", verify_code(TRAINING_CODE, "/opt/ml/output/failure"), "train"]
     channels = [_channel("train", "$.channels.train" if code is not None and code.preprocess else "$.data.s3_uri", "text/csv")]
     if code is not None and code.preprocess:
         channels.append(_channel("validation", "$.channels.validation", "text/csv"))

@@ -36,9 +36,10 @@ def runtime() -> Path:
 class Stack:
     """A synthesized stack as the tier needs it: task parameters and the objects Pulumi uploads."""
 
-    def __init__(self, manifest: Any, workdir: Path):
+    def __init__(self, manifest: Any, workdir: Path, model: str = "churn"):
         self.manifest = manifest
-        machines = manifest.of_type("aws:sfn/stateMachine:StateMachine")
+        self.model = model
+        machines = [m for m in manifest.of_type("aws:sfn/stateMachine:StateMachine") if f"::pipeline-{model}-" in m["urn"]]
         assert len(machines) == 1, [m["name"] for m in machines]
         self.definition = json.loads(machines[0]["inputs"]["definition"])
         self.objects: dict[str, Path] = {}
@@ -78,12 +79,16 @@ class Stack:
 
         return Objects(extra)
 
+    def _model(self) -> dict[str, Any]:
+        (model,) = [m for m in self.manifest.of_type("aws:sagemaker/model:Model") if f"::endpoint-{self.model}-" in m["urn"]]
+        return model
+
     def model_environment(self) -> dict[str, str]:
-        (model,) = self.manifest.of_type("aws:sagemaker/model:Model")
+        model = self._model()
         return model["inputs"]["primaryContainer"]["environment"]
 
     def bootstrap_archive(self) -> bytes:
-        (model,) = self.manifest.of_type("aws:sagemaker/model:Model")
+        model = self._model()
         url = model["inputs"]["primaryContainer"]["modelDataUrl"]
         return self.objects[url.split("/", 3)[3]].read_bytes()
 
