@@ -292,7 +292,9 @@ def pipeline_model_args(m, package: CodePackage | None, images) -> dict:
         "step_instance_types": {"validate": types["validate"], "preprocess": types["preprocess"], "evaluate": types["evaluate"],
                                 "baseline": types["validate"]},
         "metrics": tuple(m.reported_metrics),
-        "gate": Gate(metric, direction, threshold) if m.gate is not None else None,
+        # GateVerdict checks the threshold itself with a gate, and always for a model's own code (whose evaluate
+        # may write the verdict): the deprecated evaluation of the built-in recipe keeps its flow as it was.
+        "gate": Gate(metric, direction, threshold) if m.gate is not None or not m.builtin else None,
     }
     if package is not None:
         e = m.entry

@@ -363,3 +363,15 @@ def test_per_step_instance_types_reach_each_step_and_typos_name_the_keys():
     assert config["inputs"]["productionVariants"][0]["instanceType"] == "ml.c5.large"
     [p] = problems_of(lambda d, c: d.update(instance_types={"validatee": "ml.c5.xlarge"}))
     assert "instance_types.validatee: unknown key (did you mean 'validate'?)" in p and "validate, preprocess, train" in p
+
+
+def test_own_code_with_the_deprecated_evaluation_still_gets_the_threshold_check():
+    keys = dev_keys()
+    demand = keys["mlops:models"]["demand"]
+    demand.pop("gate")
+    demand["evaluation"] = {"primary_metric": "rmse", "direction": "lower", "minimum": 18.0, "max_regression": 0.5}
+    states = flow_of(synth_keys("legacy", keys, "us-east-1"), "demand")
+    assert {"Variable": "$.evaluation.report.metrics.rmse", "NumericLessThanEquals": 18.0} in states["GateVerdict"]["Choices"][0]["And"]
+    assert states["Evaluate"]["Parameters"]["AppSpecification"]["ContainerEntrypoint"][-3:] == list(flow.JUDGE_SCRIPT)
+    args = states["NoProductionModel"]["Parameters"]["arguments"]
+    assert args[args.index("--primary_metric") + 1] == "rmse" and args[args.index("--minimum") + 1] == "18.0"
