@@ -55,10 +55,10 @@ $(ASL_VALIDATOR)/node_modules/.installed: $(ASL_VALIDATOR)/package.json $(ASL_VA
 synth: $(VENV)/.installed
 	$(VENV)/bin/mlops synth --stack $(STACK)
 
-# Two workers (the machine's cores): each xdist group (LocalStack, the container tier) stays on one worker, the
-# unit tests fill the rest. `pytest` alone (no -n) runs everything in one process, as before.
+# Two workers (the machine's cores): the LocalStack tier and the container tier each stay on one worker (the
+# scheduler in tests/conftest.py), the unit tests fill the rest. `pytest` alone runs everything in one process.
 test: install
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup --durations=15
+	$(VENV)/bin/python -m pytest -n 2 --durations=15
 
 # The SageMaker scikit-learn image's environment for tests/runtime (the tier builds it itself on first use;
 # cached under build/runtime/ by the hash of its lock).

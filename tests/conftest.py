@@ -9,17 +9,32 @@ from infra.review.synth import Manifest, run_program, synth_file
 
 SHIPPED_STACKS = ("dev", "staging", "prod", "local")
 
-# Under `pytest -n N --dist loadgroup` (make test) each tier that owns a service stays on one worker: one
-# LocalStack per run, one container environment build. Without xdist the marker is inert.
-GROUPS = {"integration": "localstack", "runtime": "runtime"}
+# `make test` runs on two workers (pytest-xdist). Each tier that owns a service stays on ONE worker: one LocalStack per
+# run (tests/integration), one container-environment build (tests/runtime); the unit tests are spread over both.
+# xdist's own `xdist_group` marks do not group under pytest 9.2 (xdist 3.8 rewrites a node id attribute pytest no
+# longer reads), so the grouping is a scheduler: a tier is one scope, every other test its own.
+TIERS = ("tests/runtime/", "tests/integration/")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TierScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((tier for tier in TIERS if nodeid.startswith(tier)), nodeid)
+
+    return TierScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        parts = item.path.parts
-        for folder, group in GROUPS.items():
-            if "tests" in parts and folder in parts[parts.index("tests"):]:
-                item.add_marker(pytest.mark.xdist_group(group))
+    """The two long tiers first, so that under xdist each starts at once on its own worker and the unit tests fill
+    in around them (in one process the order is the same set of tests)."""
+    def rank(item) -> int:
+        node = item.nodeid
+        return next((i for i, tier in enumerate(TIERS) if node.startswith(tier)), len(TIERS))
+
+    items.sort(key=rank)  # stable: the order within a tier and among the unit tests is pytest's
 
 
 @pytest.fixture(scope="session")
