@@ -312,6 +312,294 @@ class QualityScorer:
         }
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The join on disk: memory bounded by one bucket, not by the window
+
+
+_DECODE = json.JSONDecoder().raw_decode
+
+
+def _enc(ident: str) -> str:
+    """An id as it is spilled: as is when it cannot be mistaken for the separator, else as a JSON string."""
+    if ident and '"' not in ident and "\\" not in ident and "\n" not in ident:
+        return ident
+    return json.dumps(ident)
+
+
+def _split(line: str) -> tuple[str, str]:
+    """``(id, rest)`` of a spilled line (its newline dropped)."""
+    if line[0] == '"':
+        ident, end = _DECODE(line)
+        return ident, line[end + 1 : -1]
+    ident, _, rest = line.partition('"')
+    return ident, rest[:-1]
+
+
+def _scores_text(scores: list[float]) -> str:
+    return ",".join(map(repr, scores))  # repr round-trips a float exactly
+
+
+def _scores_of(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")] if text else []
+
+
+def spill_buckets(label_bytes: int) -> int:
+    """Buckets for a window whose label files hold ``label_bytes``: ~2 MB of label lines each (~20,000 labels,
+    under 10 MB as a dict), at least 16, at most 4,096."""
+    return max(16, min(4096, -(-label_bytes // (2 << 20))))
+
+
+class SpillJoin:
+    """The window's join, partitioned on disk: labels and predictions are written, compactly, to one of
+    ``buckets`` files by a hash of their inference id, then each bucket's labels are loaded and its
+    predictions joined with them. The report equals :class:`QualityScorer`'s over the same lines, key for
+    key: the same records are counted, the same pairs joined, and the pairs are put back in capture order
+    before the metrics (a float sum depends on its order).
+
+    Memory: one bucket's labels, the write buffers (~65,000 lines in all) and 24 bytes per joined pair;
+    disk: ~40 bytes per label and per prediction."""
+
+    FLUSH_LINES = 1 << 16
+
+    def __init__(self, task: str, min_records: int = 100, buckets: int = 256, directory: str | None = None) -> None:
+        import tempfile
+
+        if task not in TASK_METRICS:
+            raise QualityError(f"unknown task {task!r}; accepted: {', '.join(TASK_METRICS)}")
+        self.task, self.min_records, self.buckets = task, min_records, buckets
+        self._tmp = tempfile.TemporaryDirectory(prefix="mlops-quality-", dir=directory)
+        self._flush_at = max(16, self.FLUSH_LINES // buckets)
+        self._labels: list[list[str]] = [[] for _ in range(buckets)]
+        self._captures: list[list[str]] = [[] for _ in range(buckets)]
+        self.requests = 0
+        self.received = 0
+        self.malformed: Counter = Counter()
+
+    def _path(self, kind: str, bucket: int) -> str:
+        return f"{self._tmp.name}/{kind}{bucket}"
+
+    def _flush(self, kind: str, bucket: int, buffer: list[str]) -> None:
+        with open(self._path(kind, bucket), "a", encoding="utf-8", errors="surrogatepass", newline="\n") as f:
+            f.writelines(buffer)
+        buffer.clear()
+
+    def _put(self, kind: str, buffers: list[list[str]], ident: str, text: str) -> None:
+        bucket = hash(ident) % self.buckets
+        buffer = buffers[bucket]
+        buffer.append(text)
+        if len(buffer) >= self._flush_at:
+            self._flush(kind, bucket, buffer)
+
+    # -- streaming --------------------------------------------------------------------------------------------
+
+    def feed_labels(self, lines: Iterable[str]) -> None:
+        """Ground-truth lines, as :meth:`Labels.feed` reads them; the compact layout is checked when its bucket loads."""
+        buffers, flush_at, buckets = self._labels, self._flush_at, self.buckets
+        for line in lines:
+            fast = _GROUND_TRUTH.match(line)
+            if fast is not None:
+                ident = fast["id"]
+                bucket = hash(ident) % buckets
+                buffer = buffers[bucket]
+                buffer.append(f'{ident}"C{fast["data"]}\n')
+                if len(buffer) >= flush_at:
+                    self._flush("l", bucket, buffer)
+                continue
+            if not line.strip():
+                continue
+            one = Labels()
+            one.feed([line])
+            if one.malformed:
+                self.malformed.update(one.malformed)
+                continue
+            ((ident, labels),) = one.by_id.items()
+            self.received += 1
+            self._put("l", buffers, ident, f'{_enc(ident)}"P{_scores_text(labels)}\n')
+
+    def feed_captures(self, lines: Iterable[str]) -> None:
+        """Capture lines, as :meth:`QualityScorer.feed` reads them."""
+        buffers, flush_at, buckets = self._captures, self._flush_at, self.buckets
+        for line in lines:
+            if not line.strip():
+                continue
+            seq = self.requests
+            self.requests += 1
+            ident = _fast_id(line) if line.rstrip().endswith(_SUFFIX) else None
+            if ident is not None:
+                found = _PROBABILITY.findall(line, line.find(_OUTPUT_KEY)) if self.task == "binary" and _OUTPUT_KEY in line else None
+                if found:  # the fast path: the id and the probabilities sliced out, floats made at the join
+                    bucket = hash(ident) % buckets
+                    buffer = buffers[bucket]
+                    buffer.append(f'{ident}"F{seq}"{",".join(found)}\n')
+                    if len(buffer) >= flush_at:
+                        self._flush("c", bucket, buffer)
+                    continue
+                # Parsed in full only if `ident` is labelled: the outcome travels with the record.
+                outcome = self._parse(line)
+                if isinstance(outcome, str):
+                    self._put("c", buffers, ident, f'{ident}"G{seq}"{outcome}\n')
+                elif outcome[0] == ident:
+                    self._put("c", buffers, ident, f'{ident}"S{seq}"{outcome[1]}\n')
+                else:
+                    self._put("c", buffers, ident, f'{ident}"X{seq}"{_enc(outcome[0])}"{outcome[1]}\n')
+                continue
+            outcome = self._parse(line)
+            if isinstance(outcome, str):
+                self.malformed[outcome] += 1
+            else:
+                self._put("c", buffers, outcome[0], f'{_enc(outcome[0])}"S{seq}"{outcome[1]}\n')
+
+    def _parse(self, line: str) -> str | tuple[str, str]:
+        """A record parsed in full: a malformed reason (``bad_json``, ``no_id``), or ``(id, scores)`` with the
+        scores as spilled text, ``!`` when the output cannot be scored (``bad_output``, counted only if labelled)."""
+        try:
+            record = json.loads(line)
+            meta = record.get("eventMetadata") or {}
+            output = record["captureData"]["endpointOutput"]
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            return "bad_json"
+        ident = meta.get("inferenceId") or meta.get("eventId")
+        if not ident:
+            return "no_id"
+        try:
+            body = json.loads(_payload(output))
+            predictions = body["predictions"] if isinstance(body, dict) else body
+            predictions = predictions if isinstance(predictions, list) else [predictions]
+            return str(ident), _scores_text([prediction_score(self.task, p) for p in predictions])
+        except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+            return str(ident), "!"
+
+    # -- joining ----------------------------------------------------------------------------------------------
+
+    def _lines(self, kind: str, bucket: int) -> Iterator[str]:
+        import os
+
+        path = self._path(kind, bucket)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8", errors="surrogatepass", newline="\n") as f:
+                yield from f
+
+    def _bucket(self, bucket: int, emit: bool) -> tuple:
+        """One bucket joined: (counts, malformed, unmatched, seq per row, y, score)."""
+        by_id: dict[str, list[float]] = {}
+        received, malformed = 0, Counter()
+        isfinite = math.isfinite
+        for line in self._lines("l", bucket):
+            ident, rest = _split(line)
+            if rest[0] == "C":
+                try:
+                    labels = [float(v) for v in rest[1:].split(",")]
+                except ValueError:
+                    labels = []
+                if labels and all(map(isfinite, labels)):
+                    received += 1
+                    by_id[ident] = labels
+                else:
+                    malformed["bad_label"] += 1
+            else:
+                by_id[ident] = _scores_of(rest[1:])
+        seqs, y, score = array("q"), array("d"), array("d")
+        matched: set[str] = set()
+        get = by_id.get
+
+        def join(ident: str, labels: list[float], seq: int, scores: list[float]) -> None:
+            if len(scores) != len(labels):
+                malformed["label_count_mismatch"] += 1
+                return
+            matched.add(ident)
+            seqs.extend([seq] * len(labels))
+            y.extend(labels)
+            score.extend(scores)
+
+        def target(ident: str, seq: int, text: str) -> None:
+            labels = get(ident)
+            if labels is None:
+                return
+            if text == "!":
+                malformed["bad_output"] += 1
+            else:
+                join(ident, labels, seq, _scores_of(text))
+
+        for line in [*self._lines("c", bucket), *self._lines("d", bucket)]:
+            ident, rest = _split(line)
+            kind = rest[0]
+            if kind == "F":
+                labels = get(ident)
+                if labels is not None:
+                    seq, _, text = rest[1:].partition('"')
+                    scores = [float(v) for v in text.split(",")]
+                    if len(scores) == len(labels):
+                        matched.add(ident)
+                        seqs.extend([int(seq)] * len(labels))
+                        y.extend(labels)
+                        score.extend(scores)
+                    else:
+                        malformed["label_count_mismatch"] += 1
+                continue
+            seq, _, text = rest[1:].partition('"')
+            if kind == "S":
+                target(ident, int(seq), text)
+            elif kind == "G":
+                if ident in by_id:
+                    malformed[text] += 1
+            elif ident in by_id:  # "X": gated by `ident`, joined with another id's labels
+                other, text = _split(text + "\n")
+                if hash(other) % self.buckets == bucket:
+                    target(other, int(seq), text)
+                elif emit:
+                    self._defer(hash(other) % self.buckets, f'{_enc(other)}"S{seq}"{text}\n')
+        return received, malformed, len(by_id.keys() - matched), seqs, y, score
+
+    def _defer(self, bucket: int, line: str) -> None:
+        self._flush("d", bucket, [line])
+        self._late.add(bucket)
+
+    def report(self, **context: Any) -> dict[str, Any]:
+        """Joins bucket by bucket, then the report :meth:`QualityScorer.report` gives (and removes the spill)."""
+        for bucket in range(self.buckets):
+            if self._labels[bucket]:
+                self._flush("l", bucket, self._labels[bucket])
+            if self._captures[bucket]:
+                self._flush("c", bucket, self._captures[bucket])
+        self._late: set[int] = set()
+        results: dict[int, tuple] = {}
+        for bucket in range(self.buckets):
+            self._late.discard(bucket)
+            results[bucket] = self._bucket(bucket, emit=True)
+        for bucket in sorted(self._late):  # a record deferred to a bucket already joined (off-layout records only)
+            results[bucket] = self._bucket(bucket, emit=False)
+        self._tmp.cleanup()
+        parts = [results[b] for b in range(self.buckets)]
+        received = self.received + sum(p[0] for p in parts)
+        malformed = self.malformed + sum((p[1] for p in parts), Counter())
+        unmatched = sum(p[2] for p in parts)
+        seqs = np.concatenate([np.frombuffer(p[3], dtype=np.int64) for p in parts])
+        order = np.argsort(seqs, kind="stable")  # capture order; a request's rows stay in their order
+        del seqs
+        y = np.concatenate([np.frombuffer(p[4]) for p in parts])[order]
+        score = np.concatenate([np.frombuffer(p[5]) for p in parts])[order]
+        del order, parts, results
+        joined = len(y)
+        enough = joined >= self.min_records
+        metrics = task_metrics(self.task, y, score) if enough else {}
+        return {
+            "format": REPORT_FORMAT,
+            **context,
+            "task": self.task,
+            "status": "ok" if enough else "insufficient_data",
+            "records": {
+                "requests": self.requests,
+                "labels_received": received,
+                "joined": joined,
+                "unmatched_labels": unmatched,
+                "malformed": sum(malformed.values()),
+                "malformed_by_reason": {r: malformed[r] for r in MALFORMED_REASONS if malformed[r]},
+            },
+            "metrics": metrics,
+            "directions": {m: "higher" if HIGHER_IS_BETTER[m] else "lower" for m in metrics},
+        }
+
+
 def label_hours(end: datetime, window_hours: int, delay_hours: int) -> tuple[list[datetime], list[datetime]]:
     """(capture hours, label hours) of a run at ``end``: captures of ``window_hours`` whole hours ending
     ``delay_hours`` before ``end``; labels delivered from the window's first hour through ``end``'s hour."""
@@ -355,12 +643,13 @@ def lines_of(chunks: Iterator[bytes]) -> Iterator[str]:
 # The scheduled run
 
 
-def _keys(s3, bucket: str, prefixes: Iterable[str]) -> Iterator[str]:
+def _objects(s3, bucket: str, prefixes: Iterable[str]) -> Iterator[tuple[str, int]]:
+    """``(key, size)`` of the objects under each prefix, in listing order."""
     paginator = s3.get_paginator("list_objects_v2")
     for prefix in prefixes:
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                yield obj["Key"]
+                yield obj["Key"], obj.get("Size", 0)
 
 
 def _stream(s3, bucket: str, key: str) -> Iterator[str]:
@@ -374,15 +663,14 @@ def _stream(s3, bucket: str, key: str) -> Iterator[str]:
 def run_job(job: QualityJob, when: datetime, s3, cloudwatch) -> dict[str, Any]:
     """One run: labels of the span, the window's captures streamed and joined, a report in S3, metrics."""
     captures, delivered = label_hours(when, job.window_hours, job.label_delay_hours)
-    labels = Labels()
-    label_files = 0
-    for key in _keys(s3, job.data_bucket, (f"{job.model}/{GROUND_TRUTH_PREFIX}/{h:%Y/%m/%d/%H}/" for h in delivered)):
-        labels.feed(_stream(s3, job.data_bucket, key))
-        label_files += 1
-    scorer = QualityScorer(job.task, labels, job.min_records)
+    label_objects = list(_objects(s3, job.data_bucket, (f"{job.model}/{GROUND_TRUTH_PREFIX}/{h:%Y/%m/%d/%H}/" for h in delivered)))
+    scorer = SpillJoin(job.task, job.min_records, buckets=spill_buckets(sum(size for _, size in label_objects)))
+    for key, _ in label_objects:
+        scorer.feed_labels(_stream(s3, job.data_bucket, key))
+    label_files = len(label_objects)
     files = 0
     for key in capture_keys(s3, job.capture_bucket, job.model, job.endpoint_name, captures):
-        scorer.feed(_stream(s3, job.capture_bucket, key))
+        scorer.feed_captures(_stream(s3, job.capture_bucket, key))
         files += 1
     window = {"start": captures[0].isoformat(), "end": (captures[-1] + timedelta(hours=1)).isoformat()}
     report = scorer.report(model=job.model, endpoint=job.endpoint_name, window=window, capture_files=files, label_files=label_files)
