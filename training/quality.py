@@ -35,6 +35,7 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from itertools import chain, compress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -317,6 +318,8 @@ class QualityScorer:
 
 
 _DECODE = json.JSONDecoder().raw_decode
+_COMPACT_LABEL = re.compile(r'^([^"\n]+)"C([^\n]*)$', re.M)
+_FAST_CAPTURE = re.compile(r'^([^"\n]+)"([0-9]+)"([^\n]*)$', re.M)
 
 
 def _enc(ident: str) -> str:
@@ -371,6 +374,8 @@ class SpillJoin:
         self._flush_at = max(16, self.FLUSH_LINES // buckets)
         self._labels: list[list[str]] = [[] for _ in range(buckets)]
         self._captures: list[list[str]] = [[] for _ in range(buckets)]
+        self._fast: list[list[str]] = [[] for _ in range(buckets)]
+        self._parsed_labels: set[int] = set()
         self.requests = 0
         self.received = 0
         self.malformed: Counter = Counter()
@@ -414,40 +419,66 @@ class SpillJoin:
                 continue
             ((ident, labels),) = one.by_id.items()
             self.received += 1
+            self._parsed_labels.add(hash(ident) % buckets)
             self._put("l", buffers, ident, f'{_enc(ident)}"P{_scores_text(labels)}\n')
 
     def feed_captures(self, lines: Iterable[str]) -> None:
         """Capture lines, as :meth:`QualityScorer.feed` reads them."""
-        buffers, flush_at, buckets = self._captures, self._flush_at, self.buckets
+        buffers, fast_buffers, flush_at, buckets = self._captures, self._fast, self._flush_at, self.buckets
+        binary = self.task == "binary"
+        findall, suffix, suffix_nl = _PROBABILITY.findall, _SUFFIX, _SUFFIX + "\n"
+        seq = self.requests
         for line in lines:
-            if not line.strip():
-                continue
-            seq = self.requests
-            self.requests += 1
-            ident = _fast_id(line) if line.rstrip().endswith(_SUFFIX) else None
-            if ident is not None:
-                found = _PROBABILITY.findall(line, line.find(_OUTPUT_KEY)) if self.task == "binary" and _OUTPUT_KEY in line else None
+            if not (line.endswith(suffix_nl) or line.endswith(suffix)):
+                if not line.strip():
+                    continue
+                if not line.rstrip().endswith(suffix):
+                    self._off_layout(line, seq, None)
+                    seq += 1
+                    continue
+            # SageMaker's compact layout: the join id is the first inferenceId, else the first eventId (_fast_id)
+            at = line.find('"inferenceId":"')
+            if at >= 0:
+                at += 15
+            else:
+                at = line.find('"eventId":"')
+                if at >= 0:
+                    at += 11
+            ident = None
+            if at >= 0:
+                end = line.find('"', at)
+                if end > at and line.find("\\", at, end) < 0:
+                    ident = line[at:end]
+            if ident is not None and binary:
+                out = line.find(_OUTPUT_KEY)
+                found = findall(line, out) if out >= 0 else None
                 if found:  # the fast path: the id and the probabilities sliced out, floats made at the join
                     bucket = hash(ident) % buckets
-                    buffer = buffers[bucket]
-                    buffer.append(f'{ident}"F{seq}"{",".join(found)}\n')
+                    buffer = fast_buffers[bucket]
+                    buffer.append(f'{ident}"{seq}"{",".join(found)}\n')
                     if len(buffer) >= flush_at:
-                        self._flush("c", bucket, buffer)
+                        self._flush("f", bucket, buffer)
+                    seq += 1
                     continue
-                # Parsed in full only if `ident` is labelled: the outcome travels with the record.
-                outcome = self._parse(line)
-                if isinstance(outcome, str):
-                    self._put("c", buffers, ident, f'{ident}"G{seq}"{outcome}\n')
-                elif outcome[0] == ident:
-                    self._put("c", buffers, ident, f'{ident}"S{seq}"{outcome[1]}\n')
-                else:
-                    self._put("c", buffers, ident, f'{ident}"X{seq}"{_enc(outcome[0])}"{outcome[1]}\n')
-                continue
-            outcome = self._parse(line)
+            self._off_layout(line, seq, ident)
+            seq += 1
+        self.requests = seq
+
+    def _off_layout(self, line: str, seq: int, ident: str | None) -> None:
+        """A record parsed in full; with a sliced ``ident``, its outcome counts only if ``ident`` is labelled."""
+        buffers = self._captures
+        outcome = self._parse(line)
+        if ident is None:
             if isinstance(outcome, str):
                 self.malformed[outcome] += 1
             else:
                 self._put("c", buffers, outcome[0], f'{_enc(outcome[0])}"S{seq}"{outcome[1]}\n')
+        elif isinstance(outcome, str):
+            self._put("c", buffers, ident, f'{ident}"G{seq}"{outcome}\n')
+        elif outcome[0] == ident:
+            self._put("c", buffers, ident, f'{ident}"S{seq}"{outcome[1]}\n')
+        else:
+            self._put("c", buffers, ident, f'{ident}"X{seq}"{_enc(outcome[0])}"{outcome[1]}\n')
 
     def _parse(self, line: str) -> str | tuple[str, str]:
         """A record parsed in full: a malformed reason (``bad_json``, ``no_id``), or ``(id, scores)`` with the
@@ -479,25 +510,58 @@ class SpillJoin:
             with open(path, encoding="utf-8", errors="surrogatepass", newline="\n") as f:
                 yield from f
 
+    def _text(self, kind: str, bucket: int) -> str:
+        import os
+
+        path = self._path(kind, bucket)
+        if not os.path.exists(path):
+            return ""
+        with open(path, encoding="utf-8", errors="surrogatepass", newline="\n") as f:
+            return f.read()
+
     def _bucket(self, bucket: int, emit: bool) -> tuple:
         """One bucket joined: (counts, malformed, unmatched, seq per row, y, score)."""
-        by_id: dict[str, list[float]] = {}
         received, malformed = 0, Counter()
         isfinite = math.isfinite
-        for line in self._lines("l", bucket):
-            ident, rest = _split(line)
-            if rest[0] == "C":
+        memo: dict[str, list[float] | None] = {}
+
+        def compact(text: str) -> list[float] | None:
+            """A compact label's values, None when malformed; one list shared by equal texts (never mutated)."""
+            labels = memo.get(text, False)
+            if labels is False:
                 try:
-                    labels = [float(v) for v in rest[1:].split(",")]
+                    labels = [float(v) for v in text.split(",")]
                 except ValueError:
                     labels = []
-                if labels and all(map(isfinite, labels)):
-                    received += 1
-                    by_id[ident] = labels
+                labels = labels if labels and all(map(isfinite, labels)) else None
+                if len(memo) < 4096:
+                    memo[text] = labels
+            return labels
+
+        if bucket in self._parsed_labels:  # in delivery order, line by line: the later label wins
+            by_id: dict[str, list[float]] = {}
+            for line in self._lines("l", bucket):
+                ident, rest = _split(line)
+                if rest[0] == "C":
+                    labels = compact(rest[1:])
+                    if labels is None:
+                        malformed["bad_label"] += 1
+                    else:
+                        received += 1
+                        by_id[ident] = labels
                 else:
-                    malformed["bad_label"] += 1
+                    by_id[ident] = _scores_of(rest[1:])
+        else:  # compact lines only: `id"Cdata` each
+            pairs = _COMPACT_LABEL.findall(self._text("l", bucket))
+            values = [compact(text) for _, text in pairs]
+            bad = values.count(None)
+            if bad:
+                malformed["bad_label"] += bad
+                pairs = [(ident, v) for (ident, _), v in zip(pairs, values) if v is not None]
+                by_id = dict(pairs)
             else:
-                by_id[ident] = _scores_of(rest[1:])
+                by_id = dict(zip([ident for ident, _ in pairs], values))
+            received += len(values) - bad
         seqs, y, score = array("q"), array("d"), array("d")
         matched: set[str] = set()
         get = by_id.get
@@ -520,22 +584,22 @@ class SpillJoin:
             else:
                 join(ident, labels, seq, _scores_of(text))
 
+        records = _FAST_CAPTURE.findall(self._text("f", bucket))
+        if records:
+            ids, seq_texts, texts = zip(*records)
+            looked_up = list(map(get, ids))  # None: not labelled (yet); a label list is never empty
+            ids, seq_texts, texts, found = [list(compress(column, looked_up)) for column in (ids, seq_texts, texts, looked_up)]
+            if set(map(len, found)) <= {1} and ",".join(texts).count(",") == len(texts) - 1:  # one row a request
+                matched.update(ids)
+                seqs.extend(map(int, seq_texts))
+                y.extend(chain.from_iterable(found))
+                score.extend(map(float, texts))
+            else:
+                for ident, seq, text, labels in zip(ids, seq_texts, texts, found):
+                    join(ident, labels, int(seq), [float(v) for v in text.split(",")])
         for line in [*self._lines("c", bucket), *self._lines("d", bucket)]:
             ident, rest = _split(line)
             kind = rest[0]
-            if kind == "F":
-                labels = get(ident)
-                if labels is not None:
-                    seq, _, text = rest[1:].partition('"')
-                    scores = [float(v) for v in text.split(",")]
-                    if len(scores) == len(labels):
-                        matched.add(ident)
-                        seqs.extend([int(seq)] * len(labels))
-                        y.extend(labels)
-                        score.extend(scores)
-                    else:
-                        malformed["label_count_mismatch"] += 1
-                continue
             seq, _, text = rest[1:].partition('"')
             if kind == "S":
                 target(ident, int(seq), text)
@@ -561,6 +625,8 @@ class SpillJoin:
                 self._flush("l", bucket, self._labels[bucket])
             if self._captures[bucket]:
                 self._flush("c", bucket, self._captures[bucket])
+            if self._fast[bucket]:
+                self._flush("f", bucket, self._fast[bucket])
         self._late: set[int] = set()
         results: dict[int, tuple] = {}
         for bucket in range(self.buckets):
