@@ -15,8 +15,11 @@ path layout as captured data; ``mlops labels push`` writes them from a CSV or JS
 
 **Joining.** A run scores the captures of a window of ``window_hours`` hours that ends ``label_delay_hours``
 before the run (labels come late), against every label delivered from the window's start until the run. A
-label delivered twice for one id: the later delivery wins. Memory is the labels of that span plus 16 bytes
-per joined prediction; capture files are streamed.
+label delivered twice for one id: the later delivery wins. :class:`SpillJoin` (what :func:`run_job` runs)
+streams labels and captures into hash buckets of the inference id in a temporary directory (~48 bytes of disk
+per labelled request: 512 MB of Lambda ``/tmp`` holds ~10 million) and joins bucket by bucket, so memory is
+one bucket's labels plus the joined pairs' arrays the metrics need; :class:`Labels` + :class:`QualityScorer`
+are the same join in memory, the reference it is tested against.
 
 Only the standard library and numpy (this runs in the monitoring Lambda); the metrics are
 :mod:`training.metrics`, the code the evaluation job's numbers are held to.
