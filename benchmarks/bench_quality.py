@@ -1,7 +1,8 @@
 """Model-quality benchmark: N captured predictions joined with N ground-truth labels, two ways, each in its own process.
 
-- **ours**: the quality job's join (``training.quality``): the labels into a dict, the capture files streamed
-  line by line, metrics from ``training.metrics``.
+- **ours**: the quality job's join (``training.quality.SpillJoin``, what ``run_job`` runs): labels and captures
+  streamed into hash buckets on disk, joined bucket by bucket, metrics from ``training.metrics``.
+- **in-memory join**: the join before #16 (``Labels`` + ``QualityScorer``): every label in a dict.
 - **pandas floor**: what one would write by hand: every capture and label record ``json.loads``-ed into a
   DataFrame, ``merge`` on the id, scikit-learn's metrics. Its metrics must equal ours.
 
@@ -33,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.quality import Labels, QualityScorer, ground_truth_record  # noqa: E402
+from training.quality import Labels, QualityScorer, SpillJoin, ground_truth_record, spill_buckets  # noqa: E402
 
 CAPTURE_FILES, LABEL_FILES = 10, 5
 
@@ -65,6 +66,21 @@ def make_data(rows: int, folder: Path) -> None:
 
 
 def ours(folder: Path) -> dict:
+    """What ``run_job`` does: buckets sized from the label files' bytes, labels then captures spilled, joined."""
+    label_files = sorted((folder / "labels").glob("*.jsonl"))
+    scorer = SpillJoin("binary", min_records=1, buckets=spill_buckets(sum(p.stat().st_size for p in label_files)))
+    for path in label_files:
+        with path.open() as f:
+            scorer.feed_labels(f)
+    for path in sorted((folder / "capture").glob("*.jsonl")):
+        with path.open() as f:
+            scorer.feed_captures(f)
+    report = scorer.report()
+    return {"joined": report["records"]["joined"], "metrics": report["metrics"]}
+
+
+def in_memory(folder: Path) -> dict:
+    """The join before #16: every label in a dict (``Labels``), the captures streamed against it."""
     labels = Labels()
     for path in sorted((folder / "labels").glob("*.jsonl")):
         with path.open() as f:
@@ -136,8 +152,8 @@ def pyarrow_floor(folder: Path) -> dict:
     return {"joined": joined.num_rows, "metrics": task_metrics("binary", y, p)}
 
 
-METHODS = {"ours": ours, "pyarrow floor": pyarrow_floor, "floor": floor}
-ENV = {"ours": "pyarrow", "pyarrow floor": "pyarrow", "floor": None}
+METHODS = {"ours": ours, "in-memory join": in_memory, "pyarrow floor": pyarrow_floor, "floor": floor}
+ENV = {"ours": "pyarrow", "in-memory join": "pyarrow", "pyarrow floor": "pyarrow", "floor": None}
 """Ours beside the pyarrow floor in its virtualenv (same interpreter and numpy); the pandas floor here."""
 BENCHENVS = Path("/work/benchenvs")
 
@@ -195,7 +211,7 @@ def main() -> None:
     print(f"{args.rows:,} captured predictions, {int(args.rows * 0.95):,} labels; medians of {args.repeats} alternated runs\n")
     print("| method | CPU (s) | CPU per record (us) | wall (s) | peak RSS (MB) | CPU / ours | largest metric difference to ours |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    names = {"ours": "ours (`training.quality`, streaming)", "pyarrow floor": "pyarrow JSON reader + hash join (floor)", "floor": "pandas merge + scikit-learn metrics"}
+    names = {"ours": "ours (`training.quality.SpillJoin`, joined on disk by bucket)", "in-memory join": "the in-memory join before #16 (`Labels` + `QualityScorer`)", "pyarrow floor": "pyarrow JSON reader + hash join (floor)", "floor": "pandas merge + scikit-learn metrics"}
     for m, r in med.items():
         worst = max(abs(a["metrics"][k] - r["metrics"][k]) for k in r["metrics"])
         print(f"| {names[m]} | {r['cpu_seconds']:.2f} | {r['cpu_seconds'] / args.rows * 1e6:.2f} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} "

@@ -15,8 +15,11 @@ path layout as captured data; ``mlops labels push`` writes them from a CSV or JS
 
 **Joining.** A run scores the captures of a window of ``window_hours`` hours that ends ``label_delay_hours``
 before the run (labels come late), against every label delivered from the window's start until the run. A
-label delivered twice for one id: the later delivery wins. Memory is the labels of that span plus 16 bytes
-per joined prediction; capture files are streamed.
+label delivered twice for one id: the later delivery wins. :class:`SpillJoin` (what :func:`run_job` runs)
+streams labels and captures into hash buckets of the inference id in a temporary directory (~48 bytes of disk
+per labelled request: 512 MB of Lambda ``/tmp`` holds ~10 million) and joins bucket by bucket, so memory is
+one bucket's labels plus the joined pairs' arrays the metrics need; :class:`Labels` + :class:`QualityScorer`
+are the same join in memory, the reference it is tested against.
 
 Only the standard library and numpy (this runs in the monitoring Lambda); the metrics are
 :mod:`training.metrics`, the code the evaluation job's numbers are held to.
@@ -35,6 +38,7 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from itertools import chain, compress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -312,6 +316,376 @@ class QualityScorer:
         }
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The join on disk: memory bounded by one bucket, not by the window
+
+
+_DECODE = json.JSONDecoder().raw_decode
+_COMPACT_LABEL = re.compile(r'^([^"\n]+)"C([^\n]*)$', re.M)
+_FAST_CAPTURE = re.compile(r'^([^"\n]+)"([0-9]+)"([^\n]*)$', re.M)
+
+
+def _enc(ident: str) -> str:
+    """An id as it is spilled: as is when it cannot be mistaken for the separator, else as a JSON string."""
+    if ident and '"' not in ident and "\\" not in ident and "\n" not in ident:
+        return ident
+    return json.dumps(ident)
+
+
+def _split(line: str) -> tuple[str, str]:
+    """``(id, rest)`` of a spilled line (its newline dropped)."""
+    if line[0] == '"':
+        ident, end = _DECODE(line)
+        return ident, line[end + 1 : -1]
+    ident, _, rest = line.partition('"')
+    return ident, rest[:-1]
+
+
+def _scores_text(scores: list[float]) -> str:
+    return ",".join(map(repr, scores))  # repr round-trips a float exactly
+
+
+def _scores_of(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")] if text else []
+
+
+def spill_buckets(label_bytes: int) -> int:
+    """Buckets for a window whose label files hold ``label_bytes``: ~2 MB of label lines each (~20,000 labels,
+    under 10 MB as a dict), at least 16, at most 4,096."""
+    return max(16, min(4096, -(-label_bytes // (2 << 20))))
+
+
+class SpillJoin:
+    """The window's join, partitioned on disk: labels and predictions are written, compactly, to one of
+    ``buckets`` files by a hash of their inference id, then each bucket's labels are loaded and its
+    predictions joined with them. The report equals :class:`QualityScorer`'s over the same lines, key for
+    key: the same records are counted, the same pairs joined, and the pairs are put back in capture order
+    before the metrics (a float sum depends on its order).
+
+    Memory: one bucket's labels, the write buffers (~16,000 lines in all), then the joined pairs' columns
+    the metrics need (y and score, put in capture order one at a time); disk: ~48 bytes per labelled request."""
+
+    FLUSH_LINES = 1 << 14
+
+    def __init__(self, task: str, min_records: int = 100, buckets: int = 256, directory: str | None = None) -> None:
+        import tempfile
+
+        if task not in TASK_METRICS:
+            raise QualityError(f"unknown task {task!r}; accepted: {', '.join(TASK_METRICS)}")
+        self.task, self.min_records, self.buckets = task, min_records, buckets
+        self._tmp = tempfile.TemporaryDirectory(prefix="mlops-quality-", dir=directory)
+        self._flush_at = max(16, self.FLUSH_LINES // buckets)
+        self._labels: list[list[str]] = [[] for _ in range(buckets)]
+        self._captures: list[list[str]] = [[] for _ in range(buckets)]
+        self._fast: list[list[str]] = [[] for _ in range(buckets)]
+        self._parsed_labels: set[int] = set()
+        self.requests = 0
+        self.received = 0
+        self.malformed: Counter = Counter()
+
+    def _path(self, kind: str, bucket: int) -> str:
+        return f"{self._tmp.name}/{kind}{bucket}"
+
+    def _flush(self, kind: str, bucket: int, buffer: list[str]) -> None:
+        with open(self._path(kind, bucket), "a", encoding="utf-8", errors="surrogatepass", newline="\n") as f:
+            f.writelines(buffer)
+        buffer.clear()
+
+    def _put(self, kind: str, buffers: list[list[str]], ident: str, text: str) -> None:
+        bucket = hash(ident) % self.buckets
+        buffer = buffers[bucket]
+        buffer.append(text)
+        if len(buffer) >= self._flush_at:
+            self._flush(kind, bucket, buffer)
+
+    # -- streaming --------------------------------------------------------------------------------------------
+
+    def feed_labels(self, lines: Iterable[str]) -> None:
+        """Ground-truth lines, as :meth:`Labels.feed` reads them; the compact layout is checked when its bucket loads."""
+        buffers, flush_at, buckets = self._labels, self._flush_at, self.buckets
+        for line in lines:
+            fast = _GROUND_TRUTH.match(line)
+            if fast is not None:
+                ident = fast["id"]
+                bucket = hash(ident) % buckets
+                buffer = buffers[bucket]
+                buffer.append(f'{ident}"C{fast["data"]}\n')
+                if len(buffer) >= flush_at:
+                    self._flush("l", bucket, buffer)
+                continue
+            if not line.strip():
+                continue
+            one = Labels()
+            one.feed([line])
+            if one.malformed:
+                self.malformed.update(one.malformed)
+                continue
+            ((ident, labels),) = one.by_id.items()
+            self.received += 1
+            self._parsed_labels.add(hash(ident) % buckets)
+            self._put("l", buffers, ident, f'{_enc(ident)}"P{_scores_text(labels)}\n')
+
+    def feed_captures(self, lines: Iterable[str]) -> None:
+        """Capture lines, as :meth:`QualityScorer.feed` reads them."""
+        buffers, fast_buffers, flush_at, buckets = self._captures, self._fast, self._flush_at, self.buckets
+        binary = self.task == "binary"
+        findall, suffix, suffix_nl = _PROBABILITY.findall, _SUFFIX, _SUFFIX + "\n"
+        seq = self.requests
+        for line in lines:
+            if not (line.endswith(suffix_nl) or line.endswith(suffix)):
+                if not line.strip():
+                    continue
+                if not line.rstrip().endswith(suffix):
+                    self._off_layout(line, seq, None)
+                    seq += 1
+                    continue
+            # SageMaker's compact layout: the join id is the first inferenceId, else the first eventId (_fast_id)
+            at = line.find('"inferenceId":"')
+            if at >= 0:
+                at += 15
+            else:
+                at = line.find('"eventId":"')
+                if at >= 0:
+                    at += 11
+            ident = None
+            if at >= 0:
+                end = line.find('"', at)
+                if end > at and line.find("\\", at, end) < 0:
+                    ident = line[at:end]
+            if ident is not None and binary:
+                out = line.find(_OUTPUT_KEY)
+                found = findall(line, out) if out >= 0 else None
+                if found:  # the fast path: the id and the probabilities sliced out, floats made at the join
+                    bucket = hash(ident) % buckets
+                    buffer = fast_buffers[bucket]
+                    buffer.append(f'{ident}"{seq}"{",".join(found)}\n')
+                    if len(buffer) >= flush_at:
+                        self._flush("f", bucket, buffer)
+                    seq += 1
+                    continue
+            self._off_layout(line, seq, ident)
+            seq += 1
+        self.requests = seq
+
+    def _off_layout(self, line: str, seq: int, ident: str | None) -> None:
+        """A record parsed in full; with a sliced ``ident``, its outcome counts only if ``ident`` is labelled."""
+        buffers = self._captures
+        outcome = self._parse(line)
+        if ident is None:
+            if isinstance(outcome, str):
+                self.malformed[outcome] += 1
+            else:
+                self._put("c", buffers, outcome[0], f'{_enc(outcome[0])}"S{seq}"{outcome[1]}\n')
+        elif isinstance(outcome, str):
+            self._put("c", buffers, ident, f'{ident}"G{seq}"{outcome}\n')
+        elif outcome[0] == ident:
+            self._put("c", buffers, ident, f'{ident}"S{seq}"{outcome[1]}\n')
+        else:
+            self._put("c", buffers, ident, f'{ident}"X{seq}"{_enc(outcome[0])}"{outcome[1]}\n')
+
+    def _parse(self, line: str) -> str | tuple[str, str]:
+        """A record parsed in full: a malformed reason (``bad_json``, ``no_id``), or ``(id, scores)`` with the
+        scores as spilled text, ``!`` when the output cannot be scored (``bad_output``, counted only if labelled)."""
+        try:
+            record = json.loads(line)
+            meta = record.get("eventMetadata") or {}
+            output = record["captureData"]["endpointOutput"]
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            return "bad_json"
+        ident = meta.get("inferenceId") or meta.get("eventId")
+        if not ident:
+            return "no_id"
+        try:
+            body = json.loads(_payload(output))
+            predictions = body["predictions"] if isinstance(body, dict) else body
+            predictions = predictions if isinstance(predictions, list) else [predictions]
+            return str(ident), _scores_text([prediction_score(self.task, p) for p in predictions])
+        except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+            return str(ident), "!"
+
+    # -- joining ----------------------------------------------------------------------------------------------
+
+    def _lines(self, kind: str, bucket: int) -> Iterator[str]:
+        import os
+
+        path = self._path(kind, bucket)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8", errors="surrogatepass", newline="\n") as f:
+                yield from f
+
+    def _text(self, kind: str, bucket: int) -> str:
+        import os
+
+        path = self._path(kind, bucket)
+        if not os.path.exists(path):
+            return ""
+        with open(path, encoding="utf-8", errors="surrogatepass", newline="\n") as f:
+            return f.read()
+
+    def _bucket(self, bucket: int, emit: bool) -> tuple:
+        """One bucket joined: (counts, malformed, unmatched, seq per row, y, score)."""
+        received, malformed = 0, Counter()
+        isfinite = math.isfinite
+        memo: dict[str, list[float] | None] = {}
+
+        def compact(text: str) -> list[float] | None:
+            """A compact label's values, None when malformed; one list shared by equal texts (never mutated)."""
+            labels = memo.get(text, False)
+            if labels is False:
+                try:
+                    labels = [float(v) for v in text.split(",")]
+                except ValueError:
+                    labels = []
+                labels = labels if labels and all(map(isfinite, labels)) else None
+                if len(memo) < 4096:
+                    memo[text] = labels
+            return labels
+
+        if bucket in self._parsed_labels:  # in delivery order, line by line: the later label wins
+            by_id: dict[str, list[float]] = {}
+            for line in self._lines("l", bucket):
+                ident, rest = _split(line)
+                if rest[0] == "C":
+                    labels = compact(rest[1:])
+                    if labels is None:
+                        malformed["bad_label"] += 1
+                    else:
+                        received += 1
+                        by_id[ident] = labels
+                else:
+                    by_id[ident] = _scores_of(rest[1:])
+        else:  # compact lines only: `id"Cdata` each
+            pairs = _COMPACT_LABEL.findall(self._text("l", bucket))
+            values = [compact(text) for _, text in pairs]
+            bad = values.count(None)
+            if bad:
+                malformed["bad_label"] += bad
+                pairs = [(ident, v) for (ident, _), v in zip(pairs, values) if v is not None]
+                by_id = dict(pairs)
+            else:
+                by_id = dict(zip([ident for ident, _ in pairs], values))
+            received += len(values) - bad
+        seqs, y, score = array("q"), array("d"), array("d")
+        matched: set[str] = set()
+        get = by_id.get
+
+        def join(ident: str, labels: list[float], seq: int, scores: list[float]) -> None:
+            if len(scores) != len(labels):
+                malformed["label_count_mismatch"] += 1
+                return
+            matched.add(ident)
+            seqs.extend([seq] * len(labels))
+            y.extend(labels)
+            score.extend(scores)
+
+        def target(ident: str, seq: int, text: str) -> None:
+            labels = get(ident)
+            if labels is None:
+                return
+            if text == "!":
+                malformed["bad_output"] += 1
+            else:
+                join(ident, labels, seq, _scores_of(text))
+
+        records = _FAST_CAPTURE.findall(self._text("f", bucket))
+        if records:
+            ids, seq_texts, texts = zip(*records)
+            looked_up = list(map(get, ids))  # None: not labelled (yet); a label list is never empty
+            ids, seq_texts, texts, found = [list(compress(column, looked_up)) for column in (ids, seq_texts, texts, looked_up)]
+            if set(map(len, found)) <= {1} and ",".join(texts).count(",") == len(texts) - 1:  # one row a request
+                matched.update(ids)
+                seqs.extend(map(int, seq_texts))
+                y.extend(chain.from_iterable(found))
+                score.extend(map(float, texts))
+            else:
+                for ident, seq, text, labels in zip(ids, seq_texts, texts, found):
+                    join(ident, labels, int(seq), [float(v) for v in text.split(",")])
+        for line in [*self._lines("c", bucket), *self._lines("d", bucket)]:
+            ident, rest = _split(line)
+            kind = rest[0]
+            seq, _, text = rest[1:].partition('"')
+            if kind == "S":
+                target(ident, int(seq), text)
+            elif kind == "G":
+                if ident in by_id:
+                    malformed[text] += 1
+            elif ident in by_id:  # "X": gated by `ident`, joined with another id's labels
+                other, text = _split(text + "\n")
+                if hash(other) % self.buckets == bucket:
+                    target(other, int(seq), text)
+                elif emit:
+                    self._defer(hash(other) % self.buckets, f'{_enc(other)}"S{seq}"{text}\n')
+        return received, malformed, len(by_id.keys() - matched), seqs, y, score
+
+    def _joined(self, bucket: int, emit: bool) -> tuple:
+        """A bucket joined, its pairs written to disk (a rerun overwrites them): (counts, malformed, unmatched, pairs)."""
+        received, malformed, unmatched, seqs, y, score = self._bucket(bucket, emit)
+        for kind, column in (("q", seqs), ("y", y), ("s", score)):
+            with open(self._path(kind, bucket), "wb") as f:
+                column.tofile(f)
+        return received, malformed, unmatched, len(y)
+
+    def _column(self, kind: str, parts: list[tuple]) -> np.ndarray:
+        """One column of every bucket's pairs, in bucket order."""
+        out = np.empty(sum(p[3] for p in parts), dtype=np.int64 if kind == "q" else np.float64)
+        at = 0
+        for bucket, part in enumerate(parts):
+            if part[3]:
+                out[at : at + part[3]] = np.fromfile(self._path(kind, bucket), dtype=out.dtype)
+                at += part[3]
+        return out
+
+    def _defer(self, bucket: int, line: str) -> None:
+        self._flush("d", bucket, [line])
+        self._late.add(bucket)
+
+    def report(self, **context: Any) -> dict[str, Any]:
+        """Joins bucket by bucket, then the report :meth:`QualityScorer.report` gives (and removes the spill)."""
+        for bucket in range(self.buckets):
+            if self._labels[bucket]:
+                self._flush("l", bucket, self._labels[bucket])
+            if self._captures[bucket]:
+                self._flush("c", bucket, self._captures[bucket])
+            if self._fast[bucket]:
+                self._flush("f", bucket, self._fast[bucket])
+        self._late: set[int] = set()
+        results: dict[int, tuple] = {}
+        for bucket in range(self.buckets):
+            self._late.discard(bucket)
+            results[bucket] = self._joined(bucket, emit=True)
+        for bucket in sorted(self._late):  # a record deferred to a bucket already joined (off-layout records only)
+            results[bucket] = self._joined(bucket, emit=False)
+        parts = [results[b] for b in range(self.buckets)]
+        received = self.received + sum(p[0] for p in parts)
+        malformed = self.malformed + sum((p[1] for p in parts), Counter())
+        unmatched = sum(p[2] for p in parts)
+        # The pairs back in capture order, one column at a time (a request's rows keep their order: stable sort).
+        order = np.argsort(self._column("q", parts), kind="stable")
+        y = self._column("y", parts)[order]
+        score = self._column("s", parts)[order]
+        del order
+        self._tmp.cleanup()
+        joined = len(y)
+        enough = joined >= self.min_records
+        metrics = task_metrics(self.task, y, score) if enough else {}
+        return {
+            "format": REPORT_FORMAT,
+            **context,
+            "task": self.task,
+            "status": "ok" if enough else "insufficient_data",
+            "records": {
+                "requests": self.requests,
+                "labels_received": received,
+                "joined": joined,
+                "unmatched_labels": unmatched,
+                "malformed": sum(malformed.values()),
+                "malformed_by_reason": {r: malformed[r] for r in MALFORMED_REASONS if malformed[r]},
+            },
+            "metrics": metrics,
+            "directions": {m: "higher" if HIGHER_IS_BETTER[m] else "lower" for m in metrics},
+        }
+
+
 def label_hours(end: datetime, window_hours: int, delay_hours: int) -> tuple[list[datetime], list[datetime]]:
     """(capture hours, label hours) of a run at ``end``: captures of ``window_hours`` whole hours ending
     ``delay_hours`` before ``end``; labels delivered from the window's first hour through ``end``'s hour."""
@@ -355,12 +729,13 @@ def lines_of(chunks: Iterator[bytes]) -> Iterator[str]:
 # The scheduled run
 
 
-def _keys(s3, bucket: str, prefixes: Iterable[str]) -> Iterator[str]:
+def _objects(s3, bucket: str, prefixes: Iterable[str]) -> Iterator[tuple[str, int]]:
+    """``(key, size)`` of the objects under each prefix, in listing order."""
     paginator = s3.get_paginator("list_objects_v2")
     for prefix in prefixes:
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                yield obj["Key"]
+                yield obj["Key"], obj.get("Size", 0)
 
 
 def _stream(s3, bucket: str, key: str) -> Iterator[str]:
@@ -374,15 +749,14 @@ def _stream(s3, bucket: str, key: str) -> Iterator[str]:
 def run_job(job: QualityJob, when: datetime, s3, cloudwatch) -> dict[str, Any]:
     """One run: labels of the span, the window's captures streamed and joined, a report in S3, metrics."""
     captures, delivered = label_hours(when, job.window_hours, job.label_delay_hours)
-    labels = Labels()
-    label_files = 0
-    for key in _keys(s3, job.data_bucket, (f"{job.model}/{GROUND_TRUTH_PREFIX}/{h:%Y/%m/%d/%H}/" for h in delivered)):
-        labels.feed(_stream(s3, job.data_bucket, key))
-        label_files += 1
-    scorer = QualityScorer(job.task, labels, job.min_records)
+    label_objects = list(_objects(s3, job.data_bucket, (f"{job.model}/{GROUND_TRUTH_PREFIX}/{h:%Y/%m/%d/%H}/" for h in delivered)))
+    scorer = SpillJoin(job.task, job.min_records, buckets=spill_buckets(sum(size for _, size in label_objects)))
+    for key, _ in label_objects:
+        scorer.feed_labels(_stream(s3, job.data_bucket, key))
+    label_files = len(label_objects)
     files = 0
     for key in capture_keys(s3, job.capture_bucket, job.model, job.endpoint_name, captures):
-        scorer.feed(_stream(s3, job.capture_bucket, key))
+        scorer.feed_captures(_stream(s3, job.capture_bucket, key))
         files += 1
     window = {"start": captures[0].isoformat(), "end": (captures[-1] + timedelta(hours=1)).isoformat()}
     report = scorer.report(model=job.model, endpoint=job.endpoint_name, window=window, capture_files=files, label_files=label_files)

@@ -103,8 +103,10 @@ def job_function(
     topic_arn: pulumi.Input[str],
     tags: dict[str, str],
     vpc_config: Any = None,
+    ephemeral_storage_mb: int | None = None,
 ) -> aws.lambda_.Function:
-    """The job's function, its dead-letter queue and the alarm on it (see the module docstring)."""
+    """The job's function, its dead-letter queue and the alarm on it (see the module docstring); ``/tmp`` is
+    ``ephemeral_storage_mb`` when given, else Lambda's default (512 MB)."""
     child = pulumi.ResourceOptions(parent=parent)
     dlq = aws.sqs.Queue(
         f"{name}-dlq", name=f"{physical}-dlq"[:80], kms_master_key_id=m.kms_key_arn, message_retention_seconds=1209600, tags=tags, opts=child
@@ -145,6 +147,7 @@ def job_function(
         code_sha256=code.code_sha256,
         memory_size=memory_mb,
         timeout=timeout_seconds,
+        ephemeral_storage={"size": ephemeral_storage_mb} if ephemeral_storage_mb else None,
         environment=environment,
         kms_key_arn=m.kms_key_arn,
         dead_letter_config={"target_arn": dlq.arn},

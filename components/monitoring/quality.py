@@ -182,6 +182,7 @@ class QualityMonitor(pulumi.ComponentResource):
             name, self, m=m, job="quality", physical=physical, role=role, log_group=log_group, code=args.code, handler=HANDLER,
             description=f"Live quality of model {m.model}: captured predictions joined with ground truth",
             memory_mb=cfg.lambda_memory_mb, timeout_seconds=cfg.lambda_timeout_seconds, reserved_concurrency=cfg.lambda_reserved_concurrency,
+            ephemeral_storage_mb=cfg.lambda_ephemeral_storage_mb,
             environment=pulumi.Output.all(m.capture_bucket.bucket_name, m.data_bucket.bucket_name).apply(
                 lambda a: {"variables": QualityJob(capture_bucket=a[0], data_bucket=a[1], **settings).to_env()}  # type: ignore[arg-type]
             ),

@@ -41,6 +41,8 @@ def test_function_runs_the_quality_handler_with_the_models_settings(dev):
         metric_namespace="mlops/dev/churn", window_hours=24, label_delay_hours=24, min_records=100,
     )
     assert fn["kmsKeyArn"].startswith("arn:aws:kms:")
+    assert fn["ephemeralStorage"] == {"size": 512}, "the join spills to /tmp: sized by quality.lambda_ephemeral_storage_mb"
+    assert "ephemeralStorage" not in drift, "the drift job keeps Lambda's default"
 
 
 def test_role_reads_only_the_models_captures_and_labels_and_writes_only_its_reports(dev):

@@ -1,0 +1,134 @@
+"""training.quality.SpillJoin: the window's join partitioned on disk equals the in-memory join, key for key,
+and its memory does not grow with the window."""
+
+from __future__ import annotations
+
+import base64
+import json
+import tracemalloc
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from training.quality import Labels, QualityScorer, SpillJoin, ground_truth_record
+
+IDS = st.sampled_from(["r1", "r2", "r3", "e1", "e2", 'q"uote', "back\\slash", "", "caf\u00e9", "tab\tin", "cr\rin", "7"])
+TASKS = st.sampled_from(["binary", "multiclass", "regression"])
+NUMBER = st.one_of(st.floats(0, 1), st.integers(0, 3), st.sampled_from([float("nan"), float("inf"), "x", None, True]))
+
+
+def _capture(draw) -> str:
+    """A capture line of any layout SageMaker or a stranger could give, right or wrong."""
+    rows = draw(st.integers(0, 3))
+    preds = [draw(st.one_of(
+        st.fixed_dictionaries({"label": NUMBER, "probability": NUMBER}),
+        st.fixed_dictionaries({"value": NUMBER}),
+        NUMBER,
+    )) for _ in range(rows)]
+    body = json.dumps({"predictions": preds} if draw(st.booleans()) else (preds[0] if preds else []))
+    output = {"observedContentType": "application/json", "mode": "OUTPUT", "data": body, "encoding": "JSON"}
+    if draw(st.booleans()):
+        output.update(data=base64.b64encode(body.encode()).decode(), encoding="BASE64")
+    meta = {"eventId": draw(IDS), "inferenceTime": "2026-11-30T10:00:00Z"}
+    if draw(st.booleans()):
+        meta["inferenceId"] = draw(IDS)
+    record = {"captureData": {"endpointInput": {"data": "1,2", "encoding": "CSV"}, "endpointOutput": output}, "eventMetadata": meta, "eventVersion": "0"}
+    if draw(st.booleans()):  # an id key before eventMetadata: the sliced id and the parsed one differ
+        record = {"inferenceId": draw(IDS), **record}
+    text = json.dumps(record, separators=(",", ":")) if draw(st.booleans()) else json.dumps(record)
+    return draw(st.sampled_from([text, text, text, text[:-3], "", "{not json", '{"captureData":{}}']))
+
+
+def _label(draw) -> str:
+    ident = draw(IDS)
+    values = draw(st.lists(st.sampled_from([0, 1, 2, 0.5, 3.25]), min_size=1, max_size=3))
+    compact = ground_truth_record(ident, values) if "," not in ident else ground_truth_record("r1", values)
+    doc = json.loads(compact)
+    return draw(st.sampled_from([
+        compact,
+        json.dumps(doc),  # spaced: the full parse
+        compact.replace('"data":"', '"data":"nan,'),
+        compact.replace('"data":"', '"data":"x'),
+        json.dumps({**doc, "groundTruthData": {"data": json.dumps(values), "encoding": "JSON"}}),
+        json.dumps({**doc, "groundTruthData": {"data": base64.b64encode(",".join(map(str, values)).encode()).decode(), "encoding": "BASE64"}}),
+        "{broken", "", "   ",
+    ]))
+
+
+@st.composite
+def windows(draw):
+    return (draw(TASKS), [_label(draw) for _ in range(draw(st.integers(0, 25)))], [_capture(draw) for _ in range(draw(st.integers(0, 40)))],
+            draw(st.sampled_from([1, 2, 3, 7])))
+
+
+def _old(task: str, labels: list[str], captures: list[str]) -> dict:
+    gt = Labels()
+    gt.feed(labels)
+    scorer = QualityScorer(task, gt, min_records=1)
+    scorer.feed(captures)
+    return scorer.report(model="m")
+
+
+def _new(task: str, labels: list[str], captures: list[str], buckets: int) -> dict:
+    join = SpillJoin(task, min_records=1, buckets=buckets)
+    join.feed_labels(labels[: len(labels) // 2])  # fed in parts, as files arrive
+    join.feed_labels(labels[len(labels) // 2 :])
+    join.feed_captures(captures[: len(captures) // 2])
+    join.feed_captures(captures[len(captures) // 2 :])
+    return join.report(model="m")
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(windows())
+def test_the_join_on_disk_equals_the_join_in_memory_exactly(window):
+    """Duplicates, late and missing labels, labels delivered twice, malformed lines of every reason, multi-row
+    requests, ids that need escaping, records whose sliced id differs from the parsed one: the same report, the
+    metrics bit for bit (the pairs are scored in capture order)."""
+    task, labels, captures, buckets = window
+    assert _new(task, labels, captures, buckets) == _old(task, labels, captures)
+
+
+def _bench_window(n: int) -> tuple[list[str], list[str]]:
+    labels = [ground_truth_record(f"req-{i}", [i % 2]) for i in range(n)]
+    captures = [
+        json.dumps({"captureData": {"endpointOutput": {"data": json.dumps({"predictions": [{"label": 1, "probability": (i % 97) / 97}]}), "encoding": "JSON"}},
+                    "eventMetadata": {"eventId": f"e-{i}", "inferenceId": f"req-{i}"}, "eventVersion": "0"}, separators=(",", ":"))
+        for i in range(n)
+    ]
+    return labels, captures
+
+
+def _peak(n: int, buckets: int, monkeypatch) -> tuple[int, dict]:
+    """Peak traced memory of the join (the metrics stubbed: their arrays are the same in any join)."""
+    import training.quality as quality
+
+    monkeypatch.setattr(quality, "task_metrics", lambda task, y, score: {"accuracy": float(len(y) + len(score))})
+    labels, captures = _bench_window(n)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    join = SpillJoin("binary", min_records=1, buckets=buckets)
+    join.feed_labels(iter(labels))
+    join.feed_captures(iter(captures))
+    report = join.report()
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return peak, report
+
+
+def test_memory_grows_with_the_joined_pairs_only_not_with_the_labels(monkeypatch):
+    """Four times the labels and predictions, four times the buckets (as `spill_buckets` sizes them): the join's
+    peak grows by the pairs' columns only (y and score, put in capture order one at a time: < 40 bytes a pair),
+    while the in-memory join holds a dict entry of ~200 bytes per label."""
+    small, report = _peak(20_000, 16, monkeypatch)
+    large, large_report = _peak(80_000, 64, monkeypatch)
+    assert report["records"]["joined"] == 20_000 and large_report["records"]["joined"] == 80_000
+    per_pair = (large - small) / 60_000
+    assert per_pair < 40, (small, large)
+    labels, _ = _bench_window(80_000)
+    tracemalloc.start()
+    gt = Labels()
+    gt.feed(iter(labels))
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert held / 80_000 > 4 * per_pair, (held, per_pair)  # what the old join held for the labels alone
