@@ -24,7 +24,9 @@ from training.drift import (
     Clients,
     DriftError,
     JobSettings,
+    baseline_fingerprint,
     handler,
+    load_baseline,
     live_model_data,
     main,
     processing_job_request,
@@ -89,8 +91,9 @@ def settings(**overrides) -> JobSettings:
     )
 
 
-def deploy(clients: Clients, archive: bytes, package: bool = False) -> str:
-    """An endpoint serving ``archive``: through a model's ModelDataUrl, or a registered model package."""
+def deploy(clients: Clients, archive: bytes, package: bool = False, registered: str | None = None) -> str:
+    """An endpoint serving ``archive``: through a model's ModelDataUrl, or a registered model package (as the CT
+    flow's CreateModel does), that package registering ``registered`` as its DriftCheckBaselines statistics."""
     key = "churn/training/run-1/model.tar.gz"
     clients.s3.put_object(Bucket=MODELS, Key=key, Body=archive)
     uri = f"s3://{MODELS}/{key}"
@@ -100,6 +103,8 @@ def deploy(clients: Clients, archive: bytes, package: bool = False) -> str:
         arn = sm.create_model_package(
             ModelPackageGroupName="mlops-test-churn",
             InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": uri}], "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["application/json"]},
+            # The client validates this against botocore's model: the members the CT flow's RegisterModel sends.
+            **({"DriftCheckBaselines": {"ModelDataQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": registered}}}} if registered else {}),
         )["ModelPackageArn"]
         container = {"ModelPackageName": arn}
     else:
@@ -182,6 +187,71 @@ def test_the_bootstrap_placeholder_is_logged_and_nothing_published(aws, caplog):
     assert "has no baseline.json" in caplog.text
     assert aws.cloudwatch.list_metrics(Namespace="mlops/test/churn")["Metrics"] == []
     assert "Contents" not in aws.s3.list_objects_v2(Bucket=CAPTURE, Prefix="churn/drift-reports/")
+
+
+REGISTERED_KEY = "churn/runs/run-1/baseline/baseline.json"
+REGISTERED = f"s3://{MODELS}/{REGISTERED_KEY}"
+
+
+def test_a_model_without_a_baseline_in_its_archive_is_scored_against_its_registered_baseline(aws, baseline, caplog):
+    """A model whose own code writes no baseline.json: the live version's package registers the platform's
+    baseline (DriftCheckBaselines); the run scores the capture against it and says where it read it."""
+    deploy(aws, model_archive(None), package=True, registered=REGISTERED)
+    aws.s3.put_object(Bucket=MODELS, Key=REGISTERED_KEY, Body=json.dumps(baseline).encode())
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=5)))
+    result = run_job(settings(), WHEN, aws)
+    assert result["status"] == "no_drift" and result["records"]["scored"] == 300
+    assert metrics(aws)[("RecordsScored", None)] == 300
+    partial = json.loads(aws.s3.get_object(Bucket=CAPTURE, Key=f"churn/drift-reports/partials/{WHEN - timedelta(hours=1):%Y/%m/%d/%H}.json")["Body"].read())
+    assert result["baseline"] == REGISTERED, "the report names where its baseline came from"
+    assert partial["baseline"] == baseline_fingerprint(load_baseline(baseline, REGISTERED)), "the hour's counts are keyed to the registered baseline's bins"
+
+
+def test_the_processing_engine_is_handed_the_registered_baseline(aws, baseline, monkeypatch):
+    deploy(aws, model_archive(None), package=True, registered=REGISTERED)
+    aws.s3.put_object(Bucket=MODELS, Key=REGISTERED_KEY, Body=json.dumps(baseline).encode())
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=5)))
+    sent = []
+    aws.sagemaker.meta.events.register("provide-client-params.sagemaker.CreateProcessingJob", lambda params, **_: sent.append(params))
+    assert run_job(processing_settings(), WHEN, aws, score_here=False)["status"] == "started"
+    assert sent[0]["Environment"]["MLOPS_DRIFT_BASELINE_URI"] == REGISTERED
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (None, f"the registered baseline {REGISTERED} of arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-test-churn/1 cannot be read (NoSuchKey)"),
+        (b"{not json", f"{REGISTERED} is not valid JSON"),
+        (json.dumps({"format": "something-else"}).encode(), REGISTERED),
+    ],
+    ids=["missing", "corrupt", "not a baseline"],
+)
+def test_rejects_a_registered_baseline_that_is_missing_or_corrupt(aws, caplog, body, reason):
+    deploy(aws, model_archive(None), package=True, registered=REGISTERED)
+    if body is not None:
+        aws.s3.put_object(Bucket=MODELS, Key=REGISTERED_KEY, Body=body)
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=5)))
+    with caplog.at_level("INFO", logger="mlops.drift"):
+        result = run_job(settings(), WHEN, aws)
+    assert result["status"] == "no_baseline" and result["baseline"] == REGISTERED
+    assert reason in result["reason"] and REGISTERED in result["reason"]
+    assert [r.levelname for r in caplog.records if result["reason"] in r.getMessage()] == ["WARNING"]
+    assert "Traceback" not in caplog.text
+    assert aws.cloudwatch.list_metrics(Namespace="mlops/test/churn")["Metrics"] == []
+
+
+def test_rejects_a_package_without_drift_check_baselines_naming_both(aws, caplog):
+    uri = deploy(aws, model_archive(None), package=True)
+    with caplog.at_level("INFO", logger="mlops.drift"):
+        result = run_job(settings(), WHEN, aws)
+    assert result["status"] == "no_baseline"
+    assert f"{uri} has no baseline.json and its model package" in result["reason"] and "registers no DriftCheckBaselines" in result["reason"]
+
+
+def test_a_baseline_in_the_archive_wins_over_the_registered_one(aws, baseline):
+    deploy(aws, model_archive(baseline), package=True, registered=REGISTERED)  # the registered object does not exist
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=5)))
+    assert run_job(settings(), WHEN, aws)["records"]["scored"] == 300
 
 
 def test_handler_reads_its_settings_from_the_environment_and_the_schedule_time(aws, baseline, monkeypatch):
