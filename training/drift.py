@@ -656,27 +656,30 @@ def live_baseline(clients: Clients, endpoint_name: str) -> LiveBaseline:
     package (DriftCheckBaselines). A registered baseline that is missing or unreadable is no baseline, with the
     reason naming its URI: the run scores nothing rather than failing on every schedule."""
     model = live_model(clients.sagemaker, endpoint_name)
-    if model.model_data is None and model.package is None:
-        raise DriftError(f"endpoint {endpoint_name}: its model {model.name} has no model.tar.gz (ModelDataUrl) nor model package")
+    package = model.package
     if model.model_data is not None:
         baseline = read_baseline_s3(clients.s3, model.model_data)
         if baseline is not None:
             return LiveBaseline(model.model_data, baseline)
-        if model.package is None:
+        if package is None:
             return LiveBaseline(model.model_data, None, f"{model.model_data} has no {BASELINE_FILE} (the bootstrap placeholder, or no trained model yet)")
-    where = f"{model.model_data} has no {BASELINE_FILE}" if model.model_data else f"model {model.name} has no model.tar.gz"
-    uri = registered_baseline_uri(clients.sagemaker, model.package)
+        where = f"{model.model_data} has no {BASELINE_FILE}"
+    elif package is None:
+        raise DriftError(f"endpoint {endpoint_name}: its model {model.name} has no model.tar.gz (ModelDataUrl) nor model package")
+    else:
+        where = f"model {model.name} has no model.tar.gz"
+    uri = registered_baseline_uri(clients.sagemaker, package)
     if uri is None:
-        return LiveBaseline(model.model_data or model.package, None, f"{where} and its model package {model.package} registers no DriftCheckBaselines")
+        return LiveBaseline(model.model_data or package, None, f"{where} and its model package {package} registers no DriftCheckBaselines")
     try:
         baseline = read_baseline_s3(clients.s3, uri)
     except DriftError as e:
-        return LiveBaseline(uri, None, f"the registered baseline of {model.package} is unusable: {e}", broken=True)
+        return LiveBaseline(uri, None, f"the registered baseline of {package} is unusable: {e}", broken=True)
     except clients.s3.exceptions.ClientError as e:
         code = e.response.get("Error", {}).get("Code", "error")
-        return LiveBaseline(uri, None, f"the registered baseline {uri} of {model.package} cannot be read ({code})", broken=True)
+        return LiveBaseline(uri, None, f"the registered baseline {uri} of {package} cannot be read ({code})", broken=True)
     if baseline is None:
-        return LiveBaseline(uri, None, f"the registered baseline {uri} of {model.package} is a model archive without {BASELINE_FILE}", broken=True)
+        return LiveBaseline(uri, None, f"the registered baseline {uri} of {package} is a model archive without {BASELINE_FILE}", broken=True)
     return LiveBaseline(uri, baseline)
 
 
