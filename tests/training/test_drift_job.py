@@ -378,3 +378,39 @@ def test_rejects_an_incomplete_environment():
         JobSettings.from_env({"MLOPS_DRIFT_MODEL": "churn", "MLOPS_DRIFT_ENDPOINT_NAME": "e", "MLOPS_DRIFT_METRIC_NAMESPACE": "n", "MLOPS_DRIFT_REPORT_PREFIX": "p/"})
     with pytest.raises(DriftError, match="MLOPS_DRIFT_WINDOW_HOURS='a day' is not a int"):
         JobSettings.from_env({**settings().to_env(), "MLOPS_DRIFT_WINDOW_HOURS": "a day"})
+
+
+def test_a_model_describing_both_its_artifact_and_its_package_falls_back_to_the_package(aws, baseline):
+    """DescribeModel may return the artifact (ModelDataUrl) beside ModelPackageName: the archive is read first and,
+    without baseline.json, the package's registered baseline (responses checked against botocore's model)."""
+    from botocore.stub import Stubber
+
+    from training.drift import live_baseline
+
+    archive = f"s3://{MODELS}/demand/runs/r1/training/model.tar.gz"
+    aws.s3.put_object(Bucket=MODELS, Key="demand/runs/r1/training/model.tar.gz", Body=model_archive(None))
+    aws.s3.put_object(Bucket=MODELS, Key=REGISTERED_KEY, Body=json.dumps(baseline).encode())
+    package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-test-demand/4"
+    created = datetime(2026, 11, 28, tzinfo=timezone.utc)
+    sm = boto3.client("sagemaker", region_name=REGION)
+    with Stubber(sm) as stub:
+        stub.add_response("describe_endpoint", {
+            "EndpointName": ENDPOINT, "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{ENDPOINT}",
+            "EndpointConfigName": "cfg-1", "EndpointStatus": "InService", "CreationTime": created, "LastModifiedTime": created,
+        }, {"EndpointName": ENDPOINT})
+        stub.add_response("describe_endpoint_config", {
+            "EndpointConfigName": "cfg-1", "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/cfg-1",
+            "ProductionVariants": [{"VariantName": "primary", "ModelName": "mdl-1"}], "CreationTime": created,
+        }, {"EndpointConfigName": "cfg-1"})
+        stub.add_response("describe_model", {
+            "ModelName": "mdl-1", "ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/mdl-1", "CreationTime": created,
+            "PrimaryContainer": {"Image": "img", "ModelDataUrl": archive, "ModelPackageName": package},
+        }, {"ModelName": "mdl-1"})
+        stub.add_response("describe_model_package", {
+            "ModelPackageName": "mlops-test-demand", "ModelPackageArn": package, "CreationTime": created, "ModelPackageStatus": "Completed",
+            "ModelPackageStatusDetails": {"ValidationStatuses": []},
+            "DriftCheckBaselines": {"ModelDataQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": REGISTERED}}},
+        }, {"ModelPackageName": package})
+        found = live_baseline(Clients(aws.s3, sm, aws.cloudwatch), ENDPOINT)
+        stub.assert_no_pending_responses()
+    assert found.uri == REGISTERED and found.baseline is not None and found.reason == ""
