@@ -601,20 +601,86 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def live_model_data(sm, endpoint_name: str) -> str:
-    """S3 URI of the model artifact the endpoint serves now (endpoint -> config -> model [-> package])."""
+@dataclass(frozen=True)
+class LiveModel:
+    """What the endpoint serves now: its model, the model's artifact and the registered package it was made from."""
+
+    name: str
+    model_data: str | None
+    package: str | None
+
+
+def live_model(sm, endpoint_name: str) -> LiveModel:
+    """The endpoint's live model (endpoint -> config -> model [-> package]). The CT flow creates each model from its
+    package (``PrimaryContainer.ModelPackageName``), so the package is the live model version."""
     endpoint = sm.describe_endpoint(EndpointName=endpoint_name)
     config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
     container = model.get("PrimaryContainer") or model["Containers"][0]
-    if container.get("ModelDataUrl"):
-        return container["ModelDataUrl"]
     package = container.get("ModelPackageName")
-    if package:
-        spec = sm.describe_model_package(ModelPackageName=package)["InferenceSpecification"]["Containers"][0]
-        if spec.get("ModelDataUrl"):
-            return spec["ModelDataUrl"]
-    raise DriftError(f"endpoint {endpoint_name}: its model {model['ModelName']} has no model.tar.gz (ModelDataUrl) to read {BASELINE_FILE} from")
+    data = container.get("ModelDataUrl")
+    if not data and package:
+        data = sm.describe_model_package(ModelPackageName=package)["InferenceSpecification"]["Containers"][0].get("ModelDataUrl")
+    return LiveModel(model["ModelName"], data or None, package or None)
+
+
+def live_model_data(sm, endpoint_name: str) -> str:
+    """S3 URI of the model artifact the endpoint serves now (endpoint -> config -> model [-> package])."""
+    model = live_model(sm, endpoint_name)
+    if model.model_data is None:
+        raise DriftError(f"endpoint {endpoint_name}: its model {model.name} has no model.tar.gz (ModelDataUrl) to read {BASELINE_FILE} from")
+    return model.model_data
+
+
+def registered_baseline_uri(sm, package: str) -> str | None:
+    """The data-quality statistics registered on a model package (``DriftCheckBaselines.ModelDataQuality.Statistics
+    .S3Uri``): where the CT flow's ComputeBaseline wrote the baseline of a model whose own code writes none."""
+    described = sm.describe_model_package(ModelPackageName=package)
+    statistics = ((described.get("DriftCheckBaselines") or {}).get("ModelDataQuality") or {}).get("Statistics") or {}
+    return statistics.get("S3Uri") or None
+
+
+@dataclass(frozen=True)
+class LiveBaseline:
+    """The baseline a run scores against, where it was read from, or why there is none."""
+
+    uri: str
+    baseline: Baseline | None
+    reason: str = ""
+    broken: bool = False
+    """A baseline is registered but cannot be used (missing or corrupt): logged as a warning, not routine."""
+
+
+def live_baseline(clients: Clients, endpoint_name: str) -> LiveBaseline:
+    """The live model version's baseline: ``baseline.json`` in its archive, else the one registered on its model
+    package (DriftCheckBaselines). A registered baseline that is missing or unreadable is no baseline, with the
+    reason naming its URI: the run scores nothing rather than failing on every schedule."""
+    model = live_model(clients.sagemaker, endpoint_name)
+    package = model.package
+    if model.model_data is not None:
+        baseline = read_baseline_s3(clients.s3, model.model_data)
+        if baseline is not None:
+            return LiveBaseline(model.model_data, baseline)
+        if package is None:
+            return LiveBaseline(model.model_data, None, f"{model.model_data} has no {BASELINE_FILE} (the bootstrap placeholder, or no trained model yet)")
+        where = f"{model.model_data} has no {BASELINE_FILE}"
+    elif package is None:
+        raise DriftError(f"endpoint {endpoint_name}: its model {model.name} has no model.tar.gz (ModelDataUrl) nor model package")
+    else:
+        where = f"model {model.name} has no model.tar.gz"
+    uri = registered_baseline_uri(clients.sagemaker, package)
+    if uri is None:
+        return LiveBaseline(model.model_data or package, None, f"{where} and its model package {package} registers no DriftCheckBaselines")
+    try:
+        baseline = read_baseline_s3(clients.s3, uri)
+    except DriftError as e:
+        return LiveBaseline(uri, None, f"the registered baseline of {package} is unusable: {e}", broken=True)
+    except clients.s3.exceptions.ClientError as e:
+        code = e.response.get("Error", {}).get("Code", "error")
+        return LiveBaseline(uri, None, f"the registered baseline {uri} of {package} cannot be read ({code})", broken=True)
+    if baseline is None:
+        return LiveBaseline(uri, None, f"the registered baseline {uri} of {package} is a model archive without {BASELINE_FILE}", broken=True)
+    return LiveBaseline(uri, baseline)
 
 
 def read_baseline_s3(s3, uri: str) -> Baseline | None:
@@ -954,11 +1020,15 @@ def publish(settings: JobSettings, when: datetime, clients: Clients, baseline: B
 def run_job(settings: JobSettings, when: datetime, clients: Clients, score_here: bool = True) -> dict[str, Any]:
     """One scheduled run: resolve the baseline, find the capture no partial covers yet, then score it here (and
     store the hours' partials) or start the processing job that does; the report sums the window's partials."""
-    uri = settings.baseline_uri or live_model_data(clients.sagemaker, settings.endpoint_name)
-    baseline = read_baseline_s3(clients.s3, uri)
+    if settings.baseline_uri:
+        uri = settings.baseline_uri
+        found = LiveBaseline(uri, read_baseline_s3(clients.s3, uri), f"{uri} has no {BASELINE_FILE} (the bootstrap placeholder, or no trained model yet)")
+    else:
+        found = live_baseline(clients, settings.endpoint_name)
+    uri, baseline = found.uri, found.baseline
     if baseline is None:
-        LOG.info("%s: %s has no %s (the bootstrap placeholder, or no trained model yet); nothing to score", settings.model, uri, BASELINE_FILE)
-        return {"status": "no_baseline", "baseline": uri}
+        LOG.log(logging.WARNING if found.broken else logging.INFO, "%s: %s; nothing to score", settings.model, found.reason)
+        return {"status": "no_baseline", "baseline": uri, "reason": found.reason}
     plans = plan_window(clients.s3, settings, window_hours(when, settings.window_hours), baseline)
     todo = sum(len(p.todo) for p in plans)
     LOG.info("%s: %d capture objects to score, %d hours kept from their partials", settings.model, todo, sum(not p.todo and p.base is not None for p in plans))

@@ -13,8 +13,8 @@ the partials and the report (no extra trigger or role: it sees every shard in S3
 Why a Lambda starts the processing job rather than a Scheduler universal target
 (``sagemaker:createProcessingJob``): every run needs a unique job name and the live model's artifact
 (DescribeEndpoint -> config -> model), which a static target input cannot carry; and a starter that
-finds the bootstrap placeholder (no ``baseline.json``) starts nothing, instead of paying for an
-instance to find out.
+finds the bootstrap placeholder (no ``baseline.json`` and no baseline registered on the model package,
+``DriftCheckBaselines``) starts nothing, instead of paying for an instance to find out.
 
 Alarms with ``Model`` dimensions, actions to the stack topic:
 - drift: ``MaxDriftScore`` (the largest per-feature PSI) above the threshold in ``datapoints_to_alarm``
@@ -307,7 +307,7 @@ def job_statements(
     """What the drift function needs besides its bucket grants.
 
     Logs to its own group; Describe* on this model's endpoint, configurations, models and registry
-    only (to find the live artifact); PutMetricData in the model's namespace (it scores, or reports from the
+    only (to find the live artifact, and the baseline registered on the live package when it has none); PutMetricData in the model's namespace (it scores, or reports from the
     stored partials when nothing is new); with the processing engine, starting this model's drift processing
     jobs with the model's SageMaker role (it delegates the new capture).
     """

@@ -24,7 +24,9 @@ from training.drift import (
     Clients,
     DriftError,
     JobSettings,
+    baseline_fingerprint,
     handler,
+    load_baseline,
     live_model_data,
     main,
     processing_job_request,
@@ -89,8 +91,9 @@ def settings(**overrides) -> JobSettings:
     )
 
 
-def deploy(clients: Clients, archive: bytes, package: bool = False) -> str:
-    """An endpoint serving ``archive``: through a model's ModelDataUrl, or a registered model package."""
+def deploy(clients: Clients, archive: bytes, package: bool = False, registered: str | None = None) -> str:
+    """An endpoint serving ``archive``: through a model's ModelDataUrl, or a registered model package (as the CT
+    flow's CreateModel does), that package registering ``registered`` as its DriftCheckBaselines statistics."""
     key = "churn/training/run-1/model.tar.gz"
     clients.s3.put_object(Bucket=MODELS, Key=key, Body=archive)
     uri = f"s3://{MODELS}/{key}"
@@ -100,6 +103,8 @@ def deploy(clients: Clients, archive: bytes, package: bool = False) -> str:
         arn = sm.create_model_package(
             ModelPackageGroupName="mlops-test-churn",
             InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": uri}], "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["application/json"]},
+            # The client validates this against botocore's model: the members the CT flow's RegisterModel sends.
+            **({"DriftCheckBaselines": {"ModelDataQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": registered}}}} if registered else {}),
         )["ModelPackageArn"]
         container = {"ModelPackageName": arn}
     else:
@@ -182,6 +187,71 @@ def test_the_bootstrap_placeholder_is_logged_and_nothing_published(aws, caplog):
     assert "has no baseline.json" in caplog.text
     assert aws.cloudwatch.list_metrics(Namespace="mlops/test/churn")["Metrics"] == []
     assert "Contents" not in aws.s3.list_objects_v2(Bucket=CAPTURE, Prefix="churn/drift-reports/")
+
+
+REGISTERED_KEY = "churn/runs/run-1/baseline/baseline.json"
+REGISTERED = f"s3://{MODELS}/{REGISTERED_KEY}"
+
+
+def test_a_model_without_a_baseline_in_its_archive_is_scored_against_its_registered_baseline(aws, baseline, caplog):
+    """A model whose own code writes no baseline.json: the live version's package registers the platform's
+    baseline (DriftCheckBaselines); the run scores the capture against it and says where it read it."""
+    deploy(aws, model_archive(None), package=True, registered=REGISTERED)
+    aws.s3.put_object(Bucket=MODELS, Key=REGISTERED_KEY, Body=json.dumps(baseline).encode())
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=5)))
+    result = run_job(settings(), WHEN, aws)
+    assert result["status"] == "no_drift" and result["records"]["scored"] == 300
+    assert metrics(aws)[("RecordsScored", None)] == 300
+    partial = json.loads(aws.s3.get_object(Bucket=CAPTURE, Key=f"churn/drift-reports/partials/{WHEN - timedelta(hours=1):%Y/%m/%d/%H}.json")["Body"].read())
+    assert result["baseline"] == REGISTERED, "the report names where its baseline came from"
+    assert partial["baseline"] == baseline_fingerprint(load_baseline(baseline, REGISTERED)), "the hour's counts are keyed to the registered baseline's bins"
+
+
+def test_the_processing_engine_is_handed_the_registered_baseline(aws, baseline, monkeypatch):
+    deploy(aws, model_archive(None), package=True, registered=REGISTERED)
+    aws.s3.put_object(Bucket=MODELS, Key=REGISTERED_KEY, Body=json.dumps(baseline).encode())
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=5)))
+    sent = []
+    aws.sagemaker.meta.events.register("provide-client-params.sagemaker.CreateProcessingJob", lambda params, **_: sent.append(params))
+    assert run_job(processing_settings(), WHEN, aws, score_here=False)["status"] == "started"
+    assert sent[0]["Environment"]["MLOPS_DRIFT_BASELINE_URI"] == REGISTERED
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (None, f"the registered baseline {REGISTERED} of arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-test-churn/1 cannot be read (NoSuchKey)"),
+        (b"{not json", f"{REGISTERED} is not valid JSON"),
+        (json.dumps({"format": "something-else"}).encode(), REGISTERED),
+    ],
+    ids=["missing", "corrupt", "not a baseline"],
+)
+def test_rejects_a_registered_baseline_that_is_missing_or_corrupt(aws, caplog, body, reason):
+    deploy(aws, model_archive(None), package=True, registered=REGISTERED)
+    if body is not None:
+        aws.s3.put_object(Bucket=MODELS, Key=REGISTERED_KEY, Body=body)
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=5)))
+    with caplog.at_level("INFO", logger="mlops.drift"):
+        result = run_job(settings(), WHEN, aws)
+    assert result["status"] == "no_baseline" and result["baseline"] == REGISTERED
+    assert reason in result["reason"] and REGISTERED in result["reason"]
+    assert [r.levelname for r in caplog.records if result["reason"] in r.getMessage()] == ["WARNING"]
+    assert "Traceback" not in caplog.text
+    assert aws.cloudwatch.list_metrics(Namespace="mlops/test/churn")["Metrics"] == []
+
+
+def test_rejects_a_package_without_drift_check_baselines_naming_both(aws, caplog):
+    uri = deploy(aws, model_archive(None), package=True)
+    with caplog.at_level("INFO", logger="mlops.drift"):
+        result = run_job(settings(), WHEN, aws)
+    assert result["status"] == "no_baseline"
+    assert f"{uri} has no baseline.json and its model package" in result["reason"] and "registers no DriftCheckBaselines" in result["reason"]
+
+
+def test_a_baseline_in_the_archive_wins_over_the_registered_one(aws, baseline):
+    deploy(aws, model_archive(baseline), package=True, registered=REGISTERED)  # the registered object does not exist
+    put_capture(aws, WHEN - timedelta(hours=1), capture_file(generate(300, seed=5)))
+    assert run_job(settings(), WHEN, aws)["records"]["scored"] == 300
 
 
 def test_handler_reads_its_settings_from_the_environment_and_the_schedule_time(aws, baseline, monkeypatch):
@@ -308,3 +378,39 @@ def test_rejects_an_incomplete_environment():
         JobSettings.from_env({"MLOPS_DRIFT_MODEL": "churn", "MLOPS_DRIFT_ENDPOINT_NAME": "e", "MLOPS_DRIFT_METRIC_NAMESPACE": "n", "MLOPS_DRIFT_REPORT_PREFIX": "p/"})
     with pytest.raises(DriftError, match="MLOPS_DRIFT_WINDOW_HOURS='a day' is not a int"):
         JobSettings.from_env({**settings().to_env(), "MLOPS_DRIFT_WINDOW_HOURS": "a day"})
+
+
+def test_a_model_describing_both_its_artifact_and_its_package_falls_back_to_the_package(aws, baseline):
+    """DescribeModel may return the artifact (ModelDataUrl) beside ModelPackageName: the archive is read first and,
+    without baseline.json, the package's registered baseline (responses checked against botocore's model)."""
+    from botocore.stub import Stubber
+
+    from training.drift import live_baseline
+
+    archive = f"s3://{MODELS}/demand/runs/r1/training/model.tar.gz"
+    aws.s3.put_object(Bucket=MODELS, Key="demand/runs/r1/training/model.tar.gz", Body=model_archive(None))
+    aws.s3.put_object(Bucket=MODELS, Key=REGISTERED_KEY, Body=json.dumps(baseline).encode())
+    package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-test-demand/4"
+    created = datetime(2026, 11, 28, tzinfo=timezone.utc)
+    sm = boto3.client("sagemaker", region_name=REGION)
+    with Stubber(sm) as stub:
+        stub.add_response("describe_endpoint", {
+            "EndpointName": ENDPOINT, "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{ENDPOINT}",
+            "EndpointConfigName": "cfg-1", "EndpointStatus": "InService", "CreationTime": created, "LastModifiedTime": created,
+        }, {"EndpointName": ENDPOINT})
+        stub.add_response("describe_endpoint_config", {
+            "EndpointConfigName": "cfg-1", "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/cfg-1",
+            "ProductionVariants": [{"VariantName": "primary", "ModelName": "mdl-1"}], "CreationTime": created,
+        }, {"EndpointConfigName": "cfg-1"})
+        stub.add_response("describe_model", {
+            "ModelName": "mdl-1", "ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/mdl-1", "CreationTime": created,
+            "PrimaryContainer": {"Image": "img", "ModelDataUrl": archive, "ModelPackageName": package},
+        }, {"ModelName": "mdl-1"})
+        stub.add_response("describe_model_package", {
+            "ModelPackageName": "mlops-test-demand", "ModelPackageArn": package, "CreationTime": created, "ModelPackageStatus": "Completed",
+            "ModelPackageStatusDetails": {"ValidationStatuses": []},
+            "DriftCheckBaselines": {"ModelDataQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": REGISTERED}}},
+        }, {"ModelPackageName": package})
+        found = live_baseline(Clients(aws.s3, sm, aws.cloudwatch), ENDPOINT)
+        stub.assert_no_pending_responses()
+    assert found.uri == REGISTERED and found.baseline is not None and found.reason == ""

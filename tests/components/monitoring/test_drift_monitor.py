@@ -4,6 +4,7 @@ registered, both engines; the Lambda package; the drift config's validation; whi
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import json
 import subprocess
@@ -350,3 +351,65 @@ def test_lambda_modules_import_with_numpy_and_the_standard_library_only(tmp_path
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The registered baseline: what the job reads for a model whose own code writes no baseline.json
+
+
+def _allows(stmts: list[dict], action: str, resource: str) -> bool:
+    def listed(value) -> list[str]:
+        return [value] if isinstance(value, str) else list(value)
+
+    return any(
+        s["Effect"] == "Allow" and action in listed(s["Action"]) and any(fnmatch.fnmatchcase(resource, r) for r in listed(s["Resource"]))
+        for s in stmts
+    )
+
+
+def _flow_states(manifest, model: str) -> dict[str, dict]:
+    """Every state of the model's CT flow by name (the Deploy branch's included)."""
+    machine = only([s for s in manifest.of_type("aws:sfn/stateMachine:StateMachine") if s["name"] == f"pipeline-{model}-state-machine"])
+    states: dict[str, dict] = {}
+
+    def walk(doc: dict) -> None:
+        for name, state in doc.get("States", {}).items():
+            states[name] = state
+            for branch in state.get("Branches", []):
+                walk(branch)
+
+    walk(json.loads(machine["inputs"]["definition"]))
+    return states
+
+
+def test_the_drift_role_reads_the_baseline_the_ct_flow_registers_on_the_live_package_and_nothing_more(manifests):
+    """demand (its own code, no baseline.json in its archive): the job follows endpoint -> config -> the model the
+    flow's CreateModel made (from the package) -> DescribeModelPackage -> DriftCheckBaselines -> that S3 object.
+    The function's role (and, with the processing engine, the model's role that scores) can make each of those
+    reads, for this model's flow only: a change of the flow's names or of the baseline's prefix fails here."""
+    m = manifests["dev"]
+    states = _flow_states(m, "demand")
+    created = states["CreateModel"]["Parameters"]
+    assert created["PrimaryContainer"] == {"ModelPackageName.$": "$.package.arn"}, "the live model records its package"
+    model_name = created["ModelName.$"].split("'")[1].replace("{}", "r20261128t120000z")
+    registered = states["RegisterModel"]["Parameters"]
+    group = registered["ModelPackageGroupName"]
+    statistics = registered["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]
+    uri = statistics["S3Uri.$"].split("'")[1].replace("{}", "r20261128t120000z")
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    assert key == "demand/runs/r20261128t120000z/baseline/baseline.json"
+
+    drift = role_statements(m, "mlops-dev-demand-drift")
+    sm = "arn:aws:sagemaker:us-east-1:123456789012"
+    assert _allows(drift, "sagemaker:DescribeModel", f"{sm}:model/{model_name}")
+    assert _allows(drift, "sagemaker:DescribeModelPackage", f"{sm}:model-package/{group}/3")
+    assert _allows(drift, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}")
+    model_role = role_statements(m, "mlops-dev-demand-sagemaker")
+    assert _allows(model_role, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}"), "the processing engine reads it with the model's role"
+
+    # Nothing more: not another model's package, model or baseline; no write to the registry or the models bucket.
+    assert not _allows(drift, "sagemaker:DescribeModelPackage", f"{sm}:model-package/mlops-dev-churn/3")
+    assert not _allows(drift, "sagemaker:DescribeModel", f"{sm}:model/mlops-dev-churn-mdl-r1-0")
+    assert not _allows(drift, "s3:GetObject", f"arn:aws:s3:::{bucket}/churn/runs/r1/baseline/baseline.json")
+    assert not any(_allows(drift, a, f"arn:aws:s3:::{bucket}/{key}") for a in ("s3:PutObject", "s3:DeleteObject"))
+    assert not any(_allows(drift, a, f"{sm}:model-package/{group}/3") for a in ("sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage"))
