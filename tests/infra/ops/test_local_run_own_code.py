@@ -5,6 +5,7 @@ the platform's judge of the metrics it reported."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,32 @@ def test_rejects_a_test_set_when_the_platform_judges_reported_metrics(tmp_path):
 def test_rejects_a_missing_data_path(tmp_path):
     run = train("--stack", "dev", "--data", str(tmp_path / "none.csv"), "--out", str(tmp_path / "run"))
     assert run.returncode == 2 and "does not exist" in run.stderr and "Traceback" not in run.stderr
+
+
+EVALUATE = '''import json, sys
+from pathlib import Path
+args = sys.argv[1:]
+value = dict(zip(args[::2], args[1::2]))
+test_rows = sum(1 for f in Path(value["--test"]).rglob("*.csv") for _ in f.open()) - 1
+document = {"format": "mlops-evaluation/1", "task": "regression", "rows": test_rows, "metrics": {"rmse": 1.0},
+            "directions": {"rmse": "lower"}, "verdict": "pass", "reasons": ["judged by the model's own evaluate"], "argv": args}
+Path(value["--output-dir"], "evaluation.json").write_text(json.dumps(document))
+'''
+
+
+def test_own_evaluate_gets_the_model_the_validation_channel_and_the_gate(tmp_path):
+    source = tmp_path / "demand"
+    shutil.copytree(ROOT / "examples" / "models" / "demand", source, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    (source / "evaluate.py").write_text(EVALUATE)
+    stack = stack_with(tmp_path, source=str(source), training={"hyperparameters": {"num_round": 20}},
+                       entry_points={"train": "train.py", "inference": "inference.py", "preprocess": "preprocess.py", "evaluate": "evaluate.py"})
+    out = tmp_path / "run"
+    run = train("--file", str(stack), "--out", str(out))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "judged by the model's own evaluate" in run.stdout
+    ml = out / "opt" / "ml"
+    args = json.loads((ml / "output" / "evaluation" / "evaluation.json").read_text())["argv"]
+    given = dict(zip(args[::2], args[1::2]))
+    assert given["--model"] == str(ml / "model") and given["--test"] == str(ml / "input" / "data" / "validation")
+    assert (given["--primary_metric"], given["--direction"], float(given["--minimum"])) == ("rmse", "lower", 20.0)
+    assert "--baseline-metrics" not in given
