@@ -538,6 +538,9 @@ entry points' contracts (metric lines, `evaluation.json`, the response shape). T
 
 ```yaml
 $config```
+
+Pasted there, `mlops validate --stack <stack>` checks it and `mlops train --stack <stack> --model $name` runs its
+entry points on this machine (the platform's validation and baseline, `train.py` in script mode on `sample/`, the gate).
 '''
 
 RESPONSES = {

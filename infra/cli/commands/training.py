@@ -16,7 +16,7 @@ def train(
     stack: StackName = None,
     file: StackFile = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="CSV file or directory (default: the shipped sample for the sample contract; a model's own sample/ directory).")] = None,
-    test: Annotated[Optional[Path], typer.Option("--test", help="Holdout CSV file or directory (default: 20% of --data).")] = None,
+    test: Annotated[Optional[Path], typer.Option("--test", help="Holdout CSV file or directory (default: 20% of --data; a model's own evaluate: its validation channel).")] = None,
     production_metrics: Annotated[
         Optional[Path], typer.Option("--production-metrics", help="Metrics of the model in production, to compare with.")
     ] = None,
