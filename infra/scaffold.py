@@ -35,6 +35,9 @@ REQUIREMENTS = {
     "sklearn": ["scikit-learn==1.9.0", "numpy==2.5.1", "pandas==2.2.3", "joblib"],
     "xgboost": ["xgboost==3.2.0", "scikit-learn==1.8.0", "numpy==2.1.0", "pandas==2.2.3"],
 }
+IMAGE_PACKAGES = {"sklearn": [], "xgboost": [r.split("==")[0] for r in REQUIREMENTS["xgboost"]]}
+"""Requirements the framework's image already has at those pins: listed as the model's ``image_packages`` (not vendored;
+the XGBoost image's wheels are not on PyPI for its platform, so they cannot be). The scikit-learn image's are vendored."""
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 TARGETS = {"binary": "converted", "multiclass": "tier", "regression": "revenue"}
 GATE = {"binary": ("roc_auc", 0.7), "multiclass": ("f1_macro", 0.5), "regression": ("r2", 0.5)}
@@ -506,13 +509,9 @@ $name:
   source: $source
   framework: {name: $framework, version: "$version"}
   entry_points: {train: train.py, inference: inference.py}
-  training:
+$image_packages  training:
     hyperparameters: $hyperparameters
-  evaluation:
-    primary_metric: $gate_metric
-    direction: $gate_direction
-    minimum: $gate_minimum
-    max_regression: 0.02
+  gate: {metric: $gate_metric, direction: $gate_direction, threshold: $gate_minimum, max_regression: 0.02}
 '''
 
 README = '''# $name
@@ -539,6 +538,9 @@ entry points' contracts (metric lines, `evaluation.json`, the response shape). T
 
 ```yaml
 $config```
+
+Pasted there, `mlops validate --stack <stack>` checks it and `mlops train --stack <stack> --model $name` runs its
+entry points on this machine (the platform's validation and baseline, `train.py` in script mode on `sample/`, the gate).
 '''
 
 RESPONSES = {
@@ -583,6 +585,7 @@ def new_model(name: str, framework: str = "sklearn", task: str = "binary", out_d
         "gate_direction": "higher" if higher else "lower", "row1": ",".join(lines[1].split(",")[:-1]),
         "row2": ",".join(lines[2].split(",")[:-1]), "source": target.as_posix(),
         "description": f"A {task} model ({framework}); describe what it predicts.", "hyperparameters": HYPERPARAMETERS[framework],
+        "image_packages": f"  image_packages: [{', '.join(IMAGE_PACKAGES[framework])}]\n" if IMAGE_PACKAGES[framework] else "",
     }
     config = Template(CONFIG).substitute(values)
     files = {

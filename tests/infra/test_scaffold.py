@@ -7,15 +7,18 @@ import itertools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
 from infra.scaffold import FRAMEWORKS, ScaffoldError, new_model, sample_csv
-from training.contract import DataContract, EvaluationRule
-from training.metric_names import TASKS
+from infra.config import GateConfig
+from training.contract import DataContract
+from training.metric_names import EVALUATION_METRICS, TASKS
 from training.validate import validate_dataset
 
 COMBINATIONS = list(itertools.product(FRAMEWORKS, TASKS))
@@ -81,8 +84,14 @@ def test_contract_sample_and_config_block_are_what_the_platform_accepts(scaffold
     (block,) = yaml.safe_load((directory / "config.yaml").read_text()).values()
     assert block["framework"]["name"] == framework and block["framework"]["version"] == FRAMEWORKS[framework]
     assert block["entry_points"] == {"train": "train.py", "inference": "inference.py"}
-    rule = EvaluationRule.model_validate(block["evaluation"], context={"task": task})
-    assert rule.resolved_direction == block["evaluation"]["direction"]
+    assert "evaluation" not in block, "the deprecated key"
+    gate = GateConfig.model_validate(block["gate"])
+    assert gate.metric in EVALUATION_METRICS[task] and gate.direction == gate.resolved_direction()
+    if framework == "xgboost":
+        assert block["image_packages"] == [r.split("==")[0] for r in (directory / "requirements.txt").read_text().split()], (
+            "every requirement is in the XGBoost image (its wheels cannot be vendored)")
+    else:
+        assert "image_packages" not in block
     assert "```yaml" in (directory / "README.md").read_text()
 
 
@@ -121,7 +130,67 @@ def test_cli_new_model_writes_the_directory_and_prints_the_config_block(tmp_path
 
     result = CliRunner().invoke(app, ["new", "model", "demand2", "--framework", "xgboost", "--task", "regression", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "demand2" / "train.py").is_file() and "primary_metric: r2" in result.output
+    assert (tmp_path / "demand2" / "train.py").is_file() and "gate: {metric: r2, direction: higher" in result.output
     refused = CliRunner().invoke(app, ["new", "model", "demand2", "--framework", "tensorflow", "--out", str(tmp_path)])
     assert refused.exit_code == 2 and "framework 'tensorflow' is not accepted" in refused.output
     assert "Traceback" not in refused.output
+
+
+# A scaffolded model pasted into a copy of the dev stack (a project of its own: Pulumi.yaml, the stack file and what it
+# names), then run through the CLI from that project, as a team would after `mlops new model`.
+ROOT = Path(__file__).resolve().parents[2]
+MLOPS = str(Path(sys.executable).with_name("mlops"))
+
+
+def _mlops(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([MLOPS, *args], cwd=project, capture_output=True, text=True, timeout=TIMEOUT, env=_env())
+
+
+def _project_with(tmp_path: Path, name: str, framework: str, task: str) -> Path:
+    project = tmp_path / "project"
+    (project / "stacks").mkdir(parents=True)
+    shutil.copy2(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
+    stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
+    for model in stack["config"]["mlops:models"].values():  # the dev stack's own models keep their files
+        for key in ("source", "data_contract"):
+            if isinstance(model.get(key), str) and not (project / model[key]).exists():
+                target = project / model[key]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                (shutil.copytree if (ROOT / model[key]).is_dir() else shutil.copy2)(ROOT / model[key], target)
+    made = _mlops(project, "new", "model", name, "--framework", framework, "--task", task)
+    assert made.returncode == 0, made.stdout + made.stderr
+    stack["config"]["mlops:models"].update(yaml.safe_load((project / "models" / name / "config.yaml").read_text()))
+    (project / "stacks" / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack, sort_keys=False))
+    return project
+
+
+def test_scaffolded_sklearn_binary_model_pasted_into_the_dev_stack_validates_and_trains(tmp_path):
+    project = _project_with(tmp_path, "leads", "sklearn", "binary")
+    validated = _mlops(project, "validate", "--stack", "dev")
+    assert validated.returncode == 0 and "leads" in validated.stdout, validated.stdout + validated.stderr
+    out = tmp_path / "run"
+    trained = _mlops(project, "train", "--stack", "dev", "--model", "leads", "--out", str(out))
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert "verdict: pass" in trained.stdout
+    ml = out / "opt" / "ml"
+    assert (ml / "processing" / "baseline" / "baseline.json").is_file()
+    evaluation = json.loads((ml / "output" / "evaluation" / "evaluation.json").read_text())
+    assert evaluation["rule"]["primary_metric"] == "roc_auc" and evaluation["verdict"] == "pass"
+
+
+def test_scaffolded_xgboost_regression_model_pasted_into_the_dev_stack_validates_and_synthesizes(tmp_path):
+    project = _project_with(tmp_path, "revenue", "xgboost", "regression")
+    validated = _mlops(project, "validate", "--stack", "dev")
+    assert validated.returncode == 0 and "revenue" in validated.stdout, validated.stdout + validated.stderr
+    manifest = tmp_path / "manifest.json"
+    synth = _mlops(project, "synth", "--stack", "dev", "--out", str(manifest))
+    assert synth.returncode == 0, synth.stdout + synth.stderr
+    resources = json.loads(manifest.read_text())["resources"]
+    (machine,) = [r for r in resources if r["type"] == "aws:sfn/stateMachine:StateMachine" and r["name"] == "pipeline-revenue-state-machine"]
+    states = json.loads(machine["inputs"]["definition"])["States"]
+    (train,) = [s for s in states.values() if s.get("Resource", "").endswith("createTrainingJob.sync")]
+    assert "sagemaker-xgboost:3.2-0" in train["Parameters"]["AlgorithmSpecification"]["TrainingImage"]
+    hyperparameters = train["Parameters"]["HyperParameters"]
+    assert (hyperparameters["sagemaker_program"], hyperparameters["num_round"], hyperparameters["max_depth"]) == ("train.py", "100", "4")
+    assert "--primary_metric" in json.dumps(states) and '"r2"' in json.dumps(states)
+    assert any(r["name"] == "code-models-revenue-sourcedir" for r in resources), "its own code package"

@@ -15,8 +15,8 @@ def train(
     model: ModelName,
     stack: StackName = None,
     file: StackFile = None,
-    data: Annotated[Optional[Path], typer.Option("--data", help="CSV file or directory (default: the shipped sample, for the sample contract).")] = None,
-    test: Annotated[Optional[Path], typer.Option("--test", help="Holdout CSV file or directory (default: 20% of --data).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="CSV file or directory (default: the shipped sample for the sample contract; a model's own sample/ directory).")] = None,
+    test: Annotated[Optional[Path], typer.Option("--test", help="Holdout CSV file or directory (default: 20% of --data; a model's own evaluate: its validation channel).")] = None,
     production_metrics: Annotated[
         Optional[Path], typer.Option("--production-metrics", help="Metrics of the model in production, to compare with.")
     ] = None,
@@ -24,17 +24,18 @@ def train(
         Optional[Path], typer.Option("--out", "-o", help="Folder for the artifacts (default: .mlops/runs/<model>-<time> in the working directory).")
     ] = None,
 ) -> None:
-    """Validate, train and evaluate on this machine with the containers' entry points and environment."""
+    """Validate, train and evaluate on this machine with the containers' entry points and environment (a model with
+    its own code: validate, its preprocess, the platform's baseline, its train, its evaluate or the platform's judge)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from infra.ops.local_run import run_local
+    from infra.ops.local_run import run_local, step_names
 
     name, cfg = load_stack(stack, file)
     require_model(cfg, model, name)
     workdir = output or Path.cwd() / ".mlops" / "runs" / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=out) as progress:
-        tasks = {s: progress.add_task(f"{s}: waiting", total=1) for s in ("validate", "train", "evaluate")}
+        tasks = {s: progress.add_task(f"{s}: waiting", total=1) for s in step_names(cfg.models[model])}
 
         def on_step(step: str, state: str) -> None:
             progress.update(tasks[step], description=f"{step}: {state}", completed=1 if state != "running" else 0)
