@@ -13,7 +13,10 @@ SHIPPED_STACKS = ("dev", "staging", "prod", "local")
 # run (tests/integration), one container-environment build (tests/runtime); the unit tests are spread over both.
 # xdist's own `xdist_group` marks do not group under pytest 9.2 (xdist 3.8 rewrites a node id attribute pytest no
 # longer reads), so the grouping is a scheduler: a tier is one scope, every other test its own.
-TIERS = ("tests/runtime/", "tests/integration/")
+# The type checks are a third: four mypy runs share one cache when they run one after the other (the first pays for
+# pulumi-aws's stubs, ~1 CPU-min cold; the others are incremental), not when split over workers.
+# The scaffold tests' module fixture trains and tests six generated models at once: once, on one worker.
+TIERS = ("tests/runtime/", "tests/integration/", "tests/components/test_typing.py", "tests/infra/test_scaffold.py")
 
 
 @pytest.hookimpl(optionalhook=True)
