@@ -6,8 +6,9 @@ pulls in no SDK; type checkers see them through the ``TYPE_CHECKING`` imports.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from components._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from components.code.package import CodePackage, CodePackageArgs
@@ -23,7 +24,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
