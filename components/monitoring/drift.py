@@ -43,7 +43,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.security import iam
-from components.monitoring.jobs import job_function, job_network, job_role, job_schedule
+from components.monitoring.jobs import MonitoredModel, job_function, job_network, job_role, job_schedule
 from components.code.package import BUILDER_DIGEST, CodePackageArgs, cached_artifact, exclusive, deterministic_zip, pip_download, stored_artifact
 from components.monitoring.drift_config import DriftConfig
 from components.serving.config import EndpointConfig
@@ -372,7 +372,7 @@ def job_statements(
 
 
 @dataclass(frozen=True)
-class DriftMonitorArgs:
+class DriftMonitorArgs(MonitoredModel):
     model: Model
     """The model's platform component (names, buckets, key, metric namespace, SageMaker role)."""
     config: DriftConfig
@@ -387,27 +387,6 @@ class DriftMonitorArgs:
     """Run the function in these subnets (strings, or a created network's Output). Default: outside any VPC."""
     security_group_ids: pulumi.Input[Sequence[str]] = ()
     """The function's security groups (with ``subnet_ids``). Default: none."""
-
-    # Derived from the model (its context and platform), never restated by the caller.
-    @property
-    def endpoint_name(self) -> str:
-        return self.model.args.names.endpoint
-
-    @property
-    def topic_arn(self) -> pulumi.Input[str]:
-        return self.model.args.platform.topic.topic_arn
-
-    @property
-    def log_group_prefix(self) -> str:
-        return self.model.args.platform.log_group_prefix
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return self.model.args.all_tags
-
-    @property
-    def protect(self) -> bool:
-        return self.model.args.context.protect
 
 
 class DriftMonitor(pulumi.ComponentResource):

@@ -10,13 +10,43 @@ names and parent a job component gave them before these builders existed (``<nam
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.security import iam
 from components.security.roles import service_role
+
+if TYPE_CHECKING:
+    from components.model.registry import Model
+
+
+class MonitoredModel:
+    """What a model's monitor (drift, quality) derives from the model (its context and platform), never restated by
+    the caller. Mixed into the monitors' args classes, which have a ``model`` field."""
+
+    model: Model
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.model.args.names.endpoint
+
+    @property
+    def topic_arn(self) -> pulumi.Input[str]:
+        return self.model.args.platform.topic.topic_arn
+
+    @property
+    def log_group_prefix(self) -> str:
+        return self.model.args.platform.log_group_prefix
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.model.args.all_tags
+
+    @property
+    def protect(self) -> bool:
+        return self.model.args.context.protect
 
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"  # Graviton: cheaper per GB-second, and numpy ships aarch64 wheels

@@ -30,7 +30,7 @@ from components.monitoring.drift import AlarmDefinition, DriftCode, job_error_al
 from components.model.registry import Model
 from components.naming import model_alarm_name
 from components.monitoring.quality_config import QualityConfig
-from components.monitoring.jobs import job_function, job_network, job_role, job_schedule
+from components.monitoring.jobs import MonitoredModel, job_function, job_network, job_role, job_schedule
 from training.monitoring_contract import GROUND_TRUTH_PREFIX, METRIC_LABELS, QUALITY_METRIC_PREFIX, QualityJob
 
 HANDLER = "training.quality.handler"
@@ -85,7 +85,7 @@ def job_statements(*, partition: str, region: str, account_id: str, log_group_na
 
 
 @dataclass(frozen=True)
-class QualityMonitorArgs:
+class QualityMonitorArgs(MonitoredModel):
     model: Model
     """The model's platform component (names, buckets, key, metric namespace)."""
     config: QualityConfig
@@ -104,27 +104,6 @@ class QualityMonitorArgs:
     """The stack's subnets (strings, or a created network's Output): the function runs in them. Default: no VPC."""
     security_group_ids: pulumi.Input[Sequence[str]] = ()
     """The function's security groups (with ``subnet_ids``). Default: none."""
-
-    # Derived from the model (its context and platform), never restated by the caller.
-    @property
-    def endpoint_name(self) -> str:
-        return self.model.args.names.endpoint
-
-    @property
-    def topic_arn(self) -> pulumi.Input[str]:
-        return self.model.args.platform.topic.topic_arn
-
-    @property
-    def log_group_prefix(self) -> str:
-        return self.model.args.platform.log_group_prefix
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return self.model.args.all_tags
-
-    @property
-    def protect(self) -> bool:
-        return self.model.args.context.protect
 
 
 class QualityMonitor(pulumi.ComponentResource):
