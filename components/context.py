@@ -57,3 +57,29 @@ class StackContext:
     def names(self, model: str) -> naming.ModelNames:
         """Every physical name of ``model`` in this stack."""
         return naming.ModelNames(self.prefix, self.stack, model)
+
+
+class InContext:
+    """For args classes with a ``context`` field: the stack's values, read from it (never restated by the caller)."""
+
+    context: StackContext
+
+    @property
+    def name_prefix(self) -> str:
+        return self.context.prefix
+
+    @property
+    def stack(self) -> str:
+        return self.context.stack
+
+    @property
+    def region(self) -> str:
+        return self.context.region
+
+    @property
+    def account_id(self) -> pulumi.Input[str]:
+        return self.context.account_id
+
+    @property
+    def partition(self) -> pulumi.Input[str]:
+        return self.context.partition

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.context import StackContext
+from components.context import InContext, StackContext
 
 from components.security import iam
 from components.naming import (
@@ -600,7 +600,7 @@ def preview_statements(s: DeployScope) -> list[iam.Statement]:
 
 
 @dataclass(frozen=True)
-class DeployIdentityArgs:
+class DeployIdentityArgs(InContext):
     github_repository: str
     """``<owner>/<repo>`` whose workflows deploy the stack."""
     environment: str
@@ -630,27 +630,6 @@ class DeployIdentityArgs:
     def environment_kind(self) -> str:
         """dev, staging or prod (the stack's ``mlops:environment``)."""
         return self.context.environment
-
-    # The stack's values, from the context (never restated by the caller).
-    @property
-    def name_prefix(self) -> str:
-        return self.context.prefix
-
-    @property
-    def stack(self) -> str:
-        return self.context.stack
-
-    @property
-    def region(self) -> str:
-        return self.context.region
-
-    @property
-    def account_id(self) -> pulumi.Input[str]:
-        return self.context.account_id
-
-    @property
-    def partition(self) -> pulumi.Input[str]:
-        return self.context.partition
 
     @property
     def tags(self) -> dict[str, str]:

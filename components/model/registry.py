@@ -11,14 +11,14 @@ import pulumi_aws as aws
 
 from components.security import iam
 from components.security.roles import service_role
-from components.context import StackContext
+from components.context import InContext, StackContext
 from components.naming import ModelNames
 from components.platform.ref import PlatformRef
 from components.storage.ref import BucketRef
 
 
 @dataclass(frozen=True)
-class ModelArgs:
+class ModelArgs(InContext):
     model: str
     """The model's name (a key of ``mlops:models``): part of every physical name of the model."""
     context: StackContext
@@ -57,26 +57,6 @@ class ModelArgs:
         return self.context.model_tags(self.model, self.tags)
 
     # Read by the monitors of this model (same package family): the stack's values, through the context.
-    @property
-    def name_prefix(self) -> str:
-        return self.context.prefix
-
-    @property
-    def stack(self) -> str:
-        return self.context.stack
-
-    @property
-    def region(self) -> str:
-        return self.context.region
-
-    @property
-    def account_id(self) -> pulumi.Input[str]:
-        return self.context.account_id
-
-    @property
-    def partition(self) -> pulumi.Input[str]:
-        return self.context.partition
-
     @property
     def kms_key_arn(self) -> pulumi.Input[str]:
         return self.platform.key.key_arn

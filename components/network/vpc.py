@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.context import StackContext
+from components.context import InContext, StackContext
 
 from components.security import iam
 from components.naming import resource_name
@@ -124,7 +124,7 @@ def lambda_vpc_statements(partition: str, region: str, account_id: str, subnet_i
 
 
 @dataclass(frozen=True)
-class PrivateNetworkArgs:
+class PrivateNetworkArgs(InContext):
     context: StackContext
     """The stack (names, tags, ``protect`` of the flow-log group)."""
     cidr: str
@@ -148,27 +148,6 @@ class PrivateNetworkArgs:
     @property
     def protect(self) -> bool:
         return self.context.protect
-
-    # The stack's values, from the context (never restated by the caller).
-    @property
-    def name_prefix(self) -> str:
-        return self.context.prefix
-
-    @property
-    def stack(self) -> str:
-        return self.context.stack
-
-    @property
-    def region(self) -> str:
-        return self.context.region
-
-    @property
-    def account_id(self) -> pulumi.Input[str]:
-        return self.context.account_id
-
-    @property
-    def partition(self) -> pulumi.Input[str]:
-        return self.context.partition
 
     @property
     def tags(self) -> dict[str, str]:
