@@ -29,7 +29,16 @@ def accepted(framework: str) -> list[tuple[str, str, str]]:
     return out
 
 
-FRAMEWORKS = tuple(getattr(images, "FRAMEWORKS", (images.FRAMEWORK,)))
+FRAMEWORKS = ("sklearn", "xgboost")
+"""The frameworks of the shipped stacks' models (the next test keeps this list honest)."""
+
+
+def test_the_shipped_stacks_use_only_the_frameworks_checked_here():
+    from infra.config import STACKS_DIR, load_stack_file
+
+    used = {m.runtime.name for path in STACKS_DIR.glob("Pulumi.*.yaml") for m in load_stack_file(path).models.values()
+            if hasattr(m.runtime, "name")}
+    assert used and used <= set(FRAMEWORKS), used
 
 
 @pytest.fixture
