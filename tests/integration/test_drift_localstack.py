@@ -95,14 +95,22 @@ def capture(frame, malformed: list[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def deploy_model_and_capture(aws_client, buckets, stack, model, frame, malformed=()):
-    """A trained model's archive in the models bucket and an hour of capture in the capture bucket."""
+def last_run_time() -> datetime:
+    """When the schedule's last run was: minutes back, not now (LocalStack's alarm reads [now - period, now) when it
+    is created, and a datapoint from that very second would fall outside it). The capture hour and every run are
+    placed from this one instant, so the scenario is the same at any minute of the hour."""
+    return datetime.now(timezone.utc) - timedelta(minutes=5)
+
+
+def deploy_model_and_capture(aws_client, buckets, stack, model, frame, malformed=(), *, last_run: datetime):
+    """A trained model's archive in the models bucket and an hour of capture in the capture bucket: the complete
+    hour before the first of three hourly runs ending at ``last_run`` (so all three windows hold it)."""
     contract = load_contract(CONTRACT_PATH)
     baseline = compute_baseline(validate_frame(generate(4000, seed=1), contract).frame, contract, np.linspace(0, 1, 20))
     s3 = aws_client("s3")
     key = f"{model}/training/run-1/model.tar.gz"
     s3.put_object(Bucket=buckets["models"], Key=key, Body=model_archive(baseline))
-    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    hour = last_run.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     s3.put_object(
         Bucket=buckets["capture"],
         Key=f"{model}/{endpoint_name(PREFIX, stack, model)}/primary/{hour:%Y/%m/%d/%H}/capture-0.jsonl",
@@ -111,8 +119,8 @@ def deploy_model_and_capture(aws_client, buckets, stack, model, frame, malformed
     return f"s3://{buckets['models']}/{key}"
 
 
-def run_hourly(lambda_env, buckets, stack, model, baseline_uri, runs=3) -> list[dict]:
-    """The schedule's last ``runs`` invocations, an hour apart, ending minutes ago: the handler in this process."""
+def run_hourly(lambda_env, buckets, stack, model, baseline_uri, *, last_run: datetime, runs=3) -> list[dict]:
+    """The schedule's last ``runs`` invocations, an hour apart, ending at ``last_run``: the handler in this process."""
     settings = JobSettings(
         model=model, endpoint_name=endpoint_name(PREFIX, stack, model), capture_bucket=buckets["capture"],
         metric_namespace=f"mlops/{stack}/{model}", report_prefix=f"{model}/{REPORTS_PREFIX}/",
@@ -120,11 +128,8 @@ def run_hourly(lambda_env, buckets, stack, model, baseline_uri, runs=3) -> list[
     for key, value in settings.to_env().items():
         lambda_env.setenv(key, value)
     lambda_env.setenv("MLOPS_DRIFT_EVENT_BASELINE", "1")  # no SageMaker in LocalStack: the test names the baseline
-    # Minutes back, not now: LocalStack's alarm reads [now - period, now) when it is created, and a datapoint
-    # from that very second would fall outside it (the alarm would go OK or ALARM by the clock).
-    now = datetime.now(timezone.utc) - timedelta(minutes=5)
     return [
-        handler({"scheduled_time": (now - timedelta(hours=h)).isoformat(), "baseline_uri": baseline_uri})
+        handler({"scheduled_time": (last_run - timedelta(hours=h)).isoformat(), "baseline_uri": baseline_uri})
         for h in range(runs - 1, -1, -1)
     ]
 
@@ -158,9 +163,10 @@ def test_drift_reaches_alarm_and_the_topic_and_malformed_records_are_counted(aws
     topic, queue = topic_queue
     drifted = generate(1500, seed=3, drift={"shift": {"tenure_months": 1.0}})
     malformed = ["{not json", capture_line("12,50.0,1,basic,north"), capture_line("x,50.0,1,basic,north,True")]
-    uri = deploy_model_and_capture(aws_client, buckets, stack, "churn", drifted, malformed)
+    last_run = last_run_time()
+    uri = deploy_model_and_capture(aws_client, buckets, stack, "churn", drifted, malformed, last_run=last_run)
 
-    results = run_hourly(lambda_env, buckets, stack, "churn", uri)
+    results = run_hourly(lambda_env, buckets, stack, "churn", uri, last_run=last_run)
 
     assert [r["status"] for r in results] == ["drift"] * 3
     assert results[-1]["drifted_features"] == ["tenure_months"]
@@ -192,8 +198,9 @@ def test_drift_reaches_alarm_and_the_topic_and_malformed_records_are_counted(aws
 
 def test_fresh_samples_raise_no_alarm_and_missing_runs_raise_capture_stopped(aws_client, buckets, topic_queue, lambda_env, stack, alarms):
     topic, queue = topic_queue
-    uri = deploy_model_and_capture(aws_client, buckets, stack, "steady", generate(1500, seed=4))
-    results = run_hourly(lambda_env, buckets, stack, "steady", uri)
+    last_run = last_run_time()
+    uri = deploy_model_and_capture(aws_client, buckets, stack, "steady", generate(1500, seed=4), last_run=last_run)
+    results = run_hourly(lambda_env, buckets, stack, "steady", uri, last_run=last_run)
     assert [r["status"] for r in results] == ["no_drift"] * 3
 
     drift = create_alarm(aws_client, alarms, stack, "steady", topic, 0)
