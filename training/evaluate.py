@@ -120,6 +120,20 @@ def evaluation(
     }
 
 
+def rule_and_holdout(args: argparse.Namespace, rule_values: dict[str, str], task: str, source: Path, contract):
+    """The gate's rule for ``task``, the production model's metrics (when given) and the holdout validated against
+    ``contract``: what every evaluation path needs before it scores."""
+    rule, _ = split_model_args(
+        EvaluationRule, [t for name, value in rule_values.items() for t in (f"--{name}", value)], "evaluation rule", {"task": task}
+    )
+    production = production_metrics(Path(args.baseline_metrics), rule) if args.baseline_metrics else None
+    _, result = validate_dataset(source, contract)
+    if not result.valid:
+        raise UsageError(result.summary(str(source)))
+    assert result.frame is not None
+    return rule, production, result.frame
+
+
 def evaluate_own_code(args: argparse.Namespace, rule_values: dict[str, str], model_path: Path, source: Path, output_dir: Path) -> int:
     """A model of its own code (no model.joblib, a code/inference.py): the holdout scored through its handlers."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -129,15 +143,7 @@ def evaluate_own_code(args: argparse.Namespace, rule_values: dict[str, str], mod
     if args.task is not None and args.task != task:
         raise UsageError(f"--task {args.task} contradicts the contract's task {task!r}; leave --task out or pass {task}")
     # Its metrics are the task's; a rule naming another metric needs its own evaluate.
-    rule, _ = split_model_args(
-        EvaluationRule, [t for name, value in rule_values.items() for t in (f"--{name}", value)], "evaluation rule", {"task": task}
-    )
-    production = production_metrics(Path(args.baseline_metrics), rule) if args.baseline_metrics else None
-    _, result = validate_dataset(source, contract)
-    if not result.valid:
-        raise UsageError(result.summary(str(source)))
-    typed = result.frame
-    assert typed is not None
+    rule, production, typed = rule_and_holdout(args, rule_values, task, source, contract)
     metrics = handler_scoring.score(model_path, typed, contract, labels(typed, contract))
     return finish(metrics, production, rule, len(typed), task, output_dir)
 
@@ -243,17 +249,7 @@ def main(argv: Sequence[str]) -> int:
     task = model.task
     if args.task is not None and args.task != task:
         raise UsageError(f"--task {args.task} contradicts the model, trained for task {task!r}; leave --task out or pass {task}")
-    rule, _ = split_model_args(
-        EvaluationRule, [t for name, value in rule_values.items() for t in (f"--{name}", value)], "evaluation rule", {"task": task}
-    )
-    production = production_metrics(Path(args.baseline_metrics), rule) if args.baseline_metrics else None
-
-    _, result = validate_dataset(source, contract)
-    if not result.valid:
-        raise UsageError(result.summary(str(source)))
-    typed = result.frame
-    assert typed is not None
-
+    rule, production, typed = rule_and_holdout(args, rule_values, task, source, contract)
     metrics = model.metrics(labels(typed, model.contract), model.scores(model_frame(typed, model.contract)))
     return finish(metrics, production, rule, len(typed), task, output_dir)
 
