@@ -10,7 +10,7 @@
 - **evidently**: ``Report([DataDriftPreset()])`` on DataFrames (its own statistics and thresholds).
 
 Each method runs in a child process of its own interpreter: ours and the pyarrow floor in the same one (the
-pyarrow virtualenv), the others in theirs (``--env NAME=PYTHON``; default ``/work/benchenvs/<name>/bin/python``
+pyarrow virtualenv), the others in theirs (``--env NAME=PYTHON``; default ``.bench-envs/<name>/bin/python``
 when it exists; a method without an interpreter is skipped and said so). Ours and the floor alternate,
 ``--repeats`` times each, and the medians are compared: CPU seconds per record (user + system, all threads)
 and peak RSS, printed as ratios ours / floor.
@@ -21,9 +21,9 @@ floats shifted by 0.75 sd, one int by +1, one category's mix changed). Every met
 
 Run (not part of ``make test``)::
 
-    python3.11 -m venv /work/benchenvs/pyarrow && /work/benchenvs/pyarrow/bin/pip install numpy pyarrow
-    python3.11 -m venv /work/benchenvs/polars && /work/benchenvs/polars/bin/pip install numpy polars
-    python3.11 -m venv /work/benchenvs/duckdb && /work/benchenvs/duckdb/bin/pip install numpy duckdb
+    python3.11 -m venv .bench-envs/pyarrow && .bench-envs/pyarrow/bin/pip install numpy pyarrow
+    python3.11 -m venv .bench-envs/polars && .bench-envs/polars/bin/pip install numpy polars
+    python3.11 -m venv .bench-envs/duckdb && .bench-envs/duckdb/bin/pip install numpy duckdb
     .venv/bin/python benchmarks/bench_drift.py [--rows 1000000] [--repeats 5] [--methods ours,pyarrow floor,...]
 """
 
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training.capture import capture_line, line_chunks  # noqa: E402
 from training.drift import BOOL_TOKENS, PSI_FLOOR, DriftScorer, load_baseline  # noqa: E402
+from benchmarks.measure import BENCHENVS, cpu_seconds, peak_rss_mb  # noqa: E402
 
 FLOATS = [f"f{i:02d}" for i in range(12)]
 INTS = [f"i{i:02d}" for i in range(4)]
@@ -313,20 +313,6 @@ METHODS = {
 }
 ENV = {"ours": "pyarrow", "pyarrow floor": "pyarrow", "numpy floor": "pyarrow", "polars": "polars", "duckdb": "duckdb", "evidently": "evidently"}
 """Which virtualenv each method runs in (ours beside the floor: the same interpreter and numpy)."""
-BENCHENVS = Path("/work/benchenvs")
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set (VmHWM: unlike ru_maxrss, not carried over from the parent across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 IMPORTS = {"pyarrow floor": ["pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.json"], "polars": ["polars"], "duckdb": ["duckdb"],
@@ -340,9 +326,9 @@ def child(method: str, directory: Path) -> None:
     for module in IMPORTS.get(method, []):
         importlib.import_module(module)
     idle = peak_rss_mb()
-    started, cpu = time.perf_counter(), _cpu()
+    started, cpu = time.perf_counter(), cpu_seconds()
     result = METHODS[method](directory)
-    result["cpu_seconds"] = _cpu() - cpu
+    result["cpu_seconds"] = cpu_seconds() - cpu
     result["seconds"] = time.perf_counter() - started
     result["peak_rss_mb"] = peak_rss_mb()
     result["idle_rss_mb"] = idle

@@ -15,7 +15,7 @@ captured; 10 capture files and 5 label files. Prints a markdown table: time, rec
 
 Run (not part of ``make test``)::
 
-    python3.11 -m venv /work/benchenvs/pyarrow && /work/benchenvs/pyarrow/bin/pip install numpy pyarrow
+    python3.11 -m venv .bench-envs/pyarrow && .bench-envs/pyarrow/bin/pip install numpy pyarrow
     .venv/bin/python benchmarks/bench_quality.py [--rows 1000000] [--repeats 3]
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training.quality import Labels, QualityScorer, SpillJoin, ground_truth_record, spill_buckets  # noqa: E402
+from benchmarks.measure import BENCHENVS, cpu_seconds, peak_rss_mb  # noqa: E402
 
 CAPTURE_FILES, LABEL_FILES = 10, 5
 
@@ -155,28 +155,15 @@ def pyarrow_floor(folder: Path) -> dict:
 METHODS = {"ours": ours, "in-memory join": in_memory, "pyarrow floor": pyarrow_floor, "floor": floor}
 ENV = {"ours": "pyarrow", "in-memory join": "pyarrow", "pyarrow floor": "pyarrow", "floor": None}
 """Ours beside the pyarrow floor in its virtualenv (same interpreter and numpy); the pandas floor here."""
-BENCHENVS = Path("/work/benchenvs")
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def child(method: str, folder: Path) -> None:
     if method == "pyarrow floor":  # imported before the clock starts, as ours imports its modules
         import pyarrow.compute  # noqa: F401
         import pyarrow.json  # noqa: F401
-    start, cpu = time.perf_counter(), _cpu()
+    start, cpu = time.perf_counter(), cpu_seconds()
     result = METHODS[method](folder)
-    result["cpu_seconds"] = _cpu() - cpu
+    result["cpu_seconds"] = cpu_seconds() - cpu
     result["seconds"] = time.perf_counter() - start
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
