@@ -544,6 +544,14 @@ def check_alarm(alarm: Record, _: Stack) -> Iterator[str]:
 # Rules: IAM
 
 
+def _identity_allows(r: Record, stack: "Stack | None" = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, statement) of every Allow statement of ``r``'s identity documents (see :func:`_identity_documents`)."""
+    for doc in _identity_documents(r, stack):
+        for i, s in enumerate(statements(doc)):
+            if s.get("Effect") == "Allow":
+                yield i, s
+
+
 def _identity_documents(r: Record, stack: "Stack | None" = None) -> Iterator[dict[str, Any]]:
     """The documents that grant ``r``'s principals permissions. A managed policy used as a permissions
     boundary grants nothing (it is a ceiling): its own rule (iam-boundary-blocks-escalation) reads it."""
@@ -561,37 +569,31 @@ def _identity_documents(r: Record, stack: "Stack | None" = None) -> Iterator[dic
 
 
 def check_no_wildcard_actions(r: Record, stack: Stack) -> Iterator[str]:
-    for doc in _identity_documents(r, stack):
-        for i, s in enumerate(statements(doc)):
-            if s.get("Effect") != "Allow":
-                continue
-            if "NotAction" in s:
-                yield f"{_sid(s, i)} allows NotAction (everything but a list); list the actions it needs"
-            wild = [a for a in _as_list(s.get("Action")) if isinstance(a, str) and _is_wildcard_action(a)]
-            if wild:
-                yield f"{_sid(s, i)} allows {', '.join(wild)}; list the actions it needs"
+    for i, s in _identity_allows(r, stack):
+        if "NotAction" in s:
+            yield f"{_sid(s, i)} allows NotAction (everything but a list); list the actions it needs"
+        wild = [a for a in _as_list(s.get("Action")) if isinstance(a, str) and _is_wildcard_action(a)]
+        if wild:
+            yield f"{_sid(s, i)} allows {', '.join(wild)}; list the actions it needs"
 
 
 def check_no_unconstrained_resources(r: Record, stack: Stack) -> Iterator[str]:
-    for doc in _identity_documents(r, stack):
-        for i, s in enumerate(statements(doc)):
-            if s.get("Effect") != "Allow":
-                continue
-            if "NotResource" in s:
-                yield f"{_sid(s, i)} uses NotResource; name the resources it applies to"
-                continue
-            unscoped = [x for x in _as_list(s.get("Resource")) if isinstance(x, str) and _is_unscoped_resource(x)]
-            actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
-            if _new_interface_in_named_subnets(actions, _as_list(s.get("Resource"))):
-                unscoped = [x for x in unscoped if not x.endswith(":network-interface/*")]
-            if not unscoped or _has_scoping_condition(s):
-                continue
-            scopable = [a for a in actions if a not in ACTIONS_WITHOUT_RESOURCE_TYPES]
-            if scopable:
-                yield (
-                    f"{_sid(s, i)} grants {', '.join(scopable)} on {', '.join(unscoped)}; these actions accept "
-                    "resource ARNs: name the resources (or add a condition that scopes them, e.g. aws:ResourceTag)"
-                )
+    for i, s in _identity_allows(r, stack):
+        if "NotResource" in s:
+            yield f"{_sid(s, i)} uses NotResource; name the resources it applies to"
+            continue
+        unscoped = [x for x in _as_list(s.get("Resource")) if isinstance(x, str) and _is_unscoped_resource(x)]
+        actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
+        if _new_interface_in_named_subnets(actions, _as_list(s.get("Resource"))):
+            unscoped = [x for x in unscoped if not x.endswith(":network-interface/*")]
+        if not unscoped or _has_scoping_condition(s):
+            continue
+        scopable = [a for a in actions if a not in ACTIONS_WITHOUT_RESOURCE_TYPES]
+        if scopable:
+            yield (
+                f"{_sid(s, i)} grants {', '.join(scopable)} on {', '.join(unscoped)}; these actions accept "
+                "resource ARNs: name the resources (or add a condition that scopes them, e.g. aws:ResourceTag)"
+            )
 
 
 ECR_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
@@ -600,20 +602,17 @@ _ECR_REPOSITORY = re.compile(r"^arn:aws[a-z-]*:ecr:[a-z0-9-]+:\d{12}:repository/
 
 def check_ecr_pulls_scoped(r: Record, stack: Stack) -> Iterator[str]:
     """Image pulls name each repository (a model role pulls its own images and the platform's, no other)."""
-    for doc in _identity_documents(r, stack):
-        for i, s in enumerate(statements(doc)):
-            if s.get("Effect") != "Allow":
-                continue
-            actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
-            pulls = [a for a in actions if any(_action_matches(a, p) for p in ECR_PULL_ACTIONS)]
-            if not pulls:
-                continue
-            loose = [x for x in _as_list(s.get("Resource")) if isinstance(x, str) and not _ECR_REPOSITORY.match(x)]
-            if loose or "NotResource" in s:
-                yield (
-                    f"{_sid(s, i)} lets {', '.join(pulls)} pull from {', '.join(loose) or 'NotResource'}; name each "
-                    "repository ARN (arn:aws:ecr:<region>:<account>:repository/<name>) the role's images live in"
-                )
+    for i, s in _identity_allows(r, stack):
+        actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
+        pulls = [a for a in actions if any(_action_matches(a, p) for p in ECR_PULL_ACTIONS)]
+        if not pulls:
+            continue
+        loose = [x for x in _as_list(s.get("Resource")) if isinstance(x, str) and not _ECR_REPOSITORY.match(x)]
+        if loose or "NotResource" in s:
+            yield (
+                f"{_sid(s, i)} lets {', '.join(pulls)} pull from {', '.join(loose) or 'NotResource'}; name each "
+                "repository ARN (arn:aws:ecr:<region>:<account>:repository/<name>) the role's images live in"
+            )
 
 
 def _new_interface_in_named_subnets(actions: list[str], resources: list[Any]) -> bool:
@@ -654,17 +653,14 @@ def check_vpc_private(vpc: Record, stack: Stack) -> Iterator[str]:
 
 
 def check_passrole_conditioned(r: Record, stack: Stack) -> Iterator[str]:
-    for doc in _identity_documents(r, stack):
-        for i, s in enumerate(statements(doc)):
-            if s.get("Effect") != "Allow":
-                continue
-            if not any(isinstance(a, str) and _action_matches(a, "iam:PassRole") for a in _as_list(s.get("Action"))):
-                continue
-            if "iam:passedtoservice" not in _condition_keys(s):
-                yield (
-                    f"{_sid(s, i)} allows iam:PassRole without an iam:PassedToService condition; add "
-                    "StringEquals iam:PassedToService = the one service that needs the role"
-                )
+    for i, s in _identity_allows(r, stack):
+        if not any(isinstance(a, str) and _action_matches(a, "iam:PassRole") for a in _as_list(s.get("Action"))):
+            continue
+        if "iam:passedtoservice" not in _condition_keys(s):
+            yield (
+                f"{_sid(s, i)} allows iam:PassRole without an iam:PassedToService condition; add "
+                "StringEquals iam:PassedToService = the one service that needs the role"
+            )
 
 
 def check_no_admin_policies(r: Record, _: Stack) -> Iterator[str]:
@@ -814,23 +810,20 @@ BOUNDABLE_IAM_WRITES = ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePo
 
 
 def check_role_writes_bounded(r: Record, stack: Stack) -> Iterator[str]:
-    for doc in _identity_documents(r, stack):
-        for i, s in enumerate(statements(doc)):
-            if s.get("Effect") != "Allow":
-                continue
-            actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
-            bad = sorted({w for a in actions for w in UNBOUNDABLE_IAM_WRITES if _action_matches(a, w)})
-            if bad:
-                yield (
-                    f"{_sid(s, i)} allows {', '.join(bad)}: a principal with it can trust anyone or lift its own "
-                    "limits; leave role trust and policy versions to an administrator"
-                )
-            needs = sorted({w for a in actions for w in BOUNDABLE_IAM_WRITES if _action_matches(a, w)})
-            if needs and "iam:permissionsboundary" not in _condition_keys(s):
-                yield (
-                    f"{_sid(s, i)} allows {', '.join(needs)} without an iam:PermissionsBoundary condition; a role it "
-                    "writes could be given any permission (condition on the stack's boundary ARN)"
-                )
+    for i, s in _identity_allows(r, stack):
+        actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
+        bad = sorted({w for a in actions for w in UNBOUNDABLE_IAM_WRITES if _action_matches(a, w)})
+        if bad:
+            yield (
+                f"{_sid(s, i)} allows {', '.join(bad)}: a principal with it can trust anyone or lift its own "
+                "limits; leave role trust and policy versions to an administrator"
+            )
+        needs = sorted({w for a in actions for w in BOUNDABLE_IAM_WRITES if _action_matches(a, w)})
+        if needs and "iam:permissionsboundary" not in _condition_keys(s):
+            yield (
+                f"{_sid(s, i)} allows {', '.join(needs)} without an iam:PermissionsBoundary condition; a role it "
+                "writes could be given any permission (condition on the stack's boundary ARN)"
+            )
 
 
 def _is_wild_key(resource: Any) -> bool:
@@ -839,19 +832,16 @@ def _is_wild_key(resource: Any) -> bool:
 
 def check_kms_by_arn(r: Record, stack: Stack) -> Iterator[str]:
     env = (inputs(r).get("tags") or {}).get("mlops:environment") if isinstance(inputs(r).get("tags"), dict) else None
-    for doc in _identity_documents(r, stack):
-        for i, s in enumerate(statements(doc)):
-            if s.get("Effect") != "Allow":
-                continue
-            actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
-            kms = [a for a in actions if a.lower().startswith("kms:") and a not in ACTIONS_WITHOUT_RESOURCE_TYPES]
-            if kms and any(_is_wild_key(x) for x in _as_list(s.get("Resource"))):
-                yield (
-                    f"{_sid(s, i)} grants {', '.join(kms)} on a key wildcard; whoever can tag a key (or match the "
-                    "condition) takes it over: name the stack key's ARN"
-                )
-            if env not in (None, "dev") and any(_action_matches(a, "kms:CreateKey") for a in actions):
-                yield f"{_sid(s, i)} lets a {env} principal create keys; the stack key is created by an administrator"
+    for i, s in _identity_allows(r, stack):
+        actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
+        kms = [a for a in actions if a.lower().startswith("kms:") and a not in ACTIONS_WITHOUT_RESOURCE_TYPES]
+        if kms and any(_is_wild_key(x) for x in _as_list(s.get("Resource"))):
+            yield (
+                f"{_sid(s, i)} grants {', '.join(kms)} on a key wildcard; whoever can tag a key (or match the "
+                "condition) takes it over: name the stack key's ARN"
+            )
+        if env not in (None, "dev") and any(_action_matches(a, "kms:CreateKey") for a in actions):
+            yield f"{_sid(s, i)} lets a {env} principal create keys; the stack key is created by an administrator"
 
 
 def check_key_guarded(key: Record, _: Stack) -> Iterator[str]:
@@ -915,20 +905,17 @@ def check_passrole_paired(r: Record, stack: Stack) -> Iterator[str]:
 
 
 def check_s3_account_scoped(r: Record, stack: Stack) -> Iterator[str]:
-    for doc in _identity_documents(r, stack):
-        for i, s in enumerate(statements(doc)):
-            if s.get("Effect") != "Allow":
-                continue
-            actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
-            if not any(a.lower().startswith("s3:") for a in actions):
-                continue
-            wild = [x for x in _as_list(s.get("Resource")) if isinstance(x, str) and x.startswith("arn:")
-                    and ":s3:::" in x and "*" in x.split(":::", 1)[1].split("/", 1)[0]]
-            if wild and "s3:resourceaccount" not in _condition_keys(s):
-                yield (
-                    f"{_sid(s, i)} names buckets by wildcard ({', '.join(wild)}), which also matches buckets of other "
-                    "accounts; name the exact buckets or condition on s3:ResourceAccount"
-                )
+    for i, s in _identity_allows(r, stack):
+        actions = [a for a in _as_list(s.get("Action")) if isinstance(a, str)]
+        if not any(a.lower().startswith("s3:") for a in actions):
+            continue
+        wild = [x for x in _as_list(s.get("Resource")) if isinstance(x, str) and x.startswith("arn:")
+                and ":s3:::" in x and "*" in x.split(":::", 1)[1].split("/", 1)[0]]
+        if wild and "s3:resourceaccount" not in _condition_keys(s):
+            yield (
+                f"{_sid(s, i)} names buckets by wildcard ({', '.join(wild)}), which also matches buckets of other "
+                "accounts; name the exact buckets or condition on s3:ResourceAccount"
+            )
 
 
 ACCOUNT_WIDE_WRITES = ("sns:SetSubscriptionAttributes",)
