@@ -9,16 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from infra.review import rules
-from infra.cli import app as cli
 from infra.cli.app import app
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """Rich wraps table cells to the terminal; assertions read whole messages."""
-    monkeypatch.setattr(cli.out, "_width", 250)
 
 
 @pytest.mark.parametrize("stack", ("dev", "staging", "prod", "local"))

@@ -11,7 +11,6 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from infra.cli import app as cli
 from infra.cli.app import COMMAND_MODULES, GROUPS, app
 from infra.config import STACKS_DIR, ConfigError
 from infra.errors import UserError
@@ -73,7 +72,6 @@ FAMILIES = ["config", "config, unknown stack", "schema", "synth", "diff", "check
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_user_error_exits_2_with_its_message(family, tmp_path, dev, monkeypatch):
-    monkeypatch.setattr(cli.err, "_width", 400)  # one line per message, whatever the terminal
     args, message = cases(tmp_path, dev)[family]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output

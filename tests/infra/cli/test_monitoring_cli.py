@@ -25,14 +25,6 @@ IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/mlops-dev-churn-sagemaker"
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """Rich sizes tables to the terminal it finds (none under pytest-xdist's workers): assertions read whole cells."""
-    from infra.cli import app as cli
-
-    monkeypatch.setattr(cli.out, "_width", 250)
-
-
 @pytest.fixture
 def aws(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
