@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError, field_validator, model_validator,
+    BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError, field_validator, model_validator,
 )
 
 from components.serving.config import EndpointConfig

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import gzip
 import hashlib
 import io
@@ -232,13 +233,16 @@ def write_artifact(data: bytes, build_dir: Path, stem: str, suffix: str = ".tar.
 
 
 # The archive builders' own code is an input of every archive: a change to how bytes are written is a miss.
-BUILDER_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+@functools.cache
+def builder_digest() -> str:
+    """A digest of this module's source (read once, when an artifact is first looked up, not on import)."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
 def entries_digest(entries: list[tuple[str, bytes]], kind: str) -> str:
     """A digest of an archive's inputs (names and contents' hashes, the archive kind and the builders' code):
     what the archive is looked up by before it is built."""
-    h = hashlib.sha256(f"{kind}:{BUILDER_DIGEST}".encode())
+    h = hashlib.sha256(f"{kind}:{builder_digest()}".encode())
     for name, data in sorted(entries):
         h.update(json.dumps([name, hashlib.sha256(data).hexdigest()]).encode())
     return h.hexdigest()[:32]

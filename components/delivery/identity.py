@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 from functools import partial
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import pulumi

@@ -35,7 +35,7 @@ import base64
 import hashlib
 import json
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -44,7 +44,7 @@ import pulumi_aws as aws
 
 from components.security import iam
 from components.monitoring.jobs import MonitoredModel, job_function, job_network, job_role, job_schedule
-from components.code.package import BUILDER_DIGEST, CodePackageArgs, cached_artifact, exclusive, deterministic_zip, pip_download, stored_artifact
+from components.code.package import CodePackageArgs, builder_digest, cached_artifact, deterministic_zip, exclusive, pip_download, stored_artifact
 from components.monitoring.drift_config import DriftConfig
 from components.serving.config import EndpointConfig
 from components.model.registry import Model
@@ -132,7 +132,7 @@ def build_lambda_package(source: Path, build_dir: Path, wheel_cache: Path | None
     """
     inputs = _sha256(json.dumps([[n, _sha256((source / n).read_bytes())] for n in LAMBDA_MODULES] + [NUMPY.sha256]).encode())[:16]
     # The pinned wheel's hash is an input: a hit needs neither the wheel nor its (re-)hashing.
-    return cached_artifact(f"{inputs}-{BUILDER_DIGEST}", build_dir, f"drift-lambda-{inputs}", ".zip",
+    return cached_artifact(f"{inputs}-{builder_digest()}", build_dir, f"drift-lambda-{inputs}", ".zip",
                            lambda: deterministic_zip(lambda_entries(source, fetch_wheel(NUMPY, wheel_cache or build_dir / "wheels"))))
 
 

@@ -19,7 +19,7 @@ Alarms, actions to the stack topic:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import pulumi

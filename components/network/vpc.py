@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import pulumi
