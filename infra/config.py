@@ -53,11 +53,17 @@ def project_root(start: Path | None = None) -> Path:
     )
 
 
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with libyaml's C parser when PyYAML has it (the same documents and errors, ~8x faster
+    than the pure-Python one: a cold command reads every stack file of the project)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def stacks_dir(root: Path | None = None) -> Path:
     """Where the project keeps ``Pulumi.<stack>.yaml``: its ``stackConfigDir`` (Pulumi's default: the project itself)."""
     root = root or project_root()
     try:
-        project = yaml.safe_load((root / PROJECT_FILE).read_text()) or {}
+        project = load_yaml((root / PROJECT_FILE).read_text()) or {}
     except (OSError, yaml.YAMLError) as e:
         raise ProjectNotFound(f"{root / PROJECT_FILE} is not readable YAML: {e}") from None
     configured = project.get("stackConfigDir") if isinstance(project, dict) else None
@@ -743,7 +749,7 @@ def read_stack_keys(path: Path) -> dict[str, Any]:
     """The ``config:`` map of a stack file; a ConfigError when the file is unreadable or has none."""
     source = str(path)
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = load_yaml(path.read_text())
     except OSError as e:
         raise ConfigError(source, [f"cannot read the stack file: {e.strerror}"]) from None
     except yaml.YAMLError as e:
@@ -865,7 +871,7 @@ def _json_or_yaml(text: str):
     try:
         return json.loads(text)
     except ValueError:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return load_yaml(text)
 
 
 def _indent(lines: list[str]) -> str:

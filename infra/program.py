@@ -347,6 +347,8 @@ def refuse_overlapping_scopes(cfg: StackConfig, stack: str, stacks_dir=STACKS_DI
     (``prod`` and ``prod-eu``) would reach the other's resources. Refused, naming both stack files."""
     import yaml
 
+    from infra.config import load_yaml
+
     if not (stacks_dir / f"Pulumi.{stack}.yaml").exists():
         return  # a stack file from elsewhere (tests, another project): its siblings are not this project's
     stems = {stack: stem(cfg.name_prefix, stack)}
@@ -355,7 +357,7 @@ def refuse_overlapping_scopes(cfg: StackConfig, stack: str, stacks_dir=STACKS_DI
         if other == stack:
             continue
         try:
-            keys = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+            keys = (load_yaml(path.read_text()) or {}).get("config") or {}
         except (OSError, yaml.YAMLError):
             continue  # that stack's own synth reports its file
         stems[other] = stem(str(keys.get("mlops:name_prefix", "mlops")), other)

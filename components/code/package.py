@@ -218,11 +218,17 @@ def build_sourcedir(source: Path, wheel_cache: Path | None = None) -> bytes:
     return deterministic_targz(sourcedir_entries(source, wheel_cache))
 
 
+def _sha256(data: bytes) -> str:
+    """sha256 of ``data``, once per process for the same bytes (bytes cache their hash: the memoized entries and
+    archives that several artifacts share are not hashed again)."""
+    if data not in _DIGESTS:
+        _DIGESTS[data] = hashlib.sha256(data).hexdigest()
+    return _DIGESTS[data]
+
+
 def write_artifact(data: bytes, build_dir: Path, stem: str, suffix: str = ".tar.gz") -> tuple[Path, str]:
     """Write ``data`` to ``build_dir/<stem>-<sha256><suffix>`` (once) and return its path and sha256."""
-    if data not in _DIGESTS:  # bytes cache their hash: a repeated (memoized) archive is not hashed again
-        _DIGESTS[data] = hashlib.sha256(data).hexdigest()
-    digest = _DIGESTS[data]
+    digest = _sha256(data)
     path = build_dir / f"{stem}-{digest}{suffix}"
     if not path.exists() or path.stat().st_size != len(data):  # absent, or a damaged earlier write
         build_dir.mkdir(parents=True, exist_ok=True)
@@ -244,7 +250,7 @@ def entries_digest(entries: list[tuple[str, bytes]], kind: str) -> str:
     what the archive is looked up by before it is built."""
     h = hashlib.sha256(f"{kind}:{builder_digest()}".encode())
     for name, data in sorted(entries):
-        h.update(json.dumps([name, hashlib.sha256(data).hexdigest()]).encode())
+        h.update(json.dumps([name, _sha256(data)]).encode())
     return h.hexdigest()[:32]
 
 

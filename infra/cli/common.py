@@ -5,15 +5,49 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, TypeVar
 
 import typer
-from rich.console import Console
 
 from infra.errors import UserError
 
-out = Console()
-err = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _Console:
+    """A rich ``Console`` made on first use: importing rich costs a cold command ~25 ms, which ``mlops synth
+    --format json`` or ``mlops validate`` in a script never needs. Attribute reads and writes go to the console."""
+
+    __slots__ = ("_kwargs", "_console")
+
+    def __init__(self, **kwargs: Any):
+        object.__setattr__(self, "_kwargs", kwargs)
+        object.__setattr__(self, "_console", None)
+
+    def _get(self) -> Console:
+        console = object.__getattribute__(self, "_console")
+        if console is None:
+            from rich.console import Console
+
+            console = Console(**object.__getattribute__(self, "_kwargs"))
+            object.__setattr__(self, "_console", console)
+        return console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._get(), name, value)
+
+
+def real_console(console: Console) -> Console:
+    """The rich ``Console`` itself, for rich APIs that take one (``Progress(console=...)``)."""
+    return console._get() if isinstance(console, _Console) else console
+
+
+out: Console = _Console()  # type: ignore[assignment]
+err: Console = _Console(stderr=True)  # type: ignore[assignment]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from infra.cli.common import AsJson, ModelName, StackFile, StackName, load_stack, out, require_model
 
@@ -47,6 +46,8 @@ def data_list(
     as_json: AsJson = False,
 ) -> None:
     """List every stored version of the model's datasets."""
+    from rich.table import Table
+
     from infra.ops.data import list_versions
 
     session = _session(stack, file, model)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from infra.cli.common import StackFile, StackName, out, stack_path
 from infra.errors import UserError
@@ -19,6 +18,8 @@ def diff(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print a markdown summary (for $GITHUB_STEP_SUMMARY).")] = False,
 ) -> None:
     """List what a change adds, changes, replaces and removes; exit 1 when it would lose data or weaken a guardrail."""
+    from rich.table import Table
+
     from infra.review.diff import diff as compare
     from infra.review.diff import load_manifest, to_markdown
 
@@ -50,6 +51,8 @@ def check(
     list_rules: Annotated[bool, typer.Option("--list-rules", help="Print the rule set and exit.")] = False,
 ) -> None:
     """Run the stack's security rules (the same ones as the policy pack in policy/) on its synth manifest, offline."""
+    from rich.table import Table
+
     from infra.review.rules import RULES, evaluate
 
     if list_rules:

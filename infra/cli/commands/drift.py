@@ -10,17 +10,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from infra.cli.common import out
 from infra.errors import UserError
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
 
 def render(report: dict[str, Any]) -> Table:
     """The per-feature table printed under the summary line."""
+    from rich.table import Table
+
     table = Table("feature", "kind", "PSI", "JS", "missing", "drifted", title=f"PSI threshold {report['threshold']:g}; JS: Jensen-Shannon distance; missing: baseline → now")
     for name, r in report["features"].items():
         missing = r["missing_share"]

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from infra.cli.common import AsJson, ModelName, StackFile, StackName, load_stack, out, require_model
 from infra.errors import UserError
@@ -41,6 +40,8 @@ def _number(value) -> str:
 
 def models(model: ModelName, stack: StackName = None, file: StackFile = None, as_json: AsJson = False) -> None:
     """The model's registered versions: approval, evaluation metrics, data version, code hash, training job; the live one marked."""
+    from rich.table import Table
+
     from components.naming import endpoint_name, registry_group_name
     from infra.ops.monitoring import model_versions
 
@@ -66,6 +67,8 @@ def models(model: ModelName, stack: StackName = None, file: StackFile = None, as
 
 def status(stack: StackName = None, file: StackFile = None, as_json: AsJson = False) -> None:
     """Every model at a glance: live version and endpoint state, last CT runs, latest drift and quality, alarms in ALARM."""
+    from rich.table import Table
+
     from infra.ops.monitoring import model_status
 
     session = _session(stack, file)

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.table import Table
-from rich.tree import Tree
 
 from infra.cli.common import StackFile, StackName, out, stack_path
 from infra.errors import UserError
 
 if TYPE_CHECKING:
+    from rich.tree import Tree
     from infra.review.synth import Manifest
 
 
@@ -46,14 +45,16 @@ def synth(
             raise UserError(str(e)) from None
     else:
         _, manifest = synth_file(stack_path(stack, file))
-    doc = manifest.to_json()
+    text = json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n" if output is not None or fmt is SynthFormat.json else ""
     if output is not None:
-        output.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        output.write_text(text)
     if fmt is SynthFormat.json:
-        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(text)
     elif fmt is SynthFormat.mermaid:
         sys.stdout.write(mermaid(manifest))
     else:
+        from rich.table import Table
+
         out.print(tree(manifest))
         table = Table("type", "count", title=f"{len(manifest.resources)} resources")
         for token, n in sorted(manifest.counts().items()):
@@ -67,6 +68,8 @@ def synth(
 
 def tree(manifest: Manifest) -> Tree:
     """A rich Tree of components and resources, as nested in the program."""
+    from rich.tree import Tree
+
     root = Tree(f"[bold]{manifest.project}[/] / [bold cyan]{manifest.stack}[/]")
     nodes: dict[str | None, Any] = {None: root}
     for r in manifest.resources:  # registration order: parents come before their children

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from infra.cli.common import ModelName, StackFile, StackName, err, load_stack, out, require_model
+from infra.cli.common import ModelName, StackFile, StackName, err, load_stack, out, real_console, require_model
 
 
 def train(
@@ -34,7 +34,7 @@ def train(
     name, cfg = load_stack(stack, file)
     require_model(cfg, model, name)
     workdir = output or Path.cwd() / ".mlops" / "runs" / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=out) as progress:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=real_console(out)) as progress:
         tasks = {s: progress.add_task(f"{s}: waiting", total=1) for s in step_names(cfg.models[model])}
 
         def on_step(step: str, state: str) -> None:
