@@ -57,11 +57,13 @@ synth: $(VENV)/.installed
 
 # Two workers (the machine's cores): the LocalStack tier and the container tier each stay on one worker (the
 # scheduler in tests/conftest.py), the unit tests fill the rest. `pytest` alone runs everything in one process.
-test: install
+# The installs run side by side (pip, pip and npm are mostly waiting on unpacking and the disk).
+test:
+	$(MAKE) --no-print-directory -j4 install
 	$(VENV)/bin/python -m pytest -n 2 --durations=15
 
 # The SageMaker scikit-learn image's environment for tests/runtime (the tier builds it itself on first use;
-# cached under build/runtime/ by the hash of its lock).
+# cached under ~/.cache/mlops-stack/runtime/ by the hash of its lock, glue and recipe).
 runtime: $(VENV)/.installed
 	$(VENV)/bin/python tests/runtime/image.py
 

@@ -17,6 +17,7 @@ fewer repeats.
 from __future__ import annotations
 
 import argparse
+import compileall
 import copy
 import json
 import os
@@ -96,6 +97,10 @@ def main() -> None:
         const = cpu(lambda: run_program(lambda: replay(manifest, fair=False), stack="bench", region="us-east-1"), repeats)
         print(f"| {label} | {len(manifest.resources)} | {ours:.3f} | {fair:.3f} | {ours / fair:.2f}x | {const:.3f} | {ours / const:.2f}x |")
 
+    # As pip leaves an installed package: bytecode compiled (an editable checkout under PYTHONDONTWRITEBYTECODE,
+    # as CI sets, would otherwise recompile every module of ours in every process and the floor's few).
+    for package in ("components", "infra", "training", "benchmarks"):
+        compileall.compile_dir(ROOT / package, quiet=1)
     print("\n## cold (a new process each; CPU-s = user + system, medians of alternated runs)\n")
     print("| stack | resources | `mlops synth` CPU-s | cold fair floor | ratio | peak MB (ours / floor) | per model (ms) |")
     print("|---|---:|---:|---:|---:|---:|---:|")

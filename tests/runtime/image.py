@@ -14,8 +14,9 @@ What is written here: the image's thin glue ``sagemaker_sklearn_container`` (``g
 what the SageMaker agent does around a container: downloading channels and inputs from S3 (a local copy), writing
 ``/opt/ml/input/config/*.json`` from the job's parameters, and reading the failure file.
 
-Build: ``python tests/runtime/image.py`` (or the first test that needs it) builds under ``build/runtime/`` once per
-lock hash; later runs reuse it.
+Build: ``python tests/runtime/image.py`` (or the first test that needs it) builds under ``~/.cache/mlops-stack/runtime/``
+(``$XDG_CACHE_HOME``, or ``MLOPS_RUNTIME_BUILD``) once per hash of the lock, the glue and the recipe; later runs and
+other checkouts reuse it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ IMAGE = "sklearn-1.9-0"
 SPEC = HERE / "images" / IMAGE
 GLUE = HERE / "glue"
 XGBOOST = "xgboost-3.2-0"
-BUILD = Path(os.environ.get("MLOPS_RUNTIME_BUILD", ROOT / "build" / "runtime"))
+# Outside the checkout, as pip's and uv's caches are: a fresh clone (CI) reuses an environment built from the same
+# lock, glue and recipe (the folder is named by their hash) instead of downloading and building ~1 GB again.
+BUILD = Path(os.environ.get("MLOPS_RUNTIME_BUILD")
+             or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlops-stack" / "runtime")
 # The image's interpreter minor version (its Dockerfile: python3.12 from Amazon Linux 2023).
 PYTHON = os.environ.get("MLOPS_IMAGE_PYTHON", "/root/.pyenv/versions/3.12.1/bin/python")
 UV = "uv==0.13.9"
@@ -89,7 +93,7 @@ IMAGES = {IMAGE: (IMAGE_ENV, "sagemaker_sklearn_container"), XGBOOST: (XGBOOST_E
 
 
 def image_env(runtime: Path) -> dict[str, str]:
-    """The ENV block of the image a runtime folder (``build/runtime/<image>-<hash>``) was built for."""
+    """The ENV block of the image a runtime folder (``<BUILD>/<image>-<hash>``) was built for."""
     for name, (env, _) in IMAGES.items():
         if runtime.name.startswith(name + "-"):
             return env
