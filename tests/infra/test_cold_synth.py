@@ -42,6 +42,7 @@ def test_second_cold_synth_loads_no_sdk_and_only_the_aws_modules_it_uses(tmp_pat
     assert second["outputs"]["models"] == first["outputs"]["models"]  # the same images, from the cache
     assert not [m for m in modules if m.split(".")[0] == "sagemaker"]
     assert not [m for m in modules if m.split(".")[0] == "rich"], "--format json prints nothing with rich"
+    assert [m for m in modules if m.startswith("infra.cli.commands.")] == ["infra.cli.commands.synth"]
     services = {r["type"].split(":")[1].split("/")[0] for r in second["resources"] if r["type"].startswith("aws:")}
     used = {"lambda_" if s == "lambda" else s for s in services}
     loaded = {m.split(".")[1] for m in modules if m.startswith("pulumi_aws.") and not m.split(".")[1].startswith("_")}
