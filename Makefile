@@ -57,10 +57,12 @@ synth: $(VENV)/.installed
 
 # Two workers (the machine's cores): the LocalStack tier and the container tier each stay on one worker (the
 # scheduler in tests/conftest.py), the unit tests fill the rest. `pytest` alone runs everything in one process.
-# The installs run side by side (pip, pip and npm are mostly waiting on unpacking and the disk).
+# The installs run side by side (pip, pip and npm are mostly waiting on unpacking and the disk). Bytecode is
+# written even where PYTHONDONTWRITEBYTECODE is set (as on our CI machines): otherwise every one of the suite's
+# few hundred subprocesses recompiles the modules it imports, and pytest rewrites every test module per worker.
 test:
 	$(MAKE) --no-print-directory -j4 install
-	$(VENV)/bin/python -m pytest -n 2 --durations=15
+	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/python -m pytest -n 2 --durations=15
 
 # The SageMaker scikit-learn image's environment for tests/runtime (the tier builds it itself on first use;
 # cached under ~/.cache/mlops-stack/runtime/ by the hash of its lock, glue and recipe).
