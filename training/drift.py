@@ -393,9 +393,9 @@ def arrow_reader() -> Any | None:
     return pyarrow, pyarrow.csv, pyarrow.compute
 
 
-# pyarrow reads "nan(...)" as NaN (float() refuses it), ends rows at "\r" (float() strips it) and reads an empty
-# line as a row of nulls (the numpy tokenizer: a row of the wrong width): chunks holding any of them are read by the
-# numpy tokenizer. Everything else pyarrow takes, it reads as float() does; what it refuses
+# pyarrow reads "nan(...)" as NaN (float() refuses it), ends rows at "\r" (float() strips it), skips a byte-order
+# mark that starts its input (float() refuses "\ufeff1") and reads an empty line as a row of nulls (the numpy
+# tokenizer: a row of the wrong width): chunks holding any of them are read by the numpy tokenizer. Everything else pyarrow takes, it reads as float() does; what it refuses
 # fails the chunk, which the numpy tokenizer then reads and counts (tests/training/test_drift_readers.py).
 _ARROW_UNSAFE = ("(", "\r")
 
@@ -417,7 +417,7 @@ class _ArrowCsv:
 
     def read(self, rows: list[str]) -> Any | None:
         text = "\n".join(rows)
-        if any(c in text for c in _ARROW_UNSAFE) or not rows[0] or not rows[-1] or "\n\n" in text:  # pyarrow reads an empty line as a row of nulls
+        if any(c in text for c in _ARROW_UNSAFE) or text.startswith("\ufeff") or not rows[0] or not rows[-1] or "\n\n" in text:
             return None
         raw = text.encode("utf-8")
         del text

@@ -5,7 +5,7 @@ BOM, inf/nan in their spellings, cells float() refuses, rows of the wrong width 
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import training.drift as drift
@@ -66,6 +66,9 @@ def scorers() -> tuple[DriftScorer, DriftScorer]:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(rows(), min_size=1, max_size=30), min_size=1, max_size=4))
+@example([["\ufeff1,1,a,true", "2,2,b,false"]])  # a byte-order mark starting the chunk (pyarrow would skip it)
+@example([["", "1,1,a,true"], ["1,1,a,true", ""]])  # an empty row at either end (pyarrow: a row of nulls)
+@example([["nan(1),1,a,true"], ["1\r,1,a,true"]])
 def test_readers_count_csv_rows_identically(chunks):
     """CSV rows straight into the readers (every character the capture slicing lets through, and more)."""
     arrow, numpy = scorers()
@@ -96,8 +99,11 @@ def test_arrow_reads_clean_chunks_itself(monkeypatch):
 
 
 def test_arrow_gives_way_where_float_differs(monkeypatch):
-    """``nan(1)`` (pyarrow: NaN; float(): refused) and ``\\r`` (pyarrow ends the row there) go to the numpy tokenizer."""
+    """``nan(1)`` (pyarrow: NaN; float(): refused), ``\\r`` (pyarrow ends the row there), a byte-order mark first
+    (pyarrow skips it; float() refuses it) and an empty row (pyarrow: nulls) go to the numpy tokenizer."""
     scorer = DriftScorer(BASELINE, reader="arrow")
+    assert scorer.arrow.read(["\ufeff1,1,a,true"]) is None
+    assert scorer.arrow.read(["1,1,a,true", ""]) is None
     assert scorer.arrow.read(["nan(1),1,a,true"]) is None
     assert scorer.arrow.read(["1\r,1,a,true"]) is None
     assert scorer.arrow.read(["1,1,a,true"]) is not None
