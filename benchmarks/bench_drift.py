@@ -1,30 +1,30 @@
 """Drift benchmark: capture records x 20 features, scored by several methods on the same files, each in its own process.
 
-- **ours**: the drift job's scorer (``training.drift``), streaming the capture files as the Lambda streams S3
-  objects (numpy and the standard library only: what the Lambda ships).
+- **ours**: the drift job's scorer (``training.drift``), streaming the capture files as the job streams S3 objects,
+  with the reader the interpreter gives it: pyarrow's CSV reader where pyarrow is importable (the processing engine:
+  the scikit-learn 1.9-0 image has it); **ours numpy**: the same job with the numpy reader (what the Lambda ships).
 - **pyarrow floor** (the reference the job is held to): ``pyarrow.json.read_json`` per file, the request
   payloads joined in Arrow and read by ``pyarrow.csv`` with typed columns, then numpy bins (the job's bins,
   ``np.searchsorted`` + ``np.bincount``) and Arrow ``value_counts`` for categories. Same PSI as ours.
 - **numpy floor**: every record ``json.loads``-ed into memory, ``np.histogram`` / ``np.unique`` per feature.
 - **polars**, **duckdb**: the same reading and bins written with each (NDJSON reader, CSV reader / SQL split).
-- **evidently**: ``Report([DataDriftPreset()])`` on DataFrames (its own statistics and thresholds).
+- **evidently** (``Report([DataDriftPreset()])``), **alibi-detect** (``TabularDrift``), **nannyml**
+  (``UnivariateDriftCalculator``; also with a constant threshold), **whylogs** (profiles + ``calculate_drift_scores``):
+  each tool's own drift test and thresholds on DataFrames of the same records, its verdicts reported.
 
 Each method runs in a child process of its own interpreter: ours and the pyarrow floor in the same one (the
-pyarrow virtualenv), the others in theirs (``--env NAME=PYTHON``; default ``.bench-envs/<name>/bin/python``
-when it exists; a method without an interpreter is skipped and said so). Ours and the floor alternate,
-``--repeats`` times each, and the medians are compared: CPU seconds per record (user + system, all threads)
-and peak RSS, printed as ratios ours / floor.
+pyarrow virtualenv), the others in theirs (``--env NAME=PYTHON``; default ``$MLOPS_BENCHENVS/<name>/bin/python``,
+``.bench-envs/`` without it, when it exists; a method without an interpreter is skipped and said so). Ours, ours
+numpy and the floor alternate, ``--repeats`` times each, and the medians are compared: CPU seconds per record
+(user + system, all threads) and peak RSS, printed as ratios to the floor; the others run once.
 
 The data: a 20-feature contract (12 float, two of them with ~1% missing values; 4 int; 3 category; 1 bool),
 100k training rows for the baseline, the capture records in 20 hourly files with 4 features drifted (two
 floats shifted by 0.75 sd, one int by +1, one category's mix changed). Every method must flag exactly those.
 
-Run (not part of ``make test``)::
+Run (not part of ``make test``; the virtualenvs as in the README's Benchmarks)::
 
-    python3.11 -m venv .bench-envs/pyarrow && .bench-envs/pyarrow/bin/pip install numpy pyarrow
-    python3.11 -m venv .bench-envs/polars && .bench-envs/polars/bin/pip install numpy polars
-    python3.11 -m venv .bench-envs/duckdb && .bench-envs/duckdb/bin/pip install numpy duckdb
-    .venv/bin/python benchmarks/bench_drift.py [--rows 1000000] [--repeats 5] [--methods ours,pyarrow floor,...]
+    .venv/bin/python benchmarks/bench_drift.py [--rows 1000000] [--repeats 5] [--methods ours,ours numpy,pyarrow floor,...]
 """
 
 from __future__ import annotations
