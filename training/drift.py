@@ -35,11 +35,11 @@ import math
 import os
 import sys
 import tarfile
-from functools import cache
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -395,8 +395,9 @@ def arrow_reader() -> Any | None:
 
 # pyarrow reads "nan(...)" as NaN (float() refuses it), ends rows at "\r" (float() strips it), skips a byte-order
 # mark that starts its input (float() refuses "\ufeff1") and reads an empty line as a row of nulls (the numpy
-# tokenizer: a row of the wrong width): chunks holding any of them are read by the numpy tokenizer. Everything else pyarrow takes, it reads as float() does; what it refuses
-# fails the chunk, which the numpy tokenizer then reads and counts (tests/training/test_drift_readers.py).
+# tokenizer: a row of the wrong width): chunks holding any of them are read by the numpy tokenizer. Everything else
+# pyarrow takes, it reads as float() does; what it refuses fails the chunk, which the numpy tokenizer then reads and
+# counts (tests/training/test_drift_readers.py).
 _ARROW_UNSAFE = ("(", "\r")
 
 
@@ -528,7 +529,8 @@ class DriftScorer:
                 pool = self.arrow.pool
                 encoded = self.arrow.compute.dictionary_encode(column.combine_chunks(memory_pool=pool), memory_pool=pool)
                 values = [*encoded.dictionary.to_pylist(), None]
-                categorical[j] = values, self.arrow.compute.coalesce(encoded.indices, self.arrow.pa.scalar(len(values) - 1, encoded.indices.type), memory_pool=pool).to_numpy()
+                missing = self.arrow.pa.scalar(len(values) - 1, encoded.indices.type)  # nulls: the missing value's code
+                categorical[j] = values, self.arrow.compute.coalesce(encoded.indices, missing, memory_pool=pool).to_numpy()
         self._add(table.num_rows, numeric, categorical, np.zeros(table.num_rows, dtype=bool))
 
     def _add_values(self, columns: list[list[Any]], n: int) -> None:
