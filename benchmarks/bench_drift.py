@@ -1,36 +1,37 @@
 """Drift benchmark: capture records x 20 features, scored by several methods on the same files, each in its own process.
 
-- **ours**: the drift job's scorer (``training.drift``), streaming the capture files as the Lambda streams S3
-  objects (numpy and the standard library only: what the Lambda ships).
+- **ours**: the drift job's scorer (``training.drift``), streaming the capture files as the job streams S3 objects,
+  with the reader the interpreter gives it: pyarrow's CSV reader where pyarrow is importable (the processing engine:
+  the scikit-learn 1.9-0 image has it); **ours numpy**: the same job with the numpy reader (what the Lambda ships).
 - **pyarrow floor** (the reference the job is held to): ``pyarrow.json.read_json`` per file, the request
   payloads joined in Arrow and read by ``pyarrow.csv`` with typed columns, then numpy bins (the job's bins,
   ``np.searchsorted`` + ``np.bincount``) and Arrow ``value_counts`` for categories. Same PSI as ours.
 - **numpy floor**: every record ``json.loads``-ed into memory, ``np.histogram`` / ``np.unique`` per feature.
 - **polars**, **duckdb**: the same reading and bins written with each (NDJSON reader, CSV reader / SQL split).
-- **evidently**: ``Report([DataDriftPreset()])`` on DataFrames (its own statistics and thresholds).
+- **evidently** (``Report([DataDriftPreset()])``), **alibi-detect** (``TabularDrift``), **nannyml**
+  (``UnivariateDriftCalculator``; also with a constant threshold), **whylogs** (profiles + ``calculate_drift_scores``):
+  each tool's own drift test and thresholds on DataFrames of the same records, its verdicts reported.
 
 Each method runs in a child process of its own interpreter: ours and the pyarrow floor in the same one (the
-pyarrow virtualenv), the others in theirs (``--env NAME=PYTHON``; default ``.bench-envs/<name>/bin/python``
-when it exists; a method without an interpreter is skipped and said so). Ours and the floor alternate,
-``--repeats`` times each, and the medians are compared: CPU seconds per record (user + system, all threads)
-and peak RSS, printed as ratios ours / floor.
+pyarrow virtualenv), the others in theirs (``--env NAME=PYTHON``; default ``$MLOPS_BENCHENVS/<name>/bin/python``,
+``.bench-envs/`` without it, when it exists; a method without an interpreter is skipped and said so). Ours, ours
+numpy and the floor alternate, ``--repeats`` times each, and the medians are compared: CPU seconds per record
+(user + system, all threads) and peak RSS, printed as ratios to the floor; the others run once.
 
 The data: a 20-feature contract (12 float, two of them with ~1% missing values; 4 int; 3 category; 1 bool),
 100k training rows for the baseline, the capture records in 20 hourly files with 4 features drifted (two
 floats shifted by 0.75 sd, one int by +1, one category's mix changed). Every method must flag exactly those.
 
-Run (not part of ``make test``)::
+Run (not part of ``make test``; the virtualenvs as in the README's Benchmarks)::
 
-    python3.11 -m venv .bench-envs/pyarrow && .bench-envs/pyarrow/bin/pip install numpy pyarrow
-    python3.11 -m venv .bench-envs/polars && .bench-envs/polars/bin/pip install numpy polars
-    python3.11 -m venv .bench-envs/duckdb && .bench-envs/duckdb/bin/pip install numpy duckdb
-    .venv/bin/python benchmarks/bench_drift.py [--rows 1000000] [--repeats 5] [--methods ours,pyarrow floor,...]
+    .venv/bin/python benchmarks/bench_drift.py [--rows 1000000] [--repeats 5] [--methods ours,ours numpy,pyarrow floor,...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -42,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.capture import capture_line, line_chunks  # noqa: E402
+from training.capture import capture_line  # noqa: E402
 from training.drift import BOOL_TOKENS, PSI_FLOOR, DriftScorer, load_baseline  # noqa: E402
 from benchmarks.measure import BENCHENVS, cpu_seconds, peak_rss_mb  # noqa: E402
 
@@ -114,15 +115,19 @@ def capture_files(directory: Path) -> list[Path]:
 # The three methods (each runs in a child process: python bench_drift.py --method NAME --data DIR)
 
 
-def ours(directory: Path) -> dict:
+def ours(directory: Path, reader: str = "auto") -> dict:
     baseline = load_baseline(json.loads((directory / "baseline.json").read_text()), "baseline.json")
-    scorer = DriftScorer(baseline)
+    scorer = DriftScorer(baseline, reader=reader)
     for file in capture_files(directory):
         with file.open("rb") as f:
-            for lines in line_chunks(f):
-                scorer.feed(lines)
+            scorer.feed_stream(f)
     report = scorer.report()
     return {"records": report["records"]["scored"], "drifted": report["drifted_features"], "psi": {k: v["psi"] for k, v in report["features"].items()}}
+
+
+def ours_numpy(directory: Path) -> dict:
+    """The Lambda's reader (numpy only), in the same interpreter as the others."""
+    return ours(directory, reader="numpy")
 
 
 def _bins(doc: dict, name: str, numeric: np.ndarray | None = None, tally: dict | None = None) -> np.ndarray:
@@ -279,12 +284,11 @@ def floor(directory: Path) -> dict:
     return {"records": n, "drifted": [f for f, s in psi.items() if s > 0.2], "psi": psi}
 
 
-def evidently(directory: Path) -> dict:
+def frames(directory: Path):
+    """The capture records and the training rows as pandas DataFrames (numbers as float64, categories and the bool
+    as strings): what the comparison tools take. Every record in memory, as each tool needs."""
     import pandas as pd
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
 
-    started = time.perf_counter()
     table = floor_table(directory)
     frame = {}
     for j, f in enumerate(FEATURES):
@@ -294,6 +298,15 @@ def evidently(directory: Path) -> dict:
     del table
     reference = pd.read_csv(directory / "reference.csv", dtype={f: str for f in CATEGORIES})[FEATURES]
     reference["b00"] = reference["b00"].astype(str)
+    return current, reference
+
+
+def evidently(directory: Path) -> dict:
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    started = time.perf_counter()
+    current, reference = frames(directory)
     parsed = time.perf_counter() - started
     definition = DataDefinition(numerical_columns=FLOATS + INTS, categorical_columns=[*CATEGORIES, *BOOLS])
     snapshot = Report([DataDriftPreset()]).run(
@@ -308,15 +321,86 @@ def evidently(directory: Path) -> dict:
     return {"records": len(current), "drifted": sorted(drifted), "parse_seconds": parsed}
 
 
+def alibi_detect(directory: Path) -> dict:
+    """``TabularDrift``: Kolmogorov-Smirnov per numeric feature, chi-squared per categorical one, p-value 0.05 with
+    its default Bonferroni correction; missing values (which it cannot take) as one value below every number."""
+    from alibi_detect.cd import TabularDrift
+
+    started = time.perf_counter()
+    current, reference = frames(directory)
+    parsed = time.perf_counter() - started
+
+    def matrix(frame):
+        columns = []
+        for f in FEATURES:
+            if f in FLOATS + INTS:
+                x = frame[f].to_numpy(dtype=np.float64)
+                columns.append(np.where(np.isnan(x), -1e12, x))
+            else:
+                cats = sorted(set(reference[f]))
+                columns.append(frame[f].map({c: i for i, c in enumerate(cats)}).fillna(len(cats)).to_numpy(dtype=np.float64))
+        return np.column_stack(columns).astype(np.float32)
+
+    categorical = {FEATURES.index(f): None for f in [*CATEGORIES, *BOOLS]}
+    detector = TabularDrift(matrix(reference), p_val=0.05, categories_per_feature=categorical)
+    verdict = detector.predict(matrix(current), drift_type="feature")["data"]
+    return {"records": len(current), "drifted": sorted(f for f, d in zip(FEATURES, verdict["is_drift"]) if d), "parse_seconds": parsed}
+
+
+def nannyml(directory: Path, constant: bool = False) -> dict:
+    """``UnivariateDriftCalculator`` with its default method (Jensen-Shannon) and chunking (the reference and the
+    capture each in 10 chunks); a feature is flagged when any capture chunk alerts. Its default threshold is learnt
+    from the spread over the reference's chunks (mean + 3 sd); ``constant`` uses ``ConstantThreshold(upper=0.1)``."""
+    import nannyml as nml
+    from nannyml.thresholds import ConstantThreshold
+
+    started = time.perf_counter()
+    current, reference = frames(directory)
+    parsed = time.perf_counter() - started
+    extra = {"thresholds": {"jensen_shannon": ConstantThreshold(upper=0.1)}} if constant else {}
+    calculator = nml.UnivariateDriftCalculator(column_names=FEATURES, treat_as_categorical=[*CATEGORIES, *BOOLS], **extra)
+    calculator.fit(reference)
+    result = calculator.calculate(current).filter(period="analysis").to_df()
+    drifted = sorted({column for column, method, field in result.columns if field == "alert" and bool(result[(column, method, field)].any())})
+    return {"records": len(current), "drifted": drifted, "parse_seconds": parsed}
+
+
+def nannyml_constant(directory: Path) -> dict:
+    return nannyml(directory, constant=True)
+
+
+def whylogs(directory: Path) -> dict:
+    """Profiles of both frames (``why.log``) and ``calculate_drift_scores`` with its default algorithms and thresholds
+    (Kolmogorov-Smirnov over the numeric sketches, chi-squared over the frequent items); drift = category DRIFT."""
+    import whylogs as why
+    from whylogs.viz.drift.column_drift_algorithms import calculate_drift_scores
+
+    started = time.perf_counter()
+    current, reference = frames(directory)
+    parsed = time.perf_counter() - started
+    scores = calculate_drift_scores(
+        target_view=why.log(pandas=current).view(), reference_view=why.log(pandas=reference).view(), with_thresholds=True,
+    )
+    drifted = sorted(f for f, s in scores.items() if s and s.get("drift_category") == "DRIFT")
+    return {"records": len(current), "drifted": drifted, "parse_seconds": parsed}
+
+
 METHODS = {
-    "ours": ours, "pyarrow floor": pyarrow_floor, "numpy floor": floor, "polars": polars_method, "duckdb": duckdb_method, "evidently": evidently,
+    "ours": ours, "ours numpy": ours_numpy, "pyarrow floor": pyarrow_floor, "numpy floor": floor, "polars": polars_method, "duckdb": duckdb_method,
+    "evidently": evidently, "alibi-detect": alibi_detect, "nannyml": nannyml, "nannyml constant threshold": nannyml_constant, "whylogs": whylogs,
 }
-ENV = {"ours": "pyarrow", "pyarrow floor": "pyarrow", "numpy floor": "pyarrow", "polars": "polars", "duckdb": "duckdb", "evidently": "evidently"}
+ENV = {
+    "ours": "pyarrow", "ours numpy": "pyarrow", "pyarrow floor": "pyarrow", "numpy floor": "pyarrow", "polars": "polars", "duckdb": "duckdb",
+    "evidently": "evidently", "alibi-detect": "alibi-detect", "nannyml": "nannyml", "nannyml constant threshold": "nannyml", "whylogs": "whylogs",
+}
 """Which virtualenv each method runs in (ours beside the floor: the same interpreter and numpy)."""
 
 
-IMPORTS = {"pyarrow floor": ["pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.json"], "polars": ["polars"], "duckdb": ["duckdb"],
-           "evidently": ["pandas", "evidently", "evidently.presets"]}
+IMPORTS = {
+    "ours": ["pyarrow", "pyarrow.csv"], "pyarrow floor": ["pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.json"], "polars": ["polars"],
+    "duckdb": ["duckdb"], "evidently": ["pandas", "evidently", "evidently.presets"], "alibi-detect": ["pandas", "alibi_detect.cd"],
+    "nannyml": ["pandas", "nannyml"], "nannyml constant threshold": ["pandas", "nannyml"], "whylogs": ["pandas", "whylogs", "whylogs.viz.drift.column_drift_algorithms"],
+}
 """Imported before the clock starts, as ours imports numpy and the job's modules before it."""
 
 
@@ -324,7 +408,11 @@ def child(method: str, directory: Path) -> None:
     import importlib
 
     for module in IMPORTS.get(method, []):
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ImportError:  # ours without pyarrow: the numpy reader (the Lambda's)
+            if method != "ours":
+                raise
     idle = peak_rss_mb()
     started, cpu = time.perf_counter(), cpu_seconds()
     result = METHODS[method](directory)
@@ -367,7 +455,7 @@ def main() -> None:
     pythons = {name: str(BENCHENVS / name / "bin" / "python") for name in set(ENV.values()) if (BENCHENVS / name / "bin" / "python").exists()}
     pythons |= dict(item.split("=", 1) for item in args.env)
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
-    for method in ("ours", "numpy floor"):  # numpy only: without the pyarrow virtualenv, this interpreter
+    for method in ("ours", "ours numpy", "numpy floor"):  # numpy only: without the pyarrow virtualenv, this interpreter
         if ENV[method] not in pythons:
             ENV[method] = "here"
     pythons["here"] = sys.executable
@@ -379,7 +467,7 @@ def main() -> None:
             print(f"generated {args.rows} records in {time.perf_counter() - t:.0f} s", file=sys.stderr)
         runs: dict[str, list[dict]] = {}
         skipped = [m for m in wanted if ENV[m] not in pythons]
-        alternated = [m for m in ("ours", "pyarrow floor") if m in wanted and m not in skipped]
+        alternated = [m for m in ("ours", "ours numpy", "pyarrow floor") if m in wanted and m not in skipped]
         for _ in range(args.repeats):
             for method in alternated:
                 runs.setdefault(method, []).append(run(pythons[ENV[method]], method, directory))
@@ -393,30 +481,33 @@ def main() -> None:
         records = results["ours"]["records"]
 
     print(f"\n{records:,} capture records x {len(FEATURES)} features, {FILES} files; drifted by construction: {', '.join(sorted(DRIFTED))}")
-    print(f"medians of {args.repeats} alternated runs of ours and the pyarrow floor; the others once\n")
-    print("| method | CPU (s) | CPU per record (us) | wall (s) | peak RSS (MB) | CPU / ours | drifted features flagged | largest PSI difference to ours |")
-    print("|---|---:|---:|---:|---:|---:|---|---:|")
+    print(f"medians of {args.repeats} alternated runs of {', '.join(alternated)}; the others once; load average {os.getloadavg()[0]:.2f} at the end\n")
+    ref = results.get("pyarrow floor", results["ours"])
+    per = {m: r["cpu_seconds"] / r["records"] for m, r in results.items()}
+    print("| method | CPU (s) | CPU per record (us) | wall (s) | peak RSS (MB) | CPU per record vs floor | memory vs floor "
+          "| drifted features flagged | verdicts right | largest PSI difference to ours |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---|---:|")
     base = results["ours"]
     for method, r in results.items():
-        diff = max(abs(r["psi"][f] - base["psi"][f]) for f in FEATURES) if "psi" in r else float("nan")
+        diff = f"{max(abs(r['psi'][f] - base['psi'][f]) for f in FEATURES):.1e}" if "psi" in r else "-"
         print(
-            f"| {method} | {r['cpu_seconds']:.2f} | {r['cpu_seconds'] / r['records'] * 1e6:.2f} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} "
-            f"| {r['cpu_seconds'] / base['cpu_seconds']:.2f}x | {', '.join(sorted(r['drifted']))} | {diff:.1e} |"
+            f"| {method} | {r['cpu_seconds']:.2f} | {per[method] * 1e6:.2f} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} "
+            f"| {per[method] / per['pyarrow floor' if 'pyarrow floor' in per else 'ours']:.2f}x | {r['peak_rss_mb'] / ref['peak_rss_mb']:.2f}x "
+            f"| {', '.join(sorted(r['drifted']))} | {'yes' if sorted(r['drifted']) == sorted(DRIFTED) else 'no'} | {diff} |"
         )
     if "pyarrow floor" in results:
         floor_ = results["pyarrow floor"]
-        print(
-            f"\nours / pyarrow floor: CPU per record {base['cpu_seconds'] / base['records'] / (floor_['cpu_seconds'] / floor_['records']):.2f}x "
-            f"(ours {base['cpu_range'][0]:.2f}-{base['cpu_range'][1]:.2f} s, floor {floor_['cpu_range'][0]:.2f}-{floor_['cpu_range'][1]:.2f} s), "
-            f"peak memory {base['peak_rss_mb'] / floor_['peak_rss_mb']:.2f}x ({base['peak_rss_mb']:.0f} vs {floor_['peak_rss_mb']:.0f} MB); "
-            f"ours records/s per core: {base['records'] / base['cpu_seconds']:,.0f}"
-        )
-    verdicts = {m: sorted(r["drifted"]) for m, r in results.items()}
-    print(f"same verdicts: {'yes' if all(v == sorted(DRIFTED) for v in verdicts.values()) else f'NO {verdicts}'}; "
-          f"interpreter + imports alone (ours): {base['idle_rss_mb']:.0f} MB")
+        for method in [m for m in alternated if m != "pyarrow floor"]:
+            r = results[method]
+            print(
+                f"\n{method} / pyarrow floor: CPU per record {per[method] / per['pyarrow floor']:.2f}x "
+                f"({method} {r['cpu_range'][0]:.2f}-{r['cpu_range'][1]:.2f} s, floor {floor_['cpu_range'][0]:.2f}-{floor_['cpu_range'][1]:.2f} s), "
+                f"peak memory {r['peak_rss_mb'] / floor_['peak_rss_mb']:.2f}x ({r['peak_rss_mb']:.0f} vs {floor_['peak_rss_mb']:.0f} MB); "
+                f"records/s per core: {r['records'] / r['cpu_seconds']:,.0f}"
+            )
+    print(f"\ninterpreter + imports alone (ours): {base['idle_rss_mb']:.0f} MB")
     if skipped:
         print(f"skipped (no interpreter, or failed): {', '.join(skipped)}")
-
 
 if __name__ == "__main__":
     main()

@@ -20,7 +20,10 @@ Each capture object is scored once: a run scores the objects no stored hour part
 counts per feature and capture hour, :func:`partial_document`), stores the partials next to the reports,
 and reports the window as the sum of its hours' partials, which equals one pass over the window.
 
-Imports numpy, boto3 and the standard library only (the Lambda ships exactly those).
+Imports numpy, boto3 and the standard library only (the Lambda ships exactly those). Where pyarrow is
+importable (the processing engine's scikit-learn image has it; the Lambda package does not), the CSV cells of
+a chunk are read by ``pyarrow.csv`` instead of the numpy tokenizer (:func:`arrow_reader`): the same counts,
+bit for bit, or the chunk falls back to the numpy tokenizer.
 """
 
 from __future__ import annotations
@@ -36,13 +39,14 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from training.code_check import CODE_SHA_ENV, sha_of_code_uri, verify_code
-from training.capture import MALFORMED_REASONS, Batch, compact_data, line_chunks, read_probabilities, read_records
+from training.capture import MALFORMED_REASONS, Batch, compact_data, read_probabilities, read_records, text_chunks
 from training.monitoring_contract import DRIFT_REPORTS_PREFIX as REPORTS_PREFIX  # noqa: F401  (the components share these)
 from training.monitoring_contract import (  # noqa: F401
     METRIC_JS, METRIC_MALFORMED, METRIC_MAX, METRIC_PREDICTION, METRIC_PSI, METRIC_RECORDS, DriftError, EnvSettings, JobSettings,
@@ -372,10 +376,74 @@ def _bool(value: Any) -> str | None:
     return BOOL_TOKENS.get(str(value).strip().lower(), "")
 
 
-class DriftScorer:
-    """Feed capture lines in chunks; :meth:`report` scores everything fed so far."""
+READERS = ("auto", "numpy", "arrow")
+"""How a scorer reads the CSV cells of a chunk: ``arrow`` (``pyarrow.csv``), ``numpy`` (:class:`CsvTokens`), or
+``auto``: arrow where pyarrow is importable, else numpy."""
 
-    def __init__(self, baseline: Baseline, threshold: float = 0.2, min_records: int = 1):
+
+@cache
+def arrow_reader() -> Any | None:
+    """``(pyarrow, pyarrow.csv, pyarrow.compute)`` when this interpreter has pyarrow, else None (the Lambda package ships numpy only)."""
+    try:
+        import pyarrow
+        import pyarrow.compute
+        import pyarrow.csv
+    except ImportError:
+        return None
+    return pyarrow, pyarrow.csv, pyarrow.compute
+
+
+# pyarrow reads "nan(...)" as NaN (float() refuses it), ends rows at "\r" (float() strips it), skips a byte-order
+# mark that starts its input (float() refuses "\ufeff1") and reads an empty line as a row of nulls (the numpy
+# tokenizer: a row of the wrong width): chunks holding any of them are read by the numpy tokenizer. Everything else
+# pyarrow takes, it reads as float() does; what it refuses fails the chunk, which the numpy tokenizer then reads and
+# counts (tests/training/test_drift_readers.py).
+_ARROW_UNSAFE = ("(", "\r")
+
+
+class _ArrowCsv:
+    """A chunk's CSV rows read by ``pyarrow.csv`` (numeric columns as float64, the others as strings), one block,
+    one thread; ``read`` returns None for a chunk pyarrow cannot read exactly as the numpy tokenizer does."""
+
+    def __init__(self, baseline: Baseline):
+        self.pa, csv, self.compute = arrow_reader()
+        self.csv = csv
+        names = [f"c{j}" for j in range(len(baseline.features))]
+        types = {n: self.pa.float64() if f.kind == "numeric" else self.pa.string() for n, f in zip(names, baseline.features)}
+        self.names = names
+        # malloc's pool, not pyarrow's default (mimalloc), which keeps what a chunk freed: memory stays flat
+        self.pool = self.pa.system_memory_pool()
+        self.parse = csv.ParseOptions(quote_char=False, escape_char=False, double_quote=False, newlines_in_values=False, ignore_empty_lines=False)
+        self.convert = csv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False)
+
+    def read(self, rows: list[str]) -> Any | None:
+        text = "\n".join(rows)
+        if any(c in text for c in _ARROW_UNSAFE) or text.startswith("\ufeff") or not rows[0] or not rows[-1] or "\n\n" in text:
+            return None
+        raw = text.encode("utf-8")
+        del text
+        options = self.csv.ReadOptions(column_names=self.names, use_threads=False, block_size=max(len(raw) + 1, 1 << 16))
+        try:
+            table = self.csv.read_csv(
+                self.pa.BufferReader(raw), read_options=options, parse_options=self.parse, convert_options=self.convert, memory_pool=self.pool,
+            )
+        except self.pa.ArrowInvalid:  # a row of another width, a cell that is not a number: the numpy tokenizer counts them
+            return None
+        return table if table.num_rows == len(rows) else None
+
+
+class DriftScorer:
+    """Feed capture lines in chunks; :meth:`report` scores everything fed so far.
+
+    ``reader`` (one of :data:`READERS`) chooses how CSV cells are read; every reader gives the same counts.
+    """
+
+    def __init__(self, baseline: Baseline, threshold: float = 0.2, min_records: int = 1, reader: str = "auto"):
+        if reader not in READERS:
+            raise DriftError(f"reader {reader!r} is not one of {', '.join(READERS)}")
+        if reader == "arrow" and arrow_reader() is None:
+            raise DriftError("reader 'arrow' needs pyarrow, which this interpreter cannot import; use 'numpy' or 'auto'")
+        self.arrow = _ArrowCsv(baseline) if reader != "numpy" and arrow_reader() is not None else None
         self.baseline = baseline
         self.threshold = threshold
         self.min_records = min_records
@@ -388,17 +456,35 @@ class DriftScorer:
 
     def feed(self, lines: list[str]) -> None:
         """Score a chunk of capture lines (JSON Lines records): their requests and, with a prediction baseline, their answers."""
-        text = "\n".join(lines)
-        data = compact_data(text, len(lines)) if lines else None
+        if lines:
+            text = "\n".join(lines)
+            # compact_data counts lines by newlines: a "line" holding one is read line by line instead
+            self._feed(text, lines, compact_data(text, len(lines)) if text.count("\n") == len(lines) - 1 else None)
+
+    def feed_text(self, text: str, lines: int) -> None:
+        """Score ``lines`` capture lines joined by newlines (a :func:`~training.capture.text_chunks` chunk)."""
+        data = compact_data(text, lines)
+        self._feed(text, None if data is not None else text.split("\n"), data)
+
+    def feed_stream(self, stream: BinaryIO) -> None:
+        """Score a capture file (a local file, an S3 body), a chunk at a time."""
+        for text, lines in text_chunks(stream):
+            self.feed_text(text, lines)
+
+    def _feed(self, text: str, lines: list[str] | None, data: list[str] | None) -> None:
+        """``data``: the chunk's CSV rows when every line is a compact record, else None and ``lines`` are read one by one."""
         self.feed_batch(Batch(csv_rows=data) if data is not None else read_records(lines, self.features))
-        if self.prediction is not None:
-            values = np.asarray(read_probabilities(lines, text), dtype=np.float64)
+        if self.prediction is not None and ("probability" in text or ("B" in text and "BASE64" in text)):  # else read_probabilities finds none
+            values = np.asarray(read_probabilities(text.split("\n") if lines is None else lines, text), dtype=np.float64)
             self.prediction.add_numeric(values[np.isfinite(values)])
 
     def feed_batch(self, batch: Batch) -> None:
         d = len(self.features)
         self.malformed.update(batch.malformed)
-        if batch.csv_rows:
+        table = self.arrow.read(batch.csv_rows) if batch.csv_rows and self.arrow is not None else None
+        if table is not None:
+            self._add_table(table)
+        elif batch.csv_rows:
             tokens = CsvTokens.of_rows(batch.csv_rows, d)
             if tokens is None:  # some rows of another width: counted, the others scored
                 good = [r for r in batch.csv_rows if r.count(",") == d - 1]
@@ -432,6 +518,20 @@ class DriftScorer:
             numeric = {int(j): values[:, i] for i, j in enumerate(self.numeric)}
         categorical = {j: category_tokens(tokens, j) for j in range(len(self.features)) if j not in numeric}
         self._add(tokens.rows, numeric, categorical, bad)
+
+    def _add_table(self, table: Any) -> None:
+        """Bin a chunk pyarrow read: every numeric cell is a number (or the read failed), so no row is non-numeric."""
+        numeric, categorical = {}, {}
+        for j, column in enumerate(table.columns):
+            if self.counts[j].base.kind == "numeric":
+                numeric[j] = column.to_numpy()  # nulls (empty cells) become NaN: missing
+            else:
+                pool = self.arrow.pool
+                encoded = self.arrow.compute.dictionary_encode(column.combine_chunks(memory_pool=pool), memory_pool=pool)
+                values = [*encoded.dictionary.to_pylist(), None]
+                missing = self.arrow.pa.scalar(len(values) - 1, encoded.indices.type)  # nulls: the missing value's code
+                categorical[j] = values, self.arrow.compute.coalesce(encoded.indices, missing, memory_pool=pool).to_numpy()
+        self._add(table.num_rows, numeric, categorical, np.zeros(table.num_rows, dtype=bool))
 
     def _add_values(self, columns: list[list[Any]], n: int) -> None:
         bad = np.zeros(n, dtype=bool)
@@ -587,8 +687,7 @@ def score_paths(baseline: Path, current: Path, threshold: float = 0.2, min_recor
     for file in files:
         try:
             with file.open("rb") as f:
-                for lines in line_chunks(f):
-                    scorer.feed(lines)
+                scorer.feed_stream(f)
         except OSError as e:
             raise DriftError(f"cannot read capture file {file}: {e.strerror or e}") from None
     return scorer.report(current=str(current), files=len(files))
@@ -992,8 +1091,7 @@ def _score_objects(clients: Clients, bucket: str, keys: Iterator[str] | list[str
     for key in keys:
         body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"]
         try:
-            for lines in line_chunks(body):
-                scorer.feed(lines)
+            scorer.feed_stream(body)
         finally:
             body.close()
 
@@ -1135,8 +1233,7 @@ def run_shard(settings: JobSettings, when: datetime, clients: Clients, input_dir
         hour, etag = where[key]
         scorer = scorers.setdefault(hour, DriftScorer(baseline, settings.threshold, settings.min_records))
         with path.open("rb") as f:
-            for lines in line_chunks(f):
-                scorer.feed(lines)
+            scorer.feed_stream(f)
         files.setdefault(hour, {})[key] = etag
     shard = _sealed({
         "format": SHARD_FORMAT, "job": plan["job"], "host": host, "hosts": hosts, "baseline": plan["baseline"],

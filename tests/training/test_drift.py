@@ -266,6 +266,34 @@ def test_line_chunks_split_lines_across_blocks_and_tolerate_bad_utf8(monkeypatch
     assert lines[4].endswith(" broken") and "\ufffd" in lines[4]
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["", "ab", "été", "x" * 30, "\r", "{}"]), max_size=40),
+    st.sampled_from([b"", b"\n", b"\n\n", b"\xe9"]),
+    st.integers(1, 16),
+    st.integers(1, 64),
+)
+def test_text_chunks_hold_the_lines_line_chunks_gives(texts, end, read_size, chunk_bytes):
+    """The job's reader (whole chunks of text) yields exactly the lines of the line-by-line one, in chunks of at
+    most ``chunk_bytes`` plus a block plus a line, each with its true line count."""
+    import training.capture as capture
+    from training.capture import text_chunks
+
+    data = "\n".join(texts).encode() + end
+    original = capture.READ_SIZE
+    capture.READ_SIZE = read_size  # lines and multi-byte characters straddle blocks
+    try:
+        expected = [line for chunk in line_chunks(io.BytesIO(data), lines_per_chunk=3) for line in chunk]
+        got = []
+        for text, lines in text_chunks(io.BytesIO(data), chunk_bytes=chunk_bytes):
+            assert text.count("\n") == lines - 1
+            assert len(text.encode()) <= chunk_bytes + read_size + 30 + 3 or lines == 1
+            got += text.split("\n")
+    finally:
+        capture.READ_SIZE = original
+    assert got == expected
+
+
 def test_memory_stays_flat_as_the_volume_grows(churn_baseline):
     """Peak memory scoring 200k records is about that of 20k: records are streamed, not held."""
     template = capture_line("12,50.5,1,basic,north,True").encode() + b"\n"
@@ -282,8 +310,7 @@ def test_memory_stays_flat_as_the_volume_grows(churn_baseline):
     def peak(records: int) -> int:
         scorer = DriftScorer(load_baseline(churn_baseline, "test"))
         tracemalloc.start()
-        for lines in line_chunks(Stream(records)):
-            scorer.feed(lines)
+        scorer.feed_stream(Stream(records))
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         assert scorer.scored == records
