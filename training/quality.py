@@ -50,6 +50,7 @@ from training.drift import DriftError, capture_keys
 from training.monitoring_contract import QUALITY_REPORTS_PREFIX as REPORTS_PREFIX  # noqa: F401  (the components share these)
 from training.monitoring_contract import GROUND_TRUTH_PREFIX, METRIC_JOINED, METRIC_LABELS, METRIC_UNMATCHED, QUALITY_METRIC_PREFIX, QualityJob  # noqa: F401
 from training.metrics import HIGHER_IS_BETTER, TASK_METRICS, task_metrics
+from training.spill_metrics import BUDGET, CaptureOrder
 
 REPORT_FORMAT = "mlops-quality/1"
 MALFORMED_REASONS = ("bad_json", "no_id", "bad_output", "bad_label", "label_count_mismatch")
@@ -355,6 +356,26 @@ def spill_buckets(label_bytes: int) -> int:
     return max(16, min(4096, -(-label_bytes // (2 << 20))))
 
 
+class _Disk:
+    """Bytes a run has on disk in its spill directory, held to ``limit``: past it, a :class:`QualityError`."""
+
+    def __init__(self, directory: str, limit: int) -> None:
+        self.directory, self.limit, self.used, self.peak = directory, limit, 0, 0
+
+    def add(self, nbytes: int) -> None:
+        self.used += nbytes
+        self.peak = max(self.peak, self.used)
+        if self.used > self.limit:
+            raise QualityError(
+                f"the window's join needs more than the {self.limit / 2**20:,.0f} MB of disk it may use in {self.directory} "
+                f"(~48 bytes per labelled request, ~40 per joined pair); raise quality.lambda_ephemeral_storage_mb "
+                f"(accepted: 512 to 10240) or shorten quality.window_hours"
+            )
+
+    def free(self, nbytes: int) -> None:
+        self.used -= nbytes
+
+
 class SpillJoin:
     """The window's join, partitioned on disk: labels and predictions are written, compactly, to one of
     ``buckets`` files by a hash of their inference id, then each bucket's labels are loaded and its
@@ -362,23 +383,31 @@ class SpillJoin:
     key: the same records are counted, the same pairs joined, and the pairs are put back in capture order
     before the metrics (a float sum depends on its order).
 
-    Memory: one bucket's labels, the write buffers (~16,000 lines in all), then the joined pairs' columns
-    the metrics need (y and score, put in capture order one at a time); disk: ~48 bytes per labelled request."""
+    Memory: one bucket's labels, the write buffers (~16,000 lines in all), then at most ``budget`` joined pairs
+    at a time (:mod:`training.spill_metrics`: the pairs put back in capture order on disk, the metrics computed
+    exactly over chunks, roc_auc ranked out of core), whatever the window's volume. Disk: ~48 bytes per
+    labelled request, then ~40 per joined pair, held to ``disk_limit`` bytes (default: the free space of the
+    directory when the join starts; the Lambda's ``/tmp`` is ``quality.lambda_ephemeral_storage_mb``)."""
 
     FLUSH_LINES = 1 << 14
 
-    def __init__(self, task: str, min_records: int = 100, buckets: int = 256, directory: str | None = None) -> None:
+    def __init__(self, task: str, min_records: int = 100, buckets: int = 256, directory: str | None = None,
+                 budget: int = BUDGET, disk_limit: int | None = None) -> None:
+        import shutil
         import tempfile
 
         if task not in TASK_METRICS:
             raise QualityError(f"unknown task {task!r}; accepted: {', '.join(TASK_METRICS)}")
         self.task, self.min_records, self.buckets = task, min_records, buckets
         self._tmp = tempfile.TemporaryDirectory(prefix="mlops-quality-", dir=directory)
+        self.budget = budget
+        self.disk = _Disk(self._tmp.name, shutil.disk_usage(self._tmp.name).free if disk_limit is None else disk_limit)
         self._flush_at = max(16, self.FLUSH_LINES // buckets)
         self._labels: list[list[str]] = [[] for _ in range(buckets)]
         self._captures: list[list[str]] = [[] for _ in range(buckets)]
         self._fast: list[list[str]] = [[] for _ in range(buckets)]
         self._parsed_labels: set[int] = set()
+        self._crossed = False  # a record sliced under one id and joined under another ("X", off-layout only)
         self.requests = 0
         self.received = 0
         self.malformed: Counter = Counter()
@@ -388,7 +417,9 @@ class SpillJoin:
 
     def _flush(self, kind: str, bucket: int, buffer: list[str]) -> None:
         with open(self._path(kind, bucket), "a", encoding="utf-8", errors="surrogatepass", newline="\n") as f:
+            start = f.tell()
             f.writelines(buffer)
+            self.disk.add(f.tell() - start)
         buffer.clear()
 
     def _put(self, kind: str, buffers: list[list[str]], ident: str, text: str) -> None:
@@ -481,6 +512,7 @@ class SpillJoin:
         elif outcome[0] == ident:
             self._put("c", buffers, ident, f'{ident}"S{seq}"{outcome[1]}\n')
         else:
+            self._crossed = True
             self._put("c", buffers, ident, f'{ident}"X{seq}"{_enc(outcome[0])}"{outcome[1]}\n')
 
     def _parse(self, line: str) -> str | tuple[str, str]:
@@ -619,21 +651,39 @@ class SpillJoin:
 
     def _joined(self, bucket: int, emit: bool) -> tuple:
         """A bucket joined, its pairs written to disk (a rerun overwrites them): (counts, malformed, unmatched, pairs)."""
+        import os
+
         received, malformed, unmatched, seqs, y, score = self._bucket(bucket, emit)
-        for kind, column in (("q", seqs), ("y", y), ("s", score)):
-            with open(self._path(kind, bucket), "wb") as f:
+        path = self._path("j", bucket)
+        if os.path.exists(path):
+            self.disk.free(os.path.getsize(path))
+        with open(path, "wb") as f:
+            for column in (seqs, y, score):
                 column.tofile(f)
+        self.disk.add(24 * len(y))
         return received, malformed, unmatched, len(y)
 
-    def _column(self, kind: str, parts: list[tuple]) -> np.ndarray:
-        """One column of every bucket's pairs, in bucket order."""
-        out = np.empty(sum(p[3] for p in parts), dtype=np.int64 if kind == "q" else np.float64)
-        at = 0
+    def _drop(self, kind: str, bucket: int) -> None:
+        import os
+
+        path = self._path(kind, bucket)
+        if os.path.exists(path):
+            self.disk.free(os.path.getsize(path))
+            os.remove(path)
+
+    def _metrics(self, parts: list[tuple]) -> dict[str, float | None]:
+        """The task's metrics over every bucket's pairs, in capture order (a float sum depends on its order),
+        at most ``budget`` pairs in memory at a time."""
+        order = CaptureOrder(self.disk, self.requests, self.budget)
         for bucket, part in enumerate(parts):
+            for kind in "lfcd":
+                self._drop(kind, bucket)
             if part[3]:
-                out[at : at + part[3]] = np.fromfile(self._path(kind, bucket), dtype=out.dtype)
-                at += part[3]
-        return out
+                with open(self._path("j", bucket), "rb") as f:
+                    columns = [np.fromfile(f, dtype=dtype, count=part[3]) for dtype in (np.int64, np.float64, np.float64)]
+                self._drop("j", bucket)
+                order.add(*columns)
+        return order.ordered().metrics(self.task)
 
     def _defer(self, bucket: int, line: str) -> None:
         self._flush("d", bucket, [line])
@@ -650,24 +700,24 @@ class SpillJoin:
                 self._flush("f", bucket, self._fast[bucket])
         self._late: set[int] = set()
         results: dict[int, tuple] = {}
-        for bucket in range(self.buckets):
-            self._late.discard(bucket)
-            results[bucket] = self._joined(bucket, emit=True)
-        for bucket in sorted(self._late):  # a record deferred to a bucket already joined (off-layout records only)
-            results[bucket] = self._joined(bucket, emit=False)
-        parts = [results[b] for b in range(self.buckets)]
-        received = self.received + sum(p[0] for p in parts)
-        malformed = self.malformed + sum((p[1] for p in parts), Counter())
-        unmatched = sum(p[2] for p in parts)
-        # The pairs back in capture order, one column at a time (a request's rows keep their order: stable sort).
-        order = np.argsort(self._column("q", parts), kind="stable")
-        y = self._column("y", parts)[order]
-        score = self._column("s", parts)[order]
-        del order
-        self._tmp.cleanup()
-        joined = len(y)
-        enough = joined >= self.min_records
-        metrics = task_metrics(self.task, y, score) if enough else {}
+        try:
+            for bucket in range(self.buckets):
+                self._late.discard(bucket)
+                results[bucket] = self._joined(bucket, emit=True)
+                if not self._crossed:  # else a deferred record may join this bucket again (below)
+                    for kind in "lfc":
+                        self._drop(kind, bucket)
+            for bucket in sorted(self._late):  # a record deferred to a bucket already joined (off-layout records only)
+                results[bucket] = self._joined(bucket, emit=False)
+            parts = [results[b] for b in range(self.buckets)]
+            received = self.received + sum(p[0] for p in parts)
+            malformed = self.malformed + sum((p[1] for p in parts), Counter())
+            unmatched = sum(p[2] for p in parts)
+            joined = sum(p[3] for p in parts)
+            enough = joined >= self.min_records
+            metrics = self._metrics(parts) if enough else {}
+        finally:
+            self._tmp.cleanup()
         return {
             "format": REPORT_FORMAT,
             **context,
