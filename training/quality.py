@@ -322,8 +322,6 @@ class QualityScorer:
 
 
 _DECODE = json.JSONDecoder().raw_decode
-_COMPACT_LABEL = re.compile(r'^([^"\n]+)"C([^\n]*)$', re.M)
-_FAST_CAPTURE = re.compile(r'^([^"\n]+)"([0-9]+)"([^\n]*)$', re.M)
 
 
 def _enc(ident: str) -> str:
@@ -586,16 +584,21 @@ class SpillJoin:
                         by_id[ident] = labels
                 else:
                     by_id[ident] = _scores_of(rest[1:])
-        else:  # compact lines only: `id"Cdata` each
-            pairs = _COMPACT_LABEL.findall(self._text("l", bucket))
-            values = [compact(text) for _, text in pairs]
+        else:  # compact lines only: `id"Cdata` each, neither part with a quote or a newline: split, not parsed
+            fields = self._text("l", bucket).replace("\n", '"').split('"')
+            ids, texts = fields[0:-1:2], fields[1::2]
+            distinct = set(texts)
+            if len(distinct) <= 4096:  # labels are mostly a few classes: each text read once
+                table = {text: compact(text[1:]) for text in distinct}
+                values = list(map(table.__getitem__, texts))
+            else:
+                values = [compact(text[1:]) for text in texts]
             bad = values.count(None)
             if bad:
                 malformed["bad_label"] += bad
-                pairs = [(ident, v) for (ident, _), v in zip(pairs, values) if v is not None]
-                by_id = dict(pairs)
+                by_id = {ident: v for ident, v in zip(ids, values) if v is not None}
             else:
-                by_id = dict(zip([ident for ident, _ in pairs], values))
+                by_id = dict(zip(ids, values))
             received += len(values) - bad
         seqs, y, score = array("q"), array("d"), array("d")
         matched: set[str] = set()
@@ -619,16 +622,17 @@ class SpillJoin:
             else:
                 join(ident, labels, seq, _scores_of(text))
 
-        records = _FAST_CAPTURE.findall(self._text("f", bucket))
-        if records:
-            ids, seq_texts, texts = zip(*records)
+        bulk: list[tuple[np.ndarray, ...]] = []
+        fields = self._text("f", bucket).replace("\n", '"').split('"')  # `id"seq"scores` lines, no quote or newline in a part
+        if len(fields) > 1:
+            ids, seq_texts, texts = fields[0:-1:3], fields[1::3], fields[2::3]
             looked_up = list(map(get, ids))  # None: not labelled (yet); a label list is never empty
             ids, seq_texts, texts, found = [list(compress(column, looked_up)) for column in (ids, seq_texts, texts, looked_up)]
             if set(map(len, found)) <= {1} and ",".join(texts).count(",") == len(texts) - 1:  # one row a request
                 matched.update(ids)
-                seqs.extend(map(int, seq_texts))
-                y.extend(chain.from_iterable(found))
-                score.extend(map(float, texts))
+                n = len(ids)
+                bulk.append((np.fromiter(map(int, seq_texts), np.int64, n), np.fromiter(chain.from_iterable(found), np.float64, n),
+                             np.fromiter(map(float, texts), np.float64, n)))
             else:
                 for ident, seq, text, labels in zip(ids, seq_texts, texts, found):
                     join(ident, labels, int(seq), [float(v) for v in text.split(",")])
@@ -647,7 +651,9 @@ class SpillJoin:
                     target(other, int(seq), text)
                 elif emit:
                     self._defer(hash(other) % self.buckets, f'{_enc(other)}"S{seq}"{text}\n')
-        return received, malformed, len(by_id.keys() - matched), seqs, y, score
+        columns = [np.concatenate([np.frombuffer(one, dtype) if len(one) else np.empty(0, dtype), *(b[i] for b in bulk)])
+                   for i, (one, dtype) in enumerate(((seqs, np.int64), (y, np.float64), (score, np.float64)))]
+        return received, malformed, len(by_id.keys() - matched), *columns
 
     def _joined(self, bucket: int, emit: bool) -> tuple:
         """A bucket joined, its pairs written to disk (a rerun overwrites them): (counts, malformed, unmatched, pairs)."""
