@@ -38,7 +38,9 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from itertools import chain, compress
+from functools import partial
+from itertools import chain, compress, islice, repeat
+from operator import itemgetter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -348,6 +350,43 @@ def _scores_of(text: str) -> list[float]:
     return [float(v) for v in text.split(",")] if text else []
 
 
+BATCH_LINES = 4096
+_NUMBER = r'-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?'
+_PROBABILITY_VALUES = re.compile(r'(?::[^\S\n]*' + _NUMBER + r'\n)*:[^\S\n]*' + _NUMBER)
+_ID_KEY, _PROBABILITY_KEY = '"inferenceId":"', '\\"probability\\"'
+
+
+def _sliced_captures(batch: list[str]) -> tuple[list[str], list[str]] | None:
+    """``(ids, scores)`` of a run of capture lines, each sliced exactly as the line-by-line path slices it
+    (:meth:`SpillJoin._feed_capture_lines`), when every line takes that path's fast branch with an
+    ``inferenceId`` and one probability; else None. Each step is one C-level pass over the run."""
+    n = len(batch)
+    many = partial(repeat, times=n)
+    if not all(map(str.endswith, batch, many((_SUFFIX + "\n", _SUFFIX)))):
+        return None
+    at = np.fromiter(map(str.find, batch, many(_ID_KEY)), np.int64, n)
+    if at.min() < 0:
+        return None
+    starts = (at + len(_ID_KEY)).tolist()
+    ids = list(map(str.__getitem__, batch, map(slice, starts, map(str.find, batch, many('"'), starts))))
+    joined = "".join(ids)
+    if not all(ids) or "\\" in joined or "\n" in joined or '"' in joined:  # empty, escaped, or no closing quote
+        return None
+    out = list(map(str.find, batch, many(_OUTPUT_KEY)))
+    if min(out) < 0:
+        return None
+    key = np.fromiter(map(str.find, batch, many(_PROBABILITY_KEY), out), np.int64, n)
+    if key.min() < 0 or max(map(str.find, batch, many(_PROBABILITY_KEY), (key + 1).tolist())) >= 0:
+        return None  # no probability, or more than one: findall's list, line by line
+    # What follows each key up to the next "}" must be what _PROBABILITY takes there: ':', spaces, a number.
+    after = (key + len(_PROBABILITY_KEY)).tolist()
+    values = list(map(str.__getitem__, batch, map(slice, after, map(str.find, batch, many("}"), after))))
+    text = "\n".join(values)
+    if text.count("\n") != n - 1 or _PROBABILITY_VALUES.fullmatch(text) is None:
+        return None
+    return ids, list(map(str.lstrip, values, many(": \t\r\f\v")))
+
+
 def spill_buckets(label_bytes: int) -> int:
     """Buckets for a window whose label files hold ``label_bytes``: ~2 MB of label lines each (~20,000 labels,
     under 10 MB as a dict), at least 16, at most 4,096."""
@@ -404,6 +443,9 @@ class SpillJoin:
         self._labels: list[list[str]] = [[] for _ in range(buckets)]
         self._captures: list[list[str]] = [[] for _ in range(buckets)]
         self._fast: list[list[str]] = [[] for _ in range(buckets)]
+        self._columns: list[tuple[list, list, list]] = [([], [], []) for _ in range(buckets)]
+        self._column_rows = [0] * buckets
+        self._column_flush_at = max(16, 4 * self.FLUSH_LINES // buckets)  # ~40 bytes a row: ~2.6 MB buffered in all
         self._parsed_labels: set[int] = set()
         self._crossed = False  # a record sliced under one id and joined under another ("X", off-layout only)
         self.requests = 0
@@ -455,7 +497,82 @@ class SpillJoin:
             self._put("l", buffers, ident, f'{_enc(ident)}"P{_scores_text(labels)}\n')
 
     def feed_captures(self, lines: Iterable[str]) -> None:
-        """Capture lines, as :meth:`QualityScorer.feed` reads them."""
+        """Capture lines, as :meth:`QualityScorer.feed` reads them: in runs of :data:`BATCH_LINES`, each run
+        sliced column-wise (:func:`_sliced_captures`) when every line is in SageMaker's compact layout with one
+        probability, else line by line."""
+        if self.task != "binary":
+            self._feed_capture_lines(lines)
+            return
+        it = iter(lines)
+        while batch := list(islice(it, BATCH_LINES)):
+            sliced = _sliced_captures(batch)
+            if sliced is None:
+                self._feed_capture_lines(batch)
+                continue
+            seq = self.requests
+            self.requests += len(batch)
+            self._spill_columns(*sliced, seq)
+
+    def _spill_columns(self, ids: list[str], scores: list[str], seq: int) -> None:
+        """A run's sliced ids and scores (the ``i``-th is request ``seq + i``) to their buckets, column-wise:
+        ids and scores as lines of text, the sequence numbers as int64."""
+        n = len(ids)
+        where = np.fromiter(map(hash, ids), np.int64, n) % self.buckets  # numpy's modulo is Python's: hash(id) % buckets
+        order = np.argsort(where, kind="stable")
+        where = where[order]
+        if n > 1:
+            pick = itemgetter(*order.tolist())
+            ids, scores = pick(ids), pick(scores)
+        seqs = order + seq
+        cuts = (np.flatnonzero(where[1:] != where[:-1]) + 1).tolist()
+        for start, end in zip([0, *cuts], [*cuts, n]):
+            bucket = int(where[start])
+            parts = self._columns[bucket]
+            parts[0].append("\n".join(ids[start:end]))
+            parts[1].append("\n".join(scores[start:end]))
+            parts[2].append(seqs[start:end])
+            self._column_rows[bucket] += end - start
+            if self._column_rows[bucket] >= self._column_flush_at:
+                self._flush_columns(bucket)
+
+    def _flush_columns(self, bucket: int) -> None:
+        """One frame appended to the bucket's ``v`` file: rows, the ids' and the scores' byte lengths (int64),
+        the ids and the scores (newline-separated UTF-8), the sequence numbers (int64)."""
+        ids, scores, seqs = self._columns[bucket]
+        if not ids:
+            return
+        ids_bytes = "\n".join(ids).encode("utf-8", "surrogatepass")
+        scores_bytes = "\n".join(scores).encode("ascii")
+        frame = b"".join((np.array([self._column_rows[bucket], len(ids_bytes), len(scores_bytes)], np.int64).tobytes(),
+                          ids_bytes, scores_bytes, np.concatenate(seqs).astype(np.int64).tobytes()))
+        self.disk.add(len(frame))
+        with open(self._path("v", bucket), "ab") as f:
+            f.write(frame)
+        self._columns[bucket] = ([], [], [])
+        self._column_rows[bucket] = 0
+
+    def _frames(self, bucket: int) -> tuple[list[str], list[str], np.ndarray]:
+        """The ids, scores and sequence numbers of a bucket's ``v`` file."""
+        import os
+
+        path = self._path("v", bucket)
+        if not os.path.exists(path):
+            return [], [], np.empty(0, np.int64)
+        with open(path, "rb") as f:
+            data = f.read()
+        ids, scores, seqs, at = [], [], [], 0
+        while at < len(data):
+            rows, id_len, score_len = np.frombuffer(data, np.int64, 3, at).tolist()
+            at += 24
+            ids += data[at : at + id_len].decode("utf-8", "surrogatepass").split("\n")
+            at += id_len
+            scores += data[at : at + score_len].decode("ascii").split("\n")
+            at += score_len
+            seqs.append(np.frombuffer(data, np.int64, rows, at))
+            at += 8 * rows
+        return ids, scores, np.concatenate(seqs)
+
+    def _feed_capture_lines(self, lines: Iterable[str]) -> None:
         buffers, fast_buffers, flush_at, buckets = self._captures, self._fast, self._flush_at, self.buckets
         binary = self.task == "binary"
         findall, suffix, suffix_nl = _PROBABILITY.findall, _SUFFIX, _SUFFIX + "\n"
@@ -624,18 +741,20 @@ class SpillJoin:
 
         bulk: list[tuple[np.ndarray, ...]] = []
         fields = self._text("f", bucket).replace("\n", '"').split('"')  # `id"seq"scores` lines, no quote or newline in a part
-        if len(fields) > 1:
-            ids, seq_texts, texts = fields[0:-1:3], fields[1::3], fields[2::3]
+        v_ids, v_texts, v_seqs = self._frames(bucket)
+        ids, texts = fields[0:-1:3] + v_ids, fields[2::3] + v_texts
+        if ids:
+            seq_of = np.concatenate([np.fromiter(map(int, fields[1::3]), np.int64, len(fields) // 3), v_seqs])
             looked_up = list(map(get, ids))  # None: not labelled (yet); a label list is never empty
-            ids, seq_texts, texts, found = [list(compress(column, looked_up)) for column in (ids, seq_texts, texts, looked_up)]
+            ids, texts, found = [list(compress(column, looked_up)) for column in (ids, texts, looked_up)]
+            seq_of = seq_of[np.fromiter(compress(range(len(looked_up)), looked_up), np.int64)]
             if set(map(len, found)) <= {1} and ",".join(texts).count(",") == len(texts) - 1:  # one row a request
                 matched.update(ids)
                 n = len(ids)
-                bulk.append((np.fromiter(map(int, seq_texts), np.int64, n), np.fromiter(chain.from_iterable(found), np.float64, n),
-                             np.fromiter(map(float, texts), np.float64, n)))
+                bulk.append((seq_of, np.fromiter(chain.from_iterable(found), np.float64, n), np.fromiter(map(float, texts), np.float64, n)))
             else:
-                for ident, seq, text, labels in zip(ids, seq_texts, texts, found):
-                    join(ident, labels, int(seq), [float(v) for v in text.split(",")])
+                for ident, seq, text, labels in zip(ids, seq_of.tolist(), texts, found):
+                    join(ident, labels, seq, [float(v) for v in text.split(",")])
         for line in [*self._lines("c", bucket), *self._lines("d", bucket)]:
             ident, rest = _split(line)
             kind = rest[0]
@@ -682,7 +801,7 @@ class SpillJoin:
         at most ``budget`` pairs in memory at a time."""
         order = CaptureOrder(self.disk, self.requests, self.budget)
         for bucket, part in enumerate(parts):
-            for kind in "lfcd":
+            for kind in ("l", "f", "c", "d", "v"):
                 self._drop(kind, bucket)
             if part[3]:
                 with open(self._path("j", bucket), "rb") as f:
@@ -704,6 +823,7 @@ class SpillJoin:
                 self._flush("c", bucket, self._captures[bucket])
             if self._fast[bucket]:
                 self._flush("f", bucket, self._fast[bucket])
+            self._flush_columns(bucket)
         self._late: set[int] = set()
         results: dict[int, tuple] = {}
         try:
@@ -711,7 +831,7 @@ class SpillJoin:
                 self._late.discard(bucket)
                 results[bucket] = self._joined(bucket, emit=True)
                 if not self._crossed:  # else a deferred record may join this bucket again (below)
-                    for kind in "lfc":
+                    for kind in ("l", "f", "c", "v"):
                         self._drop(kind, bucket)
             for bucket in sorted(self._late):  # a record deferred to a bucket already joined (off-layout records only)
                 results[bucket] = self._joined(bucket, emit=False)

@@ -113,10 +113,12 @@ def _peak(n: int, buckets: int) -> tuple[int, dict]:
     return peak, report
 
 
-def test_memory_does_not_grow_with_the_window():
+def test_memory_does_not_grow_with_the_window(monkeypatch):
     """Four times the labels and predictions (40,000 and 160,000), four times the buckets (as `spill_buckets` sizes them): the join's
     peak, metrics included, stays flat (under 4 bytes more per added pair; the pairs' columns alone are 16), while
-    the in-memory join holds a dict entry of ~200 bytes per label."""
+    the in-memory join holds a dict entry of ~200 bytes per label. (Write buffers of 1,024 lines, so both
+    windows fill them.)"""
+    monkeypatch.setattr(SpillJoin, "FLUSH_LINES", 1024)
     small, report = _peak(40_000, 32)
     large, large_report = _peak(160_000, 128)
     assert report["records"]["joined"] == 40_000 and large_report["records"]["joined"] == 160_000
@@ -130,3 +132,47 @@ def test_memory_does_not_grow_with_the_window():
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     assert held / 80_000 > 50 * max(per_pair, 1), (held, per_pair)  # what the old join held for the labels alone
+
+
+def _sagemaker_capture(draw) -> str:
+    """A capture record as SageMaker writes it (compact, its key order) of the built-in recipe's one-row answer,
+    or a near miss of that layout (two probabilities, no probability, a spaced or escaped id, odd numbers)."""
+    good = draw(st.integers(0, 5)) > 0  # mostly records the column-wise slicing takes
+    p = draw(st.sampled_from(["0.25", "1", "0", "-0.5", "1e-3", "2.5E+2"] + ([] if good else ["0.5 ", "x", "1.", ".5"])))
+    ids = st.sampled_from(["r1", "r2", "r3", "e1", "7", "caf\u00e9", "tab\tin"]) if good else IDS
+    answers = [
+        '{\\"predictions\\": [{\\"label\\": 1, \\"probability\\": %s}]}' % p,
+        '{\\"predictions\\": [{\\"label\\": 1, \\"probability\\":%s}]}' % p,
+    ]
+    answer = draw(st.sampled_from(answers if good else answers + [
+        '{\\"predictions\\": [{\\"label\\": 1, \\"probability\\": %s}, {\\"label\\": 0, \\"probability\\": 0.75}]}' % p,
+        '{\\"predictions\\": [{\\"label\\": 1}]}',
+        '{\\"predictions\\": [{\\"probability\\": %s, \\"label\\": 1}]}' % p,
+    ]))
+    event, inference = draw(ids), draw(ids) if good or draw(st.booleans()) else None  # no InferenceId: line by line
+    meta = f'"eventId":{json.dumps(event)}' + (f',"inferenceId":{json.dumps(inference)}' if inference is not None else "") + ',"inferenceTime":"2026-11-30T10:00:00Z"'
+    data = draw(st.sampled_from(["1,2", '{\\"instances\\": [[1, 2]]}', '\\"inferenceId\\":\\"r2\\"']))
+    return ('{"captureData":{"endpointInput":{"observedContentType":"text/csv","mode":"INPUT","data":"%s","encoding":"CSV"},'
+            '"endpointOutput":{"observedContentType":"application/json","mode":"OUTPUT","data":"%s","encoding":"JSON"}},'
+            '"eventMetadata":{%s},"eventVersion":"0"}' % (data, answer, meta))
+
+
+@st.composite
+def sagemaker_windows(draw):
+    labels = [ground_truth_record(draw(st.sampled_from(["r1", "r2", "r3", "e1", "7", "caf\u00e9", 'q"uote'])), [draw(st.sampled_from([0, 1]))])
+              for _ in range(draw(st.integers(0, 20)))]
+    captures = [_sagemaker_capture(draw) if draw(st.integers(0, 30)) else draw(st.sampled_from(["", "{not json"])) for _ in range(draw(st.integers(0, 40)))]
+    return labels, captures, draw(st.booleans()), draw(st.sampled_from([1, 2, 7]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(sagemaker_windows())
+def test_runs_of_sagemaker_records_sliced_column_wise_equal_the_join_in_memory(monkeypatch, window):
+    """Runs of 3 lines (so many runs are all in SageMaker's layout and take the column-wise slicing, and some
+    are not), lines with or without their newline: the same report as the in-memory join, bit for bit."""
+    import training.quality as quality
+
+    labels, captures, newlines, buckets = window
+    monkeypatch.setattr(quality, "BATCH_LINES", 3)
+    fed = [c + "\n" for c in captures] if newlines else captures
+    assert _new("binary", labels, fed, buckets) == _old("binary", labels, captures)
