@@ -500,18 +500,24 @@ class SpillJoin:
         """Capture lines, as :meth:`QualityScorer.feed` reads them: in runs of :data:`BATCH_LINES`, each run
         sliced column-wise (:func:`_sliced_captures`) when every line is in SageMaker's compact layout with one
         probability, else line by line."""
-        if self.task != "binary":
-            self._feed_capture_lines(lines)
-            return
         it = iter(lines)
-        while batch := list(islice(it, BATCH_LINES)):
-            sliced = _sliced_captures(batch)
-            if sliced is None:
-                self._feed_capture_lines(batch)
-                continue
-            seq = self.requests
-            self.requests += len(batch)
-            self._spill_columns(*sliced, seq)
+        self.feed_capture_blocks(iter(lambda: list(islice(it, BATCH_LINES)), []))
+
+    def feed_capture_blocks(self, blocks: Iterable[list[str]]) -> None:
+        """Capture lines in lists (:func:`line_blocks`), as :meth:`feed_captures` reads them."""
+        if self.task != "binary":
+            self._feed_capture_lines(chain.from_iterable(blocks))
+            return
+        for block in blocks:
+            for at in range(0, len(block), BATCH_LINES):
+                batch = block[at : at + BATCH_LINES] if len(block) > BATCH_LINES else block
+                sliced = _sliced_captures(batch) if batch else None
+                if sliced is None:
+                    self._feed_capture_lines(batch)
+                    continue
+                seq = self.requests
+                self.requests += len(batch)
+                self._spill_columns(*sliced, seq)
 
     def _spill_columns(self, ids: list[str], scores: list[str], seq: int) -> None:
         """A run's sliced ids and scores (the ``i``-th is request ``seq + i``) to their buckets, column-wise:
@@ -891,14 +897,21 @@ def metric_data(report: dict[str, Any], model: str, when: datetime) -> list[dict
 
 def lines_of(chunks: Iterator[bytes]) -> Iterator[str]:
     """Lines of a byte stream that arrives in chunks (an S3 body's ``iter_chunks``)."""
+    return chain.from_iterable(line_blocks(chunks))
+
+
+def line_blocks(chunks: Iterator[bytes]) -> Iterator[list[str]]:
+    """The lines of a byte stream that arrives in chunks, a list of them per chunk (the last line of the
+    stream even without its newline)."""
     rest = b""
     for chunk in chunks:
         rest += chunk
-        *whole, rest = rest.split(b"\n")
-        for line in whole:
-            yield line.decode("utf-8", errors="replace")
+        cut = rest.rfind(b"\n")
+        if cut >= 0:  # the whole lines decoded at once (a newline byte is never inside a UTF-8 character)
+            whole, rest = rest[:cut], rest[cut + 1 :]
+            yield whole.decode("utf-8", errors="replace").split("\n")
     if rest:
-        yield rest.decode("utf-8", errors="replace")
+        yield [rest.decode("utf-8", errors="replace")]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -914,10 +927,11 @@ def _objects(s3, bucket: str, prefixes: Iterable[str]) -> Iterator[tuple[str, in
                 yield obj["Key"], obj.get("Size", 0)
 
 
-def _stream(s3, bucket: str, key: str) -> Iterator[str]:
+def _stream(s3, bucket: str, key: str) -> Iterator[list[str]]:
+    """An object's lines, a list per 1 MB chunk."""
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     try:
-        yield from lines_of(body.iter_chunks(1 << 20))
+        yield from line_blocks(body.iter_chunks(1 << 20))
     finally:
         body.close()
 
@@ -928,11 +942,11 @@ def run_job(job: QualityJob, when: datetime, s3, cloudwatch) -> dict[str, Any]:
     label_objects = list(_objects(s3, job.data_bucket, (f"{job.model}/{GROUND_TRUTH_PREFIX}/{h:%Y/%m/%d/%H}/" for h in delivered)))
     scorer = SpillJoin(job.task, job.min_records, buckets=spill_buckets(sum(size for _, size in label_objects)))
     for key, _ in label_objects:
-        scorer.feed_labels(_stream(s3, job.data_bucket, key))
+        scorer.feed_labels(chain.from_iterable(_stream(s3, job.data_bucket, key)))
     label_files = len(label_objects)
     files = 0
     for key in capture_keys(s3, job.capture_bucket, job.model, job.endpoint_name, captures):
-        scorer.feed_captures(_stream(s3, job.capture_bucket, key))
+        scorer.feed_capture_blocks(_stream(s3, job.capture_bucket, key))
         files += 1
     window = {"start": captures[0].isoformat(), "end": (captures[-1] + timedelta(hours=1)).isoformat()}
     report = scorer.report(model=job.model, endpoint=job.endpoint_name, window=window, capture_files=files, label_files=label_files)
