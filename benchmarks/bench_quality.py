@@ -1,7 +1,9 @@
 """Model-quality benchmark: N captured predictions joined with N ground-truth labels, two ways, each in its own process.
 
-- **ours**: the quality job's join (``training.quality.SpillJoin``, what ``run_job`` runs): labels and captures
-  streamed into hash buckets on disk, joined bucket by bucket, metrics from ``training.metrics``.
+- **ours**: the quality job's join (``training.quality.SpillJoin``, what ``run_job`` runs, reading each file as
+  ``run_job`` reads an S3 object: ``line_blocks`` of 1 MB chunks): labels and captures streamed into hash buckets
+  on disk, joined bucket by bucket, the metrics computed out of core (``training.spill_metrics``: equal to
+  ``training.metrics`` over the pairs in capture order, at most 262,144 pairs in memory).
 - **in-memory join**: the join before #16 (``Labels`` + ``QualityScorer``): every label in a dict.
 - **pandas floor**: what one would write by hand: every capture and label record ``json.loads``-ed into a
   DataFrame, ``merge`` on the id, scikit-learn's metrics. Its metrics must equal ours.
@@ -17,6 +19,10 @@ Run (not part of ``make test``)::
 
     python3.11 -m venv .bench-envs/pyarrow && .bench-envs/pyarrow/bin/pip install numpy pyarrow
     .venv/bin/python benchmarks/bench_quality.py [--rows 1000000] [--repeats 3]
+    # memory flat with the volume: 3M predictions, ours beside the pyarrow floor only (the others take minutes)
+    .venv/bin/python benchmarks/bench_quality.py --rows 3000000 --methods "ours,pyarrow floor"
+
+``--data DIR`` keeps the generated files in DIR (made there when absent) to reuse them between runs.
 """
 
 from __future__ import annotations

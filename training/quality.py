@@ -929,14 +929,19 @@ def lines_of(chunks: Iterator[bytes]) -> Iterator[str]:
 
 def line_blocks(chunks: Iterator[bytes]) -> Iterator[list[str]]:
     """The lines of a byte stream that arrives in chunks, a list of them per chunk (the last line of the
-    stream even without its newline)."""
+    stream even without its newline). A chunk's whole lines are decoded in one piece, without copying it
+    (a newline byte is never inside a UTF-8 character, so that equals decoding each line)."""
     rest = b""
     for chunk in chunks:
-        rest += chunk
-        cut = rest.rfind(b"\n")
-        if cut >= 0:  # the whole lines decoded at once (a newline byte is never inside a UTF-8 character)
-            whole, rest = rest[:cut], rest[cut + 1 :]
-            yield whole.decode("utf-8", errors="replace").split("\n")
+        cut = chunk.rfind(b"\n")
+        if cut < 0:
+            rest += chunk
+            continue
+        first = chunk.find(b"\n")
+        lines = str(memoryview(chunk)[first + 1 : cut], "utf-8", "replace").split("\n") if cut > first else []
+        lines.insert(0, (rest + chunk[:first]).decode("utf-8", errors="replace"))
+        rest = chunk[cut + 1 :]
+        yield lines
     if rest:
         yield [rest.decode("utf-8", errors="replace")]
 

@@ -176,3 +176,22 @@ def test_runs_of_sagemaker_records_sliced_column_wise_equal_the_join_in_memory(m
     monkeypatch.setattr(quality, "BATCH_LINES", 3)
     fed = [c + "\n" for c in captures] if newlines else captures
     assert _new("binary", labels, fed, buckets) == _old("binary", labels, captures)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"\n", "\u00e9".encode(), "\u20ac".encode(), b"\xff", b"\xe2\x82", b"\r", b"{}"]), max_size=40),
+       st.lists(st.integers(0, 200), max_size=6))
+def test_lines_of_a_chunked_stream_are_its_lines_each_decoded(parts, cuts):
+    """Chunks cut anywhere (inside a UTF-8 character too), invalid bytes, empty lines, no final newline: the
+    lines of a chunk decoded in one piece are the stream's lines each decoded on its own."""
+    from training.quality import line_blocks, lines_of
+
+    data = b"".join(parts)
+    cuts = sorted(min(c, len(data)) for c in cuts)
+    chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    want = [line.decode("utf-8", errors="replace") for line in lines]
+    assert list(lines_of(iter(chunks))) == want
+    assert [line for block in line_blocks(iter(chunks)) for line in block] == want
