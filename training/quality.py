@@ -492,14 +492,14 @@ class SpillJoin:
             self._feed_label_lines(lines)
 
     def _feed_label_lines(self, lines: Iterable[str]) -> None:
-        buffers, flush_at, buckets = self._labels, self._flush_at, self.buckets
+        buffers, flush_at, buckets, match = self._labels, self._flush_at, self.buckets, _GROUND_TRUTH.match
         for line in lines:
-            fast = _GROUND_TRUTH.match(line)
+            fast = match(line)
             if fast is not None:
-                ident = fast["id"]
+                data, ident = fast.groups()
                 bucket = hash(ident) % buckets
                 buffer = buffers[bucket]
-                buffer.append(f'{ident}"C{fast["data"]}\n')
+                buffer.append(f'{ident}"C{data}\n')
                 if len(buffer) >= flush_at:
                     self._flush("l", bucket, buffer)
                 continue
