@@ -16,13 +16,15 @@ path layout as captured data; ``mlops labels push`` writes them from a CSV or JS
 **Joining.** A run scores the captures of a window of ``window_hours`` hours that ends ``label_delay_hours``
 before the run (labels come late), against every label delivered from the window's start until the run. A
 label delivered twice for one id: the later delivery wins. :class:`SpillJoin` (what :func:`run_job` runs)
-streams labels and captures into hash buckets of the inference id in a temporary directory (~48 bytes of disk
-per labelled request: 512 MB of Lambda ``/tmp`` holds ~10 million) and joins bucket by bucket, so memory is
-one bucket's labels plus the joined pairs' arrays the metrics need; :class:`Labels` + :class:`QualityScorer`
-are the same join in memory, the reference it is tested against.
+streams labels and captures into hash buckets of the inference id in a temporary directory (~51 bytes of disk
+per captured request at the peak: 512 MB of Lambda ``/tmp`` holds ~10 million; past the directory's free space
+a :class:`QualityError` names ``quality.lambda_ephemeral_storage_mb``) and joins bucket by bucket; the metrics
+are computed out of core (:mod:`training.spill_metrics`), so memory is one bucket's labels and at most a fixed
+number of joined pairs whatever the window's volume. :class:`Labels` + :class:`QualityScorer` are the same join
+in memory, the reference it is tested against.
 
-Only the standard library and numpy (this runs in the monitoring Lambda); the metrics are
-:mod:`training.metrics`, the code the evaluation job's numbers are held to.
+Only the standard library and numpy (this runs in the monitoring Lambda); the metrics equal
+:mod:`training.metrics` (the code the evaluation job's numbers are held to) over the pairs in capture order.
 """
 
 from __future__ import annotations
@@ -420,7 +422,7 @@ class _Disk:
         if self.used > self.limit:
             raise QualityError(
                 f"the window's join needs more than the {self.limit / 2**20:,.0f} MB of disk it may use in {self.directory} "
-                f"(~48 bytes per labelled request, ~40 per joined pair); raise quality.lambda_ephemeral_storage_mb "
+                f"(~51 bytes per captured request); raise quality.lambda_ephemeral_storage_mb "
                 f"(accepted: 512 to 10240) or shorten quality.window_hours"
             )
 
@@ -437,8 +439,8 @@ class SpillJoin:
 
     Memory: one bucket's labels, the write buffers (~16,000 lines in all), then at most ``budget`` joined pairs
     at a time (:mod:`training.spill_metrics`: the pairs put back in capture order on disk, the metrics computed
-    exactly over chunks, roc_auc ranked out of core), whatever the window's volume. Disk: ~48 bytes per
-    labelled request, then ~40 per joined pair, held to ``disk_limit`` bytes (default: the free space of the
+    exactly over chunks, roc_auc ranked out of core), whatever the window's volume. Disk: ~51 bytes per
+    captured request at the peak (measured with one-row requests and 90% of them labelled), held to ``disk_limit`` bytes (default: the free space of the
     directory when the join starts; the Lambda's ``/tmp`` is ``quality.lambda_ephemeral_storage_mb``)."""
 
     FLUSH_LINES = 1 << 14
