@@ -469,6 +469,10 @@ class SpillJoin:
         self.received = 0
         self.malformed: Counter = Counter()
 
+    def close(self) -> None:
+        """Removes the spill directory (:meth:`report` does too)."""
+        self._tmp.cleanup()
+
     def _path(self, kind: str, bucket: int) -> str:
         return f"{self._tmp.name}/{kind}{bucket}"
 
@@ -975,15 +979,18 @@ def run_job(job: QualityJob, when: datetime, s3, cloudwatch) -> dict[str, Any]:
     captures, delivered = label_hours(when, job.window_hours, job.label_delay_hours)
     label_objects = list(_objects(s3, job.data_bucket, (f"{job.model}/{GROUND_TRUTH_PREFIX}/{h:%Y/%m/%d/%H}/" for h in delivered)))
     scorer = SpillJoin(job.task, job.min_records, buckets=spill_buckets(sum(size for _, size in label_objects)))
-    for key, _ in label_objects:
-        scorer.feed_labels(chain.from_iterable(_stream(s3, job.data_bucket, key)))
-    label_files = len(label_objects)
-    files = 0
-    for key in capture_keys(s3, job.capture_bucket, job.model, job.endpoint_name, captures):
-        scorer.feed_capture_blocks(_stream(s3, job.capture_bucket, key))
-        files += 1
-    window = {"start": captures[0].isoformat(), "end": (captures[-1] + timedelta(hours=1)).isoformat()}
-    report = scorer.report(model=job.model, endpoint=job.endpoint_name, window=window, capture_files=files, label_files=label_files)
+    try:  # a warm Lambda keeps /tmp: the spill goes even when the run fails
+        for key, _ in label_objects:
+            scorer.feed_labels(chain.from_iterable(_stream(s3, job.data_bucket, key)))
+        label_files = len(label_objects)
+        files = 0
+        for key in capture_keys(s3, job.capture_bucket, job.model, job.endpoint_name, captures):
+            scorer.feed_capture_blocks(_stream(s3, job.capture_bucket, key))
+            files += 1
+        window = {"start": captures[0].isoformat(), "end": (captures[-1] + timedelta(hours=1)).isoformat()}
+        report = scorer.report(model=job.model, endpoint=job.endpoint_name, window=window, capture_files=files, label_files=label_files)
+    finally:
+        scorer.close()
     key = f"{job.report_prefix}{when:%Y/%m/%d/%H}.json"
     s3.put_object(Bucket=job.capture_bucket, Key=key, Body=json.dumps(report, indent=2).encode(), ContentType="application/json")
     cloudwatch.put_metric_data(Namespace=job.metric_namespace, MetricData=metric_data(report, job.model, when))

@@ -155,7 +155,12 @@ def test_memory_stays_within_the_budget_whatever_the_volume(monkeypatch):
 
 def test_rejects_a_window_larger_than_the_disk_it_may_use():
     """A join whose spill outgrows its disk limit stops with a message naming the setting to raise."""
+    import os
+
     join = SpillJoin("binary", min_records=1, buckets=4, disk_limit=50_000)
     with pytest.raises(QualityError, match=r"quality\.lambda_ephemeral_storage_mb \(accepted: 512 to 10240\)"):
         join.feed_labels(ground_truth_record(f"req-{i}", [i % 2]) for i in range(5000))
         join.report()
+    assert join.disk.used > join.disk.limit
+    join.close()
+    assert not os.path.exists(join.disk.directory)
