@@ -577,7 +577,7 @@ class SpillJoin:
         if not ids:
             return
         ids_bytes = "\n".join(ids).encode("utf-8", "surrogatepass")
-        scores_bytes = "\n".join(scores).encode("ascii")
+        scores_bytes = "\n".join(scores).encode("utf-8", "surrogatepass")
         frame = b"".join((np.array([self._column_rows[bucket], len(ids_bytes), len(scores_bytes)], np.int64).tobytes(),
                           ids_bytes, scores_bytes, np.concatenate(seqs).astype(np.int64).tobytes()))
         self.disk.add(len(frame))
@@ -601,7 +601,7 @@ class SpillJoin:
             at += 24
             ids += data[at : at + id_len].decode("utf-8", "surrogatepass").split("\n")
             at += id_len
-            scores += data[at : at + score_len].decode("ascii").split("\n")
+            scores += data[at : at + score_len].decode("utf-8", "surrogatepass").split("\n")
             at += score_len
             seqs.append(np.frombuffer(data, np.int64, rows, at))
             at += 8 * rows

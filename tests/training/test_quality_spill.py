@@ -138,7 +138,7 @@ def _sagemaker_capture(draw) -> str:
     """A capture record as SageMaker writes it (compact, its key order) of the built-in recipe's one-row answer,
     or a near miss of that layout (two probabilities, no probability, a spaced or escaped id, odd numbers)."""
     good = draw(st.integers(0, 5)) > 0  # mostly records the column-wise slicing takes
-    p = draw(st.sampled_from(["0.25", "1", "0", "-0.5", "1e-3", "2.5E+2"] + ([] if good else ["0.5 ", "x", "1.", ".5"])))
+    p = draw(st.sampled_from(["0.25", "1", "0", "-0.5", "1e-3", "2.5E+2", "\u00a00.75"] + ([] if good else ["0.5 ", "x", "1.", ".5"])))
     ids = st.sampled_from(["r1", "r2", "r3", "e1", "7", "caf\u00e9", "tab\tin"]) if good else IDS
     answers = [
         '{\\"predictions\\": [{\\"label\\": 1, \\"probability\\": %s}]}' % p,
