@@ -15,7 +15,7 @@ import training.spill_metrics as spill
 from training.metrics import task_metrics
 from training.quality import QualityError, SpillJoin, _Disk, ground_truth_record
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture
