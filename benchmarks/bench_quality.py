@@ -1,7 +1,9 @@
 """Model-quality benchmark: N captured predictions joined with N ground-truth labels, two ways, each in its own process.
 
-- **ours**: the quality job's join (``training.quality.SpillJoin``, what ``run_job`` runs): labels and captures
-  streamed into hash buckets on disk, joined bucket by bucket, metrics from ``training.metrics``.
+- **ours**: the quality job's join (``training.quality.SpillJoin``, what ``run_job`` runs, reading each file as
+  ``run_job`` reads an S3 object: ``line_blocks`` of 1 MB chunks): labels and captures streamed into hash buckets
+  on disk, joined bucket by bucket, the metrics computed out of core (``training.spill_metrics``: equal to
+  ``training.metrics`` over the pairs in capture order, at most 262,144 pairs in memory).
 - **in-memory join**: the join before #16 (``Labels`` + ``QualityScorer``): every label in a dict.
 - **pandas floor**: what one would write by hand: every capture and label record ``json.loads``-ed into a
   DataFrame, ``merge`` on the id, scikit-learn's metrics. Its metrics must equal ours.
@@ -17,6 +19,10 @@ Run (not part of ``make test``)::
 
     python3.11 -m venv .bench-envs/pyarrow && .bench-envs/pyarrow/bin/pip install numpy pyarrow
     .venv/bin/python benchmarks/bench_quality.py [--rows 1000000] [--repeats 3]
+    # memory flat with the volume: 3M predictions, ours beside the pyarrow floor only (the others take minutes)
+    .venv/bin/python benchmarks/bench_quality.py --rows 3000000 --methods "ours,pyarrow floor"
+
+``--data DIR`` keeps the generated files in DIR (made there when absent) to reuse them between runs.
 """
 
 from __future__ import annotations
@@ -27,13 +33,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.quality import Labels, QualityScorer, SpillJoin, ground_truth_record, spill_buckets  # noqa: E402
+from training.quality import Labels, QualityScorer, SpillJoin, ground_truth_record, line_blocks, spill_buckets  # noqa: E402
 from benchmarks.measure import BENCHENVS, cpu_seconds, peak_rss_mb  # noqa: E402
 
 CAPTURE_FILES, LABEL_FILES = 10, 5
@@ -65,16 +72,20 @@ def make_data(rows: int, folder: Path) -> None:
         (folder / "labels" / f"{f:02d}.jsonl").write_text("\n".join(lines[i] for i in part) + "\n")
 
 
+def _blocks(path: Path):
+    """A file's lines as ``run_job`` reads an S3 object's: ``line_blocks`` of its 1 MB chunks."""
+    with path.open("rb") as f:
+        yield from line_blocks(iter(lambda: f.read(1 << 20), b""))
+
+
 def ours(folder: Path) -> dict:
     """What ``run_job`` does: buckets sized from the label files' bytes, labels then captures spilled, joined."""
     label_files = sorted((folder / "labels").glob("*.jsonl"))
     scorer = SpillJoin("binary", min_records=1, buckets=spill_buckets(sum(p.stat().st_size for p in label_files)))
     for path in label_files:
-        with path.open() as f:
-            scorer.feed_labels(f)
+        scorer.feed_labels(chain.from_iterable(_blocks(path)))
     for path in sorted((folder / "capture").glob("*.jsonl")):
-        with path.open() as f:
-            scorer.feed_captures(f)
+        scorer.feed_capture_blocks(_blocks(path))
     report = scorer.report()
     return {"joined": report["records"]["joined"], "metrics": report["metrics"]}
 
@@ -174,14 +185,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", choices=list(METHODS))
-    parser.add_argument("--data")
+    parser.add_argument("--data", help="a folder of data made by an earlier run (made here when absent)")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of: {', '.join(METHODS)}")
     parser.add_argument("--pyarrow-python", default=str(BENCHENVS / "pyarrow" / "bin" / "python"), help="interpreter with numpy and pyarrow")
     args = parser.parse_args()
     if args.child:
         child(args.child, Path(args.data))
         return
     python = {"pyarrow": args.pyarrow_python if Path(args.pyarrow_python).exists() else None, None: sys.executable}
-    methods = [m for m in METHODS if python[ENV[m]]]
+    chosen = args.methods.split(",")
+    unknown = set(chosen) - set(METHODS)
+    if unknown or "ours" not in chosen:
+        parser.error(f"--methods: {', '.join(sorted(unknown)) or 'ours is required'}; accepted: {', '.join(METHODS)}")
+    methods = [m for m in METHODS if m in chosen and python[ENV[m]]]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.data) if args.data else Path(tmp)
         if not (folder / "capture").exists():

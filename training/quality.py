@@ -16,13 +16,15 @@ path layout as captured data; ``mlops labels push`` writes them from a CSV or JS
 **Joining.** A run scores the captures of a window of ``window_hours`` hours that ends ``label_delay_hours``
 before the run (labels come late), against every label delivered from the window's start until the run. A
 label delivered twice for one id: the later delivery wins. :class:`SpillJoin` (what :func:`run_job` runs)
-streams labels and captures into hash buckets of the inference id in a temporary directory (~48 bytes of disk
-per labelled request: 512 MB of Lambda ``/tmp`` holds ~10 million) and joins bucket by bucket, so memory is
-one bucket's labels plus the joined pairs' arrays the metrics need; :class:`Labels` + :class:`QualityScorer`
-are the same join in memory, the reference it is tested against.
+streams labels and captures into hash buckets of the inference id in a temporary directory (~51 bytes of disk
+per captured request at the peak: 512 MB of Lambda ``/tmp`` holds ~10 million; past the directory's free space
+a :class:`QualityError` names ``quality.lambda_ephemeral_storage_mb``) and joins bucket by bucket; the metrics
+are computed out of core (:mod:`training.spill_metrics`), so memory is one bucket's labels and at most a fixed
+number of joined pairs whatever the window's volume. :class:`Labels` + :class:`QualityScorer` are the same join
+in memory, the reference it is tested against.
 
-Only the standard library and numpy (this runs in the monitoring Lambda); the metrics are
-:mod:`training.metrics`, the code the evaluation job's numbers are held to.
+Only the standard library and numpy (this runs in the monitoring Lambda); the metrics equal
+:mod:`training.metrics` (the code the evaluation job's numbers are held to) over the pairs in capture order.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import gc
 import io
 import json
 import logging
@@ -38,7 +41,10 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from itertools import chain, compress
+from contextlib import contextmanager
+from functools import partial
+from itertools import chain, compress, islice, repeat
+from operator import itemgetter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,6 +56,7 @@ from training.drift import DriftError, capture_keys
 from training.monitoring_contract import QUALITY_REPORTS_PREFIX as REPORTS_PREFIX  # noqa: F401  (the components share these)
 from training.monitoring_contract import GROUND_TRUTH_PREFIX, METRIC_JOINED, METRIC_LABELS, METRIC_UNMATCHED, QUALITY_METRIC_PREFIX, QualityJob  # noqa: F401
 from training.metrics import HIGHER_IS_BETTER, TASK_METRICS, task_metrics
+from training.spill_metrics import BUDGET, CaptureOrder
 
 REPORT_FORMAT = "mlops-quality/1"
 MALFORMED_REASONS = ("bad_json", "no_id", "bad_output", "bad_label", "label_count_mismatch")
@@ -321,8 +328,6 @@ class QualityScorer:
 
 
 _DECODE = json.JSONDecoder().raw_decode
-_COMPACT_LABEL = re.compile(r'^([^"\n]+)"C([^\n]*)$', re.M)
-_FAST_CAPTURE = re.compile(r'^([^"\n]+)"([0-9]+)"([^\n]*)$', re.M)
 
 
 def _enc(ident: str) -> str:
@@ -349,10 +354,80 @@ def _scores_of(text: str) -> list[float]:
     return [float(v) for v in text.split(",")] if text else []
 
 
+BATCH_LINES = 4096
+_NUMBER = r'-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?'
+_PROBABILITY_VALUES = re.compile(r'(?::[^\S\n]*' + _NUMBER + r'\n)*:[^\S\n]*' + _NUMBER)
+_ID_KEY, _PROBABILITY_KEY = '"inferenceId":"', '\\"probability\\"'
+
+
+def _sliced_captures(batch: list[str]) -> tuple[list[str], list[str]] | None:
+    """``(ids, scores)`` of a run of capture lines, each sliced exactly as the line-by-line path slices it
+    (:meth:`SpillJoin._feed_capture_lines`), when every line takes that path's fast branch with an
+    ``inferenceId`` and one probability; else None. Each step is one C-level pass over the run."""
+    n = len(batch)
+    many = partial(repeat, times=n)
+    if not all(map(str.endswith, batch, many((_SUFFIX + "\n", _SUFFIX)))):
+        return None
+    at = np.fromiter(map(str.find, batch, many(_ID_KEY)), np.int64, n)
+    if at.min() < 0:
+        return None
+    starts = (at + len(_ID_KEY)).tolist()
+    ids = list(map(str.__getitem__, batch, map(slice, starts, map(str.find, batch, many('"'), starts))))
+    joined = "".join(ids)
+    if not all(ids) or "\\" in joined or "\n" in joined or '"' in joined:  # empty, escaped, or no closing quote
+        return None
+    out = list(map(str.find, batch, many(_OUTPUT_KEY)))
+    if min(out) < 0:
+        return None
+    key = np.fromiter(map(str.find, batch, many(_PROBABILITY_KEY), out), np.int64, n)
+    if key.min() < 0 or max(map(str.find, batch, many(_PROBABILITY_KEY), (key + 1).tolist())) >= 0:
+        return None  # no probability, or more than one: findall's list, line by line
+    # What follows each key up to the next "}" must be what _PROBABILITY takes there: ':', spaces, a number.
+    after = (key + len(_PROBABILITY_KEY)).tolist()
+    values = list(map(str.__getitem__, batch, map(slice, after, map(str.find, batch, many("}"), after))))
+    text = "\n".join(values)
+    if text.count("\n") != n - 1 or _PROBABILITY_VALUES.fullmatch(text) is None:
+        return None
+    return ids, list(map(str.lstrip, values, many(": \t\r\f\v")))
+
+
 def spill_buckets(label_bytes: int) -> int:
     """Buckets for a window whose label files hold ``label_bytes``: ~2 MB of label lines each (~20,000 labels,
     under 10 MB as a dict), at least 16, at most 4,096."""
     return max(16, min(4096, -(-label_bytes // (2 << 20))))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while the join streams (it makes millions of short-lived lists and
+    tuples and no reference cycles; the collector's passes over them were ~5% of a run's CPU), back on after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+class _Disk:
+    """Bytes a run has on disk in its spill directory, held to ``limit``: past it, a :class:`QualityError`."""
+
+    def __init__(self, directory: str, limit: int) -> None:
+        self.directory, self.limit, self.used, self.peak = directory, limit, 0, 0
+
+    def add(self, nbytes: int) -> None:
+        self.used += nbytes
+        self.peak = max(self.peak, self.used)
+        if self.used > self.limit:
+            raise QualityError(
+                f"the window's join needs more than the {self.limit / 2**20:,.0f} MB of disk it may use in {self.directory} "
+                f"(~51 bytes per captured request); raise quality.lambda_ephemeral_storage_mb "
+                f"(accepted: 512 to 10240) or shorten quality.window_hours"
+            )
+
+    def free(self, nbytes: int) -> None:
+        self.used -= nbytes
 
 
 class SpillJoin:
@@ -362,33 +437,50 @@ class SpillJoin:
     key: the same records are counted, the same pairs joined, and the pairs are put back in capture order
     before the metrics (a float sum depends on its order).
 
-    Memory: one bucket's labels, the write buffers (~16,000 lines in all), then the joined pairs' columns
-    the metrics need (y and score, put in capture order one at a time); disk: ~48 bytes per labelled request."""
+    Memory: one bucket's labels, the write buffers (~16,000 lines in all), then at most ``budget`` joined pairs
+    at a time (:mod:`training.spill_metrics`: the pairs put back in capture order on disk, the metrics computed
+    exactly over chunks, roc_auc ranked out of core), whatever the window's volume. Disk: ~51 bytes per
+    captured request at the peak (measured with one-row requests and 90% of them labelled), held to ``disk_limit`` bytes (default: the free space of the
+    directory when the join starts; the Lambda's ``/tmp`` is ``quality.lambda_ephemeral_storage_mb``)."""
 
     FLUSH_LINES = 1 << 14
 
-    def __init__(self, task: str, min_records: int = 100, buckets: int = 256, directory: str | None = None) -> None:
+    def __init__(self, task: str, min_records: int = 100, buckets: int = 256, directory: str | None = None,
+                 budget: int = BUDGET, disk_limit: int | None = None) -> None:
+        import shutil
         import tempfile
 
         if task not in TASK_METRICS:
             raise QualityError(f"unknown task {task!r}; accepted: {', '.join(TASK_METRICS)}")
         self.task, self.min_records, self.buckets = task, min_records, buckets
         self._tmp = tempfile.TemporaryDirectory(prefix="mlops-quality-", dir=directory)
+        self.budget = budget
+        self.disk = _Disk(self._tmp.name, shutil.disk_usage(self._tmp.name).free if disk_limit is None else disk_limit)
         self._flush_at = max(16, self.FLUSH_LINES // buckets)
         self._labels: list[list[str]] = [[] for _ in range(buckets)]
         self._captures: list[list[str]] = [[] for _ in range(buckets)]
         self._fast: list[list[str]] = [[] for _ in range(buckets)]
+        self._columns: list[tuple[list, list, list]] = [([], [], []) for _ in range(buckets)]
+        self._column_rows = [0] * buckets
+        self._column_flush_at = max(16, 4 * self.FLUSH_LINES // buckets)  # ~40 bytes a row: ~2.6 MB buffered in all
         self._parsed_labels: set[int] = set()
+        self._crossed = False  # a record sliced under one id and joined under another ("X", off-layout only)
         self.requests = 0
         self.received = 0
         self.malformed: Counter = Counter()
+
+    def close(self) -> None:
+        """Removes the spill directory (:meth:`report` does too)."""
+        self._tmp.cleanup()
 
     def _path(self, kind: str, bucket: int) -> str:
         return f"{self._tmp.name}/{kind}{bucket}"
 
     def _flush(self, kind: str, bucket: int, buffer: list[str]) -> None:
         with open(self._path(kind, bucket), "a", encoding="utf-8", errors="surrogatepass", newline="\n") as f:
+            start = f.tell()
             f.writelines(buffer)
+            self.disk.add(f.tell() - start)
         buffer.clear()
 
     def _put(self, kind: str, buffers: list[list[str]], ident: str, text: str) -> None:
@@ -402,14 +494,18 @@ class SpillJoin:
 
     def feed_labels(self, lines: Iterable[str]) -> None:
         """Ground-truth lines, as :meth:`Labels.feed` reads them; the compact layout is checked when its bucket loads."""
-        buffers, flush_at, buckets = self._labels, self._flush_at, self.buckets
+        with _collector_paused():
+            self._feed_label_lines(lines)
+
+    def _feed_label_lines(self, lines: Iterable[str]) -> None:
+        buffers, flush_at, buckets, match = self._labels, self._flush_at, self.buckets, _GROUND_TRUTH.match
         for line in lines:
-            fast = _GROUND_TRUTH.match(line)
+            fast = match(line)
             if fast is not None:
-                ident = fast["id"]
+                data, ident = fast.groups()
                 bucket = hash(ident) % buckets
                 buffer = buffers[bucket]
-                buffer.append(f'{ident}"C{fast["data"]}\n')
+                buffer.append(f'{ident}"C{data}\n')
                 if len(buffer) >= flush_at:
                     self._flush("l", bucket, buffer)
                 continue
@@ -426,7 +522,92 @@ class SpillJoin:
             self._put("l", buffers, ident, f'{_enc(ident)}"P{_scores_text(labels)}\n')
 
     def feed_captures(self, lines: Iterable[str]) -> None:
-        """Capture lines, as :meth:`QualityScorer.feed` reads them."""
+        """Capture lines, as :meth:`QualityScorer.feed` reads them: in runs of :data:`BATCH_LINES`, each run
+        sliced column-wise (:func:`_sliced_captures`) when every line is in SageMaker's compact layout with one
+        probability, else line by line."""
+        it = iter(lines)
+        self.feed_capture_blocks(iter(lambda: list(islice(it, BATCH_LINES)), []))
+
+    def feed_capture_blocks(self, blocks: Iterable[list[str]]) -> None:
+        """Capture lines in lists (:func:`line_blocks`), as :meth:`feed_captures` reads them."""
+        with _collector_paused():
+            self._feed_capture_blocks(blocks)
+
+    def _feed_capture_blocks(self, blocks: Iterable[list[str]]) -> None:
+        if self.task != "binary":
+            self._feed_capture_lines(chain.from_iterable(blocks))
+            return
+        for block in blocks:
+            for at in range(0, len(block), BATCH_LINES):
+                batch = block[at : at + BATCH_LINES] if len(block) > BATCH_LINES else block
+                sliced = _sliced_captures(batch) if batch else None
+                if sliced is None:
+                    self._feed_capture_lines(batch)
+                    continue
+                seq = self.requests
+                self.requests += len(batch)
+                self._spill_columns(*sliced, seq)
+
+    def _spill_columns(self, ids: list[str], scores: list[str], seq: int) -> None:
+        """A run's sliced ids and scores (the ``i``-th is request ``seq + i``) to their buckets, column-wise:
+        ids and scores as lines of text, the sequence numbers as int64."""
+        n = len(ids)
+        where = np.fromiter(map(hash, ids), np.int64, n) % self.buckets  # numpy's modulo is Python's: hash(id) % buckets
+        order = np.argsort(where, kind="stable")
+        where = where[order]
+        if n > 1:
+            pick = itemgetter(*order.tolist())
+            ids, scores = pick(ids), pick(scores)
+        seqs = order + seq
+        cuts = (np.flatnonzero(where[1:] != where[:-1]) + 1).tolist()
+        for start, end in zip([0, *cuts], [*cuts, n]):
+            bucket = int(where[start])
+            parts = self._columns[bucket]
+            parts[0].append("\n".join(ids[start:end]))
+            parts[1].append("\n".join(scores[start:end]))
+            parts[2].append(seqs[start:end])
+            self._column_rows[bucket] += end - start
+            if self._column_rows[bucket] >= self._column_flush_at:
+                self._flush_columns(bucket)
+
+    def _flush_columns(self, bucket: int) -> None:
+        """One frame appended to the bucket's ``v`` file: rows, the ids' and the scores' byte lengths (int64),
+        the ids and the scores (newline-separated UTF-8), the sequence numbers (int64)."""
+        ids, scores, seqs = self._columns[bucket]
+        if not ids:
+            return
+        ids_bytes = "\n".join(ids).encode("utf-8", "surrogatepass")
+        scores_bytes = "\n".join(scores).encode("utf-8", "surrogatepass")
+        frame = b"".join((np.array([self._column_rows[bucket], len(ids_bytes), len(scores_bytes)], np.int64).tobytes(),
+                          ids_bytes, scores_bytes, np.concatenate(seqs).astype(np.int64).tobytes()))
+        self.disk.add(len(frame))
+        with open(self._path("v", bucket), "ab") as f:
+            f.write(frame)
+        self._columns[bucket] = ([], [], [])
+        self._column_rows[bucket] = 0
+
+    def _frames(self, bucket: int) -> tuple[list[str], list[str], np.ndarray]:
+        """The ids, scores and sequence numbers of a bucket's ``v`` file."""
+        import os
+
+        path = self._path("v", bucket)
+        if not os.path.exists(path):
+            return [], [], np.empty(0, np.int64)
+        with open(path, "rb") as f:
+            data = f.read()
+        ids, scores, seqs, at = [], [], [], 0
+        while at < len(data):
+            rows, id_len, score_len = np.frombuffer(data, np.int64, 3, at).tolist()
+            at += 24
+            ids += data[at : at + id_len].decode("utf-8", "surrogatepass").split("\n")
+            at += id_len
+            scores += data[at : at + score_len].decode("utf-8", "surrogatepass").split("\n")
+            at += score_len
+            seqs.append(np.frombuffer(data, np.int64, rows, at))
+            at += 8 * rows
+        return ids, scores, np.concatenate(seqs)
+
+    def _feed_capture_lines(self, lines: Iterable[str]) -> None:
         buffers, fast_buffers, flush_at, buckets = self._captures, self._fast, self._flush_at, self.buckets
         binary = self.task == "binary"
         findall, suffix, suffix_nl = _PROBABILITY.findall, _SUFFIX, _SUFFIX + "\n"
@@ -481,6 +662,7 @@ class SpillJoin:
         elif outcome[0] == ident:
             self._put("c", buffers, ident, f'{ident}"S{seq}"{outcome[1]}\n')
         else:
+            self._crossed = True
             self._put("c", buffers, ident, f'{ident}"X{seq}"{_enc(outcome[0])}"{outcome[1]}\n')
 
     def _parse(self, line: str) -> str | tuple[str, str]:
@@ -554,16 +736,21 @@ class SpillJoin:
                         by_id[ident] = labels
                 else:
                     by_id[ident] = _scores_of(rest[1:])
-        else:  # compact lines only: `id"Cdata` each
-            pairs = _COMPACT_LABEL.findall(self._text("l", bucket))
-            values = [compact(text) for _, text in pairs]
+        else:  # compact lines only: `id"Cdata` each, neither part with a quote or a newline: split, not parsed
+            fields = self._text("l", bucket).replace("\n", '"').split('"')
+            ids, texts = fields[0:-1:2], fields[1::2]
+            distinct = set(texts)
+            if len(distinct) <= 4096:  # labels are mostly a few classes: each text read once
+                table = {text: compact(text[1:]) for text in distinct}
+                values = list(map(table.__getitem__, texts))
+            else:
+                values = [compact(text[1:]) for text in texts]
             bad = values.count(None)
             if bad:
                 malformed["bad_label"] += bad
-                pairs = [(ident, v) for (ident, _), v in zip(pairs, values) if v is not None]
-                by_id = dict(pairs)
+                by_id = {ident: v for ident, v in zip(ids, values) if v is not None}
             else:
-                by_id = dict(zip([ident for ident, _ in pairs], values))
+                by_id = dict(zip(ids, values))
             received += len(values) - bad
         seqs, y, score = array("q"), array("d"), array("d")
         matched: set[str] = set()
@@ -587,19 +774,22 @@ class SpillJoin:
             else:
                 join(ident, labels, seq, _scores_of(text))
 
-        records = _FAST_CAPTURE.findall(self._text("f", bucket))
-        if records:
-            ids, seq_texts, texts = zip(*records)
+        bulk: list[tuple[np.ndarray, ...]] = []
+        fields = self._text("f", bucket).replace("\n", '"').split('"')  # `id"seq"scores` lines, no quote or newline in a part
+        v_ids, v_texts, v_seqs = self._frames(bucket)
+        ids, texts = fields[0:-1:3] + v_ids, fields[2::3] + v_texts
+        if ids:
+            seq_of = np.concatenate([np.fromiter(map(int, fields[1::3]), np.int64, len(fields) // 3), v_seqs])
             looked_up = list(map(get, ids))  # None: not labelled (yet); a label list is never empty
-            ids, seq_texts, texts, found = [list(compress(column, looked_up)) for column in (ids, seq_texts, texts, looked_up)]
+            ids, texts, found = [list(compress(column, looked_up)) for column in (ids, texts, looked_up)]
+            seq_of = seq_of[np.fromiter(compress(range(len(looked_up)), looked_up), np.int64)]
             if set(map(len, found)) <= {1} and ",".join(texts).count(",") == len(texts) - 1:  # one row a request
                 matched.update(ids)
-                seqs.extend(map(int, seq_texts))
-                y.extend(chain.from_iterable(found))
-                score.extend(map(float, texts))
+                n = len(ids)
+                bulk.append((seq_of, np.fromiter(chain.from_iterable(found), np.float64, n), np.fromiter(map(float, texts), np.float64, n)))
             else:
-                for ident, seq, text, labels in zip(ids, seq_texts, texts, found):
-                    join(ident, labels, int(seq), [float(v) for v in text.split(",")])
+                for ident, seq, text, labels in zip(ids, seq_of.tolist(), texts, found):
+                    join(ident, labels, seq, [float(v) for v in text.split(",")])
         for line in [*self._lines("c", bucket), *self._lines("d", bucket)]:
             ident, rest = _split(line)
             kind = rest[0]
@@ -615,25 +805,45 @@ class SpillJoin:
                     target(other, int(seq), text)
                 elif emit:
                     self._defer(hash(other) % self.buckets, f'{_enc(other)}"S{seq}"{text}\n')
-        return received, malformed, len(by_id.keys() - matched), seqs, y, score
+        columns = [np.concatenate([np.frombuffer(one, dtype) if len(one) else np.empty(0, dtype), *(b[i] for b in bulk)])
+                   for i, (one, dtype) in enumerate(((seqs, np.int64), (y, np.float64), (score, np.float64)))]
+        return received, malformed, len(by_id.keys() - matched), *columns
 
     def _joined(self, bucket: int, emit: bool) -> tuple:
         """A bucket joined, its pairs written to disk (a rerun overwrites them): (counts, malformed, unmatched, pairs)."""
+        import os
+
         received, malformed, unmatched, seqs, y, score = self._bucket(bucket, emit)
-        for kind, column in (("q", seqs), ("y", y), ("s", score)):
-            with open(self._path(kind, bucket), "wb") as f:
+        path = self._path("j", bucket)
+        if os.path.exists(path):
+            self.disk.free(os.path.getsize(path))
+        with open(path, "wb") as f:
+            for column in (seqs, y, score):
                 column.tofile(f)
+        self.disk.add(24 * len(y))
         return received, malformed, unmatched, len(y)
 
-    def _column(self, kind: str, parts: list[tuple]) -> np.ndarray:
-        """One column of every bucket's pairs, in bucket order."""
-        out = np.empty(sum(p[3] for p in parts), dtype=np.int64 if kind == "q" else np.float64)
-        at = 0
+    def _drop(self, kind: str, bucket: int) -> None:
+        import os
+
+        path = self._path(kind, bucket)
+        if os.path.exists(path):
+            self.disk.free(os.path.getsize(path))
+            os.remove(path)
+
+    def _metrics(self, parts: list[tuple]) -> dict[str, float | None]:
+        """The task's metrics over every bucket's pairs, in capture order (a float sum depends on its order),
+        at most ``budget`` pairs in memory at a time."""
+        order = CaptureOrder(self.disk, self.requests, self.budget)
         for bucket, part in enumerate(parts):
+            for kind in ("l", "f", "c", "d", "v"):
+                self._drop(kind, bucket)
             if part[3]:
-                out[at : at + part[3]] = np.fromfile(self._path(kind, bucket), dtype=out.dtype)
-                at += part[3]
-        return out
+                with open(self._path("j", bucket), "rb") as f:
+                    columns = [np.fromfile(f, dtype=dtype, count=part[3]) for dtype in (np.int64, np.float64, np.float64)]
+                self._drop("j", bucket)
+                order.add(*columns)
+        return order.ordered().metrics(self.task)
 
     def _defer(self, bucket: int, line: str) -> None:
         self._flush("d", bucket, [line])
@@ -641,6 +851,10 @@ class SpillJoin:
 
     def report(self, **context: Any) -> dict[str, Any]:
         """Joins bucket by bucket, then the report :meth:`QualityScorer.report` gives (and removes the spill)."""
+        with _collector_paused():
+            return self._report(context)
+
+    def _report(self, context: dict[str, Any]) -> dict[str, Any]:
         for bucket in range(self.buckets):
             if self._labels[bucket]:
                 self._flush("l", bucket, self._labels[bucket])
@@ -648,26 +862,27 @@ class SpillJoin:
                 self._flush("c", bucket, self._captures[bucket])
             if self._fast[bucket]:
                 self._flush("f", bucket, self._fast[bucket])
+            self._flush_columns(bucket)
         self._late: set[int] = set()
         results: dict[int, tuple] = {}
-        for bucket in range(self.buckets):
-            self._late.discard(bucket)
-            results[bucket] = self._joined(bucket, emit=True)
-        for bucket in sorted(self._late):  # a record deferred to a bucket already joined (off-layout records only)
-            results[bucket] = self._joined(bucket, emit=False)
-        parts = [results[b] for b in range(self.buckets)]
-        received = self.received + sum(p[0] for p in parts)
-        malformed = self.malformed + sum((p[1] for p in parts), Counter())
-        unmatched = sum(p[2] for p in parts)
-        # The pairs back in capture order, one column at a time (a request's rows keep their order: stable sort).
-        order = np.argsort(self._column("q", parts), kind="stable")
-        y = self._column("y", parts)[order]
-        score = self._column("s", parts)[order]
-        del order
-        self._tmp.cleanup()
-        joined = len(y)
-        enough = joined >= self.min_records
-        metrics = task_metrics(self.task, y, score) if enough else {}
+        try:
+            for bucket in range(self.buckets):
+                self._late.discard(bucket)
+                results[bucket] = self._joined(bucket, emit=True)
+                if not self._crossed:  # else a deferred record may join this bucket again (below)
+                    for kind in ("l", "f", "c", "v"):
+                        self._drop(kind, bucket)
+            for bucket in sorted(self._late):  # a record deferred to a bucket already joined (off-layout records only)
+                results[bucket] = self._joined(bucket, emit=False)
+            parts = [results[b] for b in range(self.buckets)]
+            received = self.received + sum(p[0] for p in parts)
+            malformed = self.malformed + sum((p[1] for p in parts), Counter())
+            unmatched = sum(p[2] for p in parts)
+            joined = sum(p[3] for p in parts)
+            enough = joined >= self.min_records
+            metrics = self._metrics(parts) if enough else {}
+        finally:
+            self._tmp.cleanup()
         return {
             "format": REPORT_FORMAT,
             **context,
@@ -715,14 +930,26 @@ def metric_data(report: dict[str, Any], model: str, when: datetime) -> list[dict
 
 def lines_of(chunks: Iterator[bytes]) -> Iterator[str]:
     """Lines of a byte stream that arrives in chunks (an S3 body's ``iter_chunks``)."""
+    return chain.from_iterable(line_blocks(chunks))
+
+
+def line_blocks(chunks: Iterator[bytes]) -> Iterator[list[str]]:
+    """The lines of a byte stream that arrives in chunks, a list of them per chunk (the last line of the
+    stream even without its newline). A chunk's whole lines are decoded in one piece, without copying it
+    (a newline byte is never inside a UTF-8 character, so that equals decoding each line)."""
     rest = b""
     for chunk in chunks:
-        rest += chunk
-        *whole, rest = rest.split(b"\n")
-        for line in whole:
-            yield line.decode("utf-8", errors="replace")
+        cut = chunk.rfind(b"\n")
+        if cut < 0:
+            rest += chunk
+            continue
+        first = chunk.find(b"\n")
+        lines = str(memoryview(chunk)[first + 1 : cut], "utf-8", "replace").split("\n") if cut > first else []
+        lines.insert(0, (rest + chunk[:first]).decode("utf-8", errors="replace"))
+        rest = chunk[cut + 1 :]
+        yield lines
     if rest:
-        yield rest.decode("utf-8", errors="replace")
+        yield [rest.decode("utf-8", errors="replace")]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -738,10 +965,11 @@ def _objects(s3, bucket: str, prefixes: Iterable[str]) -> Iterator[tuple[str, in
                 yield obj["Key"], obj.get("Size", 0)
 
 
-def _stream(s3, bucket: str, key: str) -> Iterator[str]:
+def _stream(s3, bucket: str, key: str) -> Iterator[list[str]]:
+    """An object's lines, a list per 1 MB chunk."""
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     try:
-        yield from lines_of(body.iter_chunks(1 << 20))
+        yield from line_blocks(body.iter_chunks(1 << 20))
     finally:
         body.close()
 
@@ -751,15 +979,18 @@ def run_job(job: QualityJob, when: datetime, s3, cloudwatch) -> dict[str, Any]:
     captures, delivered = label_hours(when, job.window_hours, job.label_delay_hours)
     label_objects = list(_objects(s3, job.data_bucket, (f"{job.model}/{GROUND_TRUTH_PREFIX}/{h:%Y/%m/%d/%H}/" for h in delivered)))
     scorer = SpillJoin(job.task, job.min_records, buckets=spill_buckets(sum(size for _, size in label_objects)))
-    for key, _ in label_objects:
-        scorer.feed_labels(_stream(s3, job.data_bucket, key))
-    label_files = len(label_objects)
-    files = 0
-    for key in capture_keys(s3, job.capture_bucket, job.model, job.endpoint_name, captures):
-        scorer.feed_captures(_stream(s3, job.capture_bucket, key))
-        files += 1
-    window = {"start": captures[0].isoformat(), "end": (captures[-1] + timedelta(hours=1)).isoformat()}
-    report = scorer.report(model=job.model, endpoint=job.endpoint_name, window=window, capture_files=files, label_files=label_files)
+    try:  # a warm Lambda keeps /tmp: the spill goes even when the run fails
+        for key, _ in label_objects:
+            scorer.feed_labels(chain.from_iterable(_stream(s3, job.data_bucket, key)))
+        label_files = len(label_objects)
+        files = 0
+        for key in capture_keys(s3, job.capture_bucket, job.model, job.endpoint_name, captures):
+            scorer.feed_capture_blocks(_stream(s3, job.capture_bucket, key))
+            files += 1
+        window = {"start": captures[0].isoformat(), "end": (captures[-1] + timedelta(hours=1)).isoformat()}
+        report = scorer.report(model=job.model, endpoint=job.endpoint_name, window=window, capture_files=files, label_files=label_files)
+    finally:
+        scorer.close()
     key = f"{job.report_prefix}{when:%Y/%m/%d/%H}.json"
     s3.put_object(Bucket=job.capture_bucket, Key=key, Body=json.dumps(report, indent=2).encode(), ContentType="application/json")
     cloudwatch.put_metric_data(Namespace=job.metric_namespace, MetricData=metric_data(report, job.model, when))

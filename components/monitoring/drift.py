@@ -53,7 +53,7 @@ from training.monitoring_contract import DRIFT_REPORTS_PREFIX as REPORTS_PREFIX
 from training.monitoring_contract import METRIC_MAX, METRIC_PREDICTION, METRIC_RECORDS, JobSettings
 
 HANDLER = "training.drift.handler"
-LAMBDA_MODULES = ("__init__.py", "capture.py", "code_check.py", "drift.py", "metric_names.py", "metrics.py", "monitoring_contract.py", "quality.py")
+LAMBDA_MODULES = ("__init__.py", "capture.py", "code_check.py", "drift.py", "metric_names.py", "metrics.py", "monitoring_contract.py", "quality.py", "spill_metrics.py")
 """The part of training/ the drift and quality jobs import: numpy, boto3 (in the runtime) and the standard library only."""
 
 

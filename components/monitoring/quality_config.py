@@ -41,7 +41,7 @@ class QualityConfig(StrictModel):
     lambda_timeout_seconds: int = Field(900, ge=30, le=900, description="Timeout of the quality Lambda.")
     lambda_ephemeral_storage_mb: int = Field(
         512, ge=512, le=10240,
-        description="The quality Lambda's /tmp, where a run's join spills (~48 bytes per labelled request: 512 MB holds ~10 million a window).",
+        description="The quality Lambda's /tmp, where a run's join spills (~51 bytes per captured request at its peak: 512 MB holds ~10 million a window).",
     )
     lambda_reserved_concurrency: int = Field(
         2, ge=1, le=100, description="Concurrent runs the quality Lambda may have (reserved: a retry storm cannot starve the account)."

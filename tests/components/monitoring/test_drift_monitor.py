@@ -340,14 +340,16 @@ def test_lambda_package_is_deterministic_and_holds_the_job_and_numpy(tmp_path):
 
 
 def test_lambda_modules_import_with_numpy_and_the_standard_library_only(tmp_path):
-    """What the zip holds of training/ imports without pandas, pydantic, scikit-learn, scipy or yaml."""
+    """What the zip holds of training/ imports without pandas, pydantic, scikit-learn, scipy or yaml: both jobs'
+    handlers (the drift and the quality Lambda run from this package), with every module they import."""
     cached, _ = build_lambda_package(TRAINING_SOURCE, BUILD_DIR)
     with zipfile.ZipFile(cached) as z:
         for m in LAMBDA_MODULES:
             z.extract(f"training/{m}", tmp_path)
     code = (
         "import sys; sys.modules.update(dict.fromkeys(['pandas', 'pydantic', 'sklearn', 'scipy', 'yaml', 'pandera']));"
-        f"sys.path.insert(0, {str(tmp_path)!r}); import training.drift as d; assert d.__file__.startswith({str(tmp_path)!r}); print('ok')"
+        f"sys.path.insert(0, {str(tmp_path)!r}); import training.drift as d, training.quality as q, training.spill_metrics as m;"
+        f"assert all(x.__file__.startswith({str(tmp_path)!r}) for x in (d, q, m)) and callable(q.handler); print('ok')"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
