@@ -24,13 +24,10 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
 		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }; }
 
-# Extra pip flags for the two test virtualenvs (`make test` passes --no-compile, see there).
-PIP_FLAGS ?=
-
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet $(PIP_FLAGS) -e ".[test]"
+	$(VENV)/bin/pip install --quiet -e ".[test]"
 	touch $@
 
 # What a deploy job installs: runtime dependencies only (no test tools), every one pinned and hash-checked,
@@ -47,7 +44,7 @@ $(LS_VENV)/.installed: .ci/localstack-requirements.txt
 	@test -n "$(LOCALSTACK_PYTHON)" || { echo "LocalStack needs Python >= 3.12; set LOCALSTACK_PYTHON=/path/to/python3.13"; exit 1; }
 	$(LOCALSTACK_PYTHON) -m venv $(LS_VENV)
 	$(LS_VENV)/bin/pip install --quiet --upgrade pip
-	$(LS_VENV)/bin/pip install --quiet $(PIP_FLAGS) -r .ci/localstack-requirements.txt
+	$(LS_VENV)/bin/pip install --quiet -r .ci/localstack-requirements.txt
 	touch $@
 
 $(ASL_VALIDATOR)/node_modules/.installed: $(ASL_VALIDATOR)/package.json $(ASL_VALIDATOR)/package-lock.json
@@ -60,12 +57,11 @@ synth: $(VENV)/.installed
 
 # Two workers (the machine's cores): the LocalStack tier and the container tier each stay on one worker (the
 # scheduler in tests/conftest.py), the unit tests fill the rest. `pytest` alone runs everything in one process.
-# The installs run side by side, without compiling every installed module to bytecode (pip's default: ~23 of the
-# 41 s of our virtualenv, ~25 of LocalStack's 38 s): the tests compile what they import, once. Bytecode is written
-# even where PYTHONDONTWRITEBYTECODE is set (as on our CI machines): otherwise every one of the suite's few hundred
-# subprocesses recompiles the modules it imports, and pytest rewrites every test module per worker.
+# The installs run side by side (pip, pip and npm are mostly waiting on unpacking and the disk). Bytecode is
+# written even where PYTHONDONTWRITEBYTECODE is set (as on our CI machines): otherwise every one of the suite's
+# few hundred subprocesses recompiles the modules it imports, and pytest rewrites every test module per worker.
 test:
-	$(MAKE) --no-print-directory -j4 install PIP_FLAGS=--no-compile
+	$(MAKE) --no-print-directory -j4 install
 	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/python -m pytest -n 2 --durations=15
 
 # The SageMaker scikit-learn image's environment for tests/runtime (the tier builds it itself on first use;

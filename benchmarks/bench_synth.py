@@ -98,12 +98,9 @@ def main() -> None:
         print(f"| {label} | {len(manifest.resources)} | {ours:.3f} | {fair:.3f} | {ours / fair:.2f}x | {const:.3f} | {ours / const:.2f}x |")
 
     # As pip leaves an installed package: bytecode compiled (an editable checkout under PYTHONDONTWRITEBYTECODE,
-    # as CI sets, would otherwise recompile every module of ours in every process and the floor's few; a
-    # virtualenv `make test` installed has no bytecode of its packages either).
-    import sysconfig
-
-    for directory in (*(ROOT / p for p in ("components", "infra", "training", "benchmarks")), Path(sysconfig.get_paths()["purelib"])):
-        compileall.compile_dir(directory, quiet=1, workers=0)
+    # as CI sets, would otherwise recompile every module of ours in every process and the floor's few).
+    for package in ("components", "infra", "training", "benchmarks"):
+        compileall.compile_dir(ROOT / package, quiet=1)
     print("\n## cold (a new process each; CPU-s = user + system, medians of alternated runs)\n")
     print("| stack | resources | `mlops synth` CPU-s | cold fair floor | ratio | peak MB (ours / floor) | per model (ms) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
