@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 
 class _Console:
-    """A rich ``Console`` made on first use: importing rich costs a cold command ~25 ms, which ``mlops synth
-    --format json`` or ``mlops validate`` in a script never needs. Attribute reads and writes go to the console."""
+    """A rich ``Console`` made on first use: importing rich costs a cold command 10-25 ms, which a command that
+    prints JSON (``mlops synth --format json``) never needs. Attribute reads and writes go to the console."""
 
     __slots__ = ("_kwargs", "_console")
 
