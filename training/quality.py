@@ -304,23 +304,31 @@ class QualityScorer:
         joined = len(self.y)
         enough = joined >= self.min_records
         metrics = task_metrics(self.task, np.frombuffer(self.y), np.frombuffer(self.score)) if enough else {}
-        malformed = self.malformed + self.labels.malformed
-        return {
-            "format": REPORT_FORMAT,
-            **context,
-            "task": self.task,
-            "status": "ok" if enough else "insufficient_data",
-            "records": {
-                "requests": self.requests,
-                "labels_received": self.labels.received,
-                "joined": joined,
-                "unmatched_labels": len(self.labels.by_id.keys() - self.matched_ids),
-                "malformed": sum(malformed.values()),
-                "malformed_by_reason": {r: malformed[r] for r in MALFORMED_REASONS if malformed[r]},
-            },
-            "metrics": metrics,
-            "directions": {m: "higher" if HIGHER_IS_BETTER[m] else "lower" for m in metrics},
-        }
+        return quality_report(
+            self.task, context, enough=enough, metrics=metrics, requests=self.requests, received=self.labels.received,
+            joined=joined, unmatched=len(self.labels.by_id.keys() - self.matched_ids), malformed=self.malformed + self.labels.malformed,
+        )
+
+
+def quality_report(task: str, context: dict[str, Any], *, enough: bool, metrics: dict[str, float], requests: int, received: int,
+                   joined: int, unmatched: int, malformed: Counter) -> dict[str, Any]:
+    """The report document of a window, from either join (in memory or on disk)."""
+    return {
+        "format": REPORT_FORMAT,
+        **context,
+        "task": task,
+        "status": "ok" if enough else "insufficient_data",
+        "records": {
+            "requests": requests,
+            "labels_received": received,
+            "joined": joined,
+            "unmatched_labels": unmatched,
+            "malformed": sum(malformed.values()),
+            "malformed_by_reason": {r: malformed[r] for r in MALFORMED_REASONS if malformed[r]},
+        },
+        "metrics": metrics,
+        "directions": {m: "higher" if HIGHER_IS_BETTER[m] else "lower" for m in metrics},
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -883,22 +891,8 @@ class SpillJoin:
             metrics = self._metrics(parts) if enough else {}
         finally:
             self._tmp.cleanup()
-        return {
-            "format": REPORT_FORMAT,
-            **context,
-            "task": self.task,
-            "status": "ok" if enough else "insufficient_data",
-            "records": {
-                "requests": self.requests,
-                "labels_received": received,
-                "joined": joined,
-                "unmatched_labels": unmatched,
-                "malformed": sum(malformed.values()),
-                "malformed_by_reason": {r: malformed[r] for r in MALFORMED_REASONS if malformed[r]},
-            },
-            "metrics": metrics,
-            "directions": {m: "higher" if HIGHER_IS_BETTER[m] else "lower" for m in metrics},
-        }
+        return quality_report(self.task, context, enough=enough, metrics=metrics, requests=self.requests, received=received,
+                              joined=joined, unmatched=unmatched, malformed=malformed)
 
 
 def label_hours(end: datetime, window_hours: int, delay_hours: int) -> tuple[list[datetime], list[datetime]]:
