@@ -37,14 +37,17 @@ def test_a_command_alone_reads_as_in_the_whole_app(args):
     assert alone.stdout == whole.stdout and "Usage: mlops" in alone.stdout
 
 
-def test_a_single_command_app_still_takes_the_command_name():
-    """With one command registered Typer would make it the app itself; the callback keeps ``mlops synth ...``."""
+def test_a_single_command_app_still_takes_the_command_name(tmp_path):
+    """With one command registered Typer would make it the app itself (``synth`` then an unexpected argument); the
+    callback keeps ``mlops synth ...``: the command runs and reports its own error."""
     from typer.testing import CliRunner
 
-    result = CliRunner().invoke(build(("infra.cli.commands.synth",)), ["synth", "--help"])
-    assert result.exit_code == 0 and "--format" in result.output
+    missing = tmp_path / "Pulumi.none.yaml"
+    result = CliRunner().invoke(build(("infra.cli.commands.synth",)), ["synth", "--file", str(missing)])
+    assert result.exit_code == 2 and "cannot read the stack file" in result.stderr, result.output
 
 
 def test_an_unknown_command_gets_the_whole_list():
+    """A name ENTRY_MODULES does not know is parsed by the whole app, which can suggest the command meant."""
     result = run("synht")
-    assert result.returncode == 2 and "No such command" in result.stderr
+    assert result.returncode == 2 and "No such command 'synht'. Did you mean 'synth'?" in result.stderr
