@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import os
 
-from infra.config import STACKS_DIR
-from infra.review.synth import Manifest, run_program, synth_file
+# One OpenMP thread per test process (set before numpy, scikit-learn or xgboost load their thread pools; subprocesses
+# inherit it; an explicit OMP_NUM_THREADS wins). `make test` already runs a worker per core: two workers' pools of two
+# threads on two cores spin against each other, and scikit-learn's single-row predictions in
+# tests/training/test_task_outputs_monitored.py took 6-10 CPU-s a test in the suite against 0.2-1 alone.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+
+from infra.config import STACKS_DIR  # noqa: E402
+from infra.review.synth import Manifest, run_program, synth_file  # noqa: E402
 
 SHIPPED_STACKS = ("dev", "staging", "prod", "local")
 
