@@ -40,11 +40,13 @@ $(VENV)/.deploy: .ci/deploy-requirements.txt pyproject.toml
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation --no-index -e .
 	touch $@
 
+# --no-compile: pip would compile all ~11,000 modules of LocalStack's pins (~20 of its ~29 CPU-s); LocalStack imports
+# ~1,300 of them at start and compiles those once (its first start, in the tests or `make localstack`, writes them).
 $(LS_VENV)/.installed: .ci/localstack-requirements.txt
 	@test -n "$(LOCALSTACK_PYTHON)" || { echo "LocalStack needs Python >= 3.12; set LOCALSTACK_PYTHON=/path/to/python3.13"; exit 1; }
 	$(LOCALSTACK_PYTHON) -m venv $(LS_VENV)
 	$(LS_VENV)/bin/pip install --quiet --upgrade pip
-	$(LS_VENV)/bin/pip install --quiet -r .ci/localstack-requirements.txt
+	$(LS_VENV)/bin/pip install --quiet --no-compile -r .ci/localstack-requirements.txt
 	touch $@
 
 $(ASL_VALIDATOR)/node_modules/.installed: $(ASL_VALIDATOR)/package.json $(ASL_VALIDATOR)/package-lock.json
@@ -76,7 +78,7 @@ bench: $(VENV)/.installed
 
 # A LocalStack in the foreground, for `pulumi up --stack local` and trying the CLI by hand.
 localstack: $(LS_VENV)/.installed
-	GATEWAY_LISTEN=127.0.0.1:4566 $(LS_VENV)/bin/python -m localstack.runtime.main
+	env -u PYTHONDONTWRITEBYTECODE GATEWAY_LISTEN=127.0.0.1:4566 $(LS_VENV)/bin/python -m localstack.runtime.main
 
 clean:
 	rm -rf $(VENV) $(LS_VENV) $(ASL_VALIDATOR)/node_modules .pytest_cache .hypothesis

@@ -53,6 +53,8 @@ def localstack(tmp_path_factory):
         "TMPDIR": str(workdir),
         "SKIP_SSL_CERT_DOWNLOAD": "1",
         "DISABLE_EVENTS": "1",
+        # Its virtualenv is installed without bytecode (Makefile): the first start writes what it imports.
+        "PYTHONDONTWRITEBYTECODE": "",
     }
     mock_config = os.environ.get("SFN_MOCK_CONFIG") or _sfn_mock_config()
     if mock_config:
