@@ -212,9 +212,18 @@ class Flow:
     def run(self, test_case: str, run_input: dict | None = None, target_arn: str | None = None):
         return self.wait(self.start(target_arn or self.spec.alias_arn, test_case, run_input))
 
-    def stop_running(self) -> None:
-        for e in self.sfn.list_executions(stateMachineArn=self.spec.state_machine_arn, statusFilter="RUNNING")["executions"]:
-            stop(self.sfn, e["executionArn"])
+    def stop_running(self, timeout: float = 600) -> None:
+        """Stop every run of the flow, then wait until ListExecutions shows none running: a stopped run can stay
+        listed as RUNNING for a moment, and the next run's concurrency guard (the same listing) would see it."""
+        deadline = time.monotonic() + timeout
+        stopped: set[str] = set()
+        while running := self.sfn.list_executions(stateMachineArn=self.spec.state_machine_arn, statusFilter="RUNNING")["executions"]:
+            for e in running:
+                if e["executionArn"] not in stopped:
+                    stop(self.sfn, e["executionArn"])
+                    stopped.add(e["executionArn"])
+            assert time.monotonic() < deadline, f"runs still listed as running: {[e['executionArn'] for e in running]}"
+            time.sleep(0.3)
 
     def delete(self) -> None:
         try:
