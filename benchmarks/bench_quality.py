@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -221,8 +222,9 @@ def main() -> None:
               f"| {r['cpu_seconds'] / a['cpu_seconds']:.2f}x | {worst:.1e} |")
     if "pyarrow floor" in med:
         f = med["pyarrow floor"]
+        pairs = sorted(o["cpu_seconds"] / p["cpu_seconds"] for o, p in zip(runs["ours"], runs["pyarrow floor"]))
         print(f"\nours / pyarrow floor: CPU per record {a['cpu_seconds'] / f['cpu_seconds']:.2f}x, peak memory {a['peak_rss_mb'] / f['peak_rss_mb']:.2f}x; "
-              f"same {a['joined']:,} joined pairs")
+              f"same {a['joined']:,} joined pairs; each alternation's ratio {pairs[0]:.2f}-{pairs[-1]:.2f}x; load average {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

@@ -20,10 +20,11 @@ Each capture object is scored once: a run scores the objects no stored hour part
 counts per feature and capture hour, :func:`partial_document`), stores the partials next to the reports,
 and reports the window as the sum of its hours' partials, which equals one pass over the window.
 
-Imports numpy, boto3 and the standard library only (the Lambda ships exactly those). Where pyarrow is
-importable (the processing engine's scikit-learn image has it; the Lambda package does not), the CSV cells of
-a chunk are read by ``pyarrow.csv`` instead of the numpy tokenizer (:func:`arrow_reader`): the same counts,
-bit for bit, or the chunk falls back to the numpy tokenizer.
+Imports numpy, boto3 and the standard library only (the Lambda ships exactly those). A chunk of SageMaker's compact
+CSV records is read from its bytes by numpy (:func:`~training.capture.compact_cells`: no Python string per line).
+Where pyarrow is importable (the processing engine's scikit-learn image has it; the Lambda package does not), the
+CSV cells of any other chunk are read by ``pyarrow.csv`` instead of the numpy tokenizer (:func:`arrow_reader`):
+the same counts, bit for bit, or the chunk falls back to the numpy tokenizer.
 """
 
 from __future__ import annotations
@@ -415,7 +416,10 @@ def _bool(value: Any) -> str | None:
 
 READERS = ("auto", "numpy", "arrow")
 """How a scorer reads the CSV cells of a chunk: ``arrow`` (``pyarrow.csv``), ``numpy`` (:class:`CsvTokens`), or
-``auto``: arrow where pyarrow is importable, else numpy."""
+``auto``: arrow where pyarrow is importable, else numpy. A stream's chunks of compact CSV records
+(:meth:`DriftScorer.feed_bytes`) are read from their bytes by the numpy reader under ``numpy`` and ``auto``
+(faster than pyarrow's reader of their joined data, whose slicing costs more than the reading); ``arrow`` reads
+every chunk with pyarrow."""
 
 
 @cache
@@ -481,6 +485,7 @@ class DriftScorer:
         if reader == "arrow" and arrow_reader() is None:
             raise DriftError("reader 'arrow' needs pyarrow, which this interpreter cannot import; use 'numpy' or 'auto'")
         self.arrow = _ArrowCsv(baseline) if reader != "numpy" and arrow_reader() is not None else None
+        self.reader = reader
         self.baseline = baseline
         self.threshold = threshold
         self.min_records = min_records
@@ -510,10 +515,10 @@ class DriftScorer:
             self.feed_bytes(chunk)
 
     def feed_bytes(self, chunk: bytes) -> None:
-        """Score capture lines joined by newlines, as bytes (a :func:`~training.capture.byte_chunks` chunk). The numpy
-        reader takes a chunk of compact CSV records straight from its bytes (:func:`~training.capture.compact_cells`);
-        any other chunk, and every chunk of the arrow reader, is decoded and read as :meth:`feed_text` reads it."""
-        cells = compact_cells(chunk, self._scratch) if self.arrow is None else None
+        """Score capture lines joined by newlines, as bytes (a :func:`~training.capture.byte_chunks` chunk). A chunk of
+        compact CSV records is read straight from its bytes (:func:`~training.capture.compact_cells`) unless the reader
+        is ``arrow``; any other chunk is decoded and read as :meth:`feed_text` reads it."""
+        cells = compact_cells(chunk, self._scratch) if self.reader != "arrow" else None
         if cells is None:
             self.feed_text(chunk.decode("utf-8", errors="replace"), count_newlines(chunk) + 1)
             return

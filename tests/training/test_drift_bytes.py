@@ -108,26 +108,25 @@ def test_compact_cells_read_plain_records_and_decline_others():
 @example([capture_line("inf,2,a,true").encode(), capture_line("1,2,a,maybe").encode(), capture_line("abc,2,a,true").encode()], None)
 def test_the_numpy_reader_scores_bytes_as_line_by_line(lines, chunk_bytes):
     """A capture stream read by the Lambda's reader (chunks of bytes, compact ones by numpy) gives the counts,
-    malformed rows by reason and prediction counts of reading each line on its own, and of pyarrow's reader."""
+    malformed rows by reason and prediction counts of reading each line on its own, and so do the processing
+    engine's (``auto`` with pyarrow: compact chunks by numpy, the others by pyarrow) and pyarrow's alone."""
     stream = b"\n".join(lines) + b"\n"
-    numpy, arrow = DriftScorer(BASELINE, reader="numpy"), DriftScorer(BASELINE, reader="arrow") if _has_arrow() else None
+    scorers = [DriftScorer(BASELINE, reader=r) for r in ("numpy", *(("auto", "arrow") if _has_arrow() else ()))]
     with pytest.MonkeyPatch.context() as patch:
         if chunk_bytes is not None:  # several chunks, lines straddling blocks
             patch.setattr(capture, "READ_SIZE", 64)
             patch.setattr(capture.byte_chunks, "__defaults__", (chunk_bytes,))
-        numpy.feed_stream(io.BytesIO(stream))
-        if arrow is not None:
-            arrow.feed_stream(io.BytesIO(stream))
+        for scorer in scorers:
+            scorer.feed_stream(io.BytesIO(stream))
     by_line = DriftScorer(BASELINE, reader="numpy")
     texts = [line.decode("utf-8", errors="replace") for line in stream[:-1].split(b"\n")]
     for text in texts:
         by_line.feed_batch(read_records([text], FEATURES))
     answers = np.asarray(read_probabilities(texts), dtype=np.float64)
     by_line.prediction.add_numeric(answers[np.isfinite(answers)])
-    assert numpy.state() == by_line.state()
-    assert numpy.report() == by_line.report()
-    if arrow is not None:
-        assert arrow.state() == numpy.state()
+    for scorer in scorers:
+        assert scorer.state() == by_line.state(), scorer.reader
+        assert scorer.report() == by_line.report(), scorer.reader
 
 
 def test_rows_of_another_width_are_counted_and_the_others_scored():
@@ -155,3 +154,20 @@ def test_the_probability_check_needs_the_escaped_key(answer):
     line = capture_line("1,2,a,true", response_body=answer)
     assert capture.may_hold_probabilities(line) == bool(read_probabilities([line]))
     assert capture.may_hold_probabilities(line.encode()) == capture.may_hold_probabilities(line)
+
+
+def test_compact_chunks_skip_pyarrow_unless_asked_for(monkeypatch):
+    """The processing engine (``auto`` with pyarrow) reads a stream of compact records from its bytes; ``arrow``
+    still reads every chunk with pyarrow."""
+    pytest.importorskip("pyarrow")
+    import training.drift as drift
+
+    stream = b"\n".join(capture_line(r).encode() for r in ("1,2,a,true", ",3,premium,0")) + b"\n"
+    calls = []
+    read = drift._ArrowCsv.read
+    monkeypatch.setattr(drift._ArrowCsv, "read", lambda self, rows: calls.append(rows) or read(self, rows))
+    auto = DriftScorer(BASELINE, reader="auto")
+    auto.feed_stream(io.BytesIO(stream))
+    assert auto.arrow is not None and calls == [] and auto.state()["scored"] == 2
+    DriftScorer(BASELINE, reader="arrow").feed_stream(io.BytesIO(stream))
+    assert calls == [["1,2,a,true", ",3,premium,0"]]
