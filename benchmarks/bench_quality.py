@@ -34,14 +34,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.quality import Labels, QualityScorer, SpillJoin, block_lines, byte_blocks, ground_truth_record, spill_buckets  # noqa: E402
+from training.quality import Labels, QualityScorer, SpillJoin, byte_blocks, ground_truth_record, spill_buckets  # noqa: E402
 from benchmarks.measure import BENCHENVS, cpu_seconds, peak_rss_mb  # noqa: E402
 
 CAPTURE_FILES, LABEL_FILES = 10, 5
@@ -84,7 +83,7 @@ def ours(folder: Path) -> dict:
     label_files = sorted((folder / "labels").glob("*.jsonl"))
     scorer = SpillJoin("binary", min_records=1, buckets=spill_buckets(sum(p.stat().st_size for p in label_files)))
     for path in label_files:
-        scorer.feed_labels(chain.from_iterable(map(block_lines, _blocks(path))))
+        scorer.feed_label_bytes(_blocks(path))
     for path in sorted((folder / "capture").glob("*.jsonl")):
         scorer.feed_capture_bytes(_blocks(path))
     report = scorer.report()

@@ -528,6 +528,41 @@ def _sliced_capture_bytes(block: bytes, scratch: _Scratch | None = None) -> tupl
     return _texts(windows, id_at, id_len), scores
 
 
+_LABEL_PARTS = [np.frombuffer(part.encode(), np.uint8) for part in (
+    '{"groundTruthData":{"data":"', '","encoding":"CSV"},"eventMetadata":{"eventId":"', '"},"eventVersion":"0"}')]  # _GROUND_TRUTH's
+
+
+def _sliced_label_bytes(block: bytes, scratch: _Scratch | None = None) -> tuple[list[str], list[str]] | None:
+    """``(ids, data)`` of a block's ground-truth lines (UTF-8, joined by newlines) read from its bytes by numpy, when
+    every line is exactly what :data:`_GROUND_TRUTH` matches (trailing spaces aside: those lines are read as text),
+    the groups it gives; else None (then the block is decoded and matched line by line)."""
+    head, middle, tail = _LABEL_PARTS
+    buf = np.frombuffer(block, np.uint8)
+    marked, _, padded = (scratch or _Scratch()).arrays(buf.size)
+    newlines = np.flatnonzero(np.equal(buf, 10, out=marked))
+    starts = np.empty(newlines.size + 1, np.int64)
+    starts[0], starts[1:] = 0, newlines + 1
+    ends = np.empty(newlines.size + 1, np.int64)
+    ends[:-1], ends[-1] = newlines, buf.size
+    if int((ends - starts).min()) < head.size + middle.size + tail.size + 1:
+        return None
+    padded[: buf.size], padded[buf.size :] = buf, 0
+    windows = np.lib.stride_tricks.as_strided(padded, shape=(buf.size + 1, _WINDOW + 1), strides=(1, 1), writeable=False)
+    if not (windows[starts, : head.size] == head).all():
+        return None
+    data_at = starts + head.size
+    data_len = _ended(windows, data_at, 34, (34, 92, 10))  # up to the first quote: a backslash or a newline first fails
+    if data_len is None or not (windows[data_at + data_len, : middle.size] == middle).all():
+        return None
+    id_at = data_at + data_len + middle.size
+    id_len = _ended(windows, id_at, 34, (34, 92, 10))
+    if id_len is None or not id_len.all() or not (id_at + id_len + tail.size == ends).all():
+        return None
+    if not (windows[id_at + id_len, : tail.size] == tail).all():
+        return None
+    return _texts(windows, id_at, id_len), _texts(windows, data_at, data_len)
+
+
 def spill_buckets(label_bytes: int) -> int:
     """Buckets for a window whose label files hold ``label_bytes``: ~2 MB of label lines each (~20,000 labels,
     under 10 MB as a dict), at least 16, at most 4,096."""
@@ -634,6 +669,23 @@ class SpillJoin:
         """Ground-truth lines, as :meth:`Labels.feed` reads them; the compact layout is checked when its bucket loads."""
         with _collector_paused():
             self._feed_label_lines(lines)
+
+    def feed_label_bytes(self, blocks: Iterable[bytes]) -> None:
+        """Ground-truth lines in blocks of bytes (:func:`byte_blocks`), as :meth:`feed_labels` reads them: a block of
+        compact records is sliced from its bytes (:func:`_sliced_label_bytes`), any other decoded and matched."""
+        with _collector_paused():
+            buffers, flush_at, buckets = self._labels, self._flush_at, self.buckets
+            for block in blocks:
+                sliced = _sliced_label_bytes(block, self._scratch)
+                if sliced is None:
+                    self._feed_label_lines(block_lines(block))
+                    continue
+                for ident, data in zip(*sliced):  # as _feed_label_lines spills a line _GROUND_TRUTH matches
+                    bucket = hash(ident) % buckets
+                    buffer = buffers[bucket]
+                    buffer.append(f'{ident}"C{data}\n')
+                    if len(buffer) >= flush_at:
+                        self._flush("l", bucket, buffer)
 
     def _feed_label_lines(self, lines: Iterable[str]) -> None:
         buffers, flush_at, buckets, match = self._labels, self._flush_at, self.buckets, _GROUND_TRUTH.match
@@ -1127,7 +1179,7 @@ def run_job(job: QualityJob, when: datetime, s3, cloudwatch) -> dict[str, Any]:
     scorer = SpillJoin(job.task, job.min_records, buckets=spill_buckets(sum(size for _, size in label_objects)))
     try:  # a warm Lambda keeps /tmp: the spill goes even when the run fails
         for key, _ in label_objects:
-            scorer.feed_labels(chain.from_iterable(map(block_lines, _stream(s3, job.data_bucket, key))))
+            scorer.feed_label_bytes(_stream(s3, job.data_bucket, key))
         label_files = len(label_objects)
         files = 0
         for key in capture_keys(s3, job.capture_bucket, job.model, job.endpoint_name, captures):

@@ -4,6 +4,7 @@ chunk is read line by line; the same counts, malformed rows and predictions as t
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -13,22 +14,15 @@ from hypothesis import strategies as st
 
 import training.capture as capture
 from training.capture import capture_line, compact_cells, compact_data, read_probabilities, read_records
-from training.drift import BASELINE_FORMAT, CsvTokens, DriftScorer, load_baseline
+from test_drift_readers import BASELINE as READERS_BASELINE
+from training.drift import CsvTokens, DriftScorer, _feature_baseline
 
-FEATURES = ["x", "n", "plan", "flag"]
-BASELINE = load_baseline(
-    {
-        "format": BASELINE_FORMAT,
-        "features": {
-            "x": {"kind": "numeric", "count": 90, "null_count": 10, "bins": {"edges": [-1.0, 0.0, 0.5, 2.0], "proportions": [0.1, 0.2, 0.3, 0.2, 0.2]}},
-            "n": {"kind": "numeric", "count": 100, "null_count": 0, "bins": {"edges": [1.0, 3.0], "proportions": [0.3, 0.4, 0.3]}},
-            "plan": {"kind": "categorical", "count": 100, "null_count": 0, "frequencies": {"a": 0.5, "b": 0.3, "premium": 0.2}},
-            "flag": {"kind": "categorical", "count": 100, "null_count": 0, "frequencies": {"true": 0.6, "false": 0.4}},
-        },
-        "prediction": {"count": 10, "bins": {"edges": [0.25, 0.5, 0.75], "proportions": [0.25, 0.25, 0.25, 0.25]}},
-    },
-    "test",
-)
+# test_drift_readers' four features (tests/training is on the path of its test modules; importing it skips this
+# module without pyarrow, a test dependency), with a prediction baseline
+BASELINE = dataclasses.replace(READERS_BASELINE, prediction=_feature_baseline(
+    "prediction", {"kind": "numeric", "count": 10, "null_count": 0, "bins": {"edges": [0.25, 0.5, 0.75], "proportions": [0.25] * 4}},
+))
+FEATURES = BASELINE.names
 
 CELL = st.one_of(
     st.sampled_from(["", "0.25", "-1.5", "7", "1e3", "inf", "nan", "nan(1)", " 2", "abc", "a", "b", "premium", " a ", "true", "False",
@@ -111,7 +105,7 @@ def test_the_numpy_reader_scores_bytes_as_line_by_line(lines, chunk_bytes):
     malformed rows by reason and prediction counts of reading each line on its own, and so do the processing
     engine's (``auto`` with pyarrow: compact chunks by numpy, the others by pyarrow) and pyarrow's alone."""
     stream = b"\n".join(lines) + b"\n"
-    scorers = [DriftScorer(BASELINE, reader=r) for r in ("numpy", *(("auto", "arrow") if _has_arrow() else ()))]
+    scorers = [DriftScorer(BASELINE, reader=r) for r in ("numpy", "auto", "arrow")]
     with pytest.MonkeyPatch.context() as patch:
         if chunk_bytes is not None:  # several chunks, lines straddling blocks
             patch.setattr(capture, "READ_SIZE", 64)
@@ -140,14 +134,6 @@ def test_rows_of_another_width_are_counted_and_the_others_scored():
     assert tokens is None and wrong == 1
 
 
-def _has_arrow() -> bool:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("answer", ["probability", '{"probability": 0.5}', '{"predictions": [{"probability": 0.5}]}'])
 def test_the_probability_check_needs_the_escaped_key(answer):
     """Only the key as it sits in a record (escaped, inside the output's JSON string) can give an answer."""
@@ -159,7 +145,6 @@ def test_the_probability_check_needs_the_escaped_key(answer):
 def test_compact_chunks_skip_pyarrow_unless_asked_for(monkeypatch):
     """The processing engine (``auto`` with pyarrow) reads a stream of compact records from its bytes; ``arrow``
     still reads every chunk with pyarrow."""
-    pytest.importorskip("pyarrow")
     import training.drift as drift
 
     stream = b"\n".join(capture_line(r).encode() for r in ("1,2,a,true", ",3,premium,0")) + b"\n"

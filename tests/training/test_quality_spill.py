@@ -8,7 +8,7 @@ import json
 import tracemalloc
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from training.quality import Labels, QualityScorer, SpillJoin, ground_truth_record
@@ -261,13 +261,48 @@ def test_blocks_sliced_from_their_bytes_give_what_the_text_slicing_gives_or_decl
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(sagemaker_windows(), windows().map(lambda w: (w[1], w[2], True, w[3]))), st.lists(st.integers(0, 4000), max_size=5))
 def test_capture_bytes_cut_anywhere_join_as_the_join_in_memory(window, cuts):
-    """What ``run_job`` feeds (``feed_capture_bytes`` of an object's chunks, cut anywhere, in ``byte_blocks``):
-    the same report as the in-memory join of the lines, bit for bit."""
+    """What ``run_job`` feeds (``feed_label_bytes`` and ``feed_capture_bytes`` of objects' chunks, cut anywhere, in
+    ``byte_blocks``): the same report as the in-memory join of the lines, bit for bit."""
     from training.quality import byte_blocks
 
     labels, captures, newlines, buckets = window
     data = "".join(c + "\n" for c in captures).encode() if newlines else "\n".join(captures).encode()
     join = SpillJoin("binary", min_records=1, buckets=buckets)
-    join.feed_labels(labels)
+    join.feed_label_bytes(byte_blocks(iter(_cut("\n".join(labels).encode(), cuts[::-1]))))
     join.feed_capture_bytes(byte_blocks(iter(_cut(data, cuts))))
     assert join.report(model="m") == _old("binary", labels, captures)
+
+
+def _label_line(draw) -> bytes:
+    """A ground-truth line as the labelling job writes it, or a near miss of that layout."""
+    ident = draw(st.sampled_from(["r1", "r2", "e1", "7", "caf\u00e9", "x" * 130]))
+    line = ground_truth_record(ident, draw(st.lists(st.sampled_from([0, 1, 0.5]), min_size=1, max_size=3)))
+    return draw(st.sampled_from([
+        line, line, line, line + " ", line + "\r", line.replace('"data":"', '"data":"x'), line.replace('"data":"', '"data":"a\\\\b'),
+        line.replace(f'"eventId":{json.dumps(ident)}', '"eventId":""'), line.replace(f'"eventId":{json.dumps(ident)}', '"eventId":"q\\"1"'),
+        line.replace('"data":"', '"data":"' + "1," * 70), line.replace('"eventVersion":"0"', '"eventVersion":"1"'), json.dumps(json.loads(line)),
+        line[:-1], line + line, "", "{broken",
+    ])).encode() if draw(st.integers(0, 9)) else b"r\xff" + line.encode()[2:]
+
+
+_LABEL = ground_truth_record("r1", [1])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.composite(_label_line)(), min_size=1, max_size=30))
+@example([_LABEL.replace('"encoding":"CSV"', '"encoding":"TSV"').encode()])
+@example([_LABEL.replace('"eventVersion":"0"', '"eventVersion":"1"').encode()])
+@example([_LABEL.replace('{"groundTruthData"', '{"groundTruthDatum"').encode()])
+def test_label_blocks_sliced_from_their_bytes_give_what_the_expression_matches_or_decline(lines):
+    """``_sliced_label_bytes`` gives the ids and data ``_GROUND_TRUTH`` matches in each line, or declines; it never
+    takes a block holding a line the expression does not match."""
+    from training.quality import _GROUND_TRUTH, _sliced_label_bytes, block_lines
+
+    block = b"\n".join(lines)
+    got = _sliced_label_bytes(block)
+    matches = [_GROUND_TRUTH.match(line) for line in block_lines(block)]
+    if got is not None:
+        assert all(matches), "sliced a block the expression does not match"
+        assert list(zip(*got)) == [(m["id"], m["data"]) for m in matches]
+    compact = [ground_truth_record(i, [1]).encode() for i in ("r1", "r2")] + [ground_truth_record("r3", [0, 1]).replace("r3", "caf\u00e9").encode()]
+    assert _sliced_label_bytes(b"\n".join(compact)) == (["r1", "r2", "caf\u00e9"], ["1", "1", "0,1"])  # (unescaped UTF-8 ids too)
