@@ -412,17 +412,19 @@ def _key_words(text: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Each key is found from the positions of one of its bytes that is rare in capture records ("f": inferenceId and
-# inferenceTime; "O": endpointOutput and OUTPUT; "y": probability and observedContentType, twice), then checked whole.
-_KEYS = {key: (ord(key[rare]), rare, *_key_words(key)) for key, rare in ((_ID_KEY, 3), (_OUTPUT_KEY, 9), (_PROBABILITY_KEY, 12))}
+# inferenceTime; "O": endpointOutput and OUTPUT; "y": probability and observedContentType, twice), then one more byte
+# that tells those apart ("I"/"T", "u"/"U", "t"/"T"), then checked whole.
+_KEYS = {key: (ord(key[rare]), rare, other, ord(key[other]), *_key_words(key))
+         for key, rare, other in ((_ID_KEY, 3, 10), (_OUTPUT_KEY, 9, 10), (_PROBABILITY_KEY, 12, 11))}
 _SUFFIX_CODES = np.frombuffer(_SUFFIX.encode(), np.uint8)
 _NUMBERS = re.compile(r"(?:" + _NUMBER + r"\n)*" + _NUMBER)
 
 
-def _occurrences(candidates: np.ndarray, windows: np.ndarray, key: str) -> np.ndarray:
+def _occurrences(candidates: np.ndarray, padded: np.ndarray, windows: np.ndarray, key: str) -> np.ndarray:
     """Every offset of ``key`` (overlapping ones too), ascending, of the offsets of its rare byte, ``candidates``."""
-    _, rare, words, mask = _KEYS[key]
-    at = candidates - rare
-    at = at[at >= 0]
+    _, rare, other, byte, words, mask = _KEYS[key]
+    at = candidates[candidates >= rare]
+    at = at[padded[at + (other - rare)] == byte] - rare
     found = (windows[at, : 8 * _KEY_WORDS].view(np.uint64) & mask) == words  # a copy of each candidate's 24 bytes
     return at[found.all(axis=1)]
 
@@ -493,7 +495,7 @@ def _sliced_capture_bytes(block: bytes, scratch: _Scratch | None = None) -> tupl
     def first(key: str, after: np.ndarray | None = None) -> np.ndarray | None:
         """Each line's first offset of ``key`` (at or after ``after``); None when a line has none, or (with
         ``after``) more than one."""
-        found = _occurrences(at[kind == _KEYS[key][0]], windows, key)
+        found = _occurrences(at[kind == _KEYS[key][0]], padded, windows, key)
         line = np.searchsorted(starts, found, side="right") - 1
         if after is not None:
             keep = found >= after[line]
