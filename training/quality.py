@@ -1013,7 +1013,8 @@ class SpillJoin:
                     self._defer(hash(other) % self.buckets, f'{_enc(other)}"S{seq}"{text}\n')
         columns = [np.concatenate([np.frombuffer(one, dtype) if len(one) else np.empty(0, dtype), *(b[i] for b in bulk)])
                    for i, (one, dtype) in enumerate(((seqs, np.int64), (y, np.float64), (score, np.float64)))]
-        return received, malformed, len(by_id.keys() - matched), *columns
+        # every matched id is a key of by_id (joined only when its labels were found): no set difference to build
+        return received, malformed, len(by_id) - len(matched), *columns
 
     def _joined(self, bucket: int, emit: bool) -> tuple:
         """A bucket joined, its pairs written to disk (a rerun overwrites them): (counts, malformed, unmatched, pairs)."""
