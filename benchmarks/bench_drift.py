@@ -1,8 +1,9 @@
 """Drift benchmark: capture records x 20 features, scored by several methods on the same files, each in its own process.
 
 - **ours**: the drift job's scorer (``training.drift``), streaming the capture files as the job streams S3 objects,
-  with the reader the interpreter gives it: pyarrow's CSV reader where pyarrow is importable (the processing engine:
-  the scikit-learn 1.9-0 image has it); **ours numpy**: the same job with the numpy reader (what the Lambda ships).
+  with the reader the interpreter gives it (``auto``; the processing engine: the scikit-learn 1.9-0 image has
+  pyarrow): chunks of compact records read from their bytes by numpy, any other chunk by pyarrow's CSV reader;
+  **ours numpy**: the same job with the numpy reader only (what the Lambda ships).
 - **pyarrow floor** (the reference the job is held to): ``pyarrow.json.read_json`` per file, the request
   payloads joined in Arrow and read by ``pyarrow.csv`` with typed columns, then numpy bins (the job's bins,
   ``np.searchsorted`` + ``np.bincount``) and Arrow ``value_counts`` for categories. Same PSI as ours.
@@ -499,8 +500,10 @@ def main() -> None:
         floor_ = results["pyarrow floor"]
         for method in [m for m in alternated if m != "pyarrow floor"]:
             r = results[method]
+            pairs = sorted(o["cpu_seconds"] / f["cpu_seconds"] for o, f in zip(runs[method], runs["pyarrow floor"]))
             print(
                 f"\n{method} / pyarrow floor: CPU per record {per[method] / per['pyarrow floor']:.2f}x "
+                f"(each alternation's ratio {pairs[0]:.2f}-{pairs[-1]:.2f}x) "
                 f"({method} {r['cpu_range'][0]:.2f}-{r['cpu_range'][1]:.2f} s, floor {floor_['cpu_range'][0]:.2f}-{floor_['cpu_range'][1]:.2f} s), "
                 f"peak memory {r['peak_rss_mb'] / floor_['peak_rss_mb']:.2f}x ({r['peak_rss_mb']:.0f} vs {floor_['peak_rss_mb']:.0f} MB); "
                 f"records/s per core: {r['records'] / r['cpu_seconds']:,.0f}"

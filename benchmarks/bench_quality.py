@@ -1,7 +1,7 @@
 """Model-quality benchmark: N captured predictions joined with N ground-truth labels, two ways, each in its own process.
 
 - **ours**: the quality job's join (``training.quality.SpillJoin``, what ``run_job`` runs, reading each file as
-  ``run_job`` reads an S3 object: ``line_blocks`` of 1 MB chunks): labels and captures streamed into hash buckets
+  ``run_job`` reads an S3 object: ``byte_blocks`` of 1 MB chunks): labels and captures streamed into hash buckets
   on disk, joined bucket by bucket, the metrics computed out of core (``training.spill_metrics``: equal to
   ``training.metrics`` over the pairs in capture order, at most 262,144 pairs in memory).
 - **in-memory join**: the join before #16 (``Labels`` + ``QualityScorer``): every label in a dict.
@@ -29,18 +29,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.quality import Labels, QualityScorer, SpillJoin, ground_truth_record, line_blocks, spill_buckets  # noqa: E402
+from training.quality import Labels, QualityScorer, SpillJoin, byte_blocks, ground_truth_record, spill_buckets  # noqa: E402
 from benchmarks.measure import BENCHENVS, cpu_seconds, peak_rss_mb  # noqa: E402
 
 CAPTURE_FILES, LABEL_FILES = 10, 5
@@ -73,9 +73,9 @@ def make_data(rows: int, folder: Path) -> None:
 
 
 def _blocks(path: Path):
-    """A file's lines as ``run_job`` reads an S3 object's: ``line_blocks`` of its 1 MB chunks."""
+    """A file's lines as ``run_job`` reads an S3 object's: ``byte_blocks`` of its 1 MB chunks."""
     with path.open("rb") as f:
-        yield from line_blocks(iter(lambda: f.read(1 << 20), b""))
+        yield from byte_blocks(iter(lambda: f.read(1 << 20), b""))
 
 
 def ours(folder: Path) -> dict:
@@ -83,9 +83,9 @@ def ours(folder: Path) -> dict:
     label_files = sorted((folder / "labels").glob("*.jsonl"))
     scorer = SpillJoin("binary", min_records=1, buckets=spill_buckets(sum(p.stat().st_size for p in label_files)))
     for path in label_files:
-        scorer.feed_labels(chain.from_iterable(_blocks(path)))
+        scorer.feed_label_bytes(_blocks(path))
     for path in sorted((folder / "capture").glob("*.jsonl")):
-        scorer.feed_capture_blocks(_blocks(path))
+        scorer.feed_capture_bytes(_blocks(path))
     report = scorer.report()
     return {"joined": report["records"]["joined"], "metrics": report["metrics"]}
 
@@ -221,8 +221,9 @@ def main() -> None:
               f"| {r['cpu_seconds'] / a['cpu_seconds']:.2f}x | {worst:.1e} |")
     if "pyarrow floor" in med:
         f = med["pyarrow floor"]
+        pairs = sorted(o["cpu_seconds"] / p["cpu_seconds"] for o, p in zip(runs["ours"], runs["pyarrow floor"]))
         print(f"\nours / pyarrow floor: CPU per record {a['cpu_seconds'] / f['cpu_seconds']:.2f}x, peak memory {a['peak_rss_mb'] / f['peak_rss_mb']:.2f}x; "
-              f"same {a['joined']:,} joined pairs")
+              f"same {a['joined']:,} joined pairs; each alternation's ratio {pairs[0]:.2f}-{pairs[-1]:.2f}x; load average {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

@@ -20,10 +20,11 @@ Each capture object is scored once: a run scores the objects no stored hour part
 counts per feature and capture hour, :func:`partial_document`), stores the partials next to the reports,
 and reports the window as the sum of its hours' partials, which equals one pass over the window.
 
-Imports numpy, boto3 and the standard library only (the Lambda ships exactly those). Where pyarrow is
-importable (the processing engine's scikit-learn image has it; the Lambda package does not), the CSV cells of
-a chunk are read by ``pyarrow.csv`` instead of the numpy tokenizer (:func:`arrow_reader`): the same counts,
-bit for bit, or the chunk falls back to the numpy tokenizer.
+Imports numpy, boto3 and the standard library only (the Lambda ships exactly those). A chunk of SageMaker's compact
+CSV records is read from its bytes by numpy (:func:`~training.capture.compact_cells`: no Python string per line).
+Where pyarrow is importable (the processing engine's scikit-learn image has it; the Lambda package does not), the
+CSV cells of any other chunk are read by ``pyarrow.csv`` instead of the numpy tokenizer (:func:`arrow_reader`):
+the same counts, bit for bit, or the chunk falls back to the numpy tokenizer.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from training.code_check import CODE_SHA_ENV, sha_of_code_uri, verify_code
-from training.capture import MALFORMED_REASONS, Batch, compact_data, read_probabilities, read_records, text_chunks
+from training.capture import (
+    MALFORMED_REASONS, Batch, byte_chunks, compact_cells, compact_data, count_newlines, may_hold_probabilities, read_probabilities, read_records,
+)
 from training.monitoring_contract import DRIFT_REPORTS_PREFIX as REPORTS_PREFIX  # noqa: F401  (the components share these)
 from training.monitoring_contract import (  # noqa: F401
     METRIC_JS, METRIC_MALFORMED, METRIC_MAX, METRIC_PREDICTION, METRIC_PSI, METRIC_RECORDS, DriftError, EnvSettings, JobSettings,
@@ -246,9 +249,18 @@ class CsvTokens:
         starts[1:] = seps + 1
         ends = np.empty(rows * width, dtype=np.int64)
         ends[:-1], ends[-1] = seps, buf.size
-        self.raw, self.rows, self.width = raw, rows, width
+        self.rows, self.width = rows, width
         self.padded = np.concatenate([buf, np.zeros(_MAX_KEY_BYTES, dtype=np.uint8)])  # gathers may run past the end
         self.starts, self.lengths = starts.reshape(rows, width), (ends - starts).reshape(rows, width)
+
+    @classmethod
+    def of_offsets(cls, padded: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> CsvTokens:
+        """Tokens at ``starts`` (rows x width offsets into ``padded``, which holds at least :data:`_MAX_KEY_BYTES`
+        bytes after the last token) of ``lengths`` bytes."""
+        tokens = cls.__new__(cls)
+        tokens.padded, tokens.starts, tokens.lengths = padded, starts, lengths
+        tokens.rows, tokens.width = starts.shape
+        return tokens
 
     @classmethod
     def of_rows(cls, rows: list[str], width: int) -> CsvTokens | None:
@@ -264,9 +276,34 @@ class CsvTokens:
             return None
         return cls(raw, len(rows), width, seps)
 
+    @classmethod
+    def of_cells(cls, padded: np.ndarray, starts: np.ndarray, rows: np.ndarray, lengths: np.ndarray, width: int) -> tuple[CsvTokens | None, int]:
+        """The tokens of :func:`~training.capture.compact_cells`' rows that have ``width`` cells, and how many rows
+        have another width (their commas are counted as ``str.count`` does; :meth:`of_rows` refuses them)."""
+        span = rows.shape[1]  # at most capture.MAX_CELLS_BYTES: int16 compares (a quarter of int64's bytes)
+        commas = (rows == 44) & (np.arange(span, dtype=np.int16) < lengths.astype(np.int16)[:, None])
+        at = np.flatnonzero(commas)
+        row_offsets = np.arange(starts.size) * span
+        column = at.reshape(starts.size, width - 1) - row_offsets[:, None] if at.size == starts.size * (width - 1) else None
+        # as many commas as width - 1 per row, each in its own row: then every row holds exactly width - 1
+        wrong = 0
+        if column is None or (column.size and (column.min() < 0 or column.max() >= span)):
+            good = np.bincount(at // span, minlength=starts.size) == width - 1
+            wrong = good.size - int(np.count_nonzero(good))
+            commas, starts, lengths = commas[good], starts[good], lengths[good]
+            if not starts.size:
+                return None, wrong
+            column = np.flatnonzero(commas).reshape(starts.size, width - 1) - (np.arange(starts.size) * span)[:, None]
+        at = column + starts[:, None]  # each row's commas, in order, as offsets into padded
+        first = np.empty((starts.size, width), dtype=np.int64)
+        first[:, 0], first[:, 1:] = starts, at + 1
+        ends = np.empty((starts.size, width), dtype=np.int64)
+        ends[:, :-1], ends[:, -1] = at, starts + lengths
+        return cls.of_offsets(padded, first, ends - first), wrong
+
     def text(self, row: int, column: int) -> str:
         start = int(self.starts[row, column])
-        return self.raw[start : start + int(self.lengths[row, column])].decode("utf-8", errors="replace")
+        return self.padded[start : start + int(self.lengths[row, column])].tobytes().decode("utf-8", errors="replace")
 
 
 def decimal_tokens(tokens: CsvTokens, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -328,7 +365,8 @@ def category_tokens(tokens: CsvTokens, column: int) -> tuple[list[str], np.ndarr
         key[:, k // 8] |= byte << np.uint64(8 * (k % 8))
     flat = key[:, 0] if words == 1 else key.view(np.dtype((np.void, 8 * words))).ravel()
     _, index, inverse = np.unique(flat, return_index=True, return_inverse=True)
-    values = [tokens.raw[int(s) : int(s) + int(n)].decode("utf-8", errors="replace") for s, n in zip(first[index], length[index])]
+    raw = tokens.padded
+    values = [raw[int(s) : int(s) + int(n)].tobytes().decode("utf-8", errors="replace") for s, n in zip(first[index], length[index])]
     return values, inverse.ravel()
 
 
@@ -378,7 +416,10 @@ def _bool(value: Any) -> str | None:
 
 READERS = ("auto", "numpy", "arrow")
 """How a scorer reads the CSV cells of a chunk: ``arrow`` (``pyarrow.csv``), ``numpy`` (:class:`CsvTokens`), or
-``auto``: arrow where pyarrow is importable, else numpy."""
+``auto``: arrow where pyarrow is importable, else numpy. A stream's chunks of compact CSV records
+(:meth:`DriftScorer.feed_bytes`) are read from their bytes by the numpy reader under ``numpy`` and ``auto``
+(faster than pyarrow's reader of their joined data, whose slicing costs more than the reading); ``arrow`` reads
+every chunk with pyarrow."""
 
 
 @cache
@@ -444,6 +485,7 @@ class DriftScorer:
         if reader == "arrow" and arrow_reader() is None:
             raise DriftError("reader 'arrow' needs pyarrow, which this interpreter cannot import; use 'numpy' or 'auto'")
         self.arrow = _ArrowCsv(baseline) if reader != "numpy" and arrow_reader() is not None else None
+        self.reader = reader
         self.baseline = baseline
         self.threshold = threshold
         self.min_records = min_records
@@ -453,6 +495,7 @@ class DriftScorer:
         self.scored = 0
         self.malformed: Counter = Counter()
         self.prediction = _FeatureCounts(baseline.prediction) if baseline.prediction is not None else None
+        self._scratch: np.ndarray | None = None  # compact_cells' padded chunk, reused
 
     def feed(self, lines: list[str]) -> None:
         """Score a chunk of capture lines (JSON Lines records): their requests and, with a prediction baseline, their answers."""
@@ -468,15 +511,34 @@ class DriftScorer:
 
     def feed_stream(self, stream: BinaryIO) -> None:
         """Score a capture file (a local file, an S3 body), a chunk at a time."""
-        for text, lines in text_chunks(stream):
-            self.feed_text(text, lines)
+        for chunk in byte_chunks(stream):
+            self.feed_bytes(chunk)
+
+    def feed_bytes(self, chunk: bytes) -> None:
+        """Score capture lines joined by newlines, as bytes (a :func:`~training.capture.byte_chunks` chunk). A chunk of
+        compact CSV records is read straight from its bytes (:func:`~training.capture.compact_cells`) unless the reader
+        is ``arrow``; any other chunk is decoded and read as :meth:`feed_text` reads it."""
+        cells = compact_cells(chunk, self._scratch) if self.reader != "arrow" else None
+        if cells is None:
+            self.feed_text(chunk.decode("utf-8", errors="replace"), count_newlines(chunk) + 1)
+            return
+        self._scratch = cells[0]
+        tokens, wrong = CsvTokens.of_cells(*cells, len(self.features))
+        self.malformed["wrong_column_count"] += wrong
+        if tokens is not None:
+            self._add_tokens(tokens)
+        if self.prediction is not None and may_hold_probabilities(chunk):
+            self._add_probabilities(chunk.decode("utf-8", errors="replace"), None)
 
     def _feed(self, text: str, lines: list[str] | None, data: list[str] | None) -> None:
         """``data``: the chunk's CSV rows when every line is a compact record, else None and ``lines`` are read one by one."""
         self.feed_batch(Batch(csv_rows=data) if data is not None else read_records(lines, self.features))
-        if self.prediction is not None and ("probability" in text or ("B" in text and "BASE64" in text)):  # else read_probabilities finds none
-            values = np.asarray(read_probabilities(text.split("\n") if lines is None else lines, text), dtype=np.float64)
-            self.prediction.add_numeric(values[np.isfinite(values)])
+        if self.prediction is not None and may_hold_probabilities(text):
+            self._add_probabilities(text, lines)
+
+    def _add_probabilities(self, text: str, lines: list[str] | None) -> None:
+        values = np.asarray(read_probabilities(text.split("\n") if lines is None else lines, text), dtype=np.float64)
+        self.prediction.add_numeric(values[np.isfinite(values)])
 
     def feed_batch(self, batch: Batch) -> None:
         d = len(self.features)

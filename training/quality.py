@@ -399,6 +399,172 @@ def _sliced_captures(batch: list[str]) -> tuple[list[str], list[str]] | None:
     return ids, list(map(str.lstrip, values, many(": \t\r\f\v")))
 
 
+_WINDOW = 128  # the longest id and probability text _sliced_capture_bytes reads; a block with a longer one is sliced as text
+_KEY_WORDS = 3  # every key below fits in 24 bytes: compared as three 8-byte words
+
+
+def _key_words(text: str) -> tuple[np.ndarray, np.ndarray]:
+    codes = np.zeros(8 * _KEY_WORDS, np.uint8)
+    codes[: len(text)] = np.frombuffer(text.encode(), np.uint8)
+    mask = np.zeros(8 * _KEY_WORDS, np.uint8)
+    mask[: len(text)] = 255
+    return codes.view(np.uint64), mask.view(np.uint64)
+
+
+# Each key is found from the positions of one of its bytes that is rare in capture records ("f": inferenceId and
+# inferenceTime; "O": endpointOutput and OUTPUT; "y": probability and observedContentType, twice), then one more byte
+# that tells those apart ("I"/"T", "u"/"U", "t"/"T"), then checked whole.
+_KEYS = {key: (ord(key[rare]), rare, other, ord(key[other]), *_key_words(key))
+         for key, rare, other in ((_ID_KEY, 3, 10), (_OUTPUT_KEY, 9, 10), (_PROBABILITY_KEY, 12, 11))}
+_SUFFIX_CODES = np.frombuffer(_SUFFIX.encode(), np.uint8)
+_NUMBERS = re.compile(r"(?:" + _NUMBER + r"\n)*" + _NUMBER)
+
+
+def _occurrences(candidates: np.ndarray, padded: np.ndarray, windows: np.ndarray, key: str) -> np.ndarray:
+    """Every offset of ``key`` (overlapping ones too), ascending, of the offsets of its rare byte, ``candidates``."""
+    _, rare, other, byte, words, mask = _KEYS[key]
+    at = candidates[candidates >= rare]
+    at = at[padded[at + (other - rare)] == byte] - rare
+    found = (windows[at, : 8 * _KEY_WORDS].view(np.uint64) & mask) == words  # a copy of each candidate's 24 bytes
+    return at[found.all(axis=1)]
+
+
+def _texts(windows: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> list[str]:
+    """The texts at ``starts`` of ``lengths`` bytes (less than the windows' width), decoded as one."""
+    rows = windows[starts, : int(lengths.max()) + 1]  # a copy: one row per text
+    rows[np.arange(starts.size), lengths] = 10  # each text ended by a newline
+    return rows[np.arange(rows.shape[1]) <= lengths[:, None]].tobytes()[:-1].decode("utf-8", "replace").split("\n")
+
+
+def _ended(windows: np.ndarray, starts: np.ndarray, end: int, stops: tuple[int, ...]) -> np.ndarray | None:
+    """Each text's length at ``starts``: up to its first byte of ``stops``, which must be ``end``; None when one is
+    not, or when one is longer than the windows (first read 32 bytes wide: ids and probabilities are short)."""
+    for width in (32, _WINDOW + 1):
+        rows = windows[starts, :width]
+        stop = rows == stops[0]
+        for byte in stops[1:]:
+            stop |= rows == byte
+        length = stop.argmax(axis=1)
+        ends = rows[np.arange(starts.size), length]
+        if (ends == end).all():
+            return length
+        if not (stop[np.arange(starts.size), length]).all() and width <= _WINDOW:
+            continue  # some text runs past this width
+        return None
+    return None
+
+
+class _Scratch:
+    """Arrays reused from block to block: new ones of a block's size each time are fresh pages from the kernel
+    (their page faults cost more than the work done in them)."""
+
+    def __init__(self) -> None:
+        self.size = -1
+
+    def arrays(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if size > self.size:
+            self.size = size + (size >> 2)
+            self.marked, self.equal, self.padded = np.empty(self.size, bool), np.empty(self.size, bool), np.empty(self.size + _WINDOW + 1, np.uint8)
+        return self.marked[:size], self.equal[:size], self.padded[: size + _WINDOW + 1]
+
+
+def _sliced_capture_bytes(block: bytes, scratch: _Scratch | None = None) -> tuple[list[str], list[str]] | None:
+    """:func:`_sliced_captures` of a block's lines (UTF-8, joined by newlines) read from its bytes by numpy: the same
+    ``(ids, scores)``, or None (then the block is decoded and read as text). No Python string per line but the id
+    and the score: each key is found once over the block, not searched for line by line."""
+    buf = np.frombuffer(block, np.uint8)
+    marked, equal, padded = (scratch or _Scratch()).arrays(buf.size)
+    np.equal(buf, 10, out=marked)
+    for key in (_ID_KEY, _OUTPUT_KEY, _PROBABILITY_KEY):
+        marked |= np.equal(buf, _KEYS[key][0], out=equal)
+    at = np.flatnonzero(marked)  # one pass for the newlines and every key's rare byte
+    kind = buf[at]
+    newlines = at[kind == 10]
+    n = newlines.size + 1
+    starts = np.empty(n, np.int64)
+    starts[0], starts[1:] = 0, newlines + 1
+    ends = np.empty(n, np.int64)
+    ends[:-1], ends[-1] = newlines, buf.size
+    if int((ends - starts).min()) < _SUFFIX_CODES.size:
+        return None
+    padded[: buf.size], padded[buf.size :] = buf, 0
+    windows = np.lib.stride_tricks.as_strided(padded, shape=(buf.size + 1, _WINDOW + 1), strides=(1, 1), writeable=False)
+    if not (windows[ends - _SUFFIX_CODES.size, : _SUFFIX_CODES.size] == _SUFFIX_CODES).all():
+        return None
+
+    def first(key: str, after: np.ndarray | None = None) -> np.ndarray | None:
+        """Each line's first offset of ``key`` (at or after ``after``); None when a line has none, or (with
+        ``after``) more than one."""
+        found = _occurrences(at[kind == _KEYS[key][0]], padded, windows, key)
+        line = np.searchsorted(starts, found, side="right") - 1
+        if after is not None:
+            keep = found >= after[line]
+            found, line = found[keep], line[keep]
+        lead = np.ones(found.size, bool)
+        lead[1:] = line[1:] != line[:-1]
+        if int(np.count_nonzero(lead)) != n or (after is not None and lead.size != n):
+            return None  # a line without the key, or more than one probability after the output (findall's list)
+        return found[lead]
+
+    ident = first(_ID_KEY)
+    output = first(_OUTPUT_KEY) if ident is not None else None
+    key = first(_PROBABILITY_KEY, output) if output is not None else None
+    if key is None:
+        return None
+    id_at = ident + len(_ID_KEY)
+    id_len = _ended(windows, id_at, 34, (34, 92, 10))  # the id ends at a quote; a backslash or a newline in it: text
+    if id_len is None or not id_len.all():
+        return None
+    # The text up to the next "}" is what fullmatch wants: ":" or ": " (other spaces: text), then the number.
+    value_at = key + len(_PROBABILITY_KEY)
+    value_len = _ended(windows, value_at, 125, (125, 10))
+    if value_len is None:
+        return None
+    head = windows[value_at, :2]
+    if not (head[:, 0] == 58).all():
+        return None
+    spaced = head[:, 1] == 32
+    scores = _texts(windows, value_at + 1 + spaced, value_len - 1 - spaced)
+    if _NUMBERS.fullmatch("\n".join(scores)) is None:
+        return None
+    return _texts(windows, id_at, id_len), scores
+
+
+_LABEL_PARTS = [np.frombuffer(part.encode(), np.uint8) for part in (
+    '{"groundTruthData":{"data":"', '","encoding":"CSV"},"eventMetadata":{"eventId":"', '"},"eventVersion":"0"}')]  # _GROUND_TRUTH's
+
+
+def _sliced_label_bytes(block: bytes, scratch: _Scratch | None = None) -> tuple[list[str], list[str]] | None:
+    """``(ids, data)`` of a block's ground-truth lines (UTF-8, joined by newlines) read from its bytes by numpy, when
+    every line is exactly what :data:`_GROUND_TRUTH` matches (trailing spaces aside: those lines are read as text),
+    the groups it gives; else None (then the block is decoded and matched line by line)."""
+    head, middle, tail = _LABEL_PARTS
+    buf = np.frombuffer(block, np.uint8)
+    marked, _, padded = (scratch or _Scratch()).arrays(buf.size)
+    newlines = np.flatnonzero(np.equal(buf, 10, out=marked))
+    starts = np.empty(newlines.size + 1, np.int64)
+    starts[0], starts[1:] = 0, newlines + 1
+    ends = np.empty(newlines.size + 1, np.int64)
+    ends[:-1], ends[-1] = newlines, buf.size
+    if int((ends - starts).min()) < head.size + middle.size + tail.size + 1:
+        return None
+    padded[: buf.size], padded[buf.size :] = buf, 0
+    windows = np.lib.stride_tricks.as_strided(padded, shape=(buf.size + 1, _WINDOW + 1), strides=(1, 1), writeable=False)
+    if not (windows[starts, : head.size] == head).all():
+        return None
+    data_at = starts + head.size
+    data_len = _ended(windows, data_at, 34, (34, 92, 10))  # up to the first quote: a backslash or a newline first fails
+    if data_len is None or not (windows[data_at + data_len, : middle.size] == middle).all():
+        return None
+    id_at = data_at + data_len + middle.size
+    id_len = _ended(windows, id_at, 34, (34, 92, 10))
+    if id_len is None or not id_len.all() or not (id_at + id_len + tail.size == ends).all():
+        return None
+    if not (windows[id_at + id_len, : tail.size] == tail).all():
+        return None
+    return _texts(windows, id_at, id_len), _texts(windows, data_at, data_len)
+
+
 def spill_buckets(label_bytes: int) -> int:
     """Buckets for a window whose label files hold ``label_bytes``: ~2 MB of label lines each (~20,000 labels,
     under 10 MB as a dict), at least 16, at most 4,096."""
@@ -472,6 +638,7 @@ class SpillJoin:
         self._column_rows = [0] * buckets
         self._column_flush_at = max(16, 4 * self.FLUSH_LINES // buckets)  # ~40 bytes a row: ~2.6 MB buffered in all
         self._parsed_labels: set[int] = set()
+        self._scratch = _Scratch()
         self._crossed = False  # a record sliced under one id and joined under another ("X", off-layout only)
         self.requests = 0
         self.received = 0
@@ -504,6 +671,23 @@ class SpillJoin:
         """Ground-truth lines, as :meth:`Labels.feed` reads them; the compact layout is checked when its bucket loads."""
         with _collector_paused():
             self._feed_label_lines(lines)
+
+    def feed_label_bytes(self, blocks: Iterable[bytes]) -> None:
+        """Ground-truth lines in blocks of bytes (:func:`byte_blocks`), as :meth:`feed_labels` reads them: a block of
+        compact records is sliced from its bytes (:func:`_sliced_label_bytes`), any other decoded and matched."""
+        with _collector_paused():
+            buffers, flush_at, buckets = self._labels, self._flush_at, self.buckets
+            for block in blocks:
+                sliced = _sliced_label_bytes(block, self._scratch)
+                if sliced is None:
+                    self._feed_label_lines(block_lines(block))
+                    continue
+                for ident, data in zip(*sliced):  # as _feed_label_lines spills a line _GROUND_TRUTH matches
+                    bucket = hash(ident) % buckets
+                    buffer = buffers[bucket]
+                    buffer.append(f'{ident}"C{data}\n')
+                    if len(buffer) >= flush_at:
+                        self._flush("l", bucket, buffer)
 
     def _feed_label_lines(self, lines: Iterable[str]) -> None:
         buffers, flush_at, buckets, match = self._labels, self._flush_at, self.buckets, _GROUND_TRUTH.match
@@ -540,6 +724,20 @@ class SpillJoin:
         """Capture lines in lists (:func:`line_blocks`), as :meth:`feed_captures` reads them."""
         with _collector_paused():
             self._feed_capture_blocks(blocks)
+
+    def feed_capture_bytes(self, blocks: Iterable[bytes]) -> None:
+        """Capture lines in blocks of bytes (:func:`byte_blocks`), as :meth:`feed_captures` reads them: a block whose
+        lines are all in SageMaker's compact layout with one probability is sliced from its bytes
+        (:func:`_sliced_capture_bytes`), any other is decoded and read as :meth:`feed_capture_blocks` reads it."""
+        with _collector_paused():
+            for block in blocks:
+                sliced = _sliced_capture_bytes(block, self._scratch) if self.task == "binary" else None
+                if sliced is None:
+                    self._feed_capture_blocks([block_lines(block)])
+                    continue
+                seq = self.requests
+                self.requests += len(sliced[0])
+                self._spill_columns(*sliced, seq)
 
     def _feed_capture_blocks(self, blocks: Iterable[list[str]]) -> None:
         if self.task != "binary":
@@ -815,7 +1013,8 @@ class SpillJoin:
                     self._defer(hash(other) % self.buckets, f'{_enc(other)}"S{seq}"{text}\n')
         columns = [np.concatenate([np.frombuffer(one, dtype) if len(one) else np.empty(0, dtype), *(b[i] for b in bulk)])
                    for i, (one, dtype) in enumerate(((seqs, np.int64), (y, np.float64), (score, np.float64)))]
-        return received, malformed, len(by_id.keys() - matched), *columns
+        # every matched id is a key of by_id (joined only when its labels were found): no set difference to build
+        return received, malformed, len(by_id) - len(matched), *columns
 
     def _joined(self, bucket: int, emit: bool) -> tuple:
         """A bucket joined, its pairs written to disk (a rerun overwrites them): (counts, malformed, unmatched, pairs)."""
@@ -927,23 +1126,31 @@ def lines_of(chunks: Iterator[bytes]) -> Iterator[str]:
     return chain.from_iterable(line_blocks(chunks))
 
 
-def line_blocks(chunks: Iterator[bytes]) -> Iterator[list[str]]:
-    """The lines of a byte stream that arrives in chunks, a list of them per chunk (the last line of the
-    stream even without its newline). A chunk's whole lines are decoded in one piece, without copying it
-    (a newline byte is never inside a UTF-8 character, so that equals decoding each line)."""
+def byte_blocks(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The whole lines of a byte stream that arrives in chunks, one block per chunk: its lines joined by newlines (no
+    trailing one), the last line of the stream even without its newline."""
     rest = b""
     for chunk in chunks:
         cut = chunk.rfind(b"\n")
         if cut < 0:
             rest += chunk
             continue
-        first = chunk.find(b"\n")
-        lines = str(memoryview(chunk)[first + 1 : cut], "utf-8", "replace").split("\n") if cut > first else []
-        lines.insert(0, (rest + chunk[:first]).decode("utf-8", errors="replace"))
-        rest = chunk[cut + 1 :]
-        yield lines
+        block, rest = rest + chunk[:cut], chunk[cut + 1 :]
+        yield block
     if rest:
-        yield [rest.decode("utf-8", errors="replace")]
+        yield rest
+
+
+def line_blocks(chunks: Iterator[bytes]) -> Iterator[list[str]]:
+    """The lines of a byte stream that arrives in chunks, a list of them per chunk (the last line of the
+    stream even without its newline). A block's whole lines are decoded in one piece (a newline byte is never
+    inside a UTF-8 character, so that equals decoding each line)."""
+    return map(block_lines, byte_blocks(chunks))
+
+
+def block_lines(block: bytes) -> list[str]:
+    """The lines of a :func:`byte_blocks` block, decoded (invalid UTF-8 replaced)."""
+    return block.decode("utf-8", errors="replace").split("\n")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -959,11 +1166,11 @@ def _objects(s3, bucket: str, prefixes: Iterable[str]) -> Iterator[tuple[str, in
                 yield obj["Key"], obj.get("Size", 0)
 
 
-def _stream(s3, bucket: str, key: str) -> Iterator[list[str]]:
-    """An object's lines, a list per 1 MB chunk."""
+def _stream(s3, bucket: str, key: str) -> Iterator[bytes]:
+    """An object's whole lines, a block of them per 1 MB chunk (:func:`byte_blocks`)."""
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     try:
-        yield from line_blocks(body.iter_chunks(1 << 20))
+        yield from byte_blocks(body.iter_chunks(1 << 20))
     finally:
         body.close()
 
@@ -975,11 +1182,11 @@ def run_job(job: QualityJob, when: datetime, s3, cloudwatch) -> dict[str, Any]:
     scorer = SpillJoin(job.task, job.min_records, buckets=spill_buckets(sum(size for _, size in label_objects)))
     try:  # a warm Lambda keeps /tmp: the spill goes even when the run fails
         for key, _ in label_objects:
-            scorer.feed_labels(chain.from_iterable(_stream(s3, job.data_bucket, key)))
+            scorer.feed_label_bytes(_stream(s3, job.data_bucket, key))
         label_files = len(label_objects)
         files = 0
         for key in capture_keys(s3, job.capture_bucket, job.model, job.endpoint_name, captures):
-            scorer.feed_capture_blocks(_stream(s3, job.capture_bucket, key))
+            scorer.feed_capture_bytes(_stream(s3, job.capture_bucket, key))
             files += 1
         window = {"start": captures[0].isoformat(), "end": (captures[-1] + timedelta(hours=1)).isoformat()}
         report = scorer.report(model=job.model, endpoint=job.endpoint_name, window=window, capture_files=files, label_files=label_files)

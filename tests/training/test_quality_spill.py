@@ -7,7 +7,8 @@ import base64
 import json
 import tracemalloc
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from training.quality import Labels, QualityScorer, SpillJoin, ground_truth_record
@@ -195,3 +196,113 @@ def test_lines_of_a_chunked_stream_are_its_lines_each_decoded(parts, cuts):
     want = [line.decode("utf-8", errors="replace") for line in lines]
     assert list(lines_of(iter(chunks))) == want
     assert [line for block in line_blocks(iter(chunks)) for line in block] == want
+
+
+def _cut(data: bytes, cuts: list[int]) -> list[bytes]:
+    cuts = sorted(min(c, len(data)) for c in cuts)
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+
+
+_PLAIN = ('{"captureData":{"endpointInput":{"observedContentType":"text/csv","mode":"INPUT","data":"1,2","encoding":"CSV"},'
+          '"endpointOutput":{"observedContentType":"application/json","mode":"OUTPUT","data":"{\\"predictions\\": [{\\"label\\": 1, '
+          '\\"probability\\": 0.5}]}","encoding":"JSON"}},"eventMetadata":{"eventId":"e","inferenceId":"r1",'
+          '"inferenceTime":"2026-11-30T10:00:00Z"},"eventVersion":"0"}').encode()
+# Near misses of SageMaker's layout, each with whether the bytes path must take it (True) or may decline it (False).
+_NEAR_MISSES = [
+    (_PLAIN.replace(b'"r1"', b'"r\xff1"'), True),  # invalid UTF-8 in the id: replaced, as the text path decodes it
+    (_PLAIN.replace(b": 0.5}", b":0.5}"), True),
+    (_PLAIN.replace(b'"endpointInput":{', b'"endpointInput":{"\\"probability\\"":1,'), True),  # the key before the output
+    (_PLAIN.replace(b'"inferenceId":"r1"', b'"inferenceId":"r1","inferenceId":"r2"'), True),  # the first one counts
+    (_PLAIN.replace(b'"r1"', b'"' + b"r" * 200 + b'"'), False),  # an id longer than the bytes path reads
+    (_PLAIN.replace(b'"r1"', b'""'), False),
+    (_PLAIN.replace(b'"r1"', b'"r\\"1"'), False),
+    (_PLAIN.replace(b": 0.5}", b":\t0.5}"), False), (_PLAIN.replace(b": 0.5}", b":  0.5}"), False),
+    (_PLAIN.replace(b": 0.5}", b"  0.5}"), False), (_PLAIN.replace(b": 0.5}", b" 0.5}"), False), (_PLAIN.replace(b": 0.5}", b"::0.5}"), False),
+    (_PLAIN.replace(b": 0.5}", b": 0.5 }"), False), (_PLAIN.replace(b": 0.5}", b": }"), False), (_PLAIN.replace(b": 0.5}", b": x}"), False),
+    (_PLAIN.replace(b": 0.5}", b": " + b"1" * 140 + b"}"), False), (_PLAIN.replace(b"0.5}", "\u00a00.5}".encode()), False),
+    (_PLAIN.replace(b"0.5}]}", b'0.5}, {\\"probability\\": 0.75}]}'), False),  # two answers: findall's list
+    (_PLAIN.replace(b'"endpointOutput"', b'"endpointOut"'), False), (_PLAIN.replace(b'"inferenceId"', b'"inferenceID"'), False),
+    (_PLAIN.replace(b'\\"probability\\"', b'\\"prob\\"'), False),
+    (_PLAIN.replace(b'"eventVersion":"0"}', b'"eventVersion":"1"}'), False), (_PLAIN + b"\r", False), (_PLAIN[:-3], False),
+    (b"", False), (b"   ", False), (b"{not json", False), (b"\xff\xfe", False),
+]
+_AWKWARD_BYTES = st.sampled_from([_PLAIN, *(line for line, _ in _NEAR_MISSES)])
+
+
+@pytest.mark.parametrize(("line", "fast"), _NEAR_MISSES)
+def test_each_near_miss_is_sliced_from_bytes_as_from_text_or_declined(line, fast):
+    """Between plain records: the bytes path gives the text path's ids and scores, takes the lines it must, and
+    declines (the block then read as text) every other."""
+    from training.quality import _sliced_capture_bytes, _sliced_captures, block_lines
+
+    block = b"\n".join([_PLAIN, line, _PLAIN])
+    got, want = _sliced_capture_bytes(block), _sliced_captures(block_lines(block))
+    assert (got is not None) == fast
+    if got is not None:
+        assert got == want
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.builds(lambda d: d.encode(), st.composite(lambda draw: _sagemaker_capture(draw))()), _AWKWARD_BYTES), min_size=1, max_size=30))
+def test_blocks_sliced_from_their_bytes_give_what_the_text_slicing_gives_or_decline(lines):
+    """The quality job's numpy slicing of a block (``_sliced_capture_bytes``) gives the ids and scores the text
+    slicing (``_sliced_captures``) gives of the block's lines, or declines; it never takes a block the text slicing
+    refuses."""
+    from training.quality import _sliced_capture_bytes, _sliced_captures, block_lines
+
+    block = b"\n".join(lines)
+    got = _sliced_capture_bytes(block)
+    if got is not None:
+        assert got == _sliced_captures(block_lines(block))
+    if all(line == _PLAIN for line in lines):
+        assert got is not None and got[0] == ["r1"] * len(lines), "plain SageMaker records take the bytes path"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(sagemaker_windows(), windows().map(lambda w: (w[1], w[2], True, w[3]))), st.lists(st.integers(0, 4000), max_size=5))
+def test_capture_bytes_cut_anywhere_join_as_the_join_in_memory(window, cuts):
+    """What ``run_job`` feeds (``feed_label_bytes`` and ``feed_capture_bytes`` of objects' chunks, cut anywhere, in
+    ``byte_blocks``): the same report as the in-memory join of the lines, bit for bit."""
+    from training.quality import byte_blocks
+
+    labels, captures, newlines, buckets = window
+    data = "".join(c + "\n" for c in captures).encode() if newlines else "\n".join(captures).encode()
+    join = SpillJoin("binary", min_records=1, buckets=buckets)
+    join.feed_label_bytes(byte_blocks(iter(_cut("\n".join(labels).encode(), cuts[::-1]))))
+    join.feed_capture_bytes(byte_blocks(iter(_cut(data, cuts))))
+    assert join.report(model="m") == _old("binary", labels, captures)
+
+
+def _label_line(draw) -> bytes:
+    """A ground-truth line as the labelling job writes it, or a near miss of that layout."""
+    ident = draw(st.sampled_from(["r1", "r2", "e1", "7", "caf\u00e9", "x" * 130]))
+    line = ground_truth_record(ident, draw(st.lists(st.sampled_from([0, 1, 0.5]), min_size=1, max_size=3)))
+    return draw(st.sampled_from([
+        line, line, line, line + " ", line + "\r", line.replace('"data":"', '"data":"x'), line.replace('"data":"', '"data":"a\\\\b'),
+        line.replace(f'"eventId":{json.dumps(ident)}', '"eventId":""'), line.replace(f'"eventId":{json.dumps(ident)}', '"eventId":"q\\"1"'),
+        line.replace('"data":"', '"data":"' + "1," * 70), line.replace('"eventVersion":"0"', '"eventVersion":"1"'), json.dumps(json.loads(line)),
+        line[:-1], line + line, "", "{broken",
+    ])).encode() if draw(st.integers(0, 9)) else b"r\xff" + line.encode()[2:]
+
+
+_LABEL = ground_truth_record("r1", [1])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.composite(_label_line)(), min_size=1, max_size=30))
+@example([_LABEL.replace('"encoding":"CSV"', '"encoding":"TSV"').encode()])
+@example([_LABEL.replace('"eventVersion":"0"', '"eventVersion":"1"').encode()])
+@example([_LABEL.replace('{"groundTruthData"', '{"groundTruthDatum"').encode()])
+def test_label_blocks_sliced_from_their_bytes_give_what_the_expression_matches_or_decline(lines):
+    """``_sliced_label_bytes`` gives the ids and data ``_GROUND_TRUTH`` matches in each line, or declines; it never
+    takes a block holding a line the expression does not match."""
+    from training.quality import _GROUND_TRUTH, _sliced_label_bytes, block_lines
+
+    block = b"\n".join(lines)
+    got = _sliced_label_bytes(block)
+    matches = [_GROUND_TRUTH.match(line) for line in block_lines(block)]
+    if got is not None:
+        assert all(matches), "sliced a block the expression does not match"
+        assert list(zip(*got)) == [(m["id"], m["data"]) for m in matches]
+    compact = [ground_truth_record(i, [1]).encode() for i in ("r1", "r2")] + [ground_truth_record("r3", [0, 1]).replace("r3", "caf\u00e9").encode()]
+    assert _sliced_label_bytes(b"\n".join(compact)) == (["r1", "r2", "caf\u00e9"], ["1", "1", "0,1"])  # (unescaped UTF-8 ids too)
