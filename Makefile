@@ -44,11 +44,14 @@ $(VENV)/.deploy: .ci/deploy-requirements.txt pyproject.toml
 
 # --no-compile: pip would compile all ~11,000 modules of LocalStack's pins (~20 of its ~29 CPU-s); LocalStack imports
 # ~1,300 of them at start and compiles those once (its first start, in the tests or `make localstack`, writes them).
-$(LS_VENV)/.installed: .ci/localstack-requirements.txt
+# .ci/localstack-parsetabs.py: PLY's tables for the JSONPath grammar of LocalStack's Step Functions, which otherwise
+# rebuilds them for every path it parses (~60% of LocalStack's CPU in the CT flow's scenarios).
+$(LS_VENV)/.installed: .ci/localstack-requirements.txt .ci/localstack-parsetabs.py
 	@test -n "$(LOCALSTACK_PYTHON)" || { echo "LocalStack needs Python >= 3.12; set LOCALSTACK_PYTHON=/path/to/python3.13"; exit 1; }
 	$(LOCALSTACK_PYTHON) -m venv $(LS_VENV)
 	$(LS_VENV)/bin/pip install --quiet --upgrade pip
 	$(LS_VENV)/bin/pip install --quiet --no-compile -r .ci/localstack-requirements.txt
+	$(LS_VENV)/bin/python .ci/localstack-parsetabs.py
 	touch $@
 
 $(ASL_VALIDATOR)/node_modules/.installed: $(ASL_VALIDATOR)/package.json $(ASL_VALIDATOR)/package-lock.json
