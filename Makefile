@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet --no-compile -e ".[test]"
-	@# The bytecode on every core: pip compiles its ~13,000 modules one at a time (~25 CPU-s, most of the install).
+	@# The bytecode on every core: pip compiles its ~13,000 modules one at a time (~27 of its ~41 CPU-s).
 	$(VENV)/bin/python -m compileall -q -j 0 $(VENV)/lib
 	touch $@
 
