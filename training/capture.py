@@ -79,27 +79,6 @@ def capture_line(
     return json.dumps(record, separators=(",", ":"))
 
 
-def line_chunks(stream: BinaryIO, lines_per_chunk: int = 10_000) -> Iterator[list[str]]:
-    """Complete lines of a byte stream (a file, an S3 body) in lists of about ``lines_per_chunk``.
-
-    Reads fixed-size blocks, so memory is bounded by a block, a chunk and the longest line, whatever
-    the file's size. Invalid UTF-8 is replaced, not fatal: such a line is then counted malformed.
-    """
-    pending = b""
-    lines: list[str] = []
-    for block in iter(lambda: stream.read(READ_SIZE), b""):
-        head, sep, pending = (pending + block).rpartition(b"\n")
-        if sep:
-            lines.extend(head.decode("utf-8", errors="replace").split("\n"))
-            if len(lines) >= lines_per_chunk:
-                yield lines
-                lines = []
-    if pending:
-        lines.append(pending.decode("utf-8", errors="replace"))
-    if lines:
-        yield lines
-
-
 try:
     import numpy as _np
 except ImportError:  # pragma: no cover - the Lambda ships numpy; this keeps the module usable without it
@@ -114,14 +93,13 @@ def count_newlines(block: bytes) -> int:
 
 
 CHUNK_BYTES = 2 << 20
-"""About how much capture text :func:`text_chunks` scores at a time (~5,000 records of the benchmark's 428 bytes):
-memory is bounded by it whatever the volume and however long the records are."""
+"""About how much capture :func:`byte_chunks` gives the drift job to score at a time (~5,000 records of the
+benchmark's 428 bytes): memory is bounded by it whatever the volume and however long the records are."""
 
 
 def byte_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     """The complete lines of a byte stream in chunks of about ``chunk_bytes`` (at least one line each), each chunk
-    its lines joined by newlines (no trailing one): ``chunk.count(b"\\n") + 1`` lines. Unlike :func:`line_chunks`,
-    no Python object per line."""
+    its lines joined by newlines (no trailing one): ``chunk.count(b"\\n") + 1`` lines. No Python object per line."""
     parts: list[bytes] = []
     size = 0
     for block in iter(lambda: stream.read(READ_SIZE), b""):
@@ -140,12 +118,6 @@ def byte_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[by
         yield rest[:-1]
     elif rest:
         yield rest
-
-
-def text_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[str, int]]:
-    """:func:`byte_chunks` decoded (invalid UTF-8 replaced), each with how many lines it holds."""
-    for chunk in byte_chunks(stream, chunk_bytes):
-        yield chunk.decode("utf-8", errors="replace"), count_newlines(chunk) + 1
 
 
 # A run of compact lines is read in one pass: the data of each (its first quote ends it, no backslash in it) by one

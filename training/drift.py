@@ -505,7 +505,7 @@ class DriftScorer:
             self._feed(text, lines, compact_data(text, len(lines)) if text.count("\n") == len(lines) - 1 else None)
 
     def feed_text(self, text: str, lines: int) -> None:
-        """Score ``lines`` capture lines joined by newlines (a :func:`~training.capture.text_chunks` chunk)."""
+        """Score ``lines`` capture lines joined by newlines (a :func:`~training.capture.byte_chunks` chunk, decoded)."""
         data = compact_data(text, lines)
         self._feed(text, None if data is not None else text.split("\n"), data)
 

@@ -20,7 +20,7 @@ from scipy.special import rel_entr
 from training import baseline as training_baseline
 from training import validate as training_validate
 from training.baseline import compute_baseline
-from training.capture import capture_line, line_chunks
+from training.capture import byte_chunks, capture_line
 from training.drift import (
     BASELINE_FILE,
     BASELINE_FORMAT,
@@ -256,14 +256,18 @@ def test_malformed_records_are_counted_and_the_rest_scored(churn_baseline):
     assert plan["basic"] == 1.0
 
 
-def test_line_chunks_split_lines_across_blocks_and_tolerate_bad_utf8(monkeypatch):
+def _lines(chunks) -> list[str]:
+    return [line for chunk in chunks for line in chunk.decode("utf-8", errors="replace").split("\n")]
+
+
+def test_byte_chunks_split_lines_across_blocks_and_tolerate_bad_utf8(monkeypatch):
     import training.capture as capture
 
     monkeypatch.setattr(capture, "READ_SIZE", 7)  # lines straddle blocks
     data = "first line\nsecond\n\xe9t\xe9\nlast without newline".encode() + b"\n\xff\xfe broken\n"
-    lines = [line for chunk in line_chunks(io.BytesIO(data), lines_per_chunk=2) for line in chunk]
+    lines = _lines(byte_chunks(io.BytesIO(data), chunk_bytes=16))
     assert lines[:4] == ["first line", "second", "été", "last without newline"]
-    assert lines[4].endswith(" broken") and "\ufffd" in lines[4]
+    assert lines[4].endswith(" broken") and "\ufffd" in lines[4] and len(lines) == 5
 
 
 @settings(max_examples=300, deadline=None)
@@ -273,25 +277,23 @@ def test_line_chunks_split_lines_across_blocks_and_tolerate_bad_utf8(monkeypatch
     st.integers(1, 16),
     st.integers(1, 64),
 )
-def test_text_chunks_hold_the_lines_line_chunks_gives(texts, end, read_size, chunk_bytes):
-    """The job's reader (whole chunks of text) yields exactly the lines of the line-by-line one, in chunks of at
-    most ``chunk_bytes`` plus a block plus a line, each with its true line count."""
+def test_byte_chunks_hold_the_streams_lines(texts, end, read_size, chunk_bytes):
+    """The job's reader (whole lines in chunks of bytes) yields exactly the stream's lines (a last newline ends the
+    last line, it does not start an empty one), in chunks of at most ``chunk_bytes`` plus a block plus a line."""
     import training.capture as capture
-    from training.capture import text_chunks
 
     data = "\n".join(texts).encode() + end
+    body = data[:-1] if data.endswith(b"\n") else data
+    expected = [line.decode("utf-8", errors="replace") for line in body.split(b"\n")] if data else []
     original = capture.READ_SIZE
     capture.READ_SIZE = read_size  # lines and multi-byte characters straddle blocks
     try:
-        expected = [line for chunk in line_chunks(io.BytesIO(data), lines_per_chunk=3) for line in chunk]
-        got = []
-        for text, lines in text_chunks(io.BytesIO(data), chunk_bytes=chunk_bytes):
-            assert text.count("\n") == lines - 1
-            assert len(text.encode()) <= chunk_bytes + read_size + 30 + 3 or lines == 1
-            got += text.split("\n")
+        chunks = list(byte_chunks(io.BytesIO(data), chunk_bytes=chunk_bytes))
     finally:
         capture.READ_SIZE = original
-    assert got == expected
+    for chunk in chunks:
+        assert len(chunk) <= chunk_bytes + read_size + 30 + 3 or chunk.count(b"\n") == 0
+    assert _lines(chunks) == expected
 
 
 def test_memory_stays_flat_as_the_volume_grows(churn_baseline):
