@@ -37,14 +37,21 @@ def _healthy() -> bool:
 
 
 @pytest.fixture(scope="session")
-def localstack(tmp_path_factory):
+def localstack_python() -> Path:
+    """The interpreter of LocalStack's virtualenv (``MLOPS_LOCALSTACK_PYTHON`` or ``.localstack-venv``)."""
+    python = Path(os.environ.get("MLOPS_LOCALSTACK_PYTHON", ROOT / ".localstack-venv" / "bin" / "python"))
+    if not python.exists():
+        pytest.fail(f"LocalStack's virtualenv is missing ({python}); run `make install` first", pytrace=False)
+    return python
+
+
+@pytest.fixture(scope="session")
+def localstack(tmp_path_factory, localstack_python):
     """The LocalStack endpoint URL; starts the process unless one already runs."""
     if _healthy():
         yield ENDPOINT
         return
-    python = Path(os.environ.get("MLOPS_LOCALSTACK_PYTHON", ROOT / ".localstack-venv" / "bin" / "python"))
-    if not python.exists():
-        pytest.fail(f"LocalStack's virtualenv is missing ({python}); run `make install` first", pytrace=False)
+    python = localstack_python
     workdir = tmp_path_factory.mktemp("localstack")
     env = {
         **os.environ,

@@ -7,11 +7,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = Path(os.environ.get("MLOPS_LOCALSTACK_PYTHON", ROOT / ".localstack-venv" / "bin" / "python"))
-
 # Counts the LALR table builds while LocalStack's own JSONPath helper parses paths of both grammars.
 PROBE = """
 import sys
@@ -37,13 +32,6 @@ print(len(built))
 """
 
 
-@pytest.fixture(scope="module")
-def python() -> Path:
-    if not PYTHON.exists():
-        pytest.fail(f"LocalStack's virtualenv is missing ({PYTHON}); run `make install` first", pytrace=False)
-    return PYTHON
-
-
 def probe(python: Path, *args: str) -> int:
     done = subprocess.run([str(python), "-c", PROBE, *args], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
@@ -51,10 +39,10 @@ def probe(python: Path, *args: str) -> int:
     return int(done.stdout.split()[-1])
 
 
-def test_jsonpath_parsers_read_their_tables(python):
-    assert probe(python) == 0
+def test_jsonpath_parsers_read_their_tables(localstack_python):
+    assert probe(localstack_python) == 0
 
 
-def test_without_the_tables_every_parser_builds_them(python):
+def test_without_the_tables_every_parser_builds_them(localstack_python):
     """The probe sees the builds it guards against: the same interpreter with the table modules not importable."""
-    assert probe(python, "--hide-tables") >= 3
+    assert probe(localstack_python, "--hide-tables") >= 3
