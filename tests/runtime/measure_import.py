@@ -9,10 +9,13 @@ import does, then times fresh interpreters importing ``inference`` (as each guni
 mean and the ten costliest modules of the last run (``-X importtime``, cumulative).
 """
 
+import os
 import sys
 import tempfile
 from pathlib import Path
 
+# What the image does: no bytecode cache (image.py's docstring).
+os.environ.setdefault("MLOPS_RUNTIME_BYTECODE", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 

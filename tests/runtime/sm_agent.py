@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from image import image_env
+from image import PYCACHE, PYCACHE_MOUNT, bytecode_enabled, image_env
 
 # A job must finish well within this; it bounds a hung job, it is not a timing assertion.
 JOB_TIMEOUT = 900
@@ -99,6 +99,10 @@ class Container:
         # The image has nginx at /usr/sbin; here it is Debian's, unpacked under the runtime folder and bound to
         # /opt/nginx, a path the container's own /tmp cannot hide (a checkout may live under the host's /tmp).
         env["PATH"] = f"{env['PATH']}:/opt/nginx/usr/sbin"
+        cache = self.runtime / PYCACHE
+        bytecode = bytecode_enabled() and (cache / ".complete").is_file()
+        if bytecode:  # read-only: what a container compiles must not reach the next one (image.py's docstring)
+            env["PYTHONPYCACHEPREFIX"] = PYCACHE_MOUNT
         prelude = " && ".join(
             [
                 "set -e",
@@ -108,6 +112,7 @@ class Container:
                 "mount -t tmpfs tmpfs /opt",  # the image's /opt holds only the venv and ml/
                 "mkdir /opt/venv /opt/ml /opt/nginx",
                 f"mount --bind {shlex.quote(str(nginx))} /opt/nginx",
+                *([f"mkdir {PYCACHE_MOUNT}", f"mount --bind -o ro {shlex.quote(str(cache))} {PYCACHE_MOUNT}"] if bytecode else []),
                 # The cached environment is the image's layer: read-only underneath, each container writes its own
                 # copy (what the package installs at run time must not leak into the next container).
                 f"mount -t overlay overlay -o lowerdir={shlex.quote(str(self.runtime / 'venv'))},"
