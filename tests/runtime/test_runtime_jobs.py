@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from image import BUILD, IMAGE_ENV
-from sm_agent import RUN, resolve, run_processing_job, run_training_job
+from image import BUILD, IMAGE_ENV, PYCACHE, bytecode_enabled
+from sm_agent import RUN, Container, resolve, run_processing_job, run_training_job
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,6 +159,32 @@ def test_image_env_lacks_what_the_package_installs_itself(runtime):
     site = runtime / "venv" / "lib" / "python3.12" / "site-packages"
     assert (site / "sklearn").is_dir() and (site / "sagemaker_training").is_dir()
     assert not list(site.glob("pandera*")) and not list(site.glob("pydantic*"))
+
+
+def test_containers_read_the_bytecode_cache_and_cannot_write_it(runtime, tmp_path):
+    """The tier's one addition to the image (image.py): its environment's bytecode, read-only. The image's modules load
+    from it; what a container compiles itself (here a module of /opt/ml/code, with writing allowed as the serving
+    environment allows it) stays in that container; the rest of the ENV block is the image's."""
+    if not bytecode_enabled():
+        pytest.skip("MLOPS_RUNTIME_BYTECODE=0: the containers run without the cache")
+    cache = runtime / PYCACHE
+    before = sorted(p.relative_to(cache) for p in cache.rglob("*"))
+    container = Container(runtime, tmp_path)
+    (container.opt_ml / "code").mkdir()
+    (container.opt_ml / "code" / "own.py").write_text("VALUE = 1\n")
+    probe = (
+        "import json, os, sys; env = dict(os.environ); sys.path.insert(0, '/opt/ml/code'); import own, sklearn;"
+        "print(json.dumps({'prefix': sys.pycache_prefix, 'cached': sklearn.__spec__.cached, 'env': env}))"
+    )
+    result = container.run(["bash", "-c", "python -c \"$0\" && ! touch /opt/pycache/x 2>/dev/null", probe],
+                           {"PYTHONDONTWRITEBYTECODE": ""}, "/opt/ml/output/failure")
+    assert result.returncode == 0, result.logs()
+    seen = json.loads(result.stdout)
+    assert seen["prefix"] == "/opt/pycache" and seen["cached"].startswith("/opt/pycache/opt/venv/"), seen
+    assert (cache / seen["cached"].removeprefix("/opt/pycache/")).is_file(), seen
+    assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == before  # own.py's bytecode did not land here
+    env = {k: v for k, v in seen["env"].items() if k not in ("PYTHONPYCACHEPREFIX", "PWD", "SHLVL", "_")}
+    assert env == {**IMAGE_ENV, "PATH": IMAGE_ENV["PATH"] + ":/opt/nginx/usr/sbin", "PYTHONDONTWRITEBYTECODE": ""}, env
 
 
 def test_tier_catches_a_package_that_imports_a_dependency_before_installing_it(runtime, dev, data, tmp_path):
