@@ -33,11 +33,50 @@ def test_a_users_mistake_is_caught_through_the_top_level_import(tmp_path):
         "from components import StackContext, BucketRef\n"
         "ctx = StackContext(prefix='acme', stack='dev', environment='dev', region='us-east-1', account_id='1', protect='yes')\n"
         "BucketRef.from_name('b').grant_read('not a role')\n"
+        "import pulumi_aws as aws\n"
+        "aws.s3.Bucket('b', force_destroy='yes')\n"  # a service components/ use: typed, not skipped
     )
     result = mypy(str(program))
     assert result.returncode == 1
     assert 'Argument "protect" to "StackContext" has incompatible type "str"' in result.stdout
     assert 'Argument 1 to "grant_read" of "BucketRef" has incompatible type "str"' in result.stdout
+    assert 'No overload variant of "Bucket" matches argument types "str", "str"' in result.stdout
+
+
+def _read_by_mypy() -> set[str]:
+    """The pulumi_aws modules pyproject.toml has mypy read (the rest of pulumi_aws.* is skipped)."""
+    import tomllib
+
+    overrides = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["overrides"]
+    assert any(o["module"] == ["pulumi_aws.*"] and o["follow_imports"] == "skip" for o in overrides)
+    return {m for o in overrides if o.get("follow_imports") == "normal" for m in o["module"] if m.startswith("pulumi_aws")}
+
+
+def test_mypy_reads_every_pulumi_aws_service_components_use():
+    """mypy skips pulumi-aws's services that components/ does not use (as Any): a service or top-level function
+    components/ starts using must be added to the list, or its calls would go unchecked."""
+    import ast
+
+    import pulumi_aws
+
+    package = Path(pulumi_aws.__file__).parent
+    read = _read_by_mypy()
+    used = {
+        node.attr
+        for path in (ROOT / "components").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "aws"
+    }
+    assert {"s3", "iam", "sagemaker"} <= used
+    missing = []
+    for name in sorted(used):
+        if (package / name).is_dir():
+            missing += [m for m in (f"pulumi_aws.{name}", f"pulumi_aws.{name}.*") if m not in read]
+        else:
+            defined = [f.stem for f in package.glob("*.py") if f"def {name}(" in f.read_text()]
+            assert defined, f"aws.{name} is defined nowhere in pulumi_aws"
+            missing += [f"pulumi_aws.{m}" for m in defined if f"pulumi_aws.{m}" not in read]
+    assert not missing, f"add to pyproject.toml's [[tool.mypy.overrides]] read by mypy: {missing}"
 
 
 def test_importing_the_package_loads_no_sdk_and_every_export_resolves():
