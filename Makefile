@@ -24,12 +24,15 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
 		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }; }
 
+# uv installs both virtualenvs (~5x less CPU than pip's resolver and unpacking here: 44 -> 9 CPU-s for ours); pip
+# stays in each (the program runs `pip download` for the code package's wheels). uv compiles no bytecode.
+UV := uv==0.13.9
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet --no-compile -e ".[test]"
-	@# The bytecode on every core: pip compiles its ~13,000 modules one at a time (~27 of its ~41 CPU-s). Not the
-	@# packages' own test suites nor pulumi-aws (119 of the 268 MB of source; a program imports a few of its 241
+	$(VENV)/bin/pip install --quiet --upgrade pip $(UV)
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -e ".[test]"
+	@# The bytecode, on every core (pip compiled its ~13,000 modules one at a time). Not the packages' own test suites nor pulumi-aws (119 of the 268 MB of source; a program imports a few of its 241
 	@# services, which Python compiles on first import): ~100 CPU-s for everything, ~48 without those.
 	$(VENV)/bin/python -m compileall -q -j 0 -x '/tests?/|/site-packages/pulumi_aws/' $(VENV)/lib
 	touch $@
@@ -44,15 +47,15 @@ $(VENV)/.deploy: .ci/deploy-requirements.txt pyproject.toml
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation --no-index -e .
 	touch $@
 
-# --no-compile: pip would compile all ~11,000 modules of LocalStack's pins (~20 of its ~29 CPU-s); LocalStack imports
-# ~1,300 of them at start and compiles those once (its first start, in the tests or `make localstack`, writes them).
+# No bytecode (uv's default): of the ~11,000 modules of LocalStack's pins it imports ~1,300 at start and compiles those
+# once (its first start, in the tests or `make localstack`, writes them).
 # .ci/localstack-parsetabs.py: PLY's tables for the JSONPath grammar of LocalStack's Step Functions, which otherwise
 # rebuilds them for every path it parses (~60% of LocalStack's CPU in the CT flow's scenarios).
 $(LS_VENV)/.installed: .ci/localstack-requirements.txt .ci/localstack-parsetabs.py
 	@test -n "$(LOCALSTACK_PYTHON)" || { echo "LocalStack needs Python >= 3.12; set LOCALSTACK_PYTHON=/path/to/python3.13"; exit 1; }
 	$(LOCALSTACK_PYTHON) -m venv $(LS_VENV)
-	$(LS_VENV)/bin/pip install --quiet --upgrade pip
-	$(LS_VENV)/bin/pip install --quiet --no-compile -r .ci/localstack-requirements.txt
+	$(LS_VENV)/bin/pip install --quiet --upgrade pip $(UV)
+	$(LS_VENV)/bin/uv pip install --quiet --python $(LS_VENV)/bin/python -r .ci/localstack-requirements.txt
 	$(LS_VENV)/bin/python .ci/localstack-parsetabs.py
 	touch $@
 
