@@ -380,6 +380,11 @@ def metric_line(split: str, name: str, value: float) -> str:
     return f"{split}:{name}={value:.6f}"
 
 
+def print_metrics(split: str, metrics: dict[str, float]) -> None:
+    for name, value in metrics.items():
+        print(metric_line(split, name, value), flush=True)
+
+
 def metric_definitions(splits: Sequence[str] = TRAINING_SPLITS, names: Sequence[str] = METRICS) -> list[dict[str, str]]:
     """SageMaker ``MetricDefinitions`` for ``names`` in the given splits (training jobs: train, validation; the
     built-in recipe of another task: ``names=EVALUATION_METRICS[task]``)."""

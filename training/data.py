@@ -12,12 +12,14 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-import pandas as pd
 from pydantic import ValidationError
 
 from training.contract import CliModel, DataContract, format_validation_error, load_contract
+
+if TYPE_CHECKING:  # pandas is imported where a dataset is read: the entry points' usage errors need none of it
+    import pandas as pd
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -121,6 +123,8 @@ def _sniff(path: Path) -> None:
 
 
 def _read_csv(path: Path, contract: DataContract) -> pd.DataFrame:
+    import pandas as pd
+
     _sniff(path)
     dtypes: dict[str, Any] = {}
     nulls: dict[str, list[str]] = {}
@@ -153,6 +157,8 @@ def read_dataset(path: Path, contract: DataContract) -> Dataset:
                 "all files of a dataset must have the same columns"
             )
         frames.append(frame)
+    import pandas as pd
+
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     for name, spec in contract.columns.items():
         # Files with different category sets concatenate to plain strings.

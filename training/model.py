@@ -41,7 +41,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from training.contract import DataContract, Hyperparameters, format_validation_error, metric_line
+from training.contract import DataContract, Hyperparameters, format_validation_error, print_metrics  # noqa: F401  (print_metrics: imported from here too)
 from training.data import UsageError
 
 MODEL_FILE = "model.joblib"
@@ -159,11 +159,6 @@ def regression_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]
         "mae": float(mean_absolute_error(y, predicted)),
         "r2": float(r2_score(y, predicted)),
     }
-
-
-def print_metrics(split: str, metrics: dict[str, float]) -> None:
-    for name, value in metrics.items():
-        print(metric_line(split, name, value), flush=True)
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,14 @@ def _mlops(project: Path, *args: str) -> subprocess.CompletedProcess:
 def _project_with(tmp_path: Path, name: str, framework: str, task: str) -> Path:
     project = tmp_path / "project"
     (project / "stacks").mkdir(parents=True)
+    # The checkout's wheel caches (.mlops/wheels: the training package's pinned wheels, which synth vendors; .mlops/build/
+    # wheels: the drift Lambda's numpy), as a team's project has them after its first synth: the pins are this
+    # repository's, and fetching them into empty caches (5 pip downloads, ~20 CPU-s) is tests/components' to test, not
+    # the pasted model's. (What synth builds from them is built afresh here.)
+    for cache in (Path(".mlops") / "wheels", Path(".mlops") / "build" / "wheels"):
+        (ROOT / cache).mkdir(parents=True, exist_ok=True)
+        (project / cache).parent.mkdir(parents=True, exist_ok=True)
+        (project / cache).symlink_to(ROOT / cache, target_is_directory=True)
     shutil.copy2(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
     stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
     for model in stack["config"]["mlops:models"].values():  # the dev stack's own models keep their files

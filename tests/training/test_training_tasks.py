@@ -69,6 +69,16 @@ def evaluate(root: Path, *rule: str, out: str = "eval"):
     return step, json.loads(document.read_text()) if document.is_file() else None
 
 
+RULES = {"regression": ["--primary_metric", "rmse", "--minimum", "50"], "multiclass": ["--primary_metric", "f1_macro", "--minimum", "0.5"]}
+
+
+@pytest.fixture(scope="module")
+def judged(task_run):
+    """The trained model evaluated once on the holdout under its task's rule (read by the tests that need it)."""
+    task, root, _ = task_run
+    return evaluate(root, *RULES[task])
+
+
 def test_train_prints_and_records_the_task_metrics(task_run):
     task, root, step = task_run
     training = json.loads((root / "model" / "training.json").read_text())
@@ -82,10 +92,9 @@ def test_train_prints_and_records_the_task_metrics(task_run):
     assert ("mean" if task == "regression" else "class_rates") in baseline["target"]
 
 
-def test_evaluation_json_carries_task_metrics_and_directions(task_run):
+def test_evaluation_json_carries_task_metrics_and_directions(task_run, judged):
     task, root, _ = task_run
-    rule = ["--primary_metric", "rmse", "--minimum", "50"] if task == "regression" else ["--primary_metric", "f1_macro", "--minimum", "0.5"]
-    step, doc = evaluate(root, *rule)
+    step, doc = judged
     assert step.returncode == 0, step.stderr
     assert doc["format"] == "mlops-evaluation/1" and doc["task"] == task and doc["verdict"] == "pass", doc
     assert set(doc["metrics"]) == set(EVALUATION_METRICS[task])
@@ -95,9 +104,9 @@ def test_evaluation_json_carries_task_metrics_and_directions(task_run):
 
 
 @pytest.mark.parametrize("task_run", ["regression"], indirect=True)
-def test_lower_is_better_metric_fails_above_its_ceiling_and_on_regression(task_run, tmp_path):
+def test_lower_is_better_metric_fails_above_its_ceiling_and_on_regression(task_run, judged, tmp_path):
     _, root, _ = task_run
-    _, first = evaluate(root, "--primary_metric", "rmse", "--minimum", "50", out="first")
+    _, first = judged  # --primary_metric rmse --minimum 50
     rmse = first["metrics"]["rmse"]
     _, strict = evaluate(root, "--primary_metric", "rmse", "--minimum", str(rmse / 2), out="strict")
     assert strict["verdict"] == "fail" and "does not reach the minimum (at most" in strict["reasons"][0], strict
