@@ -20,7 +20,8 @@ other checkouts reuse it.
 
 Bytecode: the image's environment holds none (``uv sync`` does not compile) and its ENV forbids writing any, so every
 process of a job compiles pandas, scipy and scikit-learn from source on import (~7 CPU-s on a 2-core machine). So does
-a container here by default; the tier's tests instead read a bytecode cache of the environment's site-packages,
+a container here by default; the tier's tests instead read a bytecode cache of the environment's site-packages and the
+interpreter's standard library,
 compiled once beside it (``pycache/``) and bound read-only into each container as ``PYTHONPYCACHEPREFIX``. The image's
 ENV block is otherwise unchanged (``PYTHONDONTWRITEBYTECODE=1`` stays: Python still reads a cache it may not write),
 and what a container installs or is given at run time (the model's code, ``pip install .`` at serve) still compiles
@@ -190,7 +191,7 @@ def bytecode_enabled() -> bool:
 
 
 def _compile(home: Path) -> None:
-    """Compile the environment's site-packages into ``home/pycache`` as seen at /opt/venv (the paths and source
+    """Compile the environment's site-packages and the standard library into ``home/pycache`` as seen at /opt/venv (the paths and source
     timestamps the containers' imports check the cache against)."""
     cache = home / PYCACHE
     shutil.rmtree(cache, ignore_errors=True)
