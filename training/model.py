@@ -41,7 +41,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from training.contract import DataContract, Hyperparameters, format_validation_error, print_metrics  # noqa: F401  (print_metrics: imported from here too)
+from training.contract import DataContract, Hyperparameters, format_validation_error
 from training.data import UsageError
 
 MODEL_FILE = "model.joblib"

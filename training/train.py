@@ -69,9 +69,9 @@ from training.model import (  # noqa: E402
     build_pipeline,
     labels,
     model_frame,
-    print_metrics,
     resolve_task,
 )
+from training.contract import print_metrics  # noqa: E402
 from training.validate import check_and_report  # noqa: E402
 
 TRAIN_METRICS_ROWS = 100_000
