@@ -465,6 +465,7 @@ def model_dir(tmp_path_factory):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SM_")}, "OMP_NUM_THREADS": "1",
            "SM_CHANNEL_TRAIN": str(HERE / "sample"), "SM_MODEL_DIR": str(root / "model"), "SM_OUTPUT_DATA_DIR": str(root / "data")}
     done = subprocess.run([sys.executable, str(HERE / "train.py")], env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    (root / "train.log").write_text(done.stdout)  # what the job prints: SageMaker reads its metrics from these lines
     assert done.returncode == 0, done.stderr
     return root / "model"
 
