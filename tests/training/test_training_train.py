@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from training_steps import CONTRACT, Run, run_steps
+from training_steps import CONTRACT, REPO, Run, environment, run_steps
 
 from training import train
 from training.contract import METRIC_DEFINITIONS, DataContract
@@ -108,3 +110,24 @@ def test_rejects_bad_hyperparameters_before_reading_data(tmp_path, args, message
     else:
         with pytest.raises(UsageError, match=re.escape(message)):
             train.main([*common, *args])
+
+
+_HEAVY = ("numpy", "pandas", "sklearn", "scipy", "pandera")
+
+
+def test_usage_error_is_reported_before_numpy_pandas_or_sklearn_load(tmp_path):
+    """A SageMaker job with a bad hyperparameter fails in a fraction of a second: train.py checks its arguments
+    before it imports the scientific stack (~4 CPU-s and ~200 MB that a usage error does not need)."""
+    script = REPO / "training" / "train.py"
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = [{str(script)!r}, '--max_iter', 'abc']\n"
+        "try:\n"
+        f"    runpy.run_path({str(script)!r}, run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    code = e.code\n"
+        f"print(code, sorted(m for m in {_HEAVY!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment(), capture_output=True, text=True, timeout=120)
+    assert "max_iter" in done.stderr, done.stderr
+    assert done.stdout.split(None, 1) == ["2", "[]\n"], (done.stdout, done.stderr)
