@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,17 +149,26 @@ def model_sourcedir_entries(source: Path, cache_root: Path, provided: tuple[str,
     root (entry points named relative to it), ``requirements.txt`` too (the framework toolkits install it at start;
     pins the image has are met offline), and ``wheels/`` with the pins the image lacks (not ``provided``), which
     ``PIP_FIND_LINKS``/``PIP_NO_INDEX`` in the jobs' environment let that install take offline."""
+    return read_entries(model_sourcedir_files(source, cache_root, provided))
+
+
+def model_sourcedir_files(source: Path, cache_root: Path, provided: tuple[str, ...] = ()) -> list[tuple[str, Path]]:
+    """The files of :func:`model_sourcedir_entries`, by archive name, not yet read."""
     if not source.is_dir():
         raise ValueError(f"{source} is not a directory; give the model's code directory")
-    entries = [
-        (p.relative_to(source).as_posix(), p.read_bytes())
+    files = [
+        (p.relative_to(source).as_posix(), p)
         for p in source.rglob("*")
         if p.is_file() and not (set(p.relative_to(source).parts) & MODEL_EXCLUDED_PARTS) and p.suffix not in EXCLUDED_SUFFIXES
     ]
     requirements = source / "requirements.txt"
     if requirements.is_file():
-        entries += [(f"{WHEELS_DIR}/{w.name}", w.read_bytes()) for w in vendored_wheels(requirements, cache_root, provided)]
-    return entries
+        files += [(f"{WHEELS_DIR}/{w.name}", w) for w in vendored_wheels(requirements, cache_root, provided)]
+    return files
+
+
+def read_entries(files: list[tuple[str, Path]]) -> list[tuple[str, bytes]]:
+    return [(name, path.read_bytes()) for name, path in files]
 
 
 def _sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tuple[str, bytes]]:
@@ -168,19 +178,23 @@ def _sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tup
     No root ``requirements.txt``: the containers would pip-install it from the network, which an
     isolated job does not have.
     """
+    return read_entries(sourcedir_files(source, cache_root)) + SOURCEDIR_EXTRA
+
+
+# The archive's one entry that is not a file of the package: the serving shim.
+SOURCEDIR_EXTRA = [("inference.py", INFERENCE_SHIM)]
+
+
+def sourcedir_files(source: Path, cache_root: Path | None = None) -> list[tuple[str, Path]]:
+    """The files of :func:`_sourcedir_entries` (all but :data:`SOURCEDIR_EXTRA`), by archive name, not yet read."""
     if not (source / "__init__.py").is_file():
         raise ValueError(f"{source} is not a Python package (no __init__.py); point source_dir at training/")
-    entries: list[tuple[str, bytes]] = [
-        (f"{source.name}/{p.relative_to(source).as_posix()}", p.read_bytes())
-        for p in source.rglob("*")
-        if _included(p, source)
-    ]
+    files = [(f"{source.name}/{p.relative_to(source).as_posix()}", p) for p in source.rglob("*") if _included(p, source)]
     requirements = source / "requirements.txt"
     if requirements.is_file():
         cache = cache_root or work_dir() / "wheels"
-        entries += [(f"{WHEELS_DIR}/{w.name}", w.read_bytes()) for w in vendored_wheels(requirements, cache)]
-    entries.append(("inference.py", INFERENCE_SHIM))
-    return entries
+        files += [(f"{WHEELS_DIR}/{w.name}", w) for w in vendored_wheels(requirements, cache)]
+    return files
 
 
 def deterministic_targz(entries: list[tuple[str, bytes]]) -> bytes:
@@ -254,6 +268,46 @@ def entries_digest(entries: list[tuple[str, bytes]], kind: str) -> str:
     return h.hexdigest()[:32]
 
 
+# A file whose mtime or ctime is this close to now may still change within the clock's granularity without its
+# stat changing (git's "racy" index entries): such inputs are not recorded, so the next process reads them again.
+RACY_NS = 2_000_000_000
+
+
+def inputs_digest(files: list[tuple[str, Path]], extra: list[tuple[str, bytes]], kind: str, build_dir: Path) -> str:
+    """``entries_digest`` of the ``files`` (archive name, path) read, plus the in-memory ``extra`` entries, found
+    without reading or hashing the files when an earlier process recorded it for the same stat of every file.
+
+    As git's index does: the record (``build_dir/index/stat-<key>.json``) is keyed by each file's archive name,
+    path, size, mtime, ctime, inode and device, the ``extra`` entries' contents, the kind and the builders' code.
+    An edit changes ctime (which tools cannot set back) or, saved by rename, the inode; a file changed within
+    :data:`RACY_NS` of now is not recorded. Reading and hashing the code package's ~11 MB costs every synth
+    process ~30 ms otherwise.
+    """
+    stats = []
+    for name, path in sorted(files):
+        st = path.stat()
+        stats.append([name, str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev])
+    h = hashlib.sha256(f"{kind}:{builder_digest()}".encode())
+    h.update(json.dumps(stats).encode())
+    for name, data in sorted(extra):
+        h.update(json.dumps([name, _sha256(data)]).encode())
+    record = build_dir / "index" / f"stat-{h.hexdigest()[:32]}.json"
+    try:
+        digest = json.loads(record.read_text())["inputs"]
+        if isinstance(digest, str):
+            return digest
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = entries_digest(read_entries(files) + extra, kind)
+    newest = max((max(st[3], st[4]) for st in stats), default=0)
+    if time.time_ns() - newest >= RACY_NS:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_name(f"{record.name}.{os.getpid()}.part")
+        tmp.write_text(json.dumps({"inputs": digest}))
+        tmp.replace(record)
+    return digest
+
+
 def cached_artifact(inputs: str, build_dir: Path, stem: str, suffix: str, build: Callable[[], bytes]) -> tuple[Path, str]:
     """The artifact built from ``inputs`` (a digest of everything its bytes depend on), found through
     ``build_dir/index/`` without building it when an earlier process did; else built by ``build`` and indexed.
@@ -280,9 +334,9 @@ def cached_artifact(inputs: str, build_dir: Path, stem: str, suffix: str, build:
 
 def write_package(source: Path, build_dir: Path, wheel_cache: Path | None = None) -> tuple[Path, str]:
     """Build the code archive into ``build_dir`` (named by its hash) and return its path and sha256."""
-    entries = sourcedir_entries(source, wheel_cache)
-    return cached_artifact(entries_digest(entries, "sourcedir.tar.gz"), build_dir, "sourcedir", ".tar.gz",
-                           lambda: deterministic_targz(entries))
+    files = sourcedir_files(source, wheel_cache)
+    return cached_artifact(inputs_digest(files, SOURCEDIR_EXTRA, "sourcedir.tar.gz", build_dir), build_dir, "sourcedir",
+                           ".tar.gz", lambda: build_sourcedir(source, wheel_cache))
 
 
 @dataclass(frozen=True)
@@ -351,9 +405,9 @@ class CodePackage(pulumi.ComponentResource):
         super().__init__("mlops:code:CodePackage", name, None, opts)
         if args.model_code:
             cache = args.wheel_cache or work_dir() / "wheels"
-            entries = model_sourcedir_entries(args.source_dir, cache, args.image_packages)
-            path, self.sha256 = cached_artifact(entries_digest(entries, "sourcedir.tar.gz"), args.build_dir, "sourcedir",
-                                                ".tar.gz", lambda: deterministic_targz(entries))
+            files = model_sourcedir_files(args.source_dir, cache, args.image_packages)
+            path, self.sha256 = cached_artifact(inputs_digest(files, [], "sourcedir.tar.gz", args.build_dir), args.build_dir,
+                                                "sourcedir", ".tar.gz", lambda: deterministic_targz(read_entries(files)))
         else:
             path, self.sha256 = write_package(args.source_dir, args.build_dir, args.wheel_cache)
         self.prefix = args.prefix

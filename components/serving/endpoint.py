@@ -26,7 +26,15 @@ from typing import Any, Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.code.package import cached_artifact, deterministic_targz, entries_digest, sourcedir_entries, stored_artifact
+from components.code.package import (
+    SOURCEDIR_EXTRA,
+    cached_artifact,
+    deterministic_targz,
+    inputs_digest,
+    sourcedir_entries,
+    sourcedir_files,
+    stored_artifact,
+)
 from components.code.paths import package_source, work_dir
 from components.context import StackContext
 from components.naming import short_hash
@@ -162,9 +170,18 @@ def bootstrap_model_archive(training_source: Path) -> bytes:
 def bootstrap_model_entries(training_source: Path) -> list[tuple[str, bytes]]:
     """The placeholder archive's entries (see :func:`bootstrap_model_archive`)."""
     entries = [(f"code/{name}", data) for name, data in sourcedir_entries(training_source)]
-    marker = {"bootstrap": True, "reason": "no model has been trained and deployed yet"}
-    entries.append((BOOTSTRAP_MARKER, json.dumps(marker, sort_keys=True).encode()))
-    return entries
+    return [*entries, BOOTSTRAP_ENTRY]
+
+
+_MARKER = {"bootstrap": True, "reason": "no model has been trained and deployed yet"}
+BOOTSTRAP_ENTRY = (BOOTSTRAP_MARKER, json.dumps(_MARKER, sort_keys=True).encode())
+
+
+def bootstrap_model_inputs(training_source: Path, build_dir: Path) -> str:
+    """The digest of :func:`bootstrap_model_entries` (``entries_digest``), by the files' stat when recorded."""
+    files = [(f"code/{name}", path) for name, path in sourcedir_files(training_source)]
+    extra = [*((f"code/{name}", data) for name, data in SOURCEDIR_EXTRA), BOOTSTRAP_ENTRY]
+    return inputs_digest(files, extra, "model.tar.gz", build_dir)
 
 
 def pulumi_args(d: Any) -> Any:
@@ -255,9 +272,8 @@ class ModelEndpoint(pulumi.ComponentResource):
             container = {"model_package_name": cfg.model_package}
             model_tag = short_hash(cfg.model_package)
         else:
-            entries = bootstrap_model_entries(args.training_source)
-            path, sha = cached_artifact(entries_digest(entries, "model.tar.gz"), args.build_dir, "bootstrap-model", ".tar.gz",
-                                        lambda: deterministic_targz(entries))
+            path, sha = cached_artifact(bootstrap_model_inputs(args.training_source, args.build_dir), args.build_dir,
+                                        "bootstrap-model", ".tar.gz", lambda: bootstrap_model_archive(args.training_source))
             artifact = stored_artifact(
                 f"{name}-bootstrap-artifact", self, bucket_name=args.models_bucket_name, kms_key_arn=args.kms_key_arn,
                 tags=tags, key=f"{args.model}/bootstrap/{sha}/model.tar.gz", path=path, sha256=sha,

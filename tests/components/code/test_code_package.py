@@ -141,3 +141,53 @@ def test_rejects_a_source_that_is_not_a_package():
 
     with pytest.raises(ValueError, match="'no_such_package_here' is not an importable package"):
         package_source("no_such_package_here")
+
+
+def test_input_digests_are_found_by_stat_and_any_edit_is_a_miss(tmp_path, monkeypatch):
+    """A synth that finds its inputs' digest by stat reads no file; an edit that keeps size and mtime (saved by
+    rename, mtime set back) is still a miss, and a file changed within the racy window is not recorded."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("x = 1\n")
+    reads = []
+    real_read = code_package.read_entries
+    monkeypatch.setattr(code_package, "read_entries", lambda files: reads.append(1) or real_read(files))
+    clock = {"now": time.time_ns() + 10**12}  # long after every write: records are kept
+    monkeypatch.setattr(code_package, "time", type("Clock", (), {"time_ns": staticmethod(lambda: clock["now"])}))
+    extra = [("shim.py", b"from pkg import *\n")]
+
+    def digest() -> str:
+        return code_package.inputs_digest(code_package.sourcedir_files(pkg, tmp_path / "wheels"), extra, "t.tar.gz", tmp_path / "build")
+
+    def truth() -> str:
+        return code_package.entries_digest(real_read(code_package.sourcedir_files(pkg, tmp_path / "wheels")) + extra, "t.tar.gz")
+
+    first = digest()
+    assert first == truth() and reads == [1]
+    assert digest() == first and reads == [1], "an unchanged package is found by stat, not read"
+
+    before = (pkg / "a.py").stat()
+    (tmp_path / "a.tmp").write_text("x = 2\n")  # same size, saved by rename as editors do, mtime set back
+    os.replace(tmp_path / "a.tmp", pkg / "a.py")
+    os.utime(pkg / "a.py", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (pkg / "a.py").stat().st_size == before.st_size and (pkg / "a.py").stat().st_mtime_ns == before.st_mtime_ns
+    assert digest() == truth() != first and reads == [1, 1]
+
+    # Just changed (within the clock's granularity an in-place rewrite could keep every stat field): not recorded.
+    (pkg / "a.py").write_text("x = 3\n")
+    clock["now"] = (pkg / "a.py").stat().st_ctime_ns + 1
+    assert digest() == truth() and digest() == truth() and reads == [1, 1, 1, 1]
+    assert code_package.inputs_digest([], [("b", b"1")], "t.tar.gz", tmp_path / "build") != code_package.inputs_digest(
+        [], [("b", b"2")], "t.tar.gz", tmp_path / "build"), "the in-memory entries are part of the key"
+
+
+def test_stat_keyed_digests_are_the_content_digests_the_stack_names_artifacts_by(tmp_path):
+    """The code package and the bootstrap model keep their keys (no replaced objects) whichever way the digest is found."""
+    from components.serving.endpoint import bootstrap_model_entries, bootstrap_model_inputs
+
+    files = code_package.sourcedir_files(TRAINING)
+    for _ in range(2):  # computed, then (the checkout's files are not new) from the record
+        assert code_package.inputs_digest(files, code_package.SOURCEDIR_EXTRA, "sourcedir.tar.gz", tmp_path) == (
+            code_package.entries_digest(code_package.sourcedir_entries(TRAINING), "sourcedir.tar.gz"))
+        assert bootstrap_model_inputs(TRAINING, tmp_path) == code_package.entries_digest(bootstrap_model_entries(TRAINING), "model.tar.gz")
