@@ -9,6 +9,10 @@ Two measures, each against two floors (see ``benchmarks/synth_floor.py``):
 * **cold** (what a user waits for): CPU seconds (user + system) and peak memory of a new ``mlops synth`` process
   against a new process replaying the manifest (the cold fair floor), alternated, medians. The image-URI cache
   and the build folder are warm (the first run, which fills them, is not counted).
+* **cold, instructions** (``--instructions``, the dev stack): the same two processes run once each under
+  valgrind's callgrind, which counts the instructions they execute. On a shared virtual machine the CPU-s
+  ratio of two medians moves by ±0.1 from one run to the next; the count is the same whatever else the
+  machine is doing (``PYTHONHASHSEED=0``), so it is the figure to judge a change by. ~50x slower: ~5 min.
 
 Stacks: the dev stack and stacks of 1, 10 and 50 copies of its model. ``make bench`` runs it; ``--quick`` runs
 fewer repeats.
@@ -21,6 +25,8 @@ import compileall
 import copy
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -78,11 +84,34 @@ def cold(stack_file: Path, manifest: Path, repeats: int) -> dict[str, float]:
             "ours_mb": max(m for _, m in ours), "floor_mb": max(m for _, m in base)}
 
 
+def instructions(cmd: list[str]) -> int:
+    """Instructions one run of ``cmd`` executes, counted by callgrind (no profile file is kept)."""
+    proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={os.devnull}", *cmd], cwd=ROOT,
+                          env={**os.environ, "PYTHONHASHSEED": "0"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
+    found = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
+    if proc.returncode or not found:
+        raise SystemExit(f"{' '.join(cmd)} under callgrind failed:\n{proc.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def cold_instructions(stack_file: Path, manifest: Path) -> tuple[int, int]:
+    """Instructions of a cold ``mlops synth`` and of the cold fair floor replaying its manifest (caches warm)."""
+    program = [sys.executable, "-c", "from infra.cli import main; main()", "synth", "--file", str(stack_file),
+               "--out", str(manifest), "--format", "json"]
+    run(program)  # fills the image cache and build folder, writes the manifest the floor replays
+    return instructions(program), instructions([sys.executable, str(ROOT / "benchmarks" / "synth_floor.py"), str(manifest)])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="3 repeats, no 50-model cold case")
+    ap.add_argument("--instructions", action="store_true",
+                    help="only the dev stack's cold instruction counts (valgrind's callgrind, ~5 min)")
     args = ap.parse_args()
+    if args.instructions:
+        return print_instructions()
     repeats = 3 if args.quick else args.repeats
     cases = [("dev stack", None), ("1 model", 1), ("10 models", 10), ("50 models", 50)]
 
@@ -97,14 +126,7 @@ def main() -> None:
         const = cpu(lambda: run_program(lambda: replay(manifest, fair=False), stack="bench", region="us-east-1"), repeats)
         print(f"| {label} | {len(manifest.resources)} | {ours:.3f} | {fair:.3f} | {ours / fair:.2f}x | {const:.3f} | {ours / const:.2f}x |")
 
-    # As pip leaves an installed package: bytecode compiled (an editable checkout under PYTHONDONTWRITEBYTECODE,
-    # as CI sets, would otherwise recompile every module of ours in every process and the floor's few).
-    # pulumi-aws too: `make install` leaves it to be compiled on first import, which this environment forbids.
-    import pulumi_aws
-
-    for package in (ROOT / "components", ROOT / "infra", ROOT / "training", ROOT / "benchmarks",
-                    Path(pulumi_aws.__file__).parent):
-        compileall.compile_dir(package, quiet=1, workers=0)
+    compile_for_cold()
     print("\n## cold (a new process each; CPU-s = user + system, medians of alternated runs)\n")
     print("| stack | resources | `mlops synth` CPU-s | cold fair floor | ratio | peak MB (ours / floor) | per model (ms) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -124,6 +146,31 @@ def main() -> None:
             print(f"| {label} | {count} | {r['ours']:.2f} | {r['floor']:.2f} | {r['ours'] / r['floor']:.2f}x | "
                   f"{r['ours_mb']:.0f} / {r['floor_mb']:.0f} | {marginal} |")
     print(f"\n{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; load average {os.getloadavg()[0]:.1f} at the end.")
+
+
+def compile_for_cold() -> None:
+    # As pip leaves an installed package: bytecode compiled (an editable checkout under PYTHONDONTWRITEBYTECODE,
+    # as CI sets, would otherwise recompile every module of ours in every process and the floor's few).
+    # pulumi-aws too: `make install` leaves it to be compiled on first import, which this environment forbids.
+    import pulumi_aws
+
+    for package in (ROOT / "components", ROOT / "infra", ROOT / "training", ROOT / "benchmarks",
+                    Path(pulumi_aws.__file__).parent):
+        compileall.compile_dir(package, quiet=1, workers=0)
+
+
+def print_instructions() -> None:
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian's package valgrind)")
+    compile_for_cold()
+    with tempfile.TemporaryDirectory() as tmp:
+        stack_file = Path(tmp) / "Pulumi.bench.yaml"
+        stack_file.write_text(yaml.safe_dump({"config": stack_keys(None)}))
+        ours, floor = cold_instructions(stack_file, Path(tmp) / "bench.json")
+    print("## cold, instructions (one run each under callgrind, PYTHONHASHSEED=0)\n")
+    print("| stack | `mlops synth` instructions | cold fair floor | ratio |")
+    print("|---|---:|---:|---:|")
+    print(f"| dev stack | {ours / 1e9:.3f} G | {floor / 1e9:.3f} G | {ours / floor:.3f}x |")
 
 
 if __name__ == "__main__":
