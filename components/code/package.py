@@ -283,10 +283,11 @@ def inputs_digest(files: list[tuple[str, Path]], extra: list[tuple[str, bytes]],
     :data:`RACY_NS` of now is not recorded. Reading and hashing the code package's ~11 MB costs every synth
     process ~30 ms otherwise.
     """
-    stats = []
+    stats, newest = [], 0
     for name, path in sorted(files):
         st = path.stat()
         stats.append([name, str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev])
+        newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
     h = hashlib.sha256(f"{kind}:{builder_digest()}".encode())
     h.update(json.dumps(stats).encode())
     for name, data in sorted(extra):
@@ -299,7 +300,6 @@ def inputs_digest(files: list[tuple[str, Path]], extra: list[tuple[str, bytes]],
     except (OSError, ValueError, KeyError, TypeError):
         pass
     digest = entries_digest(read_entries(files) + extra, kind)
-    newest = max((max(st[3], st[4]) for st in stats), default=0)
     if time.time_ns() - newest >= RACY_NS:
         record.parent.mkdir(parents=True, exist_ok=True)
         tmp = record.with_name(f"{record.name}.{os.getpid()}.part")
