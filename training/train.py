@@ -58,7 +58,7 @@ from training.data import (  # noqa: E402
 )
 
 # numpy, pandas, scikit-learn and pandera are imported in main(), after the arguments are checked: a usage error
-# (a bad hyperparameter, a missing path) is reported in ~0.25 CPU-s, not ~4 (as training/evaluate.py does).
+# (a bad hyperparameter, a missing path) is reported in ~0.3 CPU-s, not 3-4 (as training/evaluate.py does).
 
 TRAIN_METRICS_ROWS = 100_000
 VALIDATION_FILE = "validation.csv"

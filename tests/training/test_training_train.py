@@ -117,7 +117,7 @@ _HEAVY = ("numpy", "pandas", "sklearn", "scipy", "pandera")
 
 def test_usage_error_is_reported_before_numpy_pandas_or_sklearn_load(tmp_path):
     """A SageMaker job with a bad hyperparameter fails in a fraction of a second: train.py checks its arguments
-    before it imports the scientific stack (~4 CPU-s and ~200 MB that a usage error does not need)."""
+    before it imports the scientific stack (3-4 CPU-s and ~200 MB that a usage error does not need)."""
     script = REPO / "training" / "train.py"
     code = (
         "import runpy, sys\n"
