@@ -187,7 +187,7 @@ def test_stat_keyed_digests_are_the_content_digests_the_stack_names_artifacts_by
     from components.serving.endpoint import bootstrap_model_entries, bootstrap_model_inputs
 
     files = code_package.sourcedir_files(TRAINING)
-    for _ in range(2):  # computed, then (the checkout's files are not new) from the record
+    for _ in range(2):  # computed, then again: from the record when the files are older than the racy window
         assert code_package.inputs_digest(files, code_package.SOURCEDIR_EXTRA, "sourcedir.tar.gz", tmp_path) == (
             code_package.entries_digest(code_package.sourcedir_entries(TRAINING), "sourcedir.tar.gz"))
         assert bootstrap_model_inputs(TRAINING, tmp_path) == code_package.entries_digest(bootstrap_model_entries(TRAINING), "model.tar.gz")
