@@ -71,11 +71,17 @@ def run(cmd: list[str]) -> tuple[float, float]:
     return float(user) + float(system), int(rss) / 1024
 
 
-def cold(stack_file: Path, manifest: Path, repeats: int) -> dict[str, float]:
+def cold_commands(stack_file: Path, manifest: Path) -> tuple[list[str], list[str]]:
+    """A cold ``mlops synth`` of ``stack_file`` writing ``manifest``, and the cold fair floor replaying it; the synth
+    is run once here (it fills the image cache and build folder and writes the manifest the floor replays)."""
     program = [sys.executable, "-c", "from infra.cli import main; main()", "synth", "--file", str(stack_file),
                "--out", str(manifest), "--format", "json"]
-    floor = [sys.executable, str(ROOT / "benchmarks" / "synth_floor.py"), str(manifest)]
-    run(program)  # fills the image cache and build folder, writes the manifest the floor replays
+    run(program)
+    return program, [sys.executable, str(ROOT / "benchmarks" / "synth_floor.py"), str(manifest)]
+
+
+def cold(stack_file: Path, manifest: Path, repeats: int) -> dict[str, float]:
+    program, floor = cold_commands(stack_file, manifest)
     ours, base = [], []
     for _ in range(repeats):  # alternated: a busy spell hits both
         ours.append(run(program))
@@ -97,10 +103,8 @@ def instructions(cmd: list[str]) -> int:
 
 def cold_instructions(stack_file: Path, manifest: Path) -> tuple[int, int]:
     """Instructions of a cold ``mlops synth`` and of the cold fair floor replaying its manifest (caches warm)."""
-    program = [sys.executable, "-c", "from infra.cli import main; main()", "synth", "--file", str(stack_file),
-               "--out", str(manifest), "--format", "json"]
-    run(program)  # fills the image cache and build folder, writes the manifest the floor replays
-    return instructions(program), instructions([sys.executable, str(ROOT / "benchmarks" / "synth_floor.py"), str(manifest)])
+    program, floor = cold_commands(stack_file, manifest)
+    return instructions(program), instructions(floor)
 
 
 def main() -> None:

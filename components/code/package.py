@@ -144,16 +144,12 @@ def sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tupl
 MODEL_EXCLUDED_PARTS = EXCLUDED_PARTS | {"tests", ".venv", ".git"}
 
 
-def model_sourcedir_entries(source: Path, cache_root: Path, provided: tuple[str, ...] = ()) -> list[tuple[str, bytes]]:
-    """Archive entries of a model's own code, as SageMaker script mode expects a ``source_dir``: its files at the
-    root (entry points named relative to it), ``requirements.txt`` too (the framework toolkits install it at start;
-    pins the image has are met offline), and ``wheels/`` with the pins the image lacks (not ``provided``), which
-    ``PIP_FIND_LINKS``/``PIP_NO_INDEX`` in the jobs' environment let that install take offline."""
-    return read_entries(model_sourcedir_files(source, cache_root, provided))
-
-
 def model_sourcedir_files(source: Path, cache_root: Path, provided: tuple[str, ...] = ()) -> list[tuple[str, Path]]:
-    """The files of :func:`model_sourcedir_entries`, by archive name, not yet read."""
+    """The files of a model's own code archive (archive name, path; read by :func:`read_entries`), as SageMaker script
+    mode expects a ``source_dir``: its files at the root (entry points named relative to it), ``requirements.txt`` too
+    (the framework toolkits install it at start; pins the image has are met offline), and ``wheels/`` with the pins
+    the image lacks (not ``provided``), which ``PIP_FIND_LINKS``/``PIP_NO_INDEX`` in the jobs' environment let that
+    install take offline."""
     if not source.is_dir():
         raise ValueError(f"{source} is not a directory; give the model's code directory")
     files = [
@@ -171,6 +167,10 @@ def read_entries(files: list[tuple[str, Path]]) -> list[tuple[str, bytes]]:
     return [(name, path.read_bytes()) for name, path in files]
 
 
+# The archive's one entry that is not a file of the package: the serving shim.
+SOURCEDIR_EXTRA = [("inference.py", INFERENCE_SHIM)]
+
+
 def _sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tuple[str, bytes]]:
     """Archive entries of the package at ``source``, as SageMaker script mode expects them under /opt/ml/code:
     ``training/...`` (the package), ``wheels/`` (its pinned dependencies) and ``inference.py`` (serving).
@@ -179,10 +179,6 @@ def _sourcedir_entries(source: Path, cache_root: Path | None = None) -> list[tup
     isolated job does not have.
     """
     return read_entries(sourcedir_files(source, cache_root)) + SOURCEDIR_EXTRA
-
-
-# The archive's one entry that is not a file of the package: the serving shim.
-SOURCEDIR_EXTRA = [("inference.py", INFERENCE_SHIM)]
 
 
 def sourcedir_files(source: Path, cache_root: Path | None = None) -> list[tuple[str, Path]]:
@@ -240,15 +236,21 @@ def _sha256(data: bytes) -> str:
     return _DIGESTS[data]
 
 
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temp file per process, then a rename): concurrent builders never share
+    a temp file and readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 def write_artifact(data: bytes, build_dir: Path, stem: str, suffix: str = ".tar.gz") -> tuple[Path, str]:
     """Write ``data`` to ``build_dir/<stem>-<sha256><suffix>`` (once) and return its path and sha256."""
     digest = _sha256(data)
     path = build_dir / f"{stem}-{digest}{suffix}"
     if not path.exists() or path.stat().st_size != len(data):  # absent, or a damaged earlier write
-        build_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")  # concurrent builders never share a temp file
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        _replace(path, data)
     return path, digest
 
 
@@ -288,11 +290,9 @@ def inputs_digest(files: list[tuple[str, Path]], extra: list[tuple[str, bytes]],
         st = path.stat()
         stats.append([name, str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev])
         newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
-    h = hashlib.sha256(f"{kind}:{builder_digest()}".encode())
-    h.update(json.dumps(stats).encode())
-    for name, data in sorted(extra):
-        h.update(json.dumps([name, _sha256(data)]).encode())
-    record = build_dir / "index" / f"stat-{h.hexdigest()[:32]}.json"
+    # The stats as one more entry, named "" (no archive entry is): the key of everything but the files' bytes.
+    key = entries_digest([*extra, ("", json.dumps(stats).encode())], f"stat:{kind}")
+    record = build_dir / "index" / f"stat-{key}.json"
     try:
         digest = json.loads(record.read_text())["inputs"]
         if isinstance(digest, str):
@@ -301,10 +301,7 @@ def inputs_digest(files: list[tuple[str, Path]], extra: list[tuple[str, bytes]],
         pass
     digest = entries_digest(read_entries(files) + extra, kind)
     if time.time_ns() - newest >= RACY_NS:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        tmp = record.with_name(f"{record.name}.{os.getpid()}.part")
-        tmp.write_text(json.dumps({"inputs": digest}))
-        tmp.replace(record)
+        _replace(record, json.dumps({"inputs": digest}).encode())
     return digest
 
 
@@ -325,10 +322,7 @@ def cached_artifact(inputs: str, build_dir: Path, stem: str, suffix: str, build:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     path, digest = write_artifact(build(), build_dir, stem, suffix)
-    index.parent.mkdir(parents=True, exist_ok=True)
-    tmp = index.with_name(f"{index.name}.{os.getpid()}.part")
-    tmp.write_text(json.dumps({"file": path.name, "sha256": digest, "size": path.stat().st_size}))
-    tmp.replace(index)
+    _replace(index, json.dumps({"file": path.name, "sha256": digest, "size": path.stat().st_size}).encode())
     return path, digest
 
 
@@ -354,7 +348,7 @@ class CodePackageArgs:
     tags: dict[str, str] = field(default_factory=dict)
     """Only the ``mlops:*`` tags are kept: S3 objects take at most 10 tags."""
     model_code: bool = False
-    """A model's own code (``source_dir`` contents at the archive root, see :func:`model_sourcedir_entries`) rather
+    """A model's own code (``source_dir`` contents at the archive root, see :func:`model_sourcedir_files`) rather
     than the platform's ``training`` package."""
     image_packages: tuple[str, ...] = ()
     """With ``model_code``: distributions of its requirements.txt the image already has (not vendored)."""

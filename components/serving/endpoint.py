@@ -173,8 +173,8 @@ def bootstrap_model_entries(training_source: Path) -> list[tuple[str, bytes]]:
     return [*entries, BOOTSTRAP_ENTRY]
 
 
-_MARKER = {"bootstrap": True, "reason": "no model has been trained and deployed yet"}
-BOOTSTRAP_ENTRY = (BOOTSTRAP_MARKER, json.dumps(_MARKER, sort_keys=True).encode())
+BOOTSTRAP_ENTRY = (BOOTSTRAP_MARKER, json.dumps({"bootstrap": True, "reason": "no model has been trained and deployed yet"},
+                                                 sort_keys=True).encode())
 
 
 def bootstrap_model_inputs(training_source: Path, build_dir: Path) -> str:
